@@ -1,0 +1,65 @@
+"""requests_multiauth: machine-to-machine API authentication for ``requests`` in one line.
+
+::
+
+    session.auth = DataloyAuth(client_id, client_secret, token_url=...)
+
+The auth gets a token, reuses it while it is valid, renews it ahead of expiry
+without stalling requests, and on a 401 renews once and replays the request.
+
+Only the names in ``__all__`` are public; modules starting with ``_`` are not.
+"""
+
+from ._endpoint import RetryPolicy
+from .auth import (
+    ApiKeyTokenAuth,
+    AudienceClientCredentialsAuth,
+    ClientCredentialsAuth,
+    StaticTokenAuth,
+    TokenAuth,
+    TokenAuthOptions,
+)
+from .cache import MemoryTokenCache, TokenCache
+from .errors import (
+    ConfigurationError,
+    InsecureTransportError,
+    InvalidClientError,
+    MultiAuthError,
+    MultiAuthWarning,
+    TokenExpiredError,
+    TokenExpiryWarning,
+    TokenRequestError,
+    TokenResponseError,
+)
+from .providers import CognitoAuth, DataloyAuth, DiagramsAuth, OpsNowAuth, RatedAuth
+from .token import Token
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ApiKeyTokenAuth",
+    "AudienceClientCredentialsAuth",
+    "ClientCredentialsAuth",
+    "CognitoAuth",
+    "ConfigurationError",
+    "DataloyAuth",
+    "DiagramsAuth",
+    "InsecureTransportError",
+    "InvalidClientError",
+    "MemoryTokenCache",
+    "MultiAuthError",
+    "MultiAuthWarning",
+    "OpsNowAuth",
+    "RatedAuth",
+    "RetryPolicy",
+    "StaticTokenAuth",
+    "Token",
+    "TokenAuth",
+    "TokenAuthOptions",
+    "TokenCache",
+    "TokenExpiredError",
+    "TokenExpiryWarning",
+    "TokenRequestError",
+    "TokenResponseError",
+    "__version__",
+]

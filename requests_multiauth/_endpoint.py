@@ -1,0 +1,348 @@
+"""The one place that talks to a token endpoint.
+
+:class:`TokenEndpoint` POSTs a token request on a plain ``requests.Session`` of
+its own (never the session being authenticated, so a token call can never pass
+through our own auth), retries transient faults with backoff, and turns every
+failure into a typed error:
+
+* connection errors, timeouts, a reset mid-answer, 429, 5xx, and Cognito's
+  400 "Rate exceeded" are retried per :class:`RetryPolicy`, honouring
+  ``Retry-After`` up to a cap, within a total time budget;
+* an OAuth refusal (``invalid_client``, ``invalid_scope`` ...) or any other 4xx is
+  raised at once as :class:`~requests_multiauth.errors.TokenRequestError` (or
+  :class:`~requests_multiauth.errors.InvalidClientError`);
+* a 2xx whose body is not JSON raises
+  :class:`~requests_multiauth.errors.TokenResponseError`.
+
+The decoded answer then goes to :func:`~requests_multiauth.token.parse_token_response`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from urllib.parse import parse_qsl
+
+import requests
+
+from ._urls import check_transport, safe_url
+from .errors import (
+    ConfigurationError,
+    TokenRequestError,
+    TokenResponseError,
+    excerpt,
+    oauth_error,
+)
+
+__all__ = ["DEFAULT_TOKEN_TIMEOUT", "RetryPolicy", "TokenEndpoint"]
+
+log = logging.getLogger("requests_multiauth")
+
+Timeout = Union[float, Tuple[float, float]]
+
+#: Connect and read timeout of a token request, in seconds. Token endpoints
+#: answer in well under a second; a read that takes 10 s has failed, and the
+#: retry that follows is more likely to succeed than further waiting.
+DEFAULT_TOKEN_TIMEOUT: Timeout = (3.05, 10.0)
+
+#: Statuses that mean "try again later" rather than "no".
+TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a token request is retried after a transient fault.
+
+    Transient faults are connection errors, timeouts, an answer cut off midway,
+    HTTP 408/425/429/5xx and a 400 whose body says "Rate exceeded" (AWS Cognito's
+    throttling answer). Refusals are never retried.
+
+    Attributes:
+        attempts: how many times the request is sent at most, first try included.
+        backoff: the wait before the first retry, in seconds; it doubles on each
+            further retry, with up to 50% random jitter so that many clients do
+            not retry in step.
+        max_backoff: the longest wait between two tries, in seconds.
+        max_retry_after: the longest ``Retry-After`` honoured, in seconds; a
+            server asking for more is waited on this long, then retried.
+        budget: the total time, in seconds, a token request may take including
+            waits; no retry is started that would end past it.
+    """
+
+    attempts: int = 4
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+    max_retry_after: float = 30.0
+    budget: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ConfigurationError("RetryPolicy.attempts must be at least 1")
+        if min(self.backoff, self.max_backoff, self.max_retry_after, self.budget) < 0:
+            raise ConfigurationError("RetryPolicy durations must not be negative")
+
+    def delay(self, retry: int, retry_after: Optional[float]) -> float:
+        """Seconds to wait before retry number *retry* (1 for the first retry)."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_retry_after)
+        base: float = min(self.max_backoff, self.backoff * 2.0 ** (retry - 1))
+        return base * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+
+
+#: Used when none is given: four tries within a minute.
+DEFAULT_RETRY = RetryPolicy()
+
+
+def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(moment.timestamp() - now, 0.0)
+
+
+class _Transient(Exception):
+    """A failed try that may succeed if repeated."""
+
+    def __init__(self, reason: str, status_code: Optional[int] = None, retry_after: Optional[float] = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.status_code = status_code
+        self.retry_after = retry_after
+
+
+class TokenEndpoint:
+    """A token endpoint URL and how to reach it. Safe for concurrent use.
+
+    Args:
+        url: the endpoint; must be ``https://`` unless *allow_insecure_loopback*
+            and the host is loopback.
+        session: the ``requests.Session`` for token calls (proxies, CA bundle,
+            client certificates). Default: a new plain session, closed by :meth:`close`.
+        timeout: connect/read timeout of each try.
+        retry: the retry policy for transient faults.
+        allow_insecure_loopback: accept ``http://`` to loopback, for tests.
+        secrets: strings that must never appear in an error message.
+        sleep: waits between tries; replaceable in tests.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        session: Optional[requests.Session] = None,
+        timeout: Timeout = DEFAULT_TOKEN_TIMEOUT,
+        retry: Optional[RetryPolicy] = None,
+        allow_insecure_loopback: bool = False,
+        secrets: Iterable[Optional[str]] = (),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not isinstance(url, str) or not url:
+            raise ConfigurationError("the token URL is missing: pass token_url='https://...'")
+        check_transport(url, allow_insecure_loopback=allow_insecure_loopback, what="client credentials")
+        self.url = url
+        self.timeout = timeout
+        self.retry = retry or DEFAULT_RETRY
+        self._owns_session = session is None
+        self._session = session if session is not None else requests.Session()
+        self._secrets: List[Optional[str]] = [s for s in secrets if s]
+        self._sleep = sleep
+
+    def __repr__(self) -> str:
+        return f"TokenEndpoint({safe_url(self.url)!r})"
+
+    def close(self) -> None:
+        """Close the session if this endpoint created it."""
+        if self._owns_session:
+            self._session.close()
+
+    def post(
+        self,
+        *,
+        data: Optional[Union[str, Mapping[str, str]]] = None,
+        json_body: Optional[Mapping[str, Any]] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        secrets: Iterable[Optional[str]] = (),
+    ) -> Any:
+        """POST a token request and return the decoded answer of a 2xx.
+
+        Exactly one of *data* (form-encoded, a dict or an already encoded string)
+        or *json_body* is sent. *secrets* adds strings (a refresh token) to scrub
+        from error messages.
+
+        Raises:
+            TokenRequestError: refused, or still failing after the retries.
+            InvalidClientError: the credentials were rejected.
+            TokenResponseError: a 2xx whose body is not a token answer.
+        """
+        redact = self._secrets + [s for s in secrets if s]
+        all_headers: Dict[str, str] = {"Accept": "application/json"}
+        if data is not None:
+            all_headers["Content-Type"] = "application/x-www-form-urlencoded"
+        all_headers.update(headers or {})
+        where = f"the token endpoint {safe_url(self.url)}"
+        policy = self.retry
+        started = time.monotonic()
+        last: Optional[_Transient] = None
+        for attempt in range(1, policy.attempts + 1):
+            if last is not None:
+                wait = policy.delay(attempt - 1, last.retry_after)
+                if time.monotonic() - started + wait > policy.budget:
+                    log.warning(
+                        "%s: %s; giving up, the retry budget of %.0f s is spent", where, last.reason, policy.budget
+                    )
+                    return self._give_up(where, last, attempt - 1)
+                log.warning(
+                    "%s: %s; retrying in %.1f s (attempt %d of %d)", where, last.reason, wait, attempt, policy.attempts
+                )
+                self._sleep(wait)
+            log.debug("POST %s (attempt %d of %d)", safe_url(self.url), attempt, policy.attempts)
+            try:
+                return self._try(data, json_body, all_headers, where, redact, attempt)
+            except _Transient as transient:
+                last = transient
+        return self._give_up(where, last or _Transient("no attempt was made"), policy.attempts)
+
+    def _try(
+        self,
+        data: Optional[Union[str, Mapping[str, str]]],
+        json_body: Optional[Mapping[str, Any]],
+        headers: Mapping[str, str],
+        where: str,
+        secrets: List[Optional[str]],
+        attempt: int,
+    ) -> Any:
+        verify = self._session.verify
+        try:
+            response = self._session.post(
+                self.url,
+                data=data,
+                json=json_body,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
+                # A session's own CA bundle would otherwise lose to REQUESTS_CA_BUNDLE.
+                verify=None if verify is True else verify,
+            )
+            text = response.text  # read the whole answer now: a reset mid-body is transient
+        except requests.exceptions.SSLError as exc:
+            raise TokenRequestError(
+                f"{where} failed TLS verification ({type(exc).__name__}); "
+                "pass session= with a session whose verify= names the right CA bundle",
+                attempts=attempt,
+            ) from None
+        except requests.exceptions.InvalidURL as exc:
+            raise ConfigurationError(f"{where} is not a valid URL: {exc}") from None
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            raise _Transient(_describe_network_error(exc)) from None
+
+        status = response.status_code
+        if 200 <= status < 300:
+            return _decode_success(response, text, where, secrets)
+        if 300 <= status < 400:
+            location = response.headers.get("Location", "")
+            raise TokenRequestError(
+                f"{where} answered HTTP {status}, a redirect to {safe_url(location) if location else 'nowhere'}; "
+                "token requests are not redirected (that would resend the credentials): "
+                "use the final URL as token_url",
+                status_code=status,
+                attempts=attempt,
+            )
+        fields = _json_object(text)
+        error, description = _error_fields(fields)
+        if status in TRANSIENT_STATUSES or (status == 400 and error is None and "rate exceeded" in text.lower()):
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
+            raise _Transient(f"HTTP {status}" + (f" {error}" if error else ""), status, retry_after)
+        if description is None and error is None:
+            description = excerpt(text, secrets) if text.strip() else None
+        raise oauth_error(
+            status_code=status,
+            error=error,
+            description=description,
+            secrets=secrets,
+            where=where,
+            attempts=attempt,
+        )
+
+    def _give_up(self, where: str, last: _Transient, attempts: int) -> Any:
+        tries = "once" if attempts == 1 else f"{attempts} times"
+        raise TokenRequestError(
+            f"{where} failed: {last.reason} (tried {tries}). "
+            "What to do: check that the endpoint is up and reachable, or raise timeout= / retry=",
+            status_code=last.status_code,
+            attempts=attempts,
+        )
+
+
+def _describe_network_error(exc: Exception) -> str:
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "connecting timed out"
+    if isinstance(exc, requests.Timeout):
+        return "no answer within the read timeout"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "the connection broke while the answer was read"
+    if "refused" in str(exc).lower():
+        return "connection refused"
+    if "reset" in str(exc).lower() or "aborted" in str(exc).lower():
+        return "the connection was reset"
+    return "the connection failed"
+
+
+def _json_object(text: str) -> Optional[Mapping[str, Any]]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, Mapping) else None
+
+
+def _error_fields(fields: Optional[Mapping[str, Any]]) -> Tuple[Optional[str], Optional[str]]:
+    """The OAuth ``error`` code and description of an error answer, if any."""
+    if fields is None:
+        return None, None
+    error = fields.get("error")
+    description = fields.get("error_description")
+    if isinstance(error, Mapping):  # {"error": {"code": ..., "message": ...}}
+        description = description or error.get("message")
+        error = error.get("code")
+    if description is None:
+        description = fields.get("message")  # Dataloy and many gateways say "message"
+    return (
+        str(error) if error not in (None, "") else None,
+        str(description) if description not in (None, "") else None,
+    )
+
+
+def _decode_success(response: requests.Response, text: str, where: str, secrets: List[Optional[str]]) -> Any:
+    content_type = response.headers.get("Content-Type", "no content type")
+    if not text.strip():
+        raise TokenResponseError(
+            f"{where} answered HTTP {response.status_code} with an empty body ({content_type}); expected a JSON token"
+        )
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    # Some old servers answer form-encoded (RFC 6749 says JSON; oauthlib accepts both).
+    try:
+        form = dict(parse_qsl(text.strip(), keep_blank_values=True, strict_parsing=True))
+    except ValueError:
+        form = {}
+    if "access_token" in form:
+        return form
+    raise TokenResponseError(
+        f"{where} answered HTTP {response.status_code} with {content_type}, not JSON: {excerpt(text, secrets)}"
+    )

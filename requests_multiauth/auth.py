@@ -1,0 +1,457 @@
+"""The ``requests`` auth classes: set the header, and renew and replay once on a 401.
+
+A request goes::
+
+    auth(request)        HTTPS check, then a valid token from the TokenManager
+                         (renewal.py), header set, 401 hook bound to that token
+    adapter sends it
+    hook(response)       a 401 for our token: renew (only that token is given
+                         up), rewind the body, replay once via the same adapter;
+                         anything else passes through untouched
+
+:class:`TokenAuth` is the base of every renewing auth; each subclass only
+chooses its grant (grants.py). :class:`StaticTokenAuth` sends a fixed token it
+cannot renew.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+import warnings
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Tuple, TypedDict
+
+import requests
+from requests.auth import AuthBase
+
+from . import _replay
+from ._endpoint import DEFAULT_TOKEN_TIMEOUT, RetryPolicy, Timeout, TokenEndpoint
+from ._urls import check_transport, origin, safe_url
+from .cache import MemoryTokenCache, TokenCache, cache_key
+from .errors import ConfigurationError, TokenExpiredError, TokenExpiryWarning
+from .grants import ApiKeyGrant, ClientCredentialsGrant, Grant, JsonClientCredentialsGrant, Scope
+from .renewal import DEFAULT_LEEWAY, Clock, TokenManager
+from .token import Token, jwt_expiry
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = [
+    "ApiKeyTokenAuth",
+    "AudienceClientCredentialsAuth",
+    "ClientCredentialsAuth",
+    "StaticTokenAuth",
+    "TokenAuth",
+    "TokenAuthOptions",
+]
+
+log = logging.getLogger("requests_multiauth")
+
+#: How long before a static token's expiry users are warned (the Rated token
+#: lives a year; a month leaves time to make a new one).
+EXPIRY_WARNING = 30 * 24 * 3600.0
+
+AUTHORIZATION = "Authorization"
+
+
+class TokenAuthOptions(TypedDict, total=False):
+    """Keyword options every renewing auth takes (see :class:`TokenAuth`)."""
+
+    leeway: float
+    cache: Optional[TokenCache]
+    session: Optional[requests.Session]
+    timeout: Timeout
+    retry: Optional[RetryPolicy]
+    clock: Clock
+    allow_insecure_loopback: bool
+    header_name: str
+
+
+class _HeaderAuth(AuthBase):
+    """What every auth shares: the HTTPS check and the header."""
+
+    header_name: str
+    allow_insecure_loopback: bool
+
+    def _header_value(self, access_token: str) -> str:
+        if self.header_name == AUTHORIZATION:
+            return "Bearer " + access_token
+        return access_token
+
+    def _set_header(self, request: requests.PreparedRequest, access_token: str) -> None:
+        check_transport(request.url or "", allow_insecure_loopback=self.allow_insecure_loopback)
+        request.headers[self.header_name] = self._header_value(access_token)
+
+    def _strip_on_cross_origin_redirect(self, response: requests.Response, sent_url: str) -> None:
+        # requests drops Authorization when a redirect leaves the host, but not a
+        # custom header: drop ours from the request the redirect is copied from.
+        if self.header_name != AUTHORIZATION and _replay.redirect_leaves_origin(response, sent_url):
+            response.request.headers.pop(self.header_name, None)
+
+
+class TokenAuth(_HeaderAuth):
+    """Base class of the auths that obtain and renew tokens. Safe for concurrent use.
+
+    Use one instance for all threads: it keeps one token and renews it once,
+    ahead of expiry, on a short-lived background thread, while requests keep
+    using the still-valid token. A 401 to a request that carried our token
+    renews that token (unless another thread already did) and replays the
+    request once; a second 401 is returned as is.
+
+    Args:
+        grant: how to get a new token.
+        token_url: the token endpoint; ``https://`` only.
+        leeway: seconds before its stated expiry at which a token counts as
+            expired (capped at a tenth of the token's lifetime).
+        cache: where the token is kept; default a private
+            :class:`~requests_multiauth.MemoryTokenCache`. Pass a shared cache to
+            make processes or hosts share one token.
+        session: the ``requests.Session`` for token calls (proxies, CA bundle);
+            never the session being authenticated. Default: a new one.
+        timeout: connect/read timeout of each token call.
+        retry: how token calls are retried on transient faults.
+        clock: returns epoch seconds; replaceable in tests.
+        allow_insecure_loopback: allow plain HTTP to loopback hosts, for tests.
+        header_name: the header that carries the token: ``Authorization`` (as
+            ``Bearer <token>``, the default) or a custom one (the bare token).
+
+    Raises (from requests' calls):
+        TokenRequestError, InvalidClientError: the token endpoint refused or failed.
+        TokenResponseError: the token endpoint answered something unusable.
+        InsecureTransportError: the request URL is not HTTPS.
+    """
+
+    def __init__(
+        self,
+        grant: Grant,
+        token_url: str,
+        *,
+        leeway: float = DEFAULT_LEEWAY,
+        cache: Optional[TokenCache] = None,
+        session: Optional[requests.Session] = None,
+        timeout: Timeout = DEFAULT_TOKEN_TIMEOUT,
+        retry: Optional[RetryPolicy] = None,
+        clock: Clock = time.time,
+        allow_insecure_loopback: bool = False,
+        header_name: str = AUTHORIZATION,
+    ) -> None:
+        self.header_name = header_name
+        self.allow_insecure_loopback = allow_insecure_loopback
+        self.token_url = token_url
+        self._endpoint = TokenEndpoint(
+            token_url,
+            session=session,
+            timeout=timeout,
+            retry=retry,
+            allow_insecure_loopback=allow_insecure_loopback,
+            secrets=grant.secrets,
+        )
+        self._grant = grant
+        self._clock = clock
+        self._manager = TokenManager(
+            functools.partial(grant.fetch, self._endpoint),
+            key=cache_key(grant.cache_identity),
+            cache=cache if cache is not None else MemoryTokenCache(),
+            leeway=leeway,
+            clock=clock,
+            name=self._label(),
+        )
+
+    # -- public API ------------------------------------------------------------
+
+    def get_token(self) -> Token:
+        """A valid token, fetched only if none is held. Its ``repr`` shows when it expires."""
+        return self._manager.token()
+
+    def invalidate(self) -> None:
+        """Forget the current token (here and in the cache); the next request gets a new one."""
+        self._manager.invalidate()
+
+    def close(self) -> None:
+        """Wait briefly for a renewal under way, and close the token session if we made it."""
+        self._manager.join(timeout=5.0)
+        self._endpoint.close()
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={value!r}" for name, value in self._public_fields())
+        return f"{type(self).__name__}({fields}, token={self._manager.current!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    # -- the request flow ---------------------------------------------------------
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        url = request.url or ""
+        check_transport(url, allow_insecure_loopback=self.allow_insecure_loopback)
+        token = self._manager.token()
+        request.headers[self.header_name] = self._header_value(token.access_token)
+        request.register_hook("response", functools.partial(self._on_response, token, url))
+        return request
+
+    def _on_response(
+        self, token: Token, sent_url: str, response: requests.Response, **send_kwargs: Any
+    ) -> requests.Response:
+        if response.status_code == 401:
+            return self.replay_once(response, token, sent_url, response.connection.send, send_kwargs)
+        if response.is_redirect:
+            self._strip_on_cross_origin_redirect(response, sent_url)
+        return response
+
+    def authorize(self, request: requests.PreparedRequest) -> Token:
+        """Set the token header on *request* without a response hook; return the token.
+
+        For transports that do their own replay (:class:`~requests_multiauth.AuthAdapter`).
+        """
+        check_transport(request.url or "", allow_insecure_loopback=self.allow_insecure_loopback)
+        token = self._manager.token()
+        request.headers[self.header_name] = self._header_value(token.access_token)
+        return token
+
+    def replay_once(
+        self,
+        response: requests.Response,
+        token: Token,
+        sent_url: str,
+        send: Callable[..., requests.Response],
+        send_kwargs: Mapping[str, Any],
+    ) -> requests.Response:
+        """Answer a 401: renew *token* and resend the request once through *send*.
+
+        Returns *response* untouched when it must not be replayed (see
+        :func:`~requests_multiauth._replay.why_not_replay`).
+        """
+        reason = _replay.why_not_replay(
+            response, sent_url=sent_url, header=self.header_name, value=self._header_value(token.access_token)
+        )
+        if reason is not None:
+            level = logging.WARNING if "stream" in reason else logging.DEBUG
+            log.log(level, "%s: not replaying the 401 from %s: %s", self._label(), safe_url(response.url or ""), reason)
+            return response
+        log.debug("%s: %s answered 401; renewing the token and replaying once", self._label(), safe_url(sent_url))
+        new_token = self._manager.token_after_rejection(token)
+        prepared = _replay.copy_for_replay(response)
+        self._set_header(prepared, new_token.access_token)
+        replay = send(prepared, **send_kwargs)
+        return _replay.finish_replay(replay, response, prepared)
+
+    # -- description ------------------------------------------------------------------
+
+    def _public_fields(self) -> Tuple[Tuple[str, Any], ...]:
+        return (("token_url", safe_url(self.token_url)),)
+
+    def _label(self) -> str:
+        fields = self._public_fields()
+        return f"{type(self).__name__}({fields[0][1] if fields else ''})"
+
+
+class ClientCredentialsAuth(TokenAuth):
+    """OAuth 2.0 client credentials (RFC 6749 §4.4), with refresh tokens when offered.
+
+    The token request is a form body built by oauthlib, with the client
+    authenticated by HTTP Basic (``client_auth="basic"``, the default),
+    ``"basic_urlencoded"`` (RFC 6749 §2.3.1) or ``"post"`` (in the body).
+
+    Args:
+        client_id, client_secret: the client's credentials.
+        token_url: the token endpoint.
+        scope: a space-separated string or a list of scopes; a narrower granted
+            scope is accepted.
+        client_auth: how the client authenticates, see above.
+        params: extra form fields sent as given (``resource``, ``audience`` ...).
+        refresh_scope: the ``scope`` sent with a refresh-token request.
+        use_refresh_token: renew with the refresh token when the answer has one.
+        default_lifetime: the lifetime to assume when an answer states none.
+        **options: the options of :class:`TokenAuth` (leeway, cache, session, ...).
+    """
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        token_url: str,
+        *,
+        scope: Scope = None,
+        client_auth: str = "basic",
+        params: Optional[Mapping[str, str]] = None,
+        refresh_scope: Scope = None,
+        use_refresh_token: bool = True,
+        default_lifetime: Optional[float] = None,
+        **options: Unpack[TokenAuthOptions],
+    ) -> None:
+        grant = ClientCredentialsGrant(
+            client_id,
+            client_secret,
+            scope=scope,
+            client_auth=client_auth,
+            params=params,
+            refresh_scope=refresh_scope,
+            use_refresh_token=use_refresh_token,
+            default_lifetime=default_lifetime,
+            token_url=token_url,
+        )
+        self.client_id = grant.client_id
+        self.scope = grant.scope
+        super().__init__(grant, token_url, **options)
+
+    def _public_fields(self) -> Tuple[Tuple[str, Any], ...]:
+        scope = (("scope", self.scope),) if self.scope is not None else ()
+        return (("client_id", self.client_id), *super()._public_fields(), *scope)
+
+
+class AudienceClientCredentialsAuth(TokenAuth):
+    """Client credentials as a JSON body with an ``audience`` (Auth0-style APIs).
+
+    Sends ``{"client_id", "client_secret", "audience", "grant_type":
+    "client_credentials"}`` plus *params*. With ``client_auth="basic"`` the id
+    and secret travel in an HTTP Basic header instead of the body.
+    """
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        token_url: str,
+        *,
+        audience: Optional[str],
+        params: Optional[Mapping[str, Any]] = None,
+        client_auth: str = "post",
+        default_lifetime: Optional[float] = None,
+        **options: Unpack[TokenAuthOptions],
+    ) -> None:
+        grant = JsonClientCredentialsGrant(
+            client_id,
+            client_secret,
+            audience=audience,
+            params=params,
+            client_auth=client_auth,
+            default_lifetime=default_lifetime,
+            token_url=token_url,
+        )
+        self.client_id = grant.client_id
+        self.audience = audience
+        super().__init__(grant, token_url, **options)
+
+    def _public_fields(self) -> Tuple[Tuple[str, Any], ...]:
+        return (("client_id", self.client_id), *super()._public_fields(), ("audience", self.audience))
+
+
+class ApiKeyTokenAuth(TokenAuth):
+    """An API key exchanged for a short-lived access token (POST JSON ``{"apiKey": ...}``).
+
+    Args:
+        api_key: the key; a secret, never shown.
+        token_url: the exchange endpoint.
+        field: the JSON field that carries the key.
+        params: extra JSON fields sent as given.
+        default_lifetime: the lifetime to assume when the answer states none.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        token_url: str,
+        *,
+        field: str = "apiKey",
+        params: Optional[Mapping[str, Any]] = None,
+        default_lifetime: Optional[float] = None,
+        **options: Unpack[TokenAuthOptions],
+    ) -> None:
+        grant = ApiKeyGrant(api_key, field=field, params=params, default_lifetime=default_lifetime, token_url=token_url)
+        super().__init__(grant, token_url, **options)
+
+
+class StaticTokenAuth(_HeaderAuth):
+    """A fixed bearer token, made elsewhere and not renewable here.
+
+    If the token is a JWT with an ``exp`` claim (read, not verified), a
+    :class:`~requests_multiauth.TokenExpiryWarning` is issued once when fewer
+    than *warn_before* seconds remain, and :class:`~requests_multiauth.TokenExpiredError`
+    is raised, before any connection, instead of sending it once it has expired.
+    Any other token is sent as is. A 401 is returned to the caller with a logged
+    hint: there is nothing to renew.
+
+    Args:
+        token: the bearer token.
+        expires_at: the expiry in epoch seconds, if known and not in the token.
+        warn_before: seconds before expiry from which to warn.
+        renew_hint: where a new token is made, for messages.
+        clock, allow_insecure_loopback, header_name: as for :class:`TokenAuth`.
+    """
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        expires_at: Optional[float] = None,
+        warn_before: float = EXPIRY_WARNING,
+        renew_hint: str = "make a new token where this one was made",
+        clock: Clock = time.time,
+        allow_insecure_loopback: bool = False,
+        header_name: str = AUTHORIZATION,
+    ) -> None:
+        if not isinstance(token, str) or not token.strip():
+            raise ConfigurationError("the token is missing or empty: pass it as a non-empty string")
+        token = token.strip()
+        self.header_name = header_name
+        self.allow_insecure_loopback = allow_insecure_loopback
+        self.renew_hint = renew_hint
+        self._clock = clock
+        expiry = expires_at if expires_at is not None else jwt_expiry(token)
+        self._token = Token(access_token=token, expires_at=expiry)
+        self._header = self._header_value(token)
+        self._warn_at = expiry - warn_before if expiry is not None else None
+        self._warned = False
+
+    def get_token(self) -> Token:
+        """The token, after the expiry check (which may warn or raise)."""
+        self._check_expiry()
+        return self._token
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(token={self._token!r})"
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        url = request.url or ""
+        check_transport(url, allow_insecure_loopback=self.allow_insecure_loopback)
+        if self._warn_at is not None:
+            self._check_expiry()
+        request.headers[self.header_name] = self._header
+        request.register_hook("response", functools.partial(self._on_response, url))
+        return request
+
+    def _check_expiry(self) -> None:
+        expiry = self._token.expires_at
+        if expiry is None or self._warn_at is None:
+            return
+        now = self._clock()
+        if now < self._warn_at:
+            return
+        when = datetime.fromtimestamp(expiry, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        if now >= expiry:
+            raise TokenExpiredError(
+                f"the token expired on {when}; it cannot be renewed automatically: {self.renew_hint}"
+            )
+        if not self._warned:
+            self._warned = True
+            days = (expiry - now) / 86400
+            warnings.warn(
+                TokenExpiryWarning(f"the token expires on {when} (in {days:.0f} days): {self.renew_hint}"),
+                stacklevel=4,
+            )
+
+    def _on_response(self, sent_url: str, response: requests.Response, **_: Any) -> requests.Response:
+        if response.status_code == 401 and origin(response.url or sent_url) == origin(sent_url):
+            log.warning(
+                "%s answered 401 to the static token: it may be revoked or expired; %s",
+                safe_url(response.url or sent_url),
+                self.renew_hint,
+            )
+        elif response.is_redirect:
+            self._strip_on_cross_origin_redirect(response, sent_url)
+        return response

@@ -1,0 +1,192 @@
+"""Every exception and warning that requests_multiauth raises.
+
+All errors derive from :class:`MultiAuthError`, which is itself a
+:class:`requests.RequestException`, so code that already catches requests'
+errors keeps working::
+
+    requests.RequestException
+     └── MultiAuthError
+          ├── TokenRequestError        the token endpoint refused or failed
+          │    └── InvalidClientError  the credentials were rejected
+          ├── TokenResponseError       the token endpoint answered something unusable
+          ├── TokenExpiredError        a token that cannot be renewed has expired
+          ├── InsecureTransportError   a token or secret was about to go over plain HTTP
+          └── ConfigurationError       a setting is missing or invalid
+
+    UserWarning
+     └── MultiAuthWarning
+          └── TokenExpiryWarning       a token that cannot be renewed expires soon
+
+Messages say what happened and what to do. They never contain a secret or a
+token: text that comes from a server is cut short and scrubbed of every secret
+the library knows (see :func:`redact`).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+import requests
+
+__all__ = [
+    "ConfigurationError",
+    "InsecureTransportError",
+    "InvalidClientError",
+    "MultiAuthError",
+    "MultiAuthWarning",
+    "TokenExpiredError",
+    "TokenExpiryWarning",
+    "TokenRequestError",
+    "TokenResponseError",
+]
+
+#: How much of a server's answer an error message quotes. Enough to recognise
+#: an HTML error page or a JSON error object, too little to flood a log.
+EXCERPT_LENGTH = 200
+
+#: What stands in for a secret that would otherwise appear in text.
+REDACTED = "***"
+
+
+class MultiAuthError(requests.RequestException):
+    """Base class of every error raised by requests_multiauth."""
+
+
+class TokenRequestError(MultiAuthError):
+    """The token endpoint refused the request or could not be reached.
+
+    Attributes:
+        status_code: the HTTP status of the last answer, or None when no answer
+            arrived (connection refused, timeout).
+        error: the OAuth 2.0 ``error`` code of the answer (``invalid_scope``), if any.
+        error_description: the server's ``error_description``, redacted, if any.
+        attempts: how many times the request was sent before giving up.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: Optional[int] = None,
+        error: Optional[str] = None,
+        error_description: Optional[str] = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.error = error
+        self.error_description = error_description
+        self.attempts = attempts
+
+
+class InvalidClientError(TokenRequestError):
+    """The token endpoint rejected the client credentials (or the API key).
+
+    Raised for an OAuth ``invalid_client`` answer and for a 401 from a token
+    endpoint. Never retried: the same credentials would be rejected again.
+    """
+
+
+class TokenResponseError(MultiAuthError):
+    """The token endpoint answered, but not with a token this library can use.
+
+    The message names what is missing or wrong (``no access_token``, ``expires_in
+    is negative``) and quotes a short, redacted excerpt of the answer.
+    """
+
+
+class TokenExpiredError(MultiAuthError):
+    """A token that this library cannot renew has expired.
+
+    Raised instead of sending the expired token; the message says when it expired
+    and where a new one is made.
+    """
+
+
+class InsecureTransportError(MultiAuthError):
+    """A token or secret was about to be sent over plain HTTP.
+
+    Raised before any connection is opened. Use an ``https://`` URL; tests that
+    run a server on loopback can pass ``allow_insecure_loopback=True``.
+    """
+
+
+class ConfigurationError(MultiAuthError, ValueError):
+    """A required setting is missing or invalid, for example an environment
+    variable read by ``from_env()``. The message names the setting."""
+
+
+class MultiAuthWarning(UserWarning):
+    """Base class of the warnings issued by requests_multiauth."""
+
+
+class TokenExpiryWarning(MultiAuthWarning):
+    """A token that cannot be renewed automatically expires soon."""
+
+
+def redact(text: str, secrets: Iterable[Optional[str]]) -> str:
+    """Return *text* with every non-empty secret in *secrets* replaced by ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def excerpt(text: str, secrets: Iterable[Optional[str]] = ()) -> str:
+    """A short, single-line, redacted quote of a server's answer for an error message."""
+    flat = " ".join(redact(text, secrets).split())
+    if len(flat) > EXCERPT_LENGTH:
+        flat = flat[:EXCERPT_LENGTH] + "..."
+    return flat or "(empty body)"
+
+
+#: What to do about each RFC 6749 §5.2 error code, for error messages.
+_OAUTH_HINTS = {
+    "invalid_client": "check the client id and secret, and how they are sent (client_auth='basic' or 'post')",
+    "unauthorized_client": "this client may not use this grant type: allow it for the client at the provider",
+    "invalid_scope": "the scope is unknown or not allowed for this client: check the scope argument",
+    "invalid_grant": "the grant (for example a refresh token) is invalid, expired or revoked",
+    "access_denied": "the provider denied access to this client",
+    "invalid_request": "the provider found the token request malformed: check the extra parameters",
+    "unsupported_grant_type": "the token endpoint does not support this grant type: check the token URL",
+}
+
+#: OAuth error codes that no retry can fix.
+PERMANENT_OAUTH_ERRORS = frozenset(_OAUTH_HINTS)
+
+
+def oauth_error(
+    *,
+    status_code: Optional[int],
+    error: Optional[str],
+    description: Optional[str],
+    secrets: Iterable[Optional[str]] = (),
+    where: str = "the token endpoint",
+    attempts: int = 1,
+) -> TokenRequestError:
+    """The typed error for a refusal by a token endpoint.
+
+    ``invalid_client``, and a 401 without an error code, become
+    :class:`InvalidClientError`; every other refusal a :class:`TokenRequestError`.
+    The message carries the status, the OAuth code, the server's description
+    (redacted) and a hint.
+    """
+    secrets = list(secrets)
+    description = excerpt(description, secrets) if description else None
+    code = excerpt(error, secrets) if error else None
+    status = f"HTTP {status_code}" if status_code is not None else "no HTTP status"
+    summary = f"{status} {code}" if code else status
+    message = f"{where} refused the token request ({summary})"
+    if description:
+        message += f": {description}"
+    if code in _OAUTH_HINTS:
+        hint = _OAUTH_HINTS[code]
+    elif status_code == 401:
+        hint = _OAUTH_HINTS["invalid_client"]
+    else:
+        hint = "see the provider's documentation of its token endpoint"
+    message += f". What to do: {hint}."
+    if attempts > 1:
+        message += f" (tried {attempts} times)"
+    cls = InvalidClientError if code == "invalid_client" or (status_code == 401 and not code) else TokenRequestError
+    return cls(message, status_code=status_code, error=code, error_description=description, attempts=attempts)

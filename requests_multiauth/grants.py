@@ -1,0 +1,307 @@
+"""One small class per way of getting a new token.
+
+A grant knows what to send to a token endpoint and how to read the answer. It
+knows nothing of caching, locking, expiry or retries: the engine in
+:mod:`requests_multiauth.renewal` decides *when* to call :meth:`Grant.fetch`,
+and :class:`~requests_multiauth._endpoint.TokenEndpoint` does the I/O.
+
+To add a provider, write a grant (or configure one of these) and wrap it in a
+:class:`~requests_multiauth.auth.TokenAuth` subclass.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import logging
+from typing import Any, Dict, Mapping, Optional, Protocol, Sequence, Tuple, Union
+from urllib.parse import quote_plus
+
+from oauthlib.oauth2 import BackendApplicationClient
+
+from ._endpoint import TokenEndpoint
+from .errors import ConfigurationError, TokenRequestError
+from .token import Token, parse_token_response
+
+__all__ = [
+    "ApiKeyGrant",
+    "ClientCredentialsGrant",
+    "Grant",
+    "JsonClientCredentialsGrant",
+    "basic_auth_header",
+]
+
+log = logging.getLogger("requests_multiauth")
+
+Scope = Union[str, Sequence[str], None]
+
+#: A refresh token this close to its expiry is not used: the refresh request
+#: would race its expiry, and a plain client-credentials grant costs the same.
+REFRESH_TOKEN_LEEWAY = 60.0
+
+#: Statuses with which a token endpoint refuses a refresh token (RFC 6749 §5.2
+#: says 400 invalid_grant; some servers say 401).
+_REFRESH_REFUSED = frozenset({400, 401, 403})
+
+#: Accepted spellings of the client authentication methods, including the
+#: names RFC 8414 and Authlib use.
+_CLIENT_AUTH = {
+    "basic": "basic",
+    "client_secret_basic": "basic",
+    "basic_urlencoded": "basic_urlencoded",
+    "post": "post",
+    "client_secret_post": "post",
+}
+
+
+class Grant(Protocol):
+    """What the engine needs from a way of getting tokens."""
+
+    #: The grant's kind and public settings (never a secret), hashed into cache keys.
+    cache_identity: Tuple[Tuple[str, str], ...]
+
+    #: Strings that must never appear in a message (client secret, API key).
+    secrets: Tuple[str, ...]
+
+    def fetch(self, endpoint: TokenEndpoint, previous: Optional[Token], now: float) -> Token:
+        """Get a new token. *previous* is the last token held, if any (it may
+        carry a refresh token). Raises the errors of ``TokenEndpoint.post``."""
+        ...
+
+
+def basic_auth_header(client_id: str, client_secret: str, *, urlencode: bool = False) -> str:
+    """An HTTP Basic ``Authorization`` value for a client id and secret.
+
+    With *urlencode*, both are form-encoded first, as RFC 6749 §2.3.1 asks; most
+    servers (Cognito, Diagrams) expect them raw, as ``curl -u`` sends them.
+    Encoded as UTF-8 (``requests.auth.HTTPBasicAuth`` uses Latin-1).
+    """
+    if urlencode:
+        client_id, client_secret = quote_plus(client_id), quote_plus(client_secret)
+    raw = f"{client_id}:{client_secret}".encode()
+    return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+def _required(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(f"{name} is missing or empty: pass it as a non-empty string")
+    return value
+
+
+def _client_auth(value: str) -> str:
+    try:
+        return _CLIENT_AUTH[value]
+    except KeyError:
+        choices = ", ".join(repr(name) for name in _CLIENT_AUTH)
+        raise ConfigurationError(f"client_auth={value!r} is not one of {choices}") from None
+
+
+def _scope_string(scope: Scope) -> Optional[str]:
+    if scope is None:
+        return None
+    if isinstance(scope, str):
+        return scope.strip() or None
+    return " ".join(scope) or None
+
+
+def _identity(kind: str, **fields: Optional[str]) -> Tuple[Tuple[str, str], ...]:
+    return (("kind", kind), *sorted((k, v) for k, v in fields.items() if v is not None))
+
+
+class ClientCredentialsGrant:
+    """OAuth 2.0 client credentials (RFC 6749 §4.4), with refresh tokens if offered.
+
+    The form body is built by oauthlib's ``BackendApplicationClient``. The client
+    authenticates with HTTP Basic (``client_auth="basic"``, the default, as AWS
+    Cognito documents), Basic over form-encoded values (``"basic_urlencoded"``,
+    RFC 6749 §2.3.1 to the letter) or in the body (``"post"``).
+
+    When an answer carries a refresh token, the next renewal sends
+    ``grant_type=refresh_token&scope=<refresh_scope>&refresh_token=...`` while the
+    refresh token lives, and falls back to a new client-credentials grant if the
+    server refuses it. A refresh answer without a refresh token keeps the old one.
+    """
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        *,
+        scope: Scope = None,
+        client_auth: str = "basic",
+        params: Optional[Mapping[str, str]] = None,
+        refresh_scope: Scope = None,
+        use_refresh_token: bool = True,
+        default_lifetime: Optional[float] = None,
+        token_url: str = "",
+    ) -> None:
+        self.client_id = _required("client_id", client_id)
+        self._client_secret = _required("client_secret", client_secret)
+        self.scope = _scope_string(scope)
+        self.client_auth = _client_auth(client_auth)
+        self.params: Dict[str, str] = dict(params or {})
+        self.refresh_scope = _scope_string(refresh_scope)
+        self.use_refresh_token = use_refresh_token
+        self.default_lifetime = default_lifetime
+        self._oauth = BackendApplicationClient(client_id)
+        self.secrets: Tuple[str, ...] = (client_secret,)
+        self.cache_identity = _identity(
+            "client_credentials",
+            token_url=token_url,
+            client_id=client_id,
+            scope=self.scope,
+            params=repr(sorted(self.params.items())) if self.params else None,
+        )
+
+    def fetch(self, endpoint: TokenEndpoint, previous: Optional[Token], now: float) -> Token:
+        if self.use_refresh_token and previous is not None and previous.refresh_token:
+            if previous.refresh_expires_at is None or now < previous.refresh_expires_at - REFRESH_TOKEN_LEEWAY:
+                try:
+                    return self._refresh(endpoint, previous, previous.refresh_token, now)
+                except TokenRequestError as exc:
+                    if exc.status_code not in _REFRESH_REFUSED:
+                        raise
+                    log.info(
+                        "%s refused the refresh token (%s); asking for a new token with the client credentials",
+                        endpoint,
+                        exc.error or f"HTTP {exc.status_code}",
+                    )
+            else:
+                log.debug("the refresh token has expired; asking for a new token with the client credentials")
+        body = self._oauth.prepare_request_body(
+            scope=self.scope,
+            include_client_id=self.client_auth == "post",
+            client_secret=self._client_secret if self.client_auth == "post" else None,
+            **self.params,
+        )
+        return self._post(endpoint, body, now)
+
+    def _refresh(self, endpoint: TokenEndpoint, previous: Token, refresh_token: str, now: float) -> Token:
+        extra: Dict[str, str] = {}
+        if self.client_auth == "post":
+            extra = {"client_id": self.client_id, "client_secret": self._client_secret}
+        body = self._oauth.prepare_refresh_body(
+            refresh_token=refresh_token,
+            scope=self.refresh_scope,
+            **extra,
+        )
+        token = self._post(endpoint, body, now, refresh_token=refresh_token)
+        if token.refresh_token is None:  # the answer kept quiet: the old refresh token still holds
+            token = dataclasses.replace(
+                token, refresh_token=refresh_token, refresh_expires_at=previous.refresh_expires_at
+            )
+        log.debug("renewed the token with the refresh token")
+        return token
+
+    def _post(self, endpoint: TokenEndpoint, body: str, now: float, refresh_token: Optional[str] = None) -> Token:
+        headers = {}
+        if self.client_auth != "post":
+            headers["Authorization"] = basic_auth_header(
+                self.client_id, self._client_secret, urlencode=self.client_auth == "basic_urlencoded"
+            )
+        answer = endpoint.post(data=body, headers=headers, secrets=(refresh_token,))
+        return parse_token_response(
+            answer, now=now, default_lifetime=self.default_lifetime, secrets=(self._client_secret, refresh_token)
+        )
+
+
+class JsonClientCredentialsGrant:
+    """Client credentials sent as a JSON object with an ``audience`` (Auth0 style).
+
+    Sends ``{"client_id", "client_secret", "audience", "grant_type":
+    "client_credentials"}`` plus *params*, in that order. With
+    ``client_auth="basic"`` the id and secret go in an HTTP Basic header instead.
+    """
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        *,
+        audience: Optional[str],
+        params: Optional[Mapping[str, Any]] = None,
+        client_auth: str = "post",
+        default_lifetime: Optional[float] = None,
+        token_url: str = "",
+    ) -> None:
+        self.client_id = _required("client_id", client_id)
+        self._client_secret = _required("client_secret", client_secret)
+        self.audience = audience
+        self.params: Dict[str, Any] = dict(params or {})
+        self.client_auth = _client_auth(client_auth)
+        self.default_lifetime = default_lifetime
+        self.secrets: Tuple[str, ...] = (client_secret,)
+        self.cache_identity = _identity(
+            "json_client_credentials",
+            token_url=token_url,
+            client_id=client_id,
+            audience=audience,
+            params=repr(sorted(self.params.items())) if self.params else None,
+        )
+
+    def fetch(self, endpoint: TokenEndpoint, previous: Optional[Token], now: float) -> Token:
+        body: Dict[str, Any] = {}
+        headers: Dict[str, str] = {}
+        if self.client_auth == "post":
+            body["client_id"] = self.client_id
+            body["client_secret"] = self._client_secret
+        else:
+            headers["Authorization"] = basic_auth_header(
+                self.client_id, self._client_secret, urlencode=self.client_auth == "basic_urlencoded"
+            )
+        if self.audience is not None:
+            body["audience"] = self.audience
+        body["grant_type"] = "client_credentials"
+        body.update(self.params)
+        answer = endpoint.post(json_body=body, headers=headers)
+        return parse_token_response(
+            answer, now=now, default_lifetime=self.default_lifetime, secrets=(self._client_secret,)
+        )
+
+
+class ApiKeyGrant:
+    """An API key exchanged for an access token: POST JSON ``{"apiKey": "..."}``.
+
+    The answer's shape is read liberally (``data`` wrapper, camelCase, JWT ``exp``),
+    with *default_lifetime* as the last resort.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        field: str = "apiKey",
+        params: Optional[Mapping[str, Any]] = None,
+        default_lifetime: Optional[float] = None,
+        token_url: str = "",
+    ) -> None:
+        self._api_key = _required("api_key", api_key)
+        self.field = field
+        self.params: Dict[str, Any] = dict(params or {})
+        self.default_lifetime = default_lifetime
+        self.secrets: Tuple[str, ...] = (api_key,)
+        # No public identifier exists for an API key, so the key enters the cache
+        # key only through a slow one-way digest (see cache.cache_key).
+        self.cache_identity = _identity(
+            "api_key",
+            token_url=token_url,
+            key_digest=_key_digest(api_key),
+            params=repr(sorted(self.params.items())) if self.params else None,
+        )
+
+    def fetch(self, endpoint: TokenEndpoint, previous: Optional[Token], now: float) -> Token:
+        body: Dict[str, Any] = {self.field: self._api_key}
+        body.update(self.params)
+        answer = endpoint.post(json_body=body)
+        return parse_token_response(answer, now=now, default_lifetime=self.default_lifetime, secrets=(self._api_key,))
+
+
+def _key_digest(secret: str) -> str:
+    """A one-way digest that tells two API keys apart without revealing either.
+
+    PBKDF2 with many rounds makes guessing a key from a leaked cache key as slow
+    as guessing it against the provider; the salt is fixed so that every process
+    derives the same digest.
+    """
+    return hashlib.pbkdf2_hmac("sha256", secret.encode("utf-8"), b"requests_multiauth cache key", 100_000).hex()[:32]

@@ -1,0 +1,293 @@
+"""The renewal engine: reuse, single flight, and renewal ahead of expiry.
+
+:class:`TokenManager` owns one token for one set of credentials. A grant only
+knows how to get a *new* token; the manager decides when to ask, and makes
+sure that at most one token call is under way, whatever the number of threads
+(and, with a shared :class:`~requests_multiauth.cache.TokenCache`, processes or
+hosts) that need it.
+
+A token goes through three states::
+
+    issued ──── fresh ──── renew_at ──── stale ──── expire_at ──── expired
+                (reused)                 (reused; one           (requests wait
+                                          request starts a       for one new
+                                          background renewal)    token)
+
+``expire_at`` is the token's stated expiry minus the *leeway*; ``renew_at``
+comes earlier by a share of the lifetime. While a token is fresh or stale, the
+per-request path reads one attribute and compares two floats: no lock, no I/O,
+no decoding. Requests only wait when no valid token exists at all.
+
+The request flow continues in :mod:`requests_multiauth.auth`.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from . import _fork
+from .cache import TokenCache
+from .errors import MultiAuthError
+from .token import Token
+
+__all__ = ["DEFAULT_LEEWAY", "Clock", "TokenManager"]
+
+log = logging.getLogger("requests_multiauth")
+
+Clock = Callable[[], float]
+Fetch = Callable[[Optional[Token], float], Token]
+
+#: A token counts as expired this many seconds before its stated expiry, to
+#: absorb clock differences between us and the server and the time a request
+#: spends in flight. (golang.org/x/oauth2 uses 10 s; ours also covers slow APIs.)
+DEFAULT_LEEWAY = 30.0
+
+#: The leeway never takes more than this share of a token's lifetime, so that a
+#: token living 60 s is still used for 54 s rather than 30.
+LEEWAY_SHARE = 0.1
+
+#: Renewal starts this long before a token expires (at most), so that it is
+#: done before anyone has to wait for it.
+RENEW_AHEAD = 300.0
+
+#: ... or, for short-lived tokens, in the last fifth of the usable lifetime.
+RENEW_AHEAD_SHARE = 0.2
+
+#: After a failed renewal ahead of expiry, the next try waits this long, doubling
+#: up to RENEW_RETRY_MAX: a broken endpoint is not asked on every request.
+RENEW_RETRY_MIN = 1.0
+RENEW_RETRY_MAX = 60.0
+
+#: After a token call fails with no valid token left, callers get the same error
+#: without a new call for this long, doubling up to FAILURE_HOLD_MAX: rejected
+#: credentials are not re-sent by every request of a busy service.
+FAILURE_HOLD_MIN = 1.0
+FAILURE_HOLD_MAX = 30.0
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A token with its two deadlines, computed once when it is adopted."""
+
+    token: Token
+    renew_at: float
+    expire_at: float
+
+
+class TokenManager:
+    """Keeps one valid token for one set of credentials. Safe for concurrent use.
+
+    Args:
+        fetch: gets a new token: ``fetch(previous_token_or_None, now)``.
+        key: the cache key of these credentials.
+        cache: where the token is stored, and whose lock makes token calls single-flight.
+        leeway: seconds before expiry at which a token counts as expired.
+        clock: returns the time in epoch seconds; replaceable in tests.
+        name: how logs name the owner (never a secret).
+        background: renew ahead of expiry on a short-lived background thread
+            (True) or on the request thread that notices first (False).
+    """
+
+    def __init__(
+        self,
+        fetch: Fetch,
+        *,
+        key: str,
+        cache: TokenCache,
+        leeway: float = DEFAULT_LEEWAY,
+        clock: Clock = time.time,
+        name: str = "token",
+        background: bool = True,
+    ) -> None:
+        if leeway < 0 or not math.isfinite(leeway):
+            raise ValueError("leeway must be a finite number of seconds, zero or more")
+        self._fetch = fetch
+        self.key = key
+        self.cache = cache
+        self.leeway = leeway
+        self._clock = clock
+        self._name = name
+        self._background = background
+        self._entry: Optional[_Entry] = None
+        self._lock = threading.Lock()  # held by whoever is getting a new token
+        self._renewal: Optional[threading.Thread] = None
+        self._renew_failures = 0
+        self._renew_retry_at = 0.0
+        self._failure: Optional[MultiAuthError] = None
+        self._failure_until = 0.0
+        self._failures = 0
+        _fork.register(self)
+
+    def reset_after_fork(self) -> None:
+        # The parent's renewal thread does not exist here, and it may have held the lock.
+        self._lock = threading.Lock()
+        self._renewal = None
+        self._renew_retry_at = 0.0
+
+    @property
+    def current(self) -> Optional[Token]:
+        """The token held in memory, valid or not, without any I/O."""
+        entry = self._entry
+        return entry.token if entry is not None else None
+
+    def token(self) -> Token:
+        """A valid token: the held one if it is, otherwise a new one.
+
+        Fresh and stale tokens return at once (a stale one also starts a
+        renewal). Without a valid token, the caller waits for the one token call
+        under way, or makes it. Raises the grant's errors when that call fails.
+        """
+        entry = self._entry
+        if entry is not None:
+            now = self._clock()
+            if now < entry.renew_at:
+                return entry.token
+            if now < entry.expire_at:
+                if now >= self._renew_retry_at:
+                    self._renew_ahead()
+                return entry.token
+        with self._lock:
+            return self._obtain(rejected=None, fresh=False)
+
+    def token_after_rejection(self, rejected: Token) -> Token:
+        """A token other than *rejected*, which a server just answered with 401.
+
+        If another thread already replaced it, that token is returned without a
+        call: 32 requests rejected together cause one renewal.
+        """
+        with self._lock:
+            return self._obtain(rejected=rejected.access_token, fresh=False)
+
+    def invalidate(self, token: Optional[Token] = None) -> None:
+        """Forget *token* (or, by default, whatever token is held), here and in
+        the cache, so that the next request gets a new one. A token other than
+        *token* that is already held is kept."""
+        with self._lock:
+            entry = self._entry
+            if token is None or (entry is not None and entry.token.access_token == token.access_token):
+                self._entry = None
+            self._failure = None
+            self._failures = 0
+            with self.cache.lock(self.key):
+                cached = self.cache.get(self.key)
+                if cached is not None and (token is None or cached.access_token == token.access_token):
+                    self.cache.delete(self.key)
+
+    def join(self, timeout: Optional[float] = None) -> None:
+        """Wait for a renewal running in the background, if any, to finish."""
+        renewal = self._renewal
+        if renewal is not None:
+            renewal.join(timeout)
+
+    # -- the slow path: the caller holds self._lock ---------------------------------
+
+    def _obtain(self, *, rejected: Optional[str], fresh: bool) -> Token:
+        """Return a usable token, fetching one only if neither memory nor the
+        cache has one. *fresh* asks for a token not yet due for renewal;
+        *rejected* names an access token that must not be returned."""
+        now = self._clock()
+        entry = self._entry
+        if entry is not None and self._usable(entry, rejected, now, fresh):
+            return entry.token  # someone else renewed while we waited for the lock
+        if not fresh:
+            self._raise_held_failure(now)
+        with self.cache.lock(self.key):
+            cached = self.cache.get(self.key)
+            if cached is not None:
+                cached_entry = self._entry_for(cached, now)
+                if self._usable(cached_entry, rejected, now, fresh):
+                    self._entry = cached_entry  # another process or host renewed
+                    return cached
+            previous = cached if cached is not None else (entry.token if entry is not None else None)
+            try:
+                token = self._fetch(previous, now)
+            except MultiAuthError as exc:
+                self._hold_failure(exc)
+                raise
+            self._failures = 0
+            self._failure = None
+            self.cache.set(self.key, token)
+        self._entry = self._entry_for(token, now)
+        lifetime = token.expires_in(now)
+        log.info(
+            "%s: new token obtained, %s",
+            self._name,
+            f"valid for {lifetime:.0f} s" if lifetime is not None else "no expiry stated",
+        )
+        return token
+
+    def _usable(self, entry: _Entry, rejected: Optional[str], now: float, fresh: bool) -> bool:
+        if rejected is not None and entry.token.access_token == rejected:
+            return False
+        return now < (entry.renew_at if fresh else entry.expire_at)
+
+    def _entry_for(self, token: Token, now: float) -> _Entry:
+        if token.expires_at is None:
+            return _Entry(token, math.inf, math.inf)
+        issued = token.issued_at if token.issued_at is not None else now
+        lifetime = max(token.expires_at - issued, 0.0)
+        expire_at = token.expires_at - min(self.leeway, lifetime * LEEWAY_SHARE)
+        renew_at = expire_at - min(RENEW_AHEAD, max(expire_at - issued, 0.0) * RENEW_AHEAD_SHARE)
+        return _Entry(token, renew_at, expire_at)
+
+    def _raise_held_failure(self, now: float) -> None:
+        failure = self._failure
+        if failure is not None and now < self._failure_until:
+            log.debug(
+                "%s: reusing the last token call's failure for %.1f s more", self._name, self._failure_until - now
+            )
+            raise copy.copy(failure).with_traceback(None)
+
+    def _hold_failure(self, exc: MultiAuthError) -> None:
+        self._failures += 1
+        hold = min(FAILURE_HOLD_MAX, FAILURE_HOLD_MIN * 2 ** (self._failures - 1))
+        self._failure = exc
+        self._failure_until = self._clock() + hold
+
+    # -- renewal ahead of expiry -------------------------------------------------
+
+    def _renew_ahead(self) -> None:
+        """Start renewing a stale token, unless a token call is already under way."""
+        if not self._lock.acquire(blocking=False):
+            return  # someone is renewing; keep using the stale token
+        if not self._background:
+            self._renew_ahead_locked()
+            return
+        try:
+            thread = threading.Thread(target=self._renew_ahead_locked, name=f"renew {self._name}", daemon=True)
+            self._renewal = thread
+            thread.start()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _renew_ahead_locked(self) -> None:
+        """Get a fresh token while the stale one is still in use; on failure, log
+        and schedule the next try instead of raising. Releases self._lock."""
+        try:
+            self._obtain(rejected=None, fresh=True)
+        except Exception as exc:  # noqa: BLE001 - the old token still works; report, don't raise
+            self._renew_failures += 1
+            delay = min(RENEW_RETRY_MAX, RENEW_RETRY_MIN * 2 ** (self._renew_failures - 1))
+            self._renew_retry_at = self._clock() + delay
+            entry = self._entry
+            left = entry.expire_at - self._clock() if entry is not None else 0.0
+            log.warning(
+                "%s: renewing the token ahead of expiry failed (%s); the current token stays in use "
+                "for %.0f s more, next try in %.0f s",
+                self._name,
+                exc,
+                left,
+                delay,
+            )
+        else:
+            self._renew_failures = 0
+            self._renew_retry_at = 0.0
+        finally:
+            self._lock.release()

@@ -1,0 +1,384 @@
+"""The :class:`Token` record and the parsing of token answers. No I/O happens here.
+
+Token endpoints disagree on how to say when a token expires, so
+:func:`parse_token_response` accepts every form met in the wild and turns it into
+one :class:`Token` with an absolute ``expires_at``, or raises
+:class:`~requests_multiauth.errors.TokenResponseError` naming what is missing.
+The rules, in order of preference:
+
+1. a relative lifetime, ``expires_in`` (``expiresIn``), as a number or numeric string;
+   preferred because it does not depend on the server's clock agreeing with ours;
+2. an absolute ``expires_at`` / ``expires_on`` / ``expiration_date`` (camelCase
+   accepted), as epoch seconds, epoch milliseconds or ISO 8601;
+3. the ``exp`` claim of the access token when it is a JWT (read, not verified);
+4. the provider's documented default lifetime, when the caller gives one.
+
+Fields are looked up at the top level and, failing that, under a ``data``
+wrapper. An answer carrying an ``error`` field is a failure even with status 200.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import json
+import math
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Dict, Iterable, Mapping, Optional
+
+from .errors import TokenResponseError, excerpt, oauth_error
+
+__all__ = ["Token", "jwt_expiry", "parse_token_response"]
+
+#: Longest lifetime believed from a token answer (ten years). Anything longer is
+#: a unit mix-up or garbage, and trusting it would keep a dead token forever.
+MAX_LIFETIME = 10 * 365.25 * 24 * 3600
+
+#: Epoch values above this are milliseconds: 1e11 seconds is the year 5138,
+#: while 1e11 milliseconds is March 1973, long before any token was issued.
+MILLISECONDS_THRESHOLD = 1e11
+
+_ACCESS_TOKEN_KEYS = ("access_token", "accessToken", "token")
+_TOKEN_TYPE_KEYS = ("token_type", "tokenType")
+_EXPIRES_IN_KEYS = ("expires_in", "expiresIn")
+_EXPIRES_AT_KEYS = (
+    "expires_at",
+    "expiresAt",
+    "expires_on",
+    "expiresOn",
+    "expiration_date",
+    "expirationDate",
+)
+_REFRESH_TOKEN_KEYS = ("refresh_token", "refreshToken")
+_REFRESH_EXPIRES_IN_KEYS = (
+    "refresh_token_expires_in",
+    "refreshTokenExpiresIn",
+    "refresh_expires_in",
+    "refreshExpiresIn",
+)
+_REFRESH_EXPIRES_AT_KEYS = (
+    "refresh_token_expires_at",
+    "refreshTokenExpiresAt",
+    "refresh_token_expiration_date",
+    "refreshTokenExpirationDate",
+)
+_SCOPE_KEYS = ("scope", "scopes")
+
+
+@dataclass(frozen=True, repr=False)
+class Token:
+    """An access token and what is known about its life. Immutable.
+
+    Attributes:
+        access_token: the token itself, sent as ``Authorization: Bearer <token>``.
+        token_type: always ``"Bearer"``: the only type this library sends.
+        expires_at: when the token expires, in epoch seconds, or None if unknown.
+        refresh_token: a token that renews the access token, if the server gave one.
+        refresh_expires_at: when the refresh token expires, if known.
+        scope: the granted scope as a space-separated string, if the server said.
+        issued_at: when this client received the token, in epoch seconds. With
+            ``expires_at`` it gives the lifetime, which sizes the renewal window.
+
+    The ``repr`` shows the expiry, never the token or the refresh token.
+    """
+
+    access_token: str
+    token_type: str = "Bearer"
+    expires_at: Optional[float] = None
+    refresh_token: Optional[str] = None
+    refresh_expires_at: Optional[float] = None
+    scope: Optional[str] = None
+    issued_at: Optional[float] = None
+
+    def __repr__(self) -> str:
+        parts = [f"token_type={self.token_type!r}"]
+        if self.expires_at is None:
+            parts.append("expires_at=None")
+        else:
+            when = datetime.fromtimestamp(self.expires_at, timezone.utc)
+            parts.append(f"expires_at={when.isoformat(timespec='seconds')!r}")
+            parts.append(f"expires_in={_describe_seconds(self.expires_at - time.time())}")
+        if self.scope is not None:
+            parts.append(f"scope={self.scope!r}")
+        parts.append(f"refresh_token={'yes' if self.refresh_token else 'no'}")
+        return f"Token({', '.join(parts)})"
+
+    __str__ = __repr__
+
+    def expires_in(self, now: Optional[float] = None) -> Optional[float]:
+        """Seconds until expiry (negative once expired), or None if unknown."""
+        if self.expires_at is None:
+            return None
+        return self.expires_at - (time.time() if now is None else now)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The token as a JSON-ready dict, for token caches. Holds the secret."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Token:
+        """Rebuild a token written by :meth:`to_dict`; raises ``TokenResponseError``
+        if *data* is not such a dict."""
+        try:
+            token = cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
+        except TypeError as exc:
+            raise TokenResponseError(f"a cached token is malformed: {exc}") from None
+        if not isinstance(token.access_token, str) or not token.access_token:
+            raise TokenResponseError("a cached token has no access_token")
+        for name in ("expires_at", "refresh_expires_at", "issued_at"):
+            value = getattr(token, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise TokenResponseError(f"a cached token has a non-numeric {name}")
+        return token
+
+
+def _describe_seconds(seconds: float) -> str:
+    if seconds < 0:
+        return "'expired'"
+    if seconds < 120:
+        return f"'{seconds:.0f}s'"
+    if seconds < 7200:
+        return f"'{seconds / 60:.0f}m'"
+    if seconds < 172800:
+        return f"'{seconds / 3600:.0f}h'"
+    return f"'{seconds / 86400:.0f}d'"
+
+
+def parse_token_response(
+    payload: Any,
+    *,
+    now: float,
+    default_lifetime: Optional[float] = None,
+    secrets: Iterable[Optional[str]] = (),
+) -> Token:
+    """Turn a decoded token answer into a :class:`Token`.
+
+    Args:
+        payload: the decoded JSON body of the answer.
+        now: the current time in epoch seconds (the caller's clock).
+        default_lifetime: the provider's documented lifetime in seconds, used only
+            when the answer gives no expiry of any kind.
+        secrets: strings to scrub from error messages (the client secret, ...).
+
+    Raises:
+        TokenResponseError: the answer is not a JSON object, carries no usable
+            access token, or states an expiry that is not a plausible time.
+        TokenRequestError: the answer carries an OAuth ``error`` field.
+    """
+    secrets = list(secrets)
+    if not isinstance(payload, Mapping):
+        kind = type(payload).__name__ if payload is not None else "null"
+        raise TokenResponseError(
+            f"the token answer is a JSON {kind}, not an object: {excerpt(json.dumps(payload, default=str), secrets)}"
+        )
+    fields = _token_fields(payload, secrets)
+
+    access_token = _first(fields, _ACCESS_TOKEN_KEYS)
+    if not isinstance(access_token, str) or not access_token.strip():
+        what = (
+            "an empty access_token"
+            if isinstance(access_token, str)
+            else (
+                "no access_token"
+                if access_token is None
+                else f"an access_token that is a {type(access_token).__name__}, not a string"
+            )
+        )
+        raise TokenResponseError(f"the token answer has {what}; fields present: {_field_names(fields)}")
+    access_token = access_token.strip()
+    secrets.append(access_token)
+
+    token_type = _first(fields, _TOKEN_TYPE_KEYS)
+    if token_type is not None and (not isinstance(token_type, str) or token_type.lower() != "bearer"):
+        raise TokenResponseError(
+            f"the token answer has token_type {excerpt(str(token_type), secrets)!r}; only Bearer tokens are supported"
+        )
+
+    expires_at = _expiry(fields, _EXPIRES_IN_KEYS, _EXPIRES_AT_KEYS, now, "expires", secrets)
+    if expires_at is None:
+        jwt_exp = jwt_expiry(access_token)
+        if jwt_exp is not None:
+            expires_at = _check_absolute(jwt_exp, now, "the JWT exp claim")
+        elif default_lifetime is not None:
+            expires_at = now + default_lifetime
+
+    refresh_token = _first(fields, _REFRESH_TOKEN_KEYS)
+    if refresh_token is not None and not isinstance(refresh_token, str):
+        raise TokenResponseError(
+            f"the token answer has a refresh_token that is a {type(refresh_token).__name__}, not a string"
+        )
+    refresh_expires_at = None
+    if refresh_token:
+        refresh_expires_at = _expiry(
+            fields, _REFRESH_EXPIRES_IN_KEYS, _REFRESH_EXPIRES_AT_KEYS, now, "refresh_token_expires", secrets
+        )
+
+    return Token(
+        access_token=access_token,
+        token_type="Bearer",
+        expires_at=expires_at,
+        refresh_token=refresh_token or None,
+        refresh_expires_at=refresh_expires_at,
+        scope=_scope(_first(fields, _SCOPE_KEYS)),
+        issued_at=now,
+    )
+
+
+def _token_fields(payload: Mapping[str, Any], secrets: list[Optional[str]]) -> Mapping[str, Any]:
+    """The mapping that holds the token: the payload itself or its ``data`` wrapper."""
+    _raise_for_error_field(payload, secrets)
+    if _first(payload, _ACCESS_TOKEN_KEYS) is None:
+        data = payload.get("data")
+        if isinstance(data, Mapping):
+            _raise_for_error_field(data, secrets)
+            return data
+    return payload
+
+
+def _raise_for_error_field(fields: Mapping[str, Any], secrets: list[Optional[str]]) -> None:
+    error = fields.get("error")
+    if error in (None, "", False):
+        return
+    description = fields.get("error_description")
+    raise oauth_error(
+        status_code=200,
+        error=str(error),
+        description=str(description) if description is not None else None,
+        secrets=secrets,
+    )
+
+
+def _first(fields: Mapping[str, Any], keys: Iterable[str]) -> Any:
+    for key in keys:
+        value = fields.get(key)
+        if value is not None:
+            return value
+    return None
+
+
+def _field_names(fields: Mapping[str, Any]) -> str:
+    names = sorted(str(key) for key in fields)[:20]
+    return ", ".join(names) if names else "none"
+
+
+def _expiry(
+    fields: Mapping[str, Any],
+    relative_keys: Iterable[str],
+    absolute_keys: Iterable[str],
+    now: float,
+    label: str,
+    secrets: list[Optional[str]],
+) -> Optional[float]:
+    """Absolute expiry from a relative field if present, else an absolute one."""
+    for key in relative_keys:
+        value = fields.get(key)
+        if value is None:
+            continue
+        seconds = _number(value)
+        if seconds is None:
+            raise TokenResponseError(f"the token answer's {key} is not a number: {excerpt(repr(value), secrets)}")
+        if seconds <= 0:
+            raise TokenResponseError(f"the token answer's {key} is {seconds:g}: the token is already expired")
+        if seconds > MAX_LIFETIME:
+            raise TokenResponseError(
+                f"the token answer's {key} is {seconds:g} seconds, more than ten years: not a plausible token lifetime"
+            )
+        return now + seconds
+    for key in absolute_keys:
+        value = fields.get(key)
+        if value is None:
+            continue
+        moment = _timestamp(value)
+        if moment is None:
+            raise TokenResponseError(
+                f"the token answer's {key} is neither an epoch time nor an ISO 8601 date: "
+                f"{excerpt(repr(value), secrets)}"
+            )
+        return _check_absolute(moment, now, f"the token answer's {key}")
+    return None
+
+
+def _check_absolute(moment: float, now: float, what: str) -> float:
+    if moment <= now:
+        stamp = datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="seconds")
+        raise TokenResponseError(
+            f"{what} says the token expired at {stamp}, before it arrived; "
+            "if the token is new, this machine's clock or the server's is wrong"
+        )
+    if moment - now > MAX_LIFETIME:
+        raise TokenResponseError(f"{what} lies more than ten years ahead: not a plausible expiry")
+    return moment
+
+
+def _number(value: Any) -> Optional[float]:
+    """A finite float from a JSON number or numeric string; None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+_ISO_FRACTION = re.compile(r"(\.\d+)")
+
+
+def _timestamp(value: Any) -> Optional[float]:
+    """Epoch seconds from epoch seconds, epoch milliseconds or an ISO 8601 string."""
+    number = _number(value)
+    if number is not None:
+        return number / 1000.0 if number > MILLISECONDS_THRESHOLD else number
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    # Python < 3.11 accepts only 3 or 6 fraction digits; normalise to 6.
+    text = _ISO_FRACTION.sub(lambda m: (m.group(1) + "000000")[:7], text, count=1)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)  # RFC 3339 answers without offset mean UTC
+    return moment.timestamp()
+
+
+def _scope(value: Any) -> Optional[str]:
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        return " ".join(value) or None
+    return None
+
+
+def jwt_expiry(token: str) -> Optional[float]:
+    """The ``exp`` claim of *token* if it is a JWT, in epoch seconds; else None.
+
+    The signature is not verified: the claim only tells us when to renew, and a
+    forged claim can make us renew early or send a token the server will reject,
+    nothing worse.
+    """
+    parts = token.split(".")
+    if len(parts) != 3 or not parts[1]:
+        return None
+    segment = parts[1]
+    try:
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        claims = json.loads(raw)
+    except (binascii.Error, ValueError):
+        return None
+    if not isinstance(claims, dict):
+        return None
+    exp = _number(claims.get("exp"))
+    return exp
