@@ -189,7 +189,7 @@ class TokenEndpoint:
             TokenResponseError: a 2xx whose body is not a token answer.
         """
         redact = self._secrets + [s for s in secrets if s]
-        all_headers: Dict[str, str] = {"Accept": "application/json"}
+        all_headers: Dict[str, str] = {}  # requests' defaults otherwise: what the providers' examples send
         if data is not None:
             all_headers["Content-Type"] = "application/x-www-form-urlencoded"
         all_headers.update(headers or {})

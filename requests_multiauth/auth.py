@@ -178,12 +178,6 @@ class TokenAuth(_HeaderAuth):
         fields = ", ".join(f"{name}={value!r}" for name, value in self._public_fields())
         return f"{type(self).__name__}({fields}, token={self._manager.current!r})"
 
-    def __eq__(self, other: object) -> bool:
-        return self is other
-
-    def __hash__(self) -> int:
-        return id(self)
-
     # -- the request flow ---------------------------------------------------------
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
