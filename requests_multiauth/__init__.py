@@ -20,6 +20,8 @@ from .auth import (
     TokenAuthOptions,
 )
 from .cache import MemoryTokenCache, TokenCache
+from .cache_file import FileTokenCache  # needs filelock only when built
+from .cache_redis import RedisTokenCache  # needs redis only when built
 from .errors import (
     ConfigurationError,
     InsecureTransportError,
@@ -47,6 +49,8 @@ __all__ = [
     "InsecureTransportError",
     "InvalidClientError",
     "MemoryTokenCache",
+    "FileTokenCache",
+    "RedisTokenCache",
     "MultiAuthError",
     "MultiAuthWarning",
     "OpsNowAuth",

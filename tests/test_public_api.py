@@ -17,6 +17,8 @@ CONTRACT = {
     "DataloyAuth",
     "DiagramsAuth",
     "MemoryTokenCache",
+    "FileTokenCache",
+    "RedisTokenCache",
     "MultiAuthError",
     "TokenRequestError",
     "InvalidClientError",

@@ -1,0 +1,321 @@
+"""FileTokenCache: the processes of one machine share one token per cache key.
+
+The cache is a directory, private to the user (mode ``0700``), holding two
+files per cache key (see :func:`~requests_multiauth.cache.cache_key`; file
+names never contain a secret):
+
+* ``<key>.json``, the token entry (mode ``0600``). It is replaced atomically: the
+  new entry is written to a temporary file in the same directory, flushed to
+  disk, then renamed over the old one, so a reader sees the old entry or the
+  new one, never half of one.
+* ``<key>.lock``, an empty lock file (mode ``0600``) locked with the ``filelock``
+  package (``flock`` on POSIX, ``LockFileEx`` on Windows). The engine holds it
+  while it re-reads the entry and, finding no valid token, fetches one: the
+  processes sharing the directory make one token call, not one each. The
+  operating system releases the lock when its holder dies, even by SIGKILL.
+
+What can go wrong is logged as a warning on the ``requests_multiauth`` logger,
+like every other operational problem in this package, and never stops
+requests: a damaged or unreadable entry counts as missing (the next token
+replaces it), a failed write leaves the token in memory only, and a lock not
+taken within *lock_timeout* seconds (a holder stuck in a token call) is given
+up: this process then fetches its own token rather than hang.
+
+Needs the ``file`` extra: ``pip install 'requests-multiauth[file]'``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import stat
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import TYPE_CHECKING, Dict, Iterator, Optional, Union
+
+from . import _fork
+from ._cache_format import MAX_ENTRY_SIZE, DamagedEntry, decode_entry, encode_entry
+from .errors import ConfigurationError
+from .token import Token
+
+if TYPE_CHECKING:
+    import filelock
+
+__all__ = ["LOCK_TIMEOUT", "FileTokenCache", "default_directory"]
+
+log = logging.getLogger("requests_multiauth")
+
+#: How long a process waits for another one's token call before fetching its
+#: own, in seconds. Longer than a slow token call (the default read timeout is
+#: 10 s), short enough that a holder stuck in a call stalls requests only briefly.
+#: A holder that dies releases the lock at once, so this bounds only live ones.
+LOCK_TIMEOUT = 20.0
+
+#: Token files are the user's secrets: readable and writable by the owner only,
+#: whatever the umask says; the directory is the owner's only, so that no one
+#: else can plant, swap or list entries.
+FILE_MODE = 0o600
+DIRECTORY_MODE = 0o700
+
+_MISSING_FILELOCK = "FileTokenCache needs the filelock package: pip install 'requests-multiauth[file]'"
+
+
+def default_directory() -> Path:
+    """Where :class:`FileTokenCache` keeps tokens when given no path: the
+    user's cache directory (``$XDG_CACHE_HOME`` or ``~/.cache`` on Linux,
+    ``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%`` on Windows), then
+    ``requests_multiauth/tokens``."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME", "")
+        base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / "requests_multiauth" / "tokens"
+
+
+def _import_filelock() -> None:
+    try:
+        import filelock  # noqa: F401 - only checking that it is there
+    except ImportError as exc:
+        raise ImportError(_MISSING_FILELOCK) from exc
+
+
+class FileTokenCache:
+    """Tokens in files that every process of the user on this machine shares.
+    Safe for concurrent use by threads and processes, and across ``os.fork()``.
+
+    Pass one to every auth that should share a token (gunicorn or Celery
+    workers, notebooks side by side)::
+
+        cache = FileTokenCache()            # or FileTokenCache("/run/myapp/tokens")
+        session.auth = CognitoAuth(client_id, client_secret, token_url, cache=cache)
+
+    Auths with different credentials may share one cache: each set of
+    credentials has its own entry.
+
+    Args:
+        path: the directory for the token files; created (with its missing
+            parents, all ``0700``) if missing. Default: :func:`default_directory`.
+        lock_timeout: seconds to wait for another process's token call before
+            fetching without the lock, with a warning.
+
+    Raises:
+        ImportError: the ``filelock`` package is missing (the ``file`` extra).
+        ConfigurationError: the directory cannot be created, is not a
+            directory, or belongs to another user. A directory of ours that
+            others may read is made private (``0700``).
+    """
+
+    def __init__(self, path: Union[str, os.PathLike[str], None] = None, *, lock_timeout: float = LOCK_TIMEOUT):
+        _import_filelock()
+        if not (lock_timeout >= 0 and math.isfinite(lock_timeout)):
+            raise ConfigurationError("lock_timeout must be a finite number of seconds, zero or more")
+        self.path = Path(path).expanduser() if path is not None else default_directory()
+        self.lock_timeout = lock_timeout
+        # Threads of this process queue here rather than poll the lock file.
+        self._thread_locks: Dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._prepare_directory()
+        _fork.register(self)
+
+    def reset_after_fork(self) -> None:
+        # A parent's thread may have held one of these at the fork; it does not exist here.
+        self._thread_locks = {}
+        self._guard = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"FileTokenCache({str(self.path)!r})"
+
+    # -- the TokenCache protocol ----------------------------------------------------
+
+    def get(self, key: str) -> Optional[Token]:
+        """The token stored under *key*, or None when there is none or it cannot be
+        read (logged as a warning)."""
+        path = self._entry_path(key)
+        try:
+            with open(path, "rb") as file:
+                data = file.read(MAX_ENTRY_SIZE + 1)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            log.warning("token cache %s: cannot read %s (%s); fetching a new token", self.path, path.name, _why(exc))
+            return None
+        try:
+            return decode_entry(data)
+        except DamagedEntry as exc:
+            log.warning(
+                "token cache %s: %s is damaged: %s; treating it as empty, a new token will replace it",
+                self.path,
+                path.name,
+                exc,
+            )
+            return None
+
+    def set(self, key: str, token: Token) -> None:
+        """Store *token* under *key*, atomically. A failed write is logged as a
+        warning and dropped: the token stays in this process's memory."""
+        path = self._entry_path(key)
+        try:
+            self._ensure_directory()
+            handle, temporary = tempfile.mkstemp(dir=self.path, prefix=f".{key}.", suffix=".tmp")
+            try:
+                with os.fdopen(handle, "wb") as file:
+                    _make_private(file.fileno())
+                    file.write(encode_entry(token))
+                    file.flush()
+                    os.fsync(file.fileno())
+                os.replace(temporary, path)
+            except BaseException:
+                with suppress(OSError):
+                    os.unlink(temporary)
+                raise
+        except OSError as exc:
+            log.warning(
+                "token cache %s: cannot write %s (%s); the token is kept in this process only",
+                self.path,
+                path.name,
+                _why(exc),
+            )
+
+    def delete(self, key: str) -> None:
+        """Remove the entry for *key*, if any; a failure is logged as a warning."""
+        path = self._entry_path(key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("token cache %s: cannot remove %s (%s)", self.path, path.name, _why(exc))
+
+    @contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Hold the lock of *key* against every thread and process using this
+        directory, for at most :attr:`lock_timeout` seconds of waiting; after
+        that, or if the lock file cannot be opened, log a warning and go on
+        without it."""
+        deadline = time.monotonic() + self.lock_timeout
+        thread_lock = self._thread_lock(key)
+        if not thread_lock.acquire(timeout=self.lock_timeout):
+            self._warn_unlocked(key, f"another thread of this process held it for {self.lock_timeout:g} s")
+            yield
+            return
+        try:
+            file_lock = self._take_file_lock(key, deadline)
+            try:
+                yield
+            finally:
+                if file_lock is not None:
+                    file_lock.release()
+        finally:
+            thread_lock.release()
+
+    # -- the lock -----------------------------------------------------------------
+
+    def _thread_lock(self, key: str) -> threading.Lock:
+        with self._guard:
+            lock = self._thread_locks.get(key)
+            if lock is None:
+                lock = self._thread_locks[key] = threading.Lock()
+            return lock
+
+    def _take_file_lock(self, key: str, deadline: float) -> Optional[filelock.BaseFileLock]:
+        """The file lock of *key*, taken; None (after a warning) if it was not
+        taken in time or cannot be taken at all. A new lock object each time,
+        so that none is ever carried across a fork."""
+        import filelock
+
+        path = self.path / f"{key}.lock"
+        try:
+            self._ensure_directory()
+            _create_private(path)
+            file_lock = filelock.FileLock(str(path), mode=FILE_MODE)
+            file_lock.acquire(timeout=max(deadline - time.monotonic(), 0.0))
+        except filelock.Timeout:
+            self._warn_unlocked(key, f"another process held it for {self.lock_timeout:g} s")
+            return None
+        except OSError as exc:
+            self._warn_unlocked(key, f"the lock file cannot be used: {_why(exc)}")
+            return None
+        return file_lock
+
+    def _warn_unlocked(self, key: str, reason: str) -> None:
+        log.warning(
+            "token cache %s: could not take the lock of %s (%s); fetching a token without it, "
+            "other processes may fetch one too",
+            self.path,
+            key,
+            reason,
+        )
+
+    # -- files ------------------------------------------------------------------------
+
+    def _entry_path(self, key: str) -> Path:
+        if not key or os.sep in key or (os.altsep and os.altsep in key) or key.startswith("."):
+            raise ValueError(f"not a cache key: {key!r}")  # keys come from cache_key(); this guards the path
+        return self.path / f"{key}.json"
+
+    def _prepare_directory(self) -> None:
+        """Create the directory private, or check that an existing one is ours and private."""
+        try:
+            _make_directories(self.path)
+            status = self.path.stat()
+        except OSError as exc:
+            raise ConfigurationError(
+                f"the token cache directory {self.path} cannot be created ({_why(exc)}): "
+                "pass FileTokenCache a directory you can write"
+            ) from None
+        if not stat.S_ISDIR(status.st_mode):
+            raise ConfigurationError(f"the token cache path {self.path} is not a directory")
+        if not hasattr(os, "geteuid"):
+            return  # Windows: the directory inherits the ACL of the user's profile
+        if status.st_uid != os.geteuid():
+            raise ConfigurationError(
+                f"the token cache directory {self.path} belongs to another user; "
+                "tokens must live in a directory of your own"
+            )
+        if stat.S_IMODE(status.st_mode) != DIRECTORY_MODE:
+            os.chmod(self.path, DIRECTORY_MODE)
+
+    def _ensure_directory(self) -> None:
+        if not self.path.is_dir():  # removed since, by a cache cleaner say
+            _make_directories(self.path)
+
+
+def _make_directories(path: Path) -> None:
+    """Create *path* and its missing parents, each private to the user
+    (``mkdir``'s own mode is filtered by the umask, hence the chmod)."""
+    missing = []
+    while not path.exists() and path.parent != path:
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        directory.mkdir(mode=DIRECTORY_MODE, exist_ok=True)
+        if hasattr(os, "geteuid"):
+            os.chmod(directory, DIRECTORY_MODE)
+
+
+def _create_private(path: Path) -> None:
+    """Create *path* as an empty owner-only file if it does not exist."""
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    handle = os.open(path, flags, FILE_MODE)
+    try:
+        _make_private(handle)
+    finally:
+        os.close(handle)
+
+
+def _make_private(handle: int) -> None:
+    # os.open's mode is filtered by the umask; fchmod sets exactly what we mean.
+    if hasattr(os, "fchmod"):
+        os.fchmod(handle, FILE_MODE)
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__

@@ -1,0 +1,324 @@
+"""RedisTokenCache: the hosts that reach one Redis share one token per cache key.
+
+Two Redis keys per cache key (see :func:`~requests_multiauth.cache.cache_key`;
+keys never contain a secret):
+
+* ``<prefix><key>``, the token entry (JSON), set to expire when the token does,
+  so Redis drops dead tokens by itself;
+* ``<prefix><key>:lock``, a lock taken with ``SET NX PX`` and a random owner
+  value, released only by its owner (a compare-and-delete script). It expires
+  after *lock_ttl* seconds, so a holder that crashed mid-fetch blocks the fleet
+  for that long at most; then one waiter takes over.
+
+Redis is a help, never a dependency: when it cannot be reached (or answers with
+an error), the cache logs a warning on the ``requests_multiauth`` logger and
+steps aside: reads find nothing, writes are dropped and the lock is skipped, so
+each process fetches and keeps its own token and requests keep working. It
+tries Redis again after a pause that doubles with each failed try (from
+*reconnect_after* up to :data:`RECONNECT_MAX` seconds), so a dead Redis costs
+one timeout per pause rather than one per call, and logs (at INFO) when Redis
+is back.
+
+Needs the ``redis`` extra: ``pip install 'requests-multiauth[redis]'``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Tuple, Type, Union
+
+from . import _fork
+from ._cache_format import DamagedEntry, decode_entry, encode_entry
+from .errors import ConfigurationError, excerpt
+from .token import Token
+
+if TYPE_CHECKING:
+    import redis
+
+__all__ = [
+    "LOCK_TIMEOUT",
+    "LOCK_TTL",
+    "PREFIX",
+    "RECONNECT_AFTER",
+    "RECONNECT_MAX",
+    "RedisTokenCache",
+]
+
+log = logging.getLogger("requests_multiauth")
+
+#: Namespaces our keys in a Redis shared with other uses.
+PREFIX = "requests_multiauth:"
+
+#: The lock's lifetime in Redis, in seconds: the longest a crashed holder can
+#: block the others. Long enough for a slow token call (the default read timeout
+#: is 10 s); a call that outlives it lets one more host fetch, nothing worse.
+LOCK_TTL = 15.0
+
+#: How long a process waits for the lock before fetching without it, in
+#: seconds. Longer than LOCK_TTL, so that waiters outlast a crashed holder's
+#: lock and one of them takes over, instead of all fetching at once.
+LOCK_TIMEOUT = LOCK_TTL + 5.0
+
+#: Waiting for the lock polls Redis, first this often, then less often.
+LOCK_POLL_MIN = 0.02
+LOCK_POLL_MAX = 0.25
+
+#: After Redis fails, it is left alone this long (seconds), doubling with each
+#: failed try up to RECONNECT_MAX: a dead Redis is not asked on every call.
+RECONNECT_AFTER = 2.0
+RECONNECT_MAX = 60.0
+
+#: Socket timeouts of a client built from a URL, in seconds. Redis answers in
+#: milliseconds; waiting longer for a dead one only stalls the token call.
+SOCKET_TIMEOUT = 1.0
+CONNECT_TIMEOUT = 1.0
+
+#: A token with no stated expiry is kept this long (a day), so that the entries
+#: of credentials no longer used do not stay forever.
+NO_EXPIRY_TTL = 24 * 3600.0
+
+#: Deletes the lock only if it still holds our owner value: a lock that expired
+#: and was taken by another process is not ours to release.
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+
+_MISSING_REDIS = "RedisTokenCache needs the redis package: pip install 'requests-multiauth[redis]'"
+
+
+def _import_redis() -> Any:
+    try:
+        import redis
+    except ImportError as exc:
+        raise ImportError(_MISSING_REDIS) from exc
+    return redis
+
+
+class RedisTokenCache:
+    """Tokens in Redis, shared by every process and host that uses the same
+    Redis and prefix. Safe for concurrent use, and across ``os.fork()``.
+
+    ::
+
+        cache = RedisTokenCache("redis://tokens.internal:6379/0")
+        session.auth = DataloyAuth(client_id, client_secret, token_url, cache=cache)
+
+    Anyone who can read the Redis keys can read the tokens: use a Redis that
+    only your services reach, with a password or ACL, over TLS (``rediss://``)
+    across networks.
+
+    Args:
+        client_or_url: a ``redis.Redis`` client, or a URL (``redis://``,
+            ``rediss://``, ``unix://``) from which one is built with short socket
+            timeouts and a single retry.
+        prefix: put before every key.
+        lock_ttl: seconds after which a lock held by a crashed process expires.
+        lock_timeout: seconds to wait for the lock before fetching without it,
+            with a warning.
+        reconnect_after: seconds to leave Redis alone after a failure; doubles
+            with each further failure, up to :data:`RECONNECT_MAX`.
+
+    Raises:
+        ImportError: the ``redis`` package is missing (the ``redis`` extra).
+        ConfigurationError: a duration is negative or not finite.
+    """
+
+    def __init__(
+        self,
+        client_or_url: Union[str, redis.Redis],
+        *,
+        prefix: str = PREFIX,
+        lock_ttl: float = LOCK_TTL,
+        lock_timeout: float = LOCK_TIMEOUT,
+        reconnect_after: float = RECONNECT_AFTER,
+    ) -> None:
+        module = _import_redis()
+        for name, value in (
+            ("lock_ttl", lock_ttl),
+            ("lock_timeout", lock_timeout),
+            ("reconnect_after", reconnect_after),
+        ):
+            if not (value >= 0 and math.isfinite(value)):
+                raise ConfigurationError(f"{name} must be a finite number of seconds, zero or more")
+        if lock_ttl < 0.001:
+            raise ConfigurationError("lock_ttl must be at least a millisecond")
+        self._owns_client = isinstance(client_or_url, str)
+        if isinstance(client_or_url, str):
+            self.client: redis.Redis = module.Redis.from_url(
+                client_or_url,
+                socket_timeout=SOCKET_TIMEOUT,
+                socket_connect_timeout=CONNECT_TIMEOUT,
+                # One immediate retry: it reconnects a pooled connection that a Redis restart closed.
+                retry=module.retry.Retry(module.backoff.NoBackoff(), 1),
+            )
+        else:
+            self.client = client_or_url
+        self.prefix = prefix
+        self.lock_ttl = lock_ttl
+        self.lock_timeout = lock_timeout
+        self.reconnect_after = reconnect_after
+        self._errors: Tuple[Type[BaseException], ...] = (module.RedisError, OSError)
+        self._where = _describe(self.client)
+        self._state = threading.Lock()  # guards the outage bookkeeping below
+        self._failures = 0  # failed tries in a row
+        self._skip_until = 0.0  # time.monotonic() before which Redis is left alone
+        _fork.register(self)
+
+    def reset_after_fork(self) -> None:
+        # redis-py's connection pool resets itself in a new process; our own lock must too.
+        self._state = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"RedisTokenCache({self._where!r}, prefix={self.prefix!r})"
+
+    def close(self) -> None:
+        """Close the client if this cache built it from a URL."""
+        if self._owns_client:
+            self.client.close()
+
+    # -- the TokenCache protocol ----------------------------------------------------
+
+    def get(self, key: str) -> Optional[Token]:
+        """The token stored under *key*, or None when there is none, it is
+        damaged, or Redis is unavailable (each logged as a warning)."""
+        if not self._available():
+            return None
+        try:
+            data = self.client.get(self.prefix + key)
+        except self._errors as exc:
+            self._failed("reading a token", exc)
+            return None
+        self._succeeded()
+        if data is None:
+            return None
+        try:
+            return decode_entry(data)
+        except DamagedEntry as exc:
+            log.warning(
+                "token cache %s: the entry %s%s is damaged: %s; treating it as empty, a new token will replace it",
+                self._where,
+                self.prefix,
+                key,
+                exc,
+            )
+            return None
+
+    def set(self, key: str, token: Token) -> None:
+        """Store *token* under *key*, expiring with it. Dropped, with a warning,
+        while Redis is unavailable; an already expired token is not stored."""
+        ttl = NO_EXPIRY_TTL if token.expires_at is None else token.expires_at - time.time()
+        if ttl <= 0 or not self._available():
+            return
+        try:
+            self.client.set(self.prefix + key, encode_entry(token), px=max(int(ttl * 1000), 1))
+        except self._errors as exc:
+            self._failed("storing a token", exc)
+            return
+        self._succeeded()
+
+    def delete(self, key: str) -> None:
+        """Remove the entry for *key*; skipped while Redis is unavailable."""
+        if not self._available():
+            return
+        try:
+            self.client.delete(self.prefix + key)
+        except self._errors as exc:
+            self._failed("removing a token", exc)
+            return
+        self._succeeded()
+
+    @contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Hold the Redis lock of *key*, waiting at most :attr:`lock_timeout`
+        seconds for it; after that, or while Redis is unavailable, go on
+        without it (with a warning)."""
+        owner = self._acquire(self.prefix + key + ":lock")
+        try:
+            yield
+        finally:
+            if owner is not None:
+                self._release(self.prefix + key + ":lock", owner)
+
+    # -- the lock -----------------------------------------------------------------
+
+    def _acquire(self, name: str) -> Optional[str]:
+        """Take the lock *name*; returns our owner value, or None if we go on without it."""
+        if not self._available():
+            return None  # the outage was reported when it began
+        owner = uuid.uuid4().hex
+        ttl_ms = max(int(self.lock_ttl * 1000), 1)
+        deadline = time.monotonic() + self.lock_timeout
+        pause = LOCK_POLL_MIN
+        while True:
+            try:
+                taken = self.client.set(name, owner, nx=True, px=ttl_ms)
+            except self._errors as exc:
+                self._failed("taking the lock", exc)
+                return None
+            self._succeeded()
+            if taken:
+                return owner
+            left = deadline - time.monotonic()
+            if left <= 0:
+                log.warning(
+                    "token cache %s: could not take the lock %s within %g s (its holder is slow or stuck); "
+                    "fetching a token without it, other hosts may fetch one too",
+                    self._where,
+                    name,
+                    self.lock_timeout,
+                )
+                return None
+            time.sleep(min(pause, left))
+            pause = min(pause * 1.5, LOCK_POLL_MAX)
+
+    def _release(self, name: str, owner: str) -> None:
+        try:
+            released = self.client.eval(_RELEASE, 1, name, owner)
+        except self._errors as exc:
+            self._failed("releasing the lock", exc)  # it expires by itself
+            return
+        if not released:
+            log.debug("token cache %s: the lock %s had expired before the token call ended", self._where, name)
+
+    # -- outages ------------------------------------------------------------------
+
+    def _available(self) -> bool:
+        return time.monotonic() >= self._skip_until
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        with self._state:
+            self._failures += 1
+            cap = max(RECONNECT_MAX, self.reconnect_after)
+            pause = min(self.reconnect_after * 2 ** min(self._failures - 1, 30), cap)
+            self._skip_until = time.monotonic() + pause
+        log.warning(
+            "token cache %s: %s failed (%s: %s); tokens are fetched and kept in each process until Redis "
+            "answers again (next try in %.1f s)",
+            self._where,
+            what,
+            type(exc).__name__,
+            excerpt(str(exc)),
+            pause,
+        )
+
+    def _succeeded(self) -> None:
+        if not self._failures:
+            return
+        with self._state:
+            recovered, self._failures, self._skip_until = self._failures > 0, 0, 0.0
+        if recovered:
+            log.info("token cache %s: Redis answers again; tokens are shared again", self._where)
+
+
+def _describe(client: Any) -> str:
+    """Where a client connects, for logs and repr: host, port and database, never a password."""
+    pool = getattr(client, "connection_pool", None)
+    kwargs = getattr(pool, "connection_kwargs", None) or {}
+    if kwargs.get("path"):
+        return f"redis unix:{kwargs['path']}/{kwargs.get('db', 0)}"
+    if kwargs.get("host"):
+        return f"redis {kwargs['host']}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+    return f"redis {type(client).__name__}"
