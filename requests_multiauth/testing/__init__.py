@@ -1,11 +1,74 @@
-"""Local servers and provider emulations for tests, the demo and benchmarks.
+"""Local providers and servers for tests, the demo and benchmarks: real HTTP(S) on loopback.
 
-:class:`LocalServer` runs a handler function (or a WSGI app, through
-:func:`wsgi_handler`) on loopback over HTTPS, with a certificate from a
-throwaway ``trustme`` CA when ``trustme`` is installed, and over plain HTTP
-otherwise.
+* :class:`LocalProviders` runs the five provider schemes (Rated, OpsNow, Cognito,
+  Dataloy, Diagrams), each on its own loopback origin, speaking exactly what its
+  provider documents: a token endpoint that refuses any request deviating from
+  the provider's page, and a protected API that accepts only tokens it issued.
+  Each emulator (:class:`ProviderEmulator`) has settings for token lifetime,
+  endpoint latency, revocation and injected faults, counters of token and API
+  calls, and the log of every request it received.
+* :class:`LocalServer` runs any handler function (or a WSGI app, through
+  :func:`wsgi_handler`).
+
+Both serve HTTPS with a certificate from a throwaway ``trustme`` CA when
+``trustme`` is installed (``pip install 'requests-multiauth[testing]'``), and
+plain HTTP on loopback otherwise. In your own tests::
+
+    from requests_multiauth.testing import LocalProviders
+
+    with LocalProviders() as providers:
+        dataloy = providers["dataloy"]
+        response = dataloy.api_session().get(dataloy.api_url + "Cargo", auth=dataloy.auth())
+        assert dataloy.token_calls == 1
+
+With pytest, ``pytest_plugins = ["requests_multiauth.testing"]`` in your
+top-level ``conftest.py`` gives the fixtures ``local_providers`` and
+``rated_provider``, ``opsnow_provider``, ``cognito_provider``,
+``dataloy_provider``, ``diagrams_provider``. Importing this module does not
+need pytest.
 """
 
+import sys
+
+from ._emulator import ManualClock, ProviderEmulator
+from ._providers import (
+    OPSNOW_SHAPES,
+    CognitoEmulator,
+    DataloyEmulator,
+    DiagramsEmulator,
+    LocalProviders,
+    OpsNowEmulator,
+    RatedEmulator,
+)
 from ._server import DROP_CONNECTION, Body, Handler, LocalServer, Reply, Request, wsgi_handler
 
-__all__ = ["DROP_CONNECTION", "Body", "Handler", "LocalServer", "Reply", "Request", "wsgi_handler"]
+__all__ = [
+    "DROP_CONNECTION",
+    "OPSNOW_SHAPES",
+    "Body",
+    "CognitoEmulator",
+    "DataloyEmulator",
+    "DiagramsEmulator",
+    "Handler",
+    "LocalProviders",
+    "LocalServer",
+    "ManualClock",
+    "OpsNowEmulator",
+    "ProviderEmulator",
+    "RatedEmulator",
+    "Reply",
+    "Request",
+    "wsgi_handler",
+]
+
+# Loaded as a pytest plugin, pytest is already imported: offer the fixtures.
+# Anywhere else (the demo, a benchmark) pytest is neither needed nor imported.
+if "pytest" in sys.modules:
+    from ._fixtures import (  # noqa: F401 - found by pytest in this module's namespace
+        cognito_provider,
+        dataloy_provider,
+        diagrams_provider,
+        local_providers,
+        opsnow_provider,
+        rated_provider,
+    )

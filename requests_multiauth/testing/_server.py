@@ -108,6 +108,8 @@ class LocalServer:
             installed, else plain HTTP on loopback.
         host: the loopback address to bind (``127.0.0.1`` or ``::1``).
         latency: seconds to wait before each answer (settable later).
+        ca: a ``trustme.CA`` to issue the certificate from, so that several
+            servers share one CA bundle; default: a new CA for this server.
 
     Attributes:
         url: the base URL, e.g. ``https://127.0.0.1:50123``.
@@ -122,10 +124,11 @@ class LocalServer:
         tls: Optional[bool] = None,
         host: str = "127.0.0.1",
         latency: float = 0.0,
+        ca: Any = None,
     ) -> None:
         trustme = _trustme()
         if tls is None:
-            tls = trustme is not None
+            tls = trustme is not None or ca is not None
         if tls and trustme is None:
             raise RuntimeError("LocalServer(tls=True) needs trustme: pip install 'requests-multiauth[testing]'")
         self.handler = handler
@@ -138,7 +141,8 @@ class LocalServer:
         self._server = _Server((host, 0), _RequestHandler, owner=self)
         if tls:
             self._tmpdir = tempfile.mkdtemp(prefix="multiauth-ca-")
-            ca = trustme.CA()
+            if ca is None:
+                ca = trustme.CA()
             cert = ca.issue_cert("127.0.0.1", "localhost", "::1")
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             cert.configure_cert(context)
@@ -194,6 +198,11 @@ class LocalServer:
         """The requests received so far, optionally only those for *path*."""
         with self._lock:
             return [r for r in self.requests if path is None or r.path == path]
+
+    def clear(self) -> None:
+        """Forget the requests received so far."""
+        with self._lock:
+            self.requests.clear()
 
     def _record(self, request: Request) -> None:
         with self._lock:
