@@ -1,0 +1,620 @@
+"""The ``multiauth`` command: tokens for curl, one-off requests, and the demo.
+
+::
+
+    multiauth token PROVIDER [--json [--show-token]]    print a token (for curl)
+    multiauth request PROVIDER METHOD URL [-H ...] [--data ... | --json ...]
+    multiauth demo                                     every scheme against local providers
+
+Credentials come from the presets' environment variables (the ``from_env()``
+names in providers.py), which options may override. Secrets are never taken
+as command-line arguments, where ``ps`` and shell history would show them: a
+``--...-stdin`` option reads one line from standard input instead.
+
+Exit status: 0 success; 1 the provider or the API refused, or could not be
+reached; 2 a usage error or missing configuration. Errors are one line on
+standard error, naming what is missing; they never contain a secret (the
+library scrubs every message it raises).
+
+The demo itself lives in :mod:`requests_multiauth._demo`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import json
+import logging
+import math
+import os
+import sys
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import IO, Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union
+
+import requests
+
+from . import __version__
+from ._urls import check_transport, safe_url
+from .auth import StaticTokenAuth, TokenAuth
+from .errors import ConfigurationError, InsecureTransportError, MultiAuthError
+from .providers import (
+    DATALOY_AUDIENCE,
+    DIAGRAMS_TOKEN_URL,
+    OPSNOW_TOKEN_URL,
+    CognitoAuth,
+    DataloyAuth,
+    DiagramsAuth,
+    OpsNowAuth,
+    RatedAuth,
+)
+from .token import Token
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
+
+#: The command worked (for ``request``: the API answered 2xx).
+EXIT_OK = 0
+#: The provider refused the credentials, the API answered non-2xx, or a server
+#: could not be reached: the configuration is complete, the outcome is not.
+EXIT_FAILED = 1
+#: A usage error or missing configuration; argparse uses 2 for usage errors too.
+EXIT_USAGE = 2
+#: The conventional status of a command stopped by Ctrl-C (128 + SIGINT).
+EXIT_INTERRUPTED = 130
+
+#: Connect and read timeout of the API request of ``multiauth request``, in
+#: seconds: long enough for a slow API, short enough that a hung one is noticed.
+DEFAULT_REQUEST_TIMEOUT = 30.0
+
+PROG = "multiauth"
+
+AuthObject = Union[TokenAuth, StaticTokenAuth]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One credential or option of a provider: its environment variable and its option.
+
+    A *secret* setting has no option taking its value: its option is a flag
+    that reads the value from standard input.
+    """
+
+    variable: str
+    option: str
+    help: str
+    required: bool = True
+    secret: bool = False
+    default: Optional[str] = None
+    aliases: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Provider:
+    """A preset as the command line knows it: its name, its settings, how to build it."""
+
+    name: str
+    summary: str
+    settings: Tuple[Setting, ...]
+    build: Callable[..., AuthObject]
+    renews: bool = True
+
+    def describe_environment(self) -> str:
+        """The settings as help text: one line per variable, with its option."""
+        lines = []
+        for setting in self.settings:
+            need = "required" if setting.required else "optional"
+            if setting.default:
+                need += f", default {setting.default}"
+            lines.append(f"  {setting.variable:<30} {setting.option:<28} {setting.help} ({need})")
+        return "\n".join(lines)
+
+
+def _secret(variable: str, option: str, what: str, aliases: Tuple[str, ...] = ()) -> Setting:
+    return Setting(variable, option, f"{what}, read from stdin", secret=True, aliases=aliases)
+
+
+PROVIDERS: Dict[str, Provider] = {
+    provider.name: provider
+    for provider in (
+        Provider(
+            "rated",
+            "Rated slaOS: the year-long JWT made in the browser (cannot be renewed here)",
+            (_secret("RATED_TOKEN", "--token-stdin", "the slaOS m2m token"),),
+            RatedAuth.from_env,
+            renews=False,
+        ),
+        Provider(
+            "opsnow",
+            "OpsNow: an API key exchanged for a token that lives 3600 s",
+            (
+                _secret("OPSNOW_API_KEY", "--api-key-stdin", "the API key"),
+                Setting(
+                    "OPSNOW_TOKEN_URL", "--token-url", "the API-key exchange", required=False, default=OPSNOW_TOKEN_URL
+                ),
+            ),
+            OpsNowAuth.from_env,
+        ),
+        Provider(
+            "cognito",
+            "an API behind AWS Cognito: OAuth 2.0 client credentials, HTTP Basic client auth",
+            (
+                Setting("COGNITO_CLIENT_ID", "--client-id", "the app client id"),
+                _secret("COGNITO_CLIENT_SECRET", "--client-secret-stdin", "the app client secret"),
+                Setting("COGNITO_TOKEN_URL", "--token-url", "https://<domain>/oauth2/token"),
+                Setting("COGNITO_SCOPE", "--scope", "space-separated scopes, e.g. api/write", required=False),
+            ),
+            CognitoAuth.from_env,
+        ),
+        Provider(
+            "dataloy",
+            "Dataloy: JSON client credentials with an audience",
+            (
+                Setting("DATALOY_CLIENT_ID", "--client-id", "the client id"),
+                _secret("DATALOY_CLIENT_SECRET", "--client-secret-stdin", "the client secret"),
+                Setting("DATALOY_TOKEN_URL", "--token-url", "the token endpoint"),
+                Setting("DATALOY_AUDIENCE", "--audience", "the API audience", required=False, default=DATALOY_AUDIENCE),
+            ),
+            DataloyAuth.from_env,
+        ),
+        Provider(
+            "diagrams",
+            "Diagrams Technologies: client credentials with Basic auth, renewed by refresh token",
+            (
+                Setting("DIAGRAMS_APPLICATION_ID", "--application-id", "the application id", aliases=("--client-id",)),
+                _secret(
+                    "DIAGRAMS_APPLICATION_SECRET",
+                    "--application-secret-stdin",
+                    "the application secret",
+                    aliases=("--client-secret-stdin",),
+                ),
+                Setting(
+                    "DIAGRAMS_TOKEN_URL",
+                    "--token-url",
+                    "the token endpoint",
+                    required=False,
+                    default=DIAGRAMS_TOKEN_URL,
+                ),
+            ),
+            DiagramsAuth.from_env,
+        ),
+    )
+}
+
+
+class UsageError(Exception):
+    """The command line or the configuration is incomplete: exit status 2."""
+
+
+# -- building an auth from the environment and the options ------------------------------------
+
+
+def _dest(setting: Setting) -> str:
+    return setting.variable.lower()
+
+
+def read_secret(setting: Setting, stdin: IO[str]) -> str:
+    """One line of *stdin* (without echo when it is a terminal), stripped; never empty."""
+    value = getpass.getpass(f"{setting.variable}: ") if stdin.isatty() else stdin.readline()
+    value = value.strip()
+    if not value:
+        raise UsageError(f"{setting.option} read nothing from standard input: pipe {setting.variable} in")
+    return value
+
+
+def build_auth(
+    provider: Provider,
+    args: argparse.Namespace,
+    *,
+    environ: Optional[Mapping[str, str]] = None,
+    stdin: Optional[IO[str]] = None,
+) -> AuthObject:
+    """The provider's preset built from *environ* (default ``os.environ``), options winning.
+
+    Raises:
+        UsageError: a required setting is missing (the message names its variable
+            and its option) or an option is invalid.
+    """
+    settings: Dict[str, str] = dict(os.environ if environ is None else environ)
+    for setting in provider.settings:
+        given = getattr(args, _dest(setting), None)
+        if setting.secret and given:
+            settings[setting.variable] = read_secret(setting, stdin or sys.stdin)
+        elif not setting.secret and given is not None:
+            settings[setting.variable] = given
+    missing = [s for s in provider.settings if s.required and not settings.get(s.variable, "").strip()]
+    if missing:
+        first = missing[0]
+        names = ", ".join(s.variable for s in missing)
+        how = f"pipe it to {first.option}" if first.secret else f"pass {first.option}"
+        raise UsageError(
+            f"{names} {'are' if len(missing) > 1 else 'is'} not set: export {first.variable}=... or {how} "
+            f"(see {PROG} {args.command} {provider.name} --help)"
+        )
+    options: Dict[str, Any] = {"allow_insecure_loopback": args.allow_insecure_loopback}
+    if provider.renews and args.timeout is not None:
+        options["timeout"] = args.timeout
+    try:
+        return provider.build(settings, **options)
+    except (ConfigurationError, InsecureTransportError) as exc:
+        raise UsageError(_for_the_command_line(str(exc))) from None
+
+
+def _for_the_command_line(message: str) -> str:
+    """A library message with its keyword advice turned into the matching option."""
+    return message.replace("allow_insecure_loopback=True", "--allow-insecure-loopback")
+
+
+# -- the commands --------------------------------------------------------------------------------
+
+
+def token_metadata(token: Token, *, now: float, show_token: bool) -> Dict[str, Any]:
+    """What ``token --json`` prints: when the token expires, its scope and type.
+
+    The access token only with *show_token*; the refresh token never (only
+    whether there is one).
+    """
+    data: Dict[str, Any] = {"token_type": token.token_type}
+    if token.expires_at is None:
+        data.update(expires_at=None, expires_at_epoch=None, expires_in=None)
+    else:
+        moment = datetime.fromtimestamp(token.expires_at, timezone.utc)
+        data.update(
+            expires_at=moment.isoformat(timespec="seconds"),
+            expires_at_epoch=math.floor(token.expires_at),
+            expires_in=max(math.floor(token.expires_at - now), 0),
+        )
+    data["scope"] = token.scope
+    data["has_refresh_token"] = token.refresh_token is not None
+    if show_token:
+        data["access_token"] = token.access_token
+    return data
+
+
+def command_token(args: argparse.Namespace, out: IO[str]) -> int:
+    """Print the access token (or its metadata as JSON) and nothing else on stdout."""
+    provider = PROVIDERS[args.provider]
+    auth = build_auth(provider, args)
+    try:
+        token = auth.get_token()
+    finally:
+        _close(auth)
+    if args.json:
+        metadata = token_metadata(token, now=_now(), show_token=args.show_token)
+        out.write(json.dumps({"provider": provider.name, **metadata}, indent=2) + "\n")
+    else:
+        out.write(token.access_token + "\n")
+    return EXIT_OK
+
+
+def parse_header(text: str) -> Tuple[str, str]:
+    """``"Name: value"`` as a pair; a usage error otherwise."""
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise UsageError(f"-H expects 'Name: value', got {text!r}")
+    return name.strip(), value.strip()
+
+
+def command_request(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    """Send one authenticated request; print the status line (stderr) and the body (stdout)."""
+    provider = PROVIDERS[args.provider]
+    headers = dict(parse_header(h) for h in args.header)
+    body: Dict[str, Any] = {}
+    if args.json_body is not None:
+        try:
+            body["json"] = json.loads(args.json_body)
+        except ValueError as exc:
+            raise UsageError(f"--json is not valid JSON: {exc}") from None
+    elif args.data is not None:
+        body["data"] = args.data.encode("utf-8")
+    try:
+        check_transport(args.url, allow_insecure_loopback=args.allow_insecure_loopback, what="the token")
+    except (ConfigurationError, InsecureTransportError) as exc:
+        raise UsageError(_for_the_command_line(str(exc))) from None
+    auth = build_auth(provider, args)
+    try:
+        with requests.Session() as session:
+            response = session.request(
+                args.method.upper(),
+                args.url,
+                headers=headers,
+                auth=auth,
+                timeout=args.timeout or DEFAULT_REQUEST_TIMEOUT,
+                **body,
+            )
+    finally:
+        _close(auth)
+    replayed = " (after renewing the token and replaying)" if response.history else ""
+    err.write(f"HTTP {response.status_code} {response.reason or ''}".rstrip() + replayed + "\n")
+    text = response.text
+    if text:
+        out.write(text if text.endswith("\n") else text + "\n")
+    return EXIT_OK if 200 <= response.status_code < 300 else EXIT_FAILED
+
+
+def command_demo(args: argparse.Namespace, out: IO[str]) -> int:
+    """Run every preset against the local providers; see :mod:`requests_multiauth._demo`."""
+    from ._demo import run_demo  # imports the local providers only when asked for
+
+    try:
+        return run_demo(out, tls=args.tls, providers=args.provider or None)
+    except RuntimeError as exc:  # --tls without trustme
+        raise UsageError(str(exc)) from None
+
+
+def _close(auth: AuthObject) -> None:
+    close = getattr(auth, "close", None)
+    if close is not None:
+        close()
+
+
+def _now() -> float:
+    return datetime.now(timezone.utc).timestamp()
+
+
+# -- the parser ----------------------------------------------------------------------------------
+
+EXIT_STATUS_HELP = """\
+exit status:
+  0  success
+  1  the provider refused the credentials, the API answered non-2xx, or a server was unreachable
+  2  usage error or missing configuration (the message names the variable)
+"""
+
+TRUST_HELP = """\
+TLS: certificates are checked against the system's CA bundle; to trust another CA
+(a proxy's, a test server's) set REQUESTS_CA_BUNDLE=/path/to/ca.pem.
+"""
+
+
+def _environment_help(providers: Sequence[Provider]) -> str:
+    blocks = [f"{p.name}: {p.summary}\n{p.describe_environment()}" for p in providers]
+    return "environment variables (options override them):\n\n" + "\n\n".join(blocks)
+
+
+def _add_provider_options(parser: argparse.ArgumentParser, provider: Provider) -> None:
+    group = parser.add_argument_group(f"{provider.name} credentials (default: the environment variables)")
+    for setting in provider.settings:
+        if setting.secret:
+            group.add_argument(
+                setting.option,
+                *setting.aliases,
+                dest=_dest(setting),
+                action="store_true",
+                help=f"read {setting.variable} from one line of standard input",
+            )
+        else:
+            group.add_argument(
+                setting.option,
+                *setting.aliases,
+                dest=_dest(setting),
+                metavar=setting.variable,
+                help=f"{setting.help} (default: ${setting.variable})",
+            )
+    common = parser.add_argument_group("connection")
+    common.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help=(
+            "connect and read timeout of each request (default: the library's token-call timeout, "
+            f"and {DEFAULT_REQUEST_TIMEOUT:.0f} s for the API request)"
+        ),
+    )
+    common.add_argument(
+        "--allow-insecure-loopback",
+        action="store_true",
+        help="allow plain http:// to 127.0.0.1/::1/localhost (local test servers only)",
+    )
+
+
+def _provider_parsers(
+    command: argparse.ArgumentParser, *, command_name: str, epilog_extra: str, add: Callable[..., None]
+) -> None:
+    sub = command.add_subparsers(dest="provider", metavar="PROVIDER", required=True)
+    for provider in PROVIDERS.values():
+        parser = sub.add_parser(
+            provider.name,
+            help=provider.summary,
+            description=f"{PROG} {command_name} {provider.name}: {provider.summary}.",
+            epilog=_environment_help([provider]) + "\n\n" + epilog_extra,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        add(parser)
+        _add_provider_options(parser, provider)
+
+
+def _token_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the token's metadata as JSON (expiry, scope, type) instead of the token",
+    )
+    parser.add_argument(
+        "--show-token",
+        action="store_true",
+        help="with --json: include the access token too (the refresh token is never printed)",
+    )
+
+
+def _request_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("method", metavar="METHOD", help="GET, POST, PUT, PATCH, DELETE ...")
+    parser.add_argument("url", metavar="URL", help="the https:// URL of the API")
+    parser.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="an extra request header (repeatable)",
+    )
+    body = parser.add_mutually_exclusive_group()
+    body.add_argument("--data", metavar="TEXT", help="the request body, sent as given")
+    body.add_argument("--json", dest="json_body", metavar="JSON", help="a JSON request body")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``multiauth`` argument parser: ``token``, ``request`` and ``demo``."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Machine-to-machine API tokens from the shell, by requests_multiauth.",
+        epilog=EXIT_STATUS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} (requests_multiauth) {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log token calls and renewals to stderr")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    token = commands.add_parser(
+        "token",
+        help="print an access token, e.g. for curl",
+        description=(
+            "Print an access token and nothing else, so that\n"
+            f'  curl -H "Authorization: Bearer $({PROG} token dataloy)" https://...\n'
+            "works. With --json, print when it expires, its scope and type instead."
+        ),
+        epilog=_environment_help(list(PROVIDERS.values())) + "\n\n" + EXIT_STATUS_HELP + "\n" + TRUST_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _provider_parsers(
+        token, command_name="token", epilog_extra=EXIT_STATUS_HELP + "\n" + TRUST_HELP, add=_token_arguments
+    )
+
+    request = commands.add_parser(
+        "request",
+        help="send one authenticated request and print the answer",
+        description=(
+            "Send one request with the provider's token, renewing and replaying once on a 401,\n"
+            "and print the status line (stderr) and the body (stdout)."
+        ),
+        epilog=_environment_help(list(PROVIDERS.values())) + "\n\n" + EXIT_STATUS_HELP + "\n" + TRUST_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _provider_parsers(
+        request,
+        command_name="request",
+        epilog_extra=EXIT_STATUS_HELP + "\n" + TRUST_HELP,
+        add=_request_arguments,
+    )
+
+    demo = commands.add_parser(
+        "demo",
+        help="run every provider scheme against local providers on loopback",
+        description=(
+            "Start local emulations of the five providers on loopback and run each preset\n"
+            "through its life: first token, reuse, renewal at expiry, server-side revocation.\n"
+            "Needs no credentials and no network; reads no environment variables.\n"
+            "HTTPS with a throwaway CA when trustme is installed, plain HTTP on loopback otherwise."
+        ),
+        epilog="exit status: 0 if every step worked, 1 otherwise",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument(
+        "--tls",
+        dest="tls",
+        action="store_true",
+        default=None,
+        help="require HTTPS (fails without trustme)",
+    )
+    demo.add_argument("--no-tls", dest="tls", action="store_false", help="use plain HTTP on loopback")
+    demo.add_argument(
+        "--provider",
+        action="append",
+        choices=sorted(PROVIDERS),
+        help="run only this provider (repeatable; default: all five)",
+    )
+    return parser
+
+
+# -- running ---------------------------------------------------------------------------------------
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+class _LogHandler(logging.Handler):
+    def __init__(self, stream: IO[str]) -> None:
+        super().__init__()
+        self.stream = stream
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.stream.write(f"{PROG}: {record.levelname.lower()}: {_one_line(record.getMessage())}\n")
+        except Exception:  # noqa: BLE001 - logging must never break the command
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def _logging_to(stream: Optional[IO[str]], *, verbose: bool) -> Iterator[None]:
+    """Show the library's log records (warnings; everything with *verbose*) as one line each."""
+    if stream is None:
+        yield
+        return
+    logger = logging.getLogger("requests_multiauth")
+    handler = _LogHandler(stream)
+    previous = (logger.level, logger.propagate)
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous[0])
+        logger.propagate = previous[1]
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the ``multiauth`` command with *argv* (default ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits 2 on a usage error, 0 after --help / --version
+    out, err = sys.stdout, sys.stderr
+    commands: Dict[str, Callable[[], int]] = {
+        "token": lambda: command_token(args, out),
+        "request": lambda: command_request(args, out, err),
+        "demo": lambda: command_demo(args, out),
+    }
+    try:
+        # The demo reports what the library logs in its tables; -v shows the log as well.
+        log_stream = err if args.command != "demo" or args.verbose else None
+        with _logging_to(log_stream, verbose=args.verbose), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                status = commands[args.command]()
+            finally:
+                for warning in caught:
+                    err.write(f"{PROG}: warning: {_one_line(str(warning.message))}\n")
+    except UsageError as exc:
+        err.write(f"{PROG}: error: {_one_line(str(exc))}\n")
+        return EXIT_USAGE
+    except (MultiAuthError, requests.RequestException, OSError) as exc:
+        err.write(f"{PROG}: error: {_describe_failure(exc, args)}\n")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        err.write(f"{PROG}: interrupted\n")
+        return EXIT_INTERRUPTED
+    return status
+
+
+def _describe_failure(exc: BaseException, args: argparse.Namespace) -> str:
+    if isinstance(exc, MultiAuthError):
+        return _one_line(str(exc))  # the library's messages are already scrubbed of secrets
+    # requests' own errors quote the URL, which may carry a query with secrets: name the class only.
+    url = getattr(args, "url", None)
+    where = f" ({safe_url(url)})" if url else ""
+    return f"{type(exc).__name__}{where}: {_one_line(_short_reason(exc))}"
+
+
+def _short_reason(exc: BaseException) -> str:
+    reason = str(exc.args[0]) if exc.args else type(exc).__name__
+    if isinstance(exc, requests.ConnectionError):
+        return "could not connect"
+    if isinstance(exc, requests.Timeout):
+        return "no answer in time"
+    return reason if len(reason) <= 200 else reason[:200] + "..."
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
