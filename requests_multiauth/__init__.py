@@ -11,6 +11,7 @@ Only the names in ``__all__`` are public; modules starting with ``_`` are not.
 """
 
 from ._endpoint import RetryPolicy
+from .adapter import AuthAdapter
 from .auth import (
     ApiKeyTokenAuth,
     AudienceClientCredentialsAuth,
@@ -34,6 +35,7 @@ from .errors import (
     TokenResponseError,
 )
 from .providers import CognitoAuth, DataloyAuth, DiagramsAuth, OpsNowAuth, RatedAuth
+from .session import MultiAuthSession
 from .token import Token
 
 __version__ = "0.1.0"
@@ -51,6 +53,8 @@ __all__ = [
     "MemoryTokenCache",
     "FileTokenCache",
     "RedisTokenCache",
+    "MultiAuthSession",
+    "AuthAdapter",
     "MultiAuthError",
     "MultiAuthWarning",
     "OpsNowAuth",

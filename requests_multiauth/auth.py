@@ -439,13 +439,41 @@ class StaticTokenAuth(_HeaderAuth):
                 stacklevel=4,
             )
 
-    def _on_response(self, sent_url: str, response: requests.Response, **_: Any) -> requests.Response:
+    def authorize(self, request: requests.PreparedRequest) -> Token:
+        """Set the token header on *request* without a response hook; return the token.
+
+        For transports that handle the response themselves
+        (:class:`~requests_multiauth.AuthAdapter`); the expiry check applies.
+        """
+        check_transport(request.url or "", allow_insecure_loopback=self.allow_insecure_loopback)
+        if self._warn_at is not None:
+            self._check_expiry()
+        request.headers[self.header_name] = self._header
+        return self._token
+
+    def replay_once(
+        self,
+        response: requests.Response,
+        token: Token,
+        sent_url: str,
+        send: Callable[..., requests.Response],
+        send_kwargs: Mapping[str, Any],
+    ) -> requests.Response:
+        """A static token cannot be renewed: the 401 is returned as is, with a logged hint."""
         if response.status_code == 401 and origin(response.url or sent_url) == origin(sent_url):
             log.warning(
                 "%s answered 401 to the static token: it may be revoked or expired; %s",
                 safe_url(response.url or sent_url),
                 self.renew_hint,
             )
-        elif response.is_redirect:
+        return response
+
+    def close(self) -> None:
+        """Nothing to release: present so that every auth can be closed alike."""
+
+    def _on_response(self, sent_url: str, response: requests.Response, **_: Any) -> requests.Response:
+        if response.status_code == 401:
+            return self.replay_once(response, self._token, sent_url, response.connection.send, {})
+        if response.is_redirect:
             self._strip_on_cross_origin_redirect(response, sent_url)
         return response

@@ -19,6 +19,8 @@ CONTRACT = {
     "MemoryTokenCache",
     "FileTokenCache",
     "RedisTokenCache",
+    "MultiAuthSession",
+    "AuthAdapter",
     "MultiAuthError",
     "TokenRequestError",
     "InvalidClientError",
