@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import requests
 
@@ -35,7 +35,11 @@ from requests_multiauth import (
     RetryPolicy,
     TokenCache,
 )
-from requests_multiauth.testing import Reply, Request
+from requests_multiauth.renewal import Clock
+from requests_multiauth.testing import LocalServer, Reply, Request
+
+if TYPE_CHECKING:
+    import pytest
 
 #: Every wait of a test on a worker or the endpoint ends after this long (seconds).
 WAIT = 30.0
@@ -174,6 +178,24 @@ class Workers:
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate(timeout=WAIT)
+
+
+def make_auth(
+    server: LocalServer, cache: TokenCache, *, client_id: str = "client-a", clock: Clock = time.time
+) -> ClientCredentialsAuth:
+    return ClientCredentialsAuth(
+        client_id,
+        CLIENT_SECRET,
+        server.url + "/token",
+        cache=cache,
+        session=server.session(),
+        retry=RetryPolicy(attempts=1),
+        clock=clock,
+    )
+
+
+def warnings_in(caplog: pytest.LogCaptureFixture) -> List[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
 
 
 # -- the worker program ----------------------------------------------------------------

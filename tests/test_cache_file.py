@@ -21,11 +21,10 @@ from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
 
-from requests_multiauth import ClientCredentialsAuth, ConfigurationError, FileTokenCache, RetryPolicy, Token
+from requests_multiauth import ConfigurationError, FileTokenCache, Token
 from requests_multiauth.cache_file import default_directory
-from requests_multiauth.renewal import Clock
 from requests_multiauth.testing import LocalServer
-from tests.fixtures_cache import CLIENT_SECRET, WAIT, TokenEndpointStub, Workers
+from tests.fixtures_cache import CLIENT_SECRET, WAIT, TokenEndpointStub, Workers, make_auth, warnings_in
 
 #: Workers live this far in the future, where the token cached before they start has expired.
 LATER = 7200.0
@@ -64,20 +63,6 @@ def workers(tmp_path: Path, server: LocalServer, directory: Path) -> Iterator[Wo
     group.stop_all()
 
 
-def make_auth(
-    server: LocalServer, cache: Any, *, client_id: str = "client-a", clock: Clock = time.time
-) -> ClientCredentialsAuth:
-    return ClientCredentialsAuth(
-        client_id,
-        CLIENT_SECRET,
-        server.url + "/token",
-        cache=cache,
-        session=server.session(),
-        retry=RetryPolicy(attempts=1),
-        clock=clock,
-    )
-
-
 def entries(directory: Path) -> List[Path]:
     return sorted(directory.glob("*.json"))
 
@@ -91,10 +76,6 @@ class ListHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.messages.append(record.getMessage())
-
-
-def warnings_in(caplog: pytest.LogCaptureFixture) -> List[str]:
-    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
 
 
 # -- one token for many processes ----------------------------------------------------------
