@@ -32,7 +32,7 @@ import sys
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import IO, Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union
+from typing import IO, Any, Callable, Dict, Iterator, Mapping, NoReturn, Optional, Sequence, Tuple, Union
 
 import requests
 
@@ -368,6 +368,33 @@ TLS: certificates are checked against the system's CA bundle; to trust another C
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser that takes no abbreviated options and never echoes unknown values.
+
+    Abbreviations are off so that ``--client-secret`` is not taken for
+    ``--client-secret-stdin``. A secret typed on the command line by mistake is
+    an unrecognised argument: the error names the options, not the values.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        prefix = "unrecognized arguments: "
+        if message.startswith(prefix):
+            shown = [_mask_argument(word) for word in message[len(prefix) :].split(" ")]
+            message = prefix + " ".join(shown) + " (secrets are read from the environment or stdin, see --help)"
+        super().error(message)
+
+
+def _mask_argument(word: str) -> str:
+    if not word.startswith("-"):
+        return "..."
+    name, sep, _ = word.partition("=")
+    return name + ("=..." if sep else "")
+
+
 def _environment_help(providers: Sequence[Provider]) -> str:
     blocks = [f"{p.name}: {p.summary}\n{p.describe_environment()}" for p in providers]
     return "environment variables (options override them):\n\n" + "\n\n".join(blocks)
@@ -456,7 +483,7 @@ def _request_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``multiauth`` argument parser: ``token``, ``request`` and ``demo``."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Machine-to-machine API tokens from the shell, by requests_multiauth.",
         epilog=EXIT_STATUS_HELP,
