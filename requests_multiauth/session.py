@@ -244,10 +244,16 @@ class MultiAuthSession(requests.Session):
         url = request.url.decode("utf-8") if isinstance(request.url, bytes) else str(request.url)
         if self.base_url is not None:
             url = join_url(self.base_url, url)
-        if url != request.url or (request.auth is None and self._has_mounted_auth(url)):
+        elif url and ":" not in url:
+            raise requests.exceptions.MissingSchema(
+                f"{url.partition('?')[0]!r} is a relative URL and this session has no base_url: "
+                "pass an absolute URL, or MultiAuthSession(base_url='https://api.example.com/')"
+            )
+        leave_to_adapter = request.auth is None and self._has_mounted_auth(url)
+        if url != request.url or leave_to_adapter:
             request = copy.copy(request)  # the caller's Request stays as it was
             request.url = url
-            if request.auth is None and self._has_mounted_auth(url):
+            if leave_to_adapter:
                 request.auth = _leave_to_mounted_auth
         return super().prepare_request(request)
 

@@ -13,7 +13,7 @@ from requests.adapters import HTTPAdapter
 
 from requests_multiauth import AuthAdapter, ConfigurationError, MultiAuthSession
 from requests_multiauth.session import DEFAULT_TIMEOUT, RETRY_AFTER_MAX, join_url, retry_policy
-from requests_multiauth.testing import DROP_CONNECTION, Reply
+from requests_multiauth.testing import DROP_CONNECTION, LocalProviders, Reply
 from tests.fixtures_apis import Api, TokenService, ca_bundle, open_route, redirect_to, tokens_carried
 
 CLIENTS = {"alpha": "alpha-secret-1f3a", "beta": "beta-secret-9c2e"}
@@ -101,6 +101,12 @@ def test_the_callers_request_object_is_not_rewritten(serve):
     assert request.url == "items"
 
 
+def test_a_relative_url_without_base_url_says_what_to_do():
+    with pytest.raises(requests.exceptions.MissingSchema, match="base_url") as raised:
+        MultiAuthSession().get("items?api_key=secret-in-query")
+    assert "secret-in-query" not in str(raised.value)
+
+
 @pytest.mark.parametrize("base_url", ["api.example.com/v1", "/v1", "https://h/v1?key=secret", "ftp://h/"])
 def test_base_url_must_be_an_absolute_http_url_without_query(base_url):
     with pytest.raises(ConfigurationError, match="base_url") as raised:
@@ -128,6 +134,32 @@ def test_two_apis_on_one_session_each_get_only_their_own_token(tokens, api_a, ap
     assert all(tokens_carried(r, beta_tokens) == set() for r in api_a.received())
     assert all(tokens_carried(r, alpha_tokens) == set() for r in api_b.received())
     assert (tokens.calls("alpha"), tokens.calls("beta")) == (1, 1)
+
+
+def test_five_emulated_providers_on_one_session_each_get_only_their_own_tokens():
+    with LocalProviders() as providers:
+        dataloy, cognito = providers.dataloy, providers.cognito
+        with MultiAuthSession(dataloy.auth(), base_url=dataloy.api_url) as session:
+            session.verify = providers.verify
+            for other in (providers.rated, providers.opsnow, cognito, providers.diagrams):
+                session.mount_auth(other.api_url, other.auth())
+            answers = []
+            for round_ in range(3):
+                if round_ == 2:
+                    cognito.revoke()  # a key rotation: Cognito's API now refuses the token it issued
+                answers.append(session.get("Cargo"))
+                answers.extend(session.get(e.api_url + "items") for e in providers if e is not dataloy)
+
+        assert [r.status_code for r in answers] == [200] * 15
+        assert [len(r.history) for r in answers[10:]] == [0, 0, 0, 1, 0]  # Cognito's 401 renewed and replayed
+        seen = {e.name: {r.headers.get("Authorization") for r in e.api_requests()} for e in providers}
+        assert all(len(values) == (2 if name == "cognito" else 1) for name, values in seen.items())
+        for e in providers:
+            others = set().union(*(values for name, values in seen.items() if name != e.name))
+            for request in e.api_requests():
+                carried = " ".join(request.headers.values())
+                assert not any(value.split()[-1] in carried for value in others), (e.name, request.path)
+        assert (dataloy.token_calls, cognito.token_calls, providers.opsnow.token_calls) == (1, 2, 1)
 
 
 def test_session_auth_is_not_added_to_an_api_with_its_own_credentials(serve, tokens, api_b, tmp_path):
