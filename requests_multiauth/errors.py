@@ -166,8 +166,8 @@ def oauth_error(
 ) -> TokenRequestError:
     """The typed error for a refusal by a token endpoint.
 
-    ``invalid_client``, and a 401 without an error code, become
-    :class:`InvalidClientError`; every other refusal a :class:`TokenRequestError`.
+    ``invalid_client``, and any 401, become :class:`InvalidClientError`; every
+    other refusal a :class:`TokenRequestError`.
     The message carries the status, the OAuth code, the server's description
     (redacted) and a hint.
     """
@@ -179,14 +179,17 @@ def oauth_error(
     message = f"{where} refused the token request ({summary})"
     if description:
         message += f": {description}"
-    if code in _OAUTH_HINTS:
-        hint = _OAUTH_HINTS[code]
-    elif status_code == 401:
+    # RFC 6749 §5.2 answers 401 only to a failed client authentication; Auth0-style
+    # servers (Dataloy's) word it "access_denied".
+    client_rejected = code == "invalid_client" or status_code == 401
+    if client_rejected and code in (None, "access_denied"):
         hint = _OAUTH_HINTS["invalid_client"]
+    elif code in _OAUTH_HINTS:
+        hint = _OAUTH_HINTS[code]
     else:
         hint = "see the provider's documentation of its token endpoint"
     message += f". What to do: {hint}."
     if attempts > 1:
         message += f" (tried {attempts} times)"
-    cls = InvalidClientError if code == "invalid_client" or (status_code == 401 and not code) else TokenRequestError
+    cls = InvalidClientError if client_rejected else TokenRequestError
     return cls(message, status_code=status_code, error=code, error_description=description, attempts=attempts)

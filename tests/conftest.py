@@ -9,6 +9,9 @@ import pytest
 
 from requests_multiauth.testing import Handler, LocalServer
 
+# The local provider emulations' fixtures (local_providers, cognito_provider, ...).
+pytest_plugins = ["requests_multiauth.testing"]
+
 
 @pytest.fixture(autouse=True)
 def _no_ca_bundle_override(monkeypatch: pytest.MonkeyPatch) -> None:

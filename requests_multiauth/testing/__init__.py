@@ -25,7 +25,8 @@ With pytest, ``pytest_plugins = ["requests_multiauth.testing"]`` in your
 top-level ``conftest.py`` gives the fixtures ``local_providers`` and
 ``rated_provider``, ``opsnow_provider``, ``cognito_provider``,
 ``dataloy_provider``, ``diagrams_provider``. Importing this module does not
-need pytest.
+need pytest. (PYTEST_DONT_REWRITE: conftest files import this module before pytest
+loads it as a plugin, and it has no asserts to rewrite.)
 """
 
 import sys
