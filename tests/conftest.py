@@ -9,6 +9,8 @@ import pytest
 
 from requests_multiauth.testing import Handler, LocalServer
 
+from .fixtures_secrets import SecretWatch
+
 # The local provider emulations' fixtures (local_providers, cognito_provider, ...).
 pytest_plugins = ["requests_multiauth.testing"]
 
@@ -19,6 +21,22 @@ def _no_ca_bundle_override(monkeypatch: pytest.MonkeyPatch) -> None:
     session's ``verify`` in requests; tests trust their own throwaway CA instead."""
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _secrets_stay_out_of_logs() -> Iterator[SecretWatch]:
+    """Every test runs with DEBUG logging captured (ours, urllib3's, the root's) and
+    fails if a string registered through ``secret_strings`` appears in it."""
+    with SecretWatch() as watch:
+        yield watch
+    watch.check()
+
+
+@pytest.fixture
+def secret_strings(_secrets_stay_out_of_logs: SecretWatch) -> SecretWatch:
+    """Register the secrets and tokens a test creates: ``secret_strings.add(secret, token)``.
+    The test fails if any of them is logged; ``secret_strings.text`` is the captured log."""
+    return _secrets_stay_out_of_logs
 
 
 @pytest.fixture

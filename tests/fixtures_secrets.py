@@ -1,0 +1,95 @@
+"""The suite-wide secrets check: no secret or token a test registers may show up in a log.
+
+:class:`SecretWatch` is installed for every test by an autouse fixture in
+``conftest.py``. It turns on DEBUG logging for the root logger, ``requests_multiauth``
+and ``urllib3``, formats every record as a real handler would (message, arguments'
+``str``/``repr``, exception tracebacks), and at teardown fails the test if any string
+registered through the ``secret_strings`` fixture appears in that text.
+"""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+from typing import Dict, List, Optional, Set, Type
+
+import pytest
+
+#: The loggers switched to DEBUG for each test: ours, urllib3 (which logs every
+#: request line) and the root, so that anything else that logs is seen too.
+WATCHED_LOGGERS = ("", "requests_multiauth", "urllib3")
+
+#: Registered strings must be at least this long: shorter ones would match by
+#: accident ("abc" in a hex digest) and prove nothing.
+MIN_SECRET_LENGTH = 8
+
+
+class SecretWatch(logging.Handler):
+    """Captures every log record at DEBUG and checks it for registered secrets.
+
+    Thread-safe (``logging.Handler`` serialises ``emit``): records from server
+    threads and background renewals are captured as well.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        self.lines: List[str] = []
+        self._secrets: Set[str] = set()
+        self._saved_levels: Dict[str, int] = {}
+
+    def add(self, *secrets: Optional[str]) -> None:
+        """Register strings that must never appear in a log record (None is ignored)."""
+        for secret in secrets:
+            if secret is None:
+                continue
+            if len(secret) < MIN_SECRET_LENGTH:
+                raise ValueError(f"register secrets of at least {MIN_SECRET_LENGTH} characters, not {len(secret)}")
+            self._secrets.add(secret)
+
+    @property
+    def text(self) -> str:
+        """Everything logged so far, one record per line (tracebacks included)."""
+        return "\n".join(self.lines)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+    def __enter__(self) -> SecretWatch:
+        for name in WATCHED_LOGGERS:
+            logger = logging.getLogger(name)
+            self._saved_levels[name] = logger.level
+            logger.setLevel(logging.DEBUG)
+        logging.getLogger().addHandler(self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        logging.getLogger().removeHandler(self)
+        for name, level in self._saved_levels.items():
+            logging.getLogger(name).setLevel(level)
+
+    def leaks(self) -> List[str]:
+        """The captured lines that contain a registered secret, with the secret masked."""
+        found = []
+        for line in self.lines:
+            hits = [secret for secret in self._secrets if secret in line]
+            for secret in hits:
+                line = line.replace(secret, f"<secret {secret[:3]}...>")
+            if hits:
+                found.append(line)
+        return found
+
+    def check(self) -> None:
+        """Fail the running test if a registered secret was logged."""
+        leaks = self.leaks()
+        if leaks:
+            shown = "\n".join(leaks[:5])
+            pytest.fail(f"{len(leaks)} log record(s) contain a registered secret:\n{shown}", pytrace=False)
