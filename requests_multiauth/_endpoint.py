@@ -30,11 +30,13 @@ from urllib.parse import parse_qsl
 
 import requests
 
+from . import _fork
 from ._urls import check_transport, safe_url
 from .errors import (
     ConfigurationError,
     TokenRequestError,
     TokenResponseError,
+    answer_excerpt,
     excerpt,
     oauth_error,
 )
@@ -71,7 +73,8 @@ class RetryPolicy:
         max_retry_after: the longest ``Retry-After`` honoured, in seconds; a
             server asking for more is waited on this long, then retried.
         budget: the total time, in seconds, a token request may take including
-            waits; no retry is started that would end past it.
+            waits; no retry is started that would end past it. (The last try
+            itself may still take up to the read timeout.)
     """
 
     attempts: int = 4
@@ -137,6 +140,10 @@ class TokenEndpoint:
         allow_insecure_loopback: accept ``http://`` to loopback, for tests.
         secrets: strings that must never appear in an error message.
         sleep: waits between tries; replaceable in tests.
+        monotonic: the clock the retry budget is measured on; replaceable in tests.
+
+    After ``os.fork()`` the child drops the pooled connections it inherited
+    (a TLS stream used by two processes breaks for both) and opens its own.
     """
 
     def __init__(
@@ -149,6 +156,7 @@ class TokenEndpoint:
         allow_insecure_loopback: bool = False,
         secrets: Iterable[Optional[str]] = (),
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if not isinstance(url, str) or not url:
             raise ConfigurationError("the token URL is missing: pass token_url='https://...'")
@@ -160,6 +168,17 @@ class TokenEndpoint:
         self._session = session if session is not None else requests.Session()
         self._secrets: List[Optional[str]] = [s for s in secrets if s]
         self._sleep = sleep
+        self._monotonic = monotonic
+        _fork.register(self)
+
+    def reset_after_fork(self) -> None:
+        # The parent may go on using the keep-alive connections in the pool; a
+        # session we own is replaced without touching them, a caller's is emptied.
+        if self._owns_session:
+            self._session = requests.Session()
+        else:
+            for adapter in self._session.adapters.values():
+                adapter.close()
 
     def __repr__(self) -> str:
         return f"TokenEndpoint({safe_url(self.url)!r})"
@@ -176,12 +195,15 @@ class TokenEndpoint:
         json_body: Optional[Mapping[str, Any]] = None,
         headers: Optional[Mapping[str, str]] = None,
         secrets: Iterable[Optional[str]] = (),
+        parse: Optional[Callable[[Any], Any]] = None,
     ) -> Any:
         """POST a token request and return the decoded answer of a 2xx.
 
         Exactly one of *data* (form-encoded, a dict or an already encoded string)
         or *json_body* is sent. *secrets* adds strings (a refresh token) to scrub
-        from error messages.
+        from error messages. *parse*, if given, turns the decoded answer into
+        what is returned; a ``TokenResponseError`` it raises is re-raised with
+        the answer's status, content type and a short redacted excerpt.
 
         Raises:
             TokenRequestError: refused, or still failing after the retries.
@@ -195,23 +217,23 @@ class TokenEndpoint:
         all_headers.update(headers or {})
         where = f"the token endpoint {safe_url(self.url)}"
         policy = self.retry
-        started = time.monotonic()
+        started = self._monotonic()
         last: Optional[_Transient] = None
         for attempt in range(1, policy.attempts + 1):
             if last is not None:
                 wait = policy.delay(attempt - 1, last.retry_after)
-                if time.monotonic() - started + wait > policy.budget:
+                if self._monotonic() - started + wait > policy.budget:
                     log.warning(
-                        "%s: %s; giving up, the retry budget of %.0f s is spent", where, last.reason, policy.budget
+                        "%s: %s; giving up, the retry budget of %g s is spent", where, last.reason, policy.budget
                     )
-                    return self._give_up(where, last, attempt - 1)
+                    return self._give_up(where, last, attempt - 1, budget=policy.budget)
                 log.warning(
                     "%s: %s; retrying in %.1f s (attempt %d of %d)", where, last.reason, wait, attempt, policy.attempts
                 )
                 self._sleep(wait)
             log.debug("POST %s (attempt %d of %d)", safe_url(self.url), attempt, policy.attempts)
             try:
-                return self._try(data, json_body, all_headers, where, redact, attempt)
+                return self._try(data, json_body, all_headers, where, redact, attempt, parse)
             except _Transient as transient:
                 last = transient
         return self._give_up(where, last or _Transient("no attempt was made"), policy.attempts)
@@ -224,6 +246,7 @@ class TokenEndpoint:
         where: str,
         secrets: List[Optional[str]],
         attempt: int,
+        parse: Optional[Callable[[Any], Any]],
     ) -> Any:
         verify = self._session.verify
         try:
@@ -239,6 +262,8 @@ class TokenEndpoint:
             )
             text = response.text  # read the whole answer now: a reset mid-body is transient
         except requests.exceptions.SSLError as exc:
+            if "eof" in str(exc).lower():  # closed during the handshake: an overloaded or restarting server
+                raise _Transient("the connection closed during the TLS handshake") from None
             raise TokenRequestError(
                 f"{where} failed TLS verification ({type(exc).__name__}); "
                 "pass session= with a session whose verify= names the right CA bundle",
@@ -251,7 +276,17 @@ class TokenEndpoint:
 
         status = response.status_code
         if 200 <= status < 300:
-            return _decode_success(response, text, where, secrets)
+            answer = _decode_success(response, text, where, secrets)
+            if parse is None:
+                return answer
+            try:
+                return parse(answer)
+            except TokenResponseError as exc:
+                content_type = response.headers.get("Content-Type", "no content type")
+                raise TokenResponseError(
+                    f"{where} answered HTTP {status} ({content_type}) without a usable token: {exc}. "
+                    f"The answer: {answer_excerpt(text, secrets)}"
+                ) from None
         if 300 <= status < 400:
             location = response.headers.get("Location", "")
             raise TokenRequestError(
@@ -263,7 +298,7 @@ class TokenEndpoint:
             )
         fields = _json_object(text)
         error, description = _error_fields(fields)
-        if status in TRANSIENT_STATUSES or (status == 400 and error is None and "rate exceeded" in text.lower()):
+        if status in TRANSIENT_STATUSES or (status == 400 and _is_throttling(text)):
             retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
             raise _Transient(f"HTTP {status}" + (f" {error}" if error else ""), status, retry_after)
         if description is None and error is None:
@@ -277,10 +312,11 @@ class TokenEndpoint:
             attempts=attempt,
         )
 
-    def _give_up(self, where: str, last: _Transient, attempts: int) -> Any:
+    def _give_up(self, where: str, last: _Transient, attempts: int, budget: Optional[float] = None) -> Any:
         tries = "once" if attempts == 1 else f"{attempts} times"
+        spent = f"; the retry budget of {budget:g} s is spent" if budget is not None else ""
         raise TokenRequestError(
-            f"{where} failed: {last.reason} (tried {tries}). "
+            f"{where} failed: {last.reason} (tried {tries}{spent}). "
             "What to do: check that the endpoint is up and reachable, or raise timeout= / retry=",
             status_code=last.status_code,
             attempts=attempts,
@@ -301,10 +337,17 @@ def _describe_network_error(exc: Exception) -> str:
     return "the connection failed"
 
 
+def _is_throttling(text: str) -> bool:
+    """True for AWS Cognito's throttling answer: HTTP 400 saying "Rate exceeded"
+    (as plain text, ``{"message": ...}`` or ``{"code": "TooManyRequestsException"}``)."""
+    lowered = text.lower()
+    return "rate exceeded" in lowered or "toomanyrequestsexception" in lowered
+
+
 def _json_object(text: str) -> Optional[Mapping[str, Any]]:
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         return None
     return value if isinstance(value, Mapping) else None
 
@@ -334,7 +377,7 @@ def _decode_success(response: requests.Response, text: str, where: str, secrets:
         )
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     # Some old servers answer form-encoded (RFC 6749 says JSON; oauthlib accepts both).
     try:

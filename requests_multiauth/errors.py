@@ -24,7 +24,10 @@ the library knows (see :func:`redact`).
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+import json
+import re
+from typing import Any, Iterable, Optional
+from urllib.parse import parse_qsl
 
 import requests
 
@@ -150,6 +153,54 @@ _OAUTH_HINTS = {
     "invalid_request": "the provider found the token request malformed: check the extra parameters",
     "unsupported_grant_type": "the token endpoint does not support this grant type: check the token URL",
 }
+
+#: Field names whose values are credentials (``access_token``, ``client_secret``,
+#: ``apiKey`` ...): an excerpt of an answer shows ``***`` in their place.
+_CREDENTIAL_FIELD = re.compile(r"token|secret|password|passwd|api_?key|assertion|credential", re.IGNORECASE)
+
+#: ... except these, which describe a token and are what a reader needs to see.
+_DESCRIPTIVE_FIELD = re.compile(r"type|expir|scope", re.IGNORECASE)
+
+#: How deep :func:`scrub_credentials` looks into nested answers; deeper levels are elided.
+_SCRUB_DEPTH = 8
+
+
+def scrub_credentials(value: Any, _depth: int = 0) -> Any:
+    """A copy of a decoded JSON answer with every credential field's value replaced by ``***``.
+
+    For quoting an answer in a message: a token the library could not use is
+    still a token, and must not reach a log.
+    """
+    if _depth >= _SCRUB_DEPTH:
+        return "..."
+    if isinstance(value, dict):
+        return {
+            str(key): (
+                REDACTED
+                if _CREDENTIAL_FIELD.search(str(key)) and not _DESCRIPTIVE_FIELD.search(str(key))
+                else scrub_credentials(item, _depth + 1)
+            )
+            for key, item in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [scrub_credentials(item, _depth + 1) for item in value]
+    return value
+
+
+def answer_excerpt(text: str, secrets: Iterable[Optional[str]] = ()) -> str:
+    """Like :func:`excerpt`, for a token endpoint's answer: a JSON or form-encoded
+    answer is quoted with its credential fields scrubbed (see :func:`scrub_credentials`)."""
+    if not text.strip():
+        return excerpt(text)
+    try:
+        decoded: Any = json.loads(text)
+    except (ValueError, RecursionError):
+        try:
+            decoded = dict(parse_qsl(text.strip(), keep_blank_values=True, strict_parsing=True))
+        except ValueError:
+            return excerpt(text, secrets)
+    return excerpt(json.dumps(scrub_credentials(decoded), default=str), secrets)
+
 
 #: OAuth error codes that no retry can fix.
 PERMANENT_OAUTH_ERRORS = frozenset(_OAUTH_HINTS)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import hashlib
 import logging
 from typing import Any, Dict, Mapping, Optional, Protocol, Sequence, Tuple, Union
@@ -200,10 +201,14 @@ class ClientCredentialsGrant:
             headers["Authorization"] = basic_auth_header(
                 self.client_id, self._client_secret, urlencode=self.client_auth == "basic_urlencoded"
             )
-        answer = endpoint.post(data=body, headers=headers, secrets=(refresh_token,))
-        return parse_token_response(
-            answer, now=now, default_lifetime=self.default_lifetime, secrets=(self._client_secret, refresh_token)
+        parse = functools.partial(
+            parse_token_response,
+            now=now,
+            default_lifetime=self.default_lifetime,
+            secrets=(self._client_secret, refresh_token),
         )
+        token: Token = endpoint.post(data=body, headers=headers, secrets=(refresh_token,), parse=parse)
+        return token
 
 
 class JsonClientCredentialsGrant:
@@ -254,10 +259,11 @@ class JsonClientCredentialsGrant:
             body["audience"] = self.audience
         body["grant_type"] = "client_credentials"
         body.update(self.params)
-        answer = endpoint.post(json_body=body, headers=headers)
-        return parse_token_response(
-            answer, now=now, default_lifetime=self.default_lifetime, secrets=(self._client_secret,)
+        parse = functools.partial(
+            parse_token_response, now=now, default_lifetime=self.default_lifetime, secrets=(self._client_secret,)
         )
+        token: Token = endpoint.post(json_body=body, headers=headers, parse=parse)
+        return token
 
 
 class ApiKeyGrant:
@@ -293,8 +299,11 @@ class ApiKeyGrant:
     def fetch(self, endpoint: TokenEndpoint, previous: Optional[Token], now: float) -> Token:
         body: Dict[str, Any] = {self.field: self._api_key}
         body.update(self.params)
-        answer = endpoint.post(json_body=body)
-        return parse_token_response(answer, now=now, default_lifetime=self.default_lifetime, secrets=(self._api_key,))
+        parse = functools.partial(
+            parse_token_response, now=now, default_lifetime=self.default_lifetime, secrets=(self._api_key,)
+        )
+        token: Token = endpoint.post(json_body=body, parse=parse)
+        return token
 
 
 def _key_digest(secret: str) -> str:
