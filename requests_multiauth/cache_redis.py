@@ -66,7 +66,7 @@ LOCK_TIMEOUT = LOCK_TTL + 5.0
 
 #: Waiting for the lock polls Redis, first this often, then less often.
 LOCK_POLL_MIN = 0.02
-LOCK_POLL_MAX = 0.25
+LOCK_POLL_MAX = 0.1
 
 #: After Redis fails, it is left alone this long (seconds), doubling with each
 #: failed try up to RECONNECT_MAX: a dead Redis is not asked on every call.
