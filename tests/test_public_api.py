@@ -31,7 +31,7 @@ CONTRACT = {
 
 
 def test_every_contract_name_is_exported():
-    assert CONTRACT <= set(requests_multiauth.__all__)
+    assert set(requests_multiauth.__all__) >= CONTRACT
 
 
 def test_every_exported_name_exists():
