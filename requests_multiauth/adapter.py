@@ -25,7 +25,7 @@ requests get a token.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Iterable, List, Mapping, Optional, Protocol, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Protocol, Tuple, Union
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -158,6 +158,13 @@ class AuthAdapter(HTTPAdapter):
         if isinstance(origins, str):
             origins = [origins]
         self._scopes: List[_Scope] = [_Scope(prefix) for prefix in origins or ()]
+        self._pin_lock = threading.Lock()
+
+    #: What pickling keeps (HTTPAdapter pickles only the attributes listed here).
+    __attrs__ = [*HTTPAdapter.__attrs__, "auth", "_scopes"]  # noqa: RUF012 - as requests declares it
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        super().__setstate__(state)
         self._pin_lock = threading.Lock()
 
     # -- which requests are ours ------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import time
 import types
 from typing import List
@@ -11,7 +12,7 @@ import requests
 import urllib3.util.retry
 from requests.adapters import HTTPAdapter
 
-from requests_multiauth import AuthAdapter, ConfigurationError, MultiAuthSession
+from requests_multiauth import AuthAdapter, ConfigurationError, MultiAuthSession, StaticTokenAuth
 from requests_multiauth.session import DEFAULT_TIMEOUT, RETRY_AFTER_MAX, join_url, retry_policy
 from requests_multiauth.testing import DROP_CONNECTION, LocalProviders, Reply
 from tests.fixtures_apis import Api, TokenService, ca_bundle, open_route, redirect_to, tokens_carried
@@ -424,6 +425,21 @@ def test_repr_hides_the_password_of_a_basic_auth_tuple():
     assert "hunter2-password" not in shown
 
 
+def test_a_pickled_session_keeps_base_url_timeout_retries_and_mounted_auths(api_a, bundle):
+    session = MultiAuthSession(base_url=api_a.url + "/v1/", timeout=4.0, retries=2)
+    session.verify = bundle
+    session.mount_auth("/", StaticTokenAuth("static-token-for-a"))
+
+    copy = pickle.loads(pickle.dumps(session))  # noqa: S301 - our own object
+
+    assert (copy.base_url, copy.timeout, copy.retries.total) == (api_a.url + "/v1/", 4.0, 2)
+    copy.get("items")
+    (sent,) = api_a.received("/v1/items")
+    assert api_a.token_of(sent) == "static-token-for-a"
+    copy.close()
+    session.close()
+
+
 def test_mount_auth_returns_the_adapter_it_mounted():
     session = MultiAuthSession(base_url="https://api.example.com/v1/")
     adapter = session.mount_auth("reports/", _static())
@@ -433,6 +449,4 @@ def test_mount_auth_returns_the_adapter_it_mounted():
 
 
 def _static():
-    from requests_multiauth import StaticTokenAuth
-
     return StaticTokenAuth("static-token")
