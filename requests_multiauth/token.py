@@ -304,7 +304,10 @@ def _expiry(
 
 def _check_absolute(moment: float, now: float, what: str) -> float:
     if moment <= now:
-        stamp = datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="seconds")
+        try:
+            stamp = datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="seconds")
+        except (OverflowError, OSError, ValueError):  # before year 1: no date can show it
+            stamp = f"{moment:g} epoch seconds"
         raise TokenResponseError(
             f"{what} says the token expired at {stamp}, before it arrived; "
             "if the token is new, this machine's clock or the server's is wrong"
@@ -319,7 +322,10 @@ def _number(value: Any) -> Optional[float]:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # a JSON integer with hundreds of digits
+            return None
     elif isinstance(value, str):
         try:
             number = float(value.strip())
@@ -351,7 +357,10 @@ def _timestamp(value: Any) -> Optional[float]:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)  # RFC 3339 answers without offset mean UTC
-    return moment.timestamp()
+    try:
+        return moment.timestamp()
+    except (OverflowError, ValueError):  # 0001-01-01T00:00+01:00 lies before year 1 in UTC
+        return None
 
 
 def _scope(value: Any) -> Optional[str]:
