@@ -27,6 +27,8 @@ from requests_multiauth.testing import (
     RatedEmulator,
     Reply,
 )
+from requests_multiauth.testing import _providers as providers_module
+from requests_multiauth.testing import _server as server_module
 
 #: Token-call retries that keep fault tests fast.
 FAST_RETRY = RetryPolicy(attempts=3, backoff=0.01, max_backoff=0.02)
@@ -599,6 +601,20 @@ def test_every_preset_works_over_plain_http_on_loopback_without_tls() -> None:
             assert provider.url.startswith("http://127.0.0.1:")
             response = provider.api_session().get(provider.api_url + "resource", auth=provider.auth())
             assert response.status_code == 200, provider.name
+
+
+def test_without_trustme_the_providers_fall_back_to_plain_http(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server_module, "_trustme", lambda: None)
+    monkeypatch.setattr(providers_module, "_trustme", lambda: None)
+    with LocalProviders() as providers:
+        assert not providers.tls
+        assert providers.verify is True
+        dataloy = providers.dataloy
+        assert dataloy.url.startswith("http://")
+        assert dataloy.auth().allow_insecure_loopback
+        assert dataloy.api_session().get(dataloy.api_url + "Cargo", auth=dataloy.auth()).status_code == 200
+    with pytest.raises(RuntimeError, match="trustme"):
+        LocalProviders(tls=True)
 
 
 def test_environ_names_every_variable_of_every_preset(local_providers: LocalProviders) -> None:

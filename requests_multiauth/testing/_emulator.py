@@ -24,7 +24,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Tuple, TypeVar, Union
 
 import requests
 from requests.auth import AuthBase
@@ -34,6 +34,7 @@ from ._server import LocalServer, Reply, Request
 __all__ = ["ManualClock", "ProviderEmulator", "Refusal"]
 
 Clock = Callable[[], float]
+E = TypeVar("E", bound="ProviderEmulator")
 
 #: Where an injected fault applies: the token endpoint or the protected API.
 FAULT_PLACES = ("token", "api")
@@ -145,7 +146,7 @@ class ProviderEmulator:
 
     # -- life cycle --------------------------------------------------------------
 
-    def start(self) -> ProviderEmulator:
+    def start(self: E) -> E:
         """Start serving; returns self."""
         self.server.start()
         return self
@@ -157,7 +158,7 @@ class ProviderEmulator:
         self._sessions.clear()
         self.server.stop()
 
-    def __enter__(self) -> ProviderEmulator:
+    def __enter__(self: E) -> E:
         return self.start()
 
     def __exit__(self, *_: object) -> None:
@@ -167,9 +168,10 @@ class ProviderEmulator:
         return f"{type(self).__name__}({self.url!r})"
 
     def reset(self) -> None:
-        """Zero the counters, empty the request log, drop pending faults, and
-        put every setting back to its value at construction. Tokens already
-        issued stay as they are."""
+        """Zero the counters, empty the request log, drop pending faults, and put
+        ``lifetime``, ``latency`` and the provider's own settings back to their
+        values at construction. The clock, the credentials and the tokens
+        already issued stay as they are."""
         with self._lock:
             self._counts.clear()
             for faults in self._faults.values():
