@@ -33,7 +33,7 @@ from typing import Callable, Optional
 
 from . import _fork
 from .cache import TokenCache
-from .errors import MultiAuthError
+from .errors import ConfigurationError, MultiAuthError
 from .token import Token
 
 __all__ = ["DEFAULT_LEEWAY", "Clock", "TokenManager"]
@@ -106,7 +106,7 @@ class TokenManager:
         background: bool = True,
     ) -> None:
         if leeway < 0 or not math.isfinite(leeway):
-            raise ValueError("leeway must be a finite number of seconds, zero or more")
+            raise ConfigurationError("leeway must be a finite number of seconds, zero or more")
         self._fetch = fetch
         self.key = key
         self.cache = cache
