@@ -224,8 +224,13 @@ class TokenAuth(_HeaderAuth):
             response, sent_url=sent_url, header=self.header_name, value=self._header_value(token.access_token)
         )
         if reason is not None:
-            level = logging.WARNING if "stream" in reason else logging.DEBUG
+            ours = "stream" in reason  # our token, our origin: only the body stops the replay
+            level = logging.WARNING if ours else logging.DEBUG
             log.log(level, "%s: not replaying the 401 from %s: %s", self._label(), safe_url(response.url or ""), reason)
+            if ours:
+                # Without a replay nothing renews the token: drop it (if no one else has), so the
+                # next request gets a new one instead of the same 401 until the token expires.
+                self._manager.invalidate(token)
             return response
         log.debug("%s: %s answered 401; renewing the token and replaying once", self._label(), safe_url(sent_url))
         new_token = self._manager.token_after_rejection(token)
