@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -107,6 +108,7 @@ def worker(spec: Dict[str, Any]) -> None:
     auth = ClientCredentialsAuth(
         CLIENT_ID, CLIENT_SECRET, spec["token_url"], cache=cache, session=session, retry=RetryPolicy(attempts=1)
     )
+    cache.get("rma1-warm-up")  # connect now: at a real expiry, connections are already open
     Path(spec["ready"]).touch()
     deadline = time.monotonic() + WAIT
     while not os.path.exists(spec["start"]):
@@ -287,6 +289,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if options.worker:
         worker(json.loads(options.worker))
         return 0
+    # On SIGTERM, unwind like on Ctrl-C, so that the workers and redis-server we started are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     caches = [c for c in options.caches.split(",") if c]
     unknown = set(caches) - set(CACHES)
     if unknown:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import threading
 import time
 import uuid
@@ -64,7 +65,8 @@ LOCK_TTL = 15.0
 #: lock and one of them takes over, instead of all fetching at once.
 LOCK_TIMEOUT = LOCK_TTL + 5.0
 
-#: Waiting for the lock polls Redis, first this often, then less often.
+#: Waiting for the lock polls Redis, first this often, then less often (seconds,
+#: before jitter): waiters learn within a tenth of a second that the lock is free.
 LOCK_POLL_MIN = 0.02
 LOCK_POLL_MAX = 0.1
 
@@ -136,6 +138,9 @@ class RedisTokenCache:
         reconnect_after: float = RECONNECT_AFTER,
     ) -> None:
         module = _import_redis()
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
         for name, value in (
             ("lock_ttl", lock_ttl),
             ("lock_timeout", lock_timeout),
@@ -152,7 +157,7 @@ class RedisTokenCache:
                 socket_timeout=SOCKET_TIMEOUT,
                 socket_connect_timeout=CONNECT_TIMEOUT,
                 # One immediate retry: it reconnects a pooled connection that a Redis restart closed.
-                retry=module.retry.Retry(module.backoff.NoBackoff(), 1),
+                retry=Retry(NoBackoff(), 1),
             )
         else:
             self.client = client_or_url
@@ -271,7 +276,9 @@ class RedisTokenCache:
                     self.lock_timeout,
                 )
                 return None
-            time.sleep(min(pause, left))
+            # Jitter: waiters that started together would otherwise poll in step, and all
+            # but one would miss the lock on every round, queueing one poll interval each.
+            time.sleep(min(pause * random.uniform(0.5, 1.0), left))  # noqa: S311 - not cryptography
             pause = min(pause * 1.5, LOCK_POLL_MAX)
 
     def _release(self, name: str, owner: str) -> None:

@@ -115,6 +115,7 @@ class Workers:
         self.start_file = self.dir / "start"
         self.base = base
         self.started: List[subprocess.Popen[str]] = []
+        self._ready: Dict[int, Path] = {}  # pid -> the file the worker creates when ready
 
     def start(self, count: int, **overrides: Any) -> List[subprocess.Popen[str]]:
         """Start *count* workers; with ``start_file=True`` they wait for :meth:`go`."""
@@ -132,7 +133,7 @@ class Workers:
                 text=True,
                 env=env,
             )
-            proc.ready_file = spec["ready_file"]  # type: ignore[attr-defined]
+            self._ready[proc.pid] = Path(spec["ready_file"])
             self.started.append(proc)
             procs.append(proc)
         return procs
@@ -141,7 +142,7 @@ class Workers:
         """Wait until each of *procs* has built its auth (bounded)."""
         deadline = time.monotonic() + WAIT
         for proc in procs:
-            while not os.path.exists(proc.ready_file):  # type: ignore[attr-defined]
+            while not self._ready[proc.pid].exists():
                 if proc.poll() is not None:
                     raise AssertionError(f"worker {proc.pid} exited early: {proc.communicate()[1]}")
                 if time.monotonic() > deadline:

@@ -401,3 +401,9 @@ def test_importing_the_package_needs_neither_filelock_nor_redis() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=WAIT)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("lock_timeout", [-1.0, float("inf"), float("nan")])
+def test_a_lock_timeout_that_cannot_work_is_refused(lock_timeout: float, directory: Path) -> None:
+    with pytest.raises(ConfigurationError, match="lock_timeout"):
+        FileTokenCache(directory, lock_timeout=lock_timeout)

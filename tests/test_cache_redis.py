@@ -18,12 +18,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 import pytest
 import redis
 
-from requests_multiauth import RedisTokenCache, Token
+from requests_multiauth import ConfigurationError, RedisTokenCache, Token
 from requests_multiauth.cache_redis import NO_EXPIRY_TTL, PREFIX
 from requests_multiauth.testing import LocalServer
 from tests.fixtures_cache import CLIENT_SECRET, WAIT, TokenEndpointStub, Workers, make_auth, warnings_in
@@ -129,9 +129,13 @@ def workers(tmp_path: Path, server: LocalServer, redis_server: RedisServer) -> I
     group.stop_all()
 
 
+def keys_of(client: redis.Redis, pattern: str = "*") -> List[str]:
+    return sorted(key.decode() if isinstance(key, bytes) else str(key) for key in client.keys(pattern))
+
+
 def only_key(client: redis.Redis, pattern: str = PREFIX + "*") -> str:
-    [key] = client.keys(pattern)
-    return key.decode() if isinstance(key, bytes) else str(key)
+    [key] = keys_of(client, pattern)
+    return key
 
 
 # -- one token for many processes ----------------------------------------------------------
@@ -350,7 +354,7 @@ def test_keys_are_the_prefix_and_a_hash_and_no_value_holds_the_client_secret(
 
     assert tokens == ["tok-1", "tok-2", "tok-1", "tok-3"]  # one token per client and prefix
     assert len(stub.calls) == 3
-    keys = sorted(k.decode() for k in client.keys("*"))
+    keys = keys_of(client)
     assert len(keys) == 3  # the locks are gone
     assert all(k.startswith((PREFIX + "rma1-", "app2:rma1-")) for k in keys)
     assert not any("client-" in k or CLIENT_SECRET in k for k in keys)
@@ -372,3 +376,9 @@ def test_without_redis_building_the_cache_says_which_extra_to_install(monkeypatc
     monkeypatch.setitem(sys.modules, "redis", None)  # what a missing package looks like to import
     with pytest.raises(ImportError, match=r"pip install 'requests-multiauth\[redis\]'"):
         RedisTokenCache("redis://127.0.0.1:6379/0")
+
+
+@pytest.mark.parametrize("setting", [{"lock_ttl": 0.0}, {"lock_timeout": -1.0}, {"reconnect_after": float("nan")}])
+def test_durations_that_cannot_work_are_refused(setting: Dict[str, float]) -> None:
+    with pytest.raises(ConfigurationError, match=next(iter(setting))):
+        RedisTokenCache("redis://127.0.0.1:6379/0", **setting)
