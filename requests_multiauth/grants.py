@@ -180,7 +180,7 @@ class ClientCredentialsGrant:
             client_secret=self._client_secret if self.client_auth == "post" else None,
             **self.params,
         )
-        return self._post(endpoint, body, now)
+        return self._post(endpoint, body, now, granted_if_unsaid=self.scope)
 
     def _refresh(self, endpoint: TokenEndpoint, previous: Token, refresh_token: str, now: float) -> Token:
         extra: Dict[str, str] = {}
@@ -191,7 +191,9 @@ class ClientCredentialsGrant:
             scope=self.refresh_scope,
             **extra,
         )
-        token = self._post(endpoint, body, now, refresh_token=refresh_token)
+        token = self._post(
+            endpoint, body, now, refresh_token=refresh_token, granted_if_unsaid=self.refresh_scope or previous.scope
+        )
         if token.refresh_token is None:  # the answer kept quiet: the old refresh token still holds
             token = dataclasses.replace(
                 token, refresh_token=refresh_token, refresh_expires_at=previous.refresh_expires_at
@@ -199,7 +201,17 @@ class ClientCredentialsGrant:
         log.debug("renewed the token with the refresh token")
         return token
 
-    def _post(self, endpoint: TokenEndpoint, body: str, now: float, refresh_token: Optional[str] = None) -> Token:
+    def _post(
+        self,
+        endpoint: TokenEndpoint,
+        body: str,
+        now: float,
+        *,
+        refresh_token: Optional[str] = None,
+        granted_if_unsaid: Optional[str] = None,
+    ) -> Token:
+        """POST *body*; an answer that names no scope was granted *granted_if_unsaid*
+        (RFC 6749 §5.1: the scope is only stated when it differs from the request)."""
         headers = {}
         if self.client_auth != "post":
             headers["Authorization"] = basic_auth_header(
@@ -212,6 +224,8 @@ class ClientCredentialsGrant:
             secrets=(self._client_secret, refresh_token),
         )
         token: Token = endpoint.post(data=body, headers=headers, secrets=(refresh_token,), parse=parse)
+        if token.scope is None and granted_if_unsaid:
+            token = dataclasses.replace(token, scope=granted_if_unsaid)
         return token
 
 

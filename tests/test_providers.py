@@ -316,6 +316,12 @@ def test_cognito_narrower_granted_scope_is_accepted(cognito_provider: CognitoEmu
     assert cognito_provider.api_session().get(cognito_provider.api_url + "items", auth=auth).status_code == 200
 
 
+def test_cognito_answer_without_scope_means_the_requested_scope_was_granted(cognito_provider: CognitoEmulator) -> None:
+    # RFC 6749 5.1: the scope is stated only when it differs from the request; Cognito never states it.
+    token = cognito_provider.auth(scope=["api/write"]).get_token()
+    assert token.scope == "api/write"
+
+
 def test_cognito_renews_with_a_new_grant_at_expiry(cognito_provider: CognitoEmulator, clock: ManualClock) -> None:
     auth = cognito_provider.auth()
     session = cognito_provider.api_session()
