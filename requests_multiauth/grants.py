@@ -88,6 +88,15 @@ def basic_auth_header(client_id: str, client_secret: str, *, urlencode: bool = F
     return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
+def _credential_strings(client_id: str, client_secret: str, client_auth: str) -> Tuple[str, ...]:
+    """What gives the client's credentials away, to scrub from messages: the secret,
+    and the Basic header's Base64 when it is sent (servers have been seen to echo it)."""
+    if client_auth == "post":
+        return (client_secret,)
+    header = basic_auth_header(client_id, client_secret, urlencode=client_auth == "basic_urlencoded")
+    return (client_secret, header.split(" ", 1)[1])
+
+
 def _required(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigurationError(f"{name} is missing or empty: pass it as a non-empty string")
@@ -150,7 +159,7 @@ class ClientCredentialsGrant:
         self.use_refresh_token = use_refresh_token
         self.default_lifetime = default_lifetime
         self._oauth = BackendApplicationClient(client_id)
-        self.secrets: Tuple[str, ...] = (client_secret,)
+        self.secrets: Tuple[str, ...] = _credential_strings(self.client_id, self._client_secret, self.client_auth)
         self.cache_identity = _identity(
             "client_credentials",
             token_url=token_url,
@@ -221,7 +230,7 @@ class ClientCredentialsGrant:
             parse_token_response,
             now=now,
             default_lifetime=self.default_lifetime,
-            secrets=(self._client_secret, refresh_token),
+            secrets=(*self.secrets, refresh_token),
         )
         token: Token = endpoint.post(data=body, headers=headers, secrets=(refresh_token,), parse=parse)
         if token.scope is None and granted_if_unsaid:
@@ -254,7 +263,7 @@ class JsonClientCredentialsGrant:
         self.params: Dict[str, Any] = dict(params or {})
         self.client_auth = _client_auth(client_auth)
         self.default_lifetime = default_lifetime
-        self.secrets: Tuple[str, ...] = (client_secret,)
+        self.secrets: Tuple[str, ...] = _credential_strings(self.client_id, self._client_secret, self.client_auth)
         self.cache_identity = _identity(
             "json_client_credentials",
             token_url=token_url,
@@ -278,7 +287,7 @@ class JsonClientCredentialsGrant:
         body["grant_type"] = "client_credentials"
         body.update(self.params)
         parse = functools.partial(
-            parse_token_response, now=now, default_lifetime=self.default_lifetime, secrets=(self._client_secret,)
+            parse_token_response, now=now, default_lifetime=self.default_lifetime, secrets=self.secrets
         )
         token: Token = endpoint.post(json_body=body, headers=headers, parse=parse)
         return token
