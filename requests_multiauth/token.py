@@ -30,13 +30,18 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, Mapping, Optional
 
-from .errors import TokenResponseError, excerpt, oauth_error
+from .errors import TokenResponseError, excerpt, oauth_error, scrub_credentials
 
 __all__ = ["Token", "jwt_expiry", "parse_token_response"]
 
 #: Longest lifetime believed from a token answer (ten years). Anything longer is
 #: a unit mix-up or garbage, and trusting it would keep a dead token forever.
 MAX_LIFETIME = 10 * 365.25 * 24 * 3600
+
+#: Shortest lifetime accepted from ``expires_in``. A token that lives less than a
+#: second is expired before a request can carry it, and accepting it would make
+#: every request a token call.
+MIN_LIFETIME = 1.0
 
 #: Epoch values above this are milliseconds: 1e11 seconds is the year 5138,
 #: while 1e11 milliseconds is March 1973, long before any token was issued.
@@ -67,6 +72,11 @@ _REFRESH_EXPIRES_AT_KEYS = (
     "refreshTokenExpirationDate",
 )
 _SCOPE_KEYS = ("scope", "scopes")
+
+#: What an access token may consist of: visible ASCII, as in RFC 6750's b64token
+#: and every opaque or JWT token met in practice. Anything else (a line break, a
+#: space, a non-Latin letter) would fail or be split when put in a header.
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
 
 @dataclass(frozen=True, repr=False)
@@ -173,7 +183,8 @@ def parse_token_response(
     if not isinstance(payload, Mapping):
         kind = type(payload).__name__ if payload is not None else "null"
         raise TokenResponseError(
-            f"the token answer is a JSON {kind}, not an object: {excerpt(json.dumps(payload, default=str), secrets)}"
+            f"the token answer is a JSON {kind}, not an object: "
+            f"{excerpt(json.dumps(scrub_credentials(payload), default=str), secrets)}"
         )
     fields = _token_fields(payload, secrets)
 
@@ -190,6 +201,11 @@ def parse_token_response(
         )
         raise TokenResponseError(f"the token answer has {what}; fields present: {_field_names(fields)}")
     access_token = access_token.strip()
+    if not _HEADER_SAFE.fullmatch(access_token):
+        raise TokenResponseError(
+            "the token answer's access_token contains spaces, control or non-ASCII characters: "
+            "it cannot be sent in an HTTP header"
+        )
     secrets.append(access_token)
 
     token_type = _first(fields, _TOKEN_TYPE_KEYS)
@@ -283,6 +299,11 @@ def _expiry(
             raise TokenResponseError(f"the token answer's {key} is not a number: {excerpt(repr(value), secrets)}")
         if seconds <= 0:
             raise TokenResponseError(f"the token answer's {key} is {seconds:g}: the token is already expired")
+        if seconds < MIN_LIFETIME:
+            raise TokenResponseError(
+                f"the token answer's {key} is {seconds:g} seconds, less than a second: "
+                "the token would expire before any request could use it"
+            )
         if seconds > MAX_LIFETIME:
             raise TokenResponseError(
                 f"the token answer's {key} is {seconds:g} seconds, more than ten years: not a plausible token lifetime"
