@@ -371,7 +371,8 @@ def test_default_timeout_is_applied_when_the_caller_gives_none():
 
 def test_a_server_that_stalls_past_the_timeout_raises_read_timeout_after_the_retries(serve, sleeps):
     server = serve(open_route, latency=2.0)
-    with MultiAuthSession(base_url=server.url, timeout=0.1, retries=1) as session:
+    # a generous connect timeout (a busy machine may take a while to shake hands), a short read one
+    with MultiAuthSession(base_url=server.url, timeout=(10.0, 0.2), retries=1) as session:
         session.verify = server.verify
         with pytest.raises(requests.exceptions.ReadTimeout):  # what requests' callers catch, not ConnectionError
             session.get("slow")
