@@ -57,6 +57,11 @@ MALFORMED = {
     "plain-text": (Reply(200, "OK", {"Content-Type": "text/plain"}), "text/plain", ["not JSON", "OK"]),
     "json-array": (Reply(200, [{"access_token": LEAKY_TOKEN}]), "application/json", ["list", "not an object"]),
     "json-string": (Reply(200, '"just a string"', {"Content-Type": "application/json"}), "application/json", ["str"]),
+    "nested-too-deep": (
+        Reply(200, "[" * 100_000, {"Content-Type": "application/json"}),
+        "application/json",
+        ["not JSON"],
+    ),
     "json-null": (Reply(200, "null", {"Content-Type": "application/json"}), "application/json", ["null"]),
     "no-access-token": (body({"token_type": "Bearer", "expires_in": 3600}), "application/json", ["no access_token"]),
     "empty-access-token": (body({"access_token": "", "expires_in": 3600}), "application/json", ["empty access_token"]),
