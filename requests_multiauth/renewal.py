@@ -208,7 +208,8 @@ class TokenManager:
             try:
                 token = self._fetch(previous, now)
             except MultiAuthError as exc:
-                self._hold_failure(exc)
+                if not fresh:  # a failed renewal ahead of expiry has its own schedule (_renew_ahead_locked)
+                    self._hold_failure(exc)
                 raise
             self._failures = 0
             self._failure = None

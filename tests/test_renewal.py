@@ -294,6 +294,18 @@ def test_a_failed_early_renewal_does_not_hold_back_the_token_call_after_the_hold
     assert manager.token().access_token == "token-3"
 
 
+def test_a_token_expiring_right_after_a_failed_early_renewal_is_fetched_at_once_not_refused_from_memory() -> None:
+    clock, fetch = FakeClock(), FakeFetch(fail={2})
+    manager = make_manager(fetch, clock)
+    manager.token()
+    clock.set(EXPIRE_AT - 0.5)  # the last moment of the renewal window: the early renewal fails ...
+    manager.token()
+    manager.join(WAIT)
+    assert fetch.calls == 2
+    clock.set(EXPIRE_AT + 0.1)  # ... and the token expires well within FAILURE_HOLD_MIN of that failure
+    assert manager.token().access_token == "token-3"  # asked again, not answered with the held error
+
+
 # -- single flight -----------------------------------------------------------------------
 
 
