@@ -109,8 +109,11 @@ class Token:
         if self.expires_at is None:
             parts.append("expires_at=None")
         else:
-            when = datetime.fromtimestamp(self.expires_at, timezone.utc)
-            parts.append(f"expires_at={when.isoformat(timespec='seconds')!r}")
+            try:
+                shown = repr(datetime.fromtimestamp(self.expires_at, timezone.utc).isoformat(timespec="seconds"))
+            except (OverflowError, OSError, ValueError):  # a hand-made Token with an absurd expiry
+                shown = repr(self.expires_at)
+            parts.append(f"expires_at={shown}")
             parts.append(f"expires_in={_describe_seconds(self.expires_at - time.time())}")
         if self.scope is not None:
             parts.append(f"scope={self.scope!r}")
