@@ -102,8 +102,11 @@ def _load() -> float:
         return float("nan")
 
 
+_STARTED = time.monotonic()
+
+
 def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(f"[{time.monotonic() - _STARTED:5.0f} s] {message}", file=sys.stderr, flush=True)
 
 
 def run(options: Options) -> Results:

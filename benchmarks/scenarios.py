@@ -17,6 +17,7 @@ bounded in count and in time; threads that outlive their bound fail the run.
 
 from __future__ import annotations
 
+import array
 import gc
 import os
 import statistics
@@ -32,7 +33,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
-from .contenders import Contender, Endpoint, FixedHeader, MultiAuth, build
+from .contenders import Contender, Endpoint, MultiAuth, build
 from .provider import CLIENT_ID, CLIENT_SECRET, ROOT, ProviderProcess
 
 __all__ = [
@@ -379,85 +380,150 @@ class StubAdapter(HTTPAdapter):
 @dataclass(frozen=True)
 class Checkpoint:
     requests: int
-    traced: int  # bytes held by Python allocations made since tracing began (tracemalloc)
-    package: int  # of which allocated by code in requests_multiauth/
+    blocks: int  # memory blocks Python holds after a collection (sys.getallocatedblocks)
     rss: int  # resident set size, bytes (0 if unknown)
 
 
 @dataclass(frozen=True)
 class MemoryResult:
+    """Checkpoints over the whole run, and a traced stretch at its end."""
+
     library: str
     checkpoints: List[Checkpoint]
+    traced_requests: int  # requests made while tracemalloc traced
+    traced_growth: int  # bytes held after them minus before (harness allocations left out)
+    package_growth: int  # of which allocated by code in requests_multiauth/
     failed: int
     seconds: float
 
     @property
-    def growth(self) -> int:
-        """Bytes held at the last checkpoint minus the first."""
-        return self.checkpoints[-1].traced - self.checkpoints[0].traced
+    def requests(self) -> int:
+        return self.checkpoints[-1].requests if self.checkpoints else 0
 
     @property
-    def package_growth(self) -> int:
-        return self.checkpoints[-1].package - self.checkpoints[0].package
+    def span(self) -> int:
+        """Requests between the first checkpoint and the last."""
+        return self.checkpoints[-1].requests - self.checkpoints[0].requests
+
+    @property
+    def block_growth(self) -> int:
+        return self.checkpoints[-1].blocks - self.checkpoints[0].blocks
+
+    @property
+    def rss_growth(self) -> int:
+        return self.checkpoints[-1].rss - self.checkpoints[0].rss
 
 
 def _rss() -> int:
     try:
-        with open("/proc/self/statm") as statm:
+        with open("/proc/self/statm", "rb") as statm:  # binary: a text file keeps a block per open
             return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return 0
 
 
-#: Allocations the measurement makes itself (snapshots, checkpoints, the loop's
-#: bookkeeping): not what the requests leave behind.
+class _Checkpoints:
+    """Checkpoint figures kept in preallocated C arrays, so that taking one holds no
+    new Python object (which would count as growth)."""
+
+    def __init__(self, count: int) -> None:
+        self.taken = 0
+        self._requests = array.array("q", [0] * count)
+        self._blocks = array.array("q", [0] * count)
+        self._rss = array.array("q", [0] * count)
+
+    def take(self, done: int) -> None:
+        gc.collect()
+        index = self.taken
+        self._requests[index] = done
+        self._blocks[index] = sys.getallocatedblocks()
+        self._rss[index] = _rss()
+        self.taken += 1
+
+    def result(self) -> List[Checkpoint]:
+        return [Checkpoint(self._requests[i], self._blocks[i], self._rss[i]) for i in range(self.taken)]
+
+
+#: Allocations the measurement makes itself (snapshots, the loop's bookkeeping):
+#: not what the requests leave behind.
 _HARNESS = (tracemalloc.__file__, __file__)
 
 
-def _checkpoint(done: int) -> Checkpoint:
+def _snapshot() -> tracemalloc.Snapshot:
     gc.collect()
-    snapshot = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, path) for path in _HARNESS])
-    traced = sum(stat.size for stat in snapshot.statistics("filename"))
-    ours = snapshot.filter_traces([tracemalloc.Filter(True, os.path.join("*", "requests_multiauth", "*"))])
-    package = sum(stat.size for stat in ours.statistics("filename"))
-    return Checkpoint(done, traced, package, _rss())
+    return tracemalloc.take_snapshot()
+
+
+def _held(snapshot: tracemalloc.Snapshot) -> Tuple[int, int]:
+    """Bytes held by the allocations in *snapshot*, in all and by requests_multiauth code.
+    (Filtering compiles and caches patterns: done only once both snapshots exist.)"""
+    kept = snapshot.filter_traces([tracemalloc.Filter(False, path) for path in _HARNESS])
+    ours = kept.filter_traces([tracemalloc.Filter(True, os.path.join("*", "requests_multiauth", "*"))])
+    return (
+        sum(stat.size for stat in kept.statistics("filename")),
+        sum(stat.size for stat in ours.statistics("filename")),
+    )
 
 
 def memory(provider: ProviderProcess, kind: Type[Contender], *, total: int) -> MemoryResult:
     """*total* requests through one client whose API prefix is served by a
-    :class:`StubAdapter` (the token comes from the real provider); Python memory
-    held at evenly spaced checkpoints, measured with tracemalloc after a collection."""
+    :class:`StubAdapter` (the token comes from the real provider).
+
+    At evenly spaced checkpoints, after a garbage collection: the number of memory
+    blocks Python holds (anything kept per request, a hook or a response in a
+    history, adds at least one block per request) and the RSS. Then a stretch of a
+    tenth of *total* requests traced by tracemalloc gives the bytes held, and how
+    many of them requests_multiauth's code allocated. (Tracing the whole run would
+    make each request several times slower.)"""
     provider.configure(latency=0.0, lifetime=LONG_LIFETIME, reset=True)
     contender = build(kind, endpoint_of(provider), lifetime=LONG_LIFETIME)
     session: requests.Session = contender.session  # type: ignore[attr-defined]
     session.mount(provider.api_url, StubAdapter())
     warmup = min(MEMORY_WARMUP, max(1, total // 10))
     step = max(1, (total - warmup) // MEMORY_CHECKPOINTS)
+    traced = max(1, total // 10)
     failed = 0
-    tracing = tracemalloc.is_tracing()
     began = time.monotonic()
+    deadline = began + MAX_SCENARIO_SECONDS
     try:
         for _ in range(warmup):
             failed += not timed_get(contender).ok
-        if not tracing:
-            tracemalloc.start()
-        checkpoints = [_checkpoint(warmup)]
+        checkpoints = _Checkpoints(MEMORY_CHECKPOINTS + 2)
+        checkpoints.take(warmup)
         done = warmup
-        deadline = time.monotonic() + MAX_SCENARIO_SECONDS
-        while done < total and time.monotonic() < deadline:
-            for _ in range(min(step, total - done)):
+        while done < total and time.monotonic() < deadline and checkpoints.taken < MEMORY_CHECKPOINTS + 2:
+            batch = min(step, total - done)
+            for _ in range(batch):
                 failed += not timed_get(contender).ok
-            done += min(step, total - done)
-            checkpoints.append(_checkpoint(done))
-        return MemoryResult(contender.name, checkpoints, failed, time.monotonic() - began)
+            done += batch
+            checkpoints.take(done)
+        was_tracing = tracemalloc.is_tracing()
+        if not was_tracing:
+            tracemalloc.start()
+        try:
+            first = _snapshot()
+            for _ in range(traced):
+                failed += not timed_get(contender).ok
+            last = _snapshot()
+        finally:
+            if not was_tracing:
+                tracemalloc.stop()
+        before, after = _held(first), _held(last)
+        return MemoryResult(
+            contender.name,
+            checkpoints.result(),
+            traced,
+            after[0] - before[0],
+            after[1] - before[1],
+            failed,
+            time.monotonic() - began,
+        )
     finally:
-        if not tracing:
-            tracemalloc.stop()
         contender.close()
 
 
-#: Which libraries the memory scenario runs: ours, and the bare session as the reference.
-MEMORY_KINDS: Tuple[Type[Contender], ...] = (FixedHeader, MultiAuth)
+#: Which libraries the memory scenario runs.
+MEMORY_KINDS: Tuple[Type[Contender], ...] = (MultiAuth,)
 
 
 # -- import cost ------------------------------------------------------------------------------------

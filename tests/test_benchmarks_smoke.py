@@ -84,6 +84,8 @@ def test_memory_scenario_reaches_its_request_count(quick_run: runner.Results) ->
     assert checkpoints[-1].requests == 400
     assert [c.requests for c in checkpoints] == sorted(c.requests for c in checkpoints)
     assert len(checkpoints) == scenarios.MEMORY_CHECKPOINTS + 1
+    assert all(c.blocks > 0 for c in checkpoints)
+    assert ours[0].traced_requests == 40
     assert ours[0].failed == 0
 
 
