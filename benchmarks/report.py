@@ -60,6 +60,11 @@ def _per_round(values: Sequence[object]) -> str:
     return ", ".join(str(value) for value in values) if values else "-"
 
 
+def _counts(values: Sequence[int]) -> str:
+    """One number if every round made the same count, else each round's."""
+    return str(values[0]) if values and len(set(values)) == 1 else _per_round(values)
+
+
 def _ms(seconds: float) -> str:
     return "-" if math.isnan(seconds) else f"{seconds * 1000:.1f}"
 
@@ -205,8 +210,8 @@ def _overhead(results: Results) -> List[str]:
     out = [
         "## Overhead with a valid token",
         "",
-        f"One thread, {_per_round([len(one.durations.get(BASELINE, [])) for one in results.overhead])} "
-        "requests per library per round, libraries interleaved request "
+        f"One thread, {_counts([len(one.durations.get(BASELINE, [])) for one in results.overhead])} "
+        "requests per library in each round, libraries interleaved request "
         "by request. Median time per request (round medians' median) and its ratio to the "
         "fixed-header session measured in the same round (the goal is judged on this one); then the "
         "same for the calling thread's CPU time, which leaves out time other processes held the CPU.",
