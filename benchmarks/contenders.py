@@ -26,7 +26,7 @@ keeps enough pooled connections for the busiest scenario.
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import List, Type
 
 import requests
@@ -55,7 +55,7 @@ class Endpoint:
     api_url: str
     verify: str
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)  # made up by the provider for one run, but a secret all the same
 
 
 def leeway_for(lifetime: float) -> float:

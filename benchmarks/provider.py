@@ -2,15 +2,16 @@
 
 It runs in a child process (``python -m benchmarks.provider``), so that its work
 does not share the client's interpreter lock and the client's cost per request is
-measured alone. One :class:`~requests_multiauth.testing.LocalServer` serves:
+measured alone. It is the AWS Cognito emulation of
+:mod:`requests_multiauth.testing` (:class:`~requests_multiauth.testing.CognitoEmulator`):
 
 * ``POST /oauth2/token``: standard client credentials (form body, HTTP Basic client
-  authentication, as AWS Cognito does), answering after a settable *latency* with a
-  token that lives *lifetime* seconds;
+  authentication), answering after a settable *latency* with a JWT access token that
+  lives *lifetime* seconds;
 * ``GET /api/items``: a small JSON answer for a valid bearer token, 401 otherwise;
-  as cheap as the server can make it, so that client overhead is visible;
-* ``/control``: settings, revocation and counters for the parent (POST JSON to
-  change, GET to read).
+
+plus ``/control``, where the parent changes the latency and lifetime, arms a
+revocation and reads the counters (POST JSON to change, GET to read).
 
 :class:`ProviderProcess` is the parent's handle: it starts the child, changes its
 settings and reads its counters.
@@ -19,10 +20,8 @@ settings and reads its counters.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
-import secrets
 import select
 import subprocess
 import sys
@@ -34,18 +33,13 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import requests
 
-from requests_multiauth.testing import LocalServer, Reply, Request
+from requests_multiauth.testing import CognitoEmulator, Reply, Request
 
-__all__ = ["API_PATH", "CLIENT_ID", "CLIENT_SECRET", "TOKEN_PATH", "ProviderProcess", "ProviderStats"]
+__all__ = ["API_PATH", "ProviderProcess", "ProviderStats"]
 
-TOKEN_PATH = "/oauth2/token"
+#: The API resource every benchmark request asks for (under the emulation's ``/api/``).
 API_PATH = "/api/items"
 CONTROL_PATH = "/control"
-
-#: The one client the provider knows. A throwaway credential of a server that
-#: lives for one benchmark run on loopback, not a secret of any real system.
-CLIENT_ID = "bench-client"
-CLIENT_SECRET = "bench-secret-for-loopback-only"
 
 #: How long the parent waits for the child to say where it listens.
 STARTUP_TIMEOUT = 30.0
@@ -63,97 +57,67 @@ CA_OVERRIDES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 # -- the child: the provider itself --------------------------------------------------------
 
 
-class _Provider:
-    """The provider's state and handler. Safe for the server's many threads."""
+class _BenchCognito(CognitoEmulator):
+    """The Cognito emulation of :mod:`requests_multiauth.testing`, plus what the
+    benchmarks need: when each token call was received and answered, a revocation
+    made by the n-th API request, and the ``/control`` path. Safe for the server's
+    many threads."""
 
     def __init__(self, *, latency: float, lifetime: int) -> None:
-        self._lock = threading.Lock()
-        self.server: Optional[LocalServer] = None
-        self.latency = latency
-        self.lifetime = lifetime
-        self._tokens: Dict[str, float] = {}  # access token -> expiry, epoch seconds
+        super().__init__(tls=True, lifetime=lifetime, latency=latency)
+        self._bench = threading.Lock()
         self._token_calls: List[Tuple[float, float]] = []  # (received, answered), epoch seconds
         self._api_requests = 0
         self._api_rejected = 0
         self._revoke_after: Optional[int] = None
         self._revoked_at: Optional[float] = None
-        self._basic = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
 
-    def handle(self, request: Request) -> Reply:
-        if request.path == API_PATH:
-            return self._api(request)
-        if request.path == TOKEN_PATH and request.method == "POST":
-            return self._token(request)
+    def _handle(self, request: Request) -> Reply:
         if request.path == CONTROL_PATH:
             return self._control(request)
-        return Reply(404, {"error": "not_found"})
-
-    def _token(self, request: Request) -> Reply:
-        received = request.received_at
-        latency = self.latency
-        if latency:
-            time.sleep(latency)
-        if request.headers.get("Authorization") != self._basic:
-            reply = Reply(401, {"error": "invalid_client"}, {"WWW-Authenticate": 'Basic realm="token"'})
-        elif request.form().get("grant_type") != ["client_credentials"]:
-            reply = Reply(400, {"error": "unsupported_grant_type"})
-        else:
-            token = secrets.token_urlsafe(24)
-            now = time.time()
-            with self._lock:
-                self._tokens = {t: e for t, e in self._tokens.items() if e > now}
-                self._tokens[token] = now + self.lifetime
-            reply = Reply(
-                200,
-                {"access_token": token, "token_type": "Bearer", "expires_in": self.lifetime},
-                {"Cache-Control": "no-store"},
-            )
-        with self._lock:
-            self._token_calls.append((received, time.time()))
-        return reply
-
-    def _api(self, request: Request) -> Reply:
-        token = request.bearer
-        now = time.time()
-        with self._lock:
+        if request.path == self.token_path:
+            reply = super()._handle(request)
+            with self._bench:
+                self._token_calls.append((request.received_at, time.time()))
+            return reply
+        if not self._is_api(request.path):
+            return super()._handle(request)
+        with self._bench:
             self._api_requests += 1
-            if self._revoke_after is not None and self._api_requests >= self._revoke_after:
-                self._tokens.clear()  # the server revokes every token it issued
+            revoke = self._revoke_after is not None and self._api_requests >= self._revoke_after
+            if revoke:
                 self._revoke_after = None
-                self._revoked_at = now
-            valid = token is not None and self._tokens.get(token, 0.0) > now
-            if not valid:
+                self._revoked_at = time.time()
+        if revoke:
+            self.revoke()  # every token issued so far now gets 401
+        reply = super()._handle(request)
+        if reply.status != 200:
+            with self._bench:
                 self._api_rejected += 1
-        if not valid:
-            return Reply(401, {"message": "invalid token"}, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
-        return Reply(200, b'{"items":[]}', {"Content-Type": "application/json"})
+        return reply
 
     def _control(self, request: Request) -> Reply:
         if request.method == "POST":
             settings: Dict[str, Any] = request.json()
-            with self._lock:
-                if "latency" in settings:
-                    self.latency = float(settings["latency"])
-                if "lifetime" in settings:
-                    self.lifetime = int(settings["lifetime"])
+            with self._bench:
                 if settings.get("reset"):
                     self._token_calls = []
                     self._api_requests = 0
                     self._api_rejected = 0
                     self._revoke_after = None
                     self._revoked_at = None
-                    if self.server is not None:  # the server keeps every request it saw; forget them
-                        with self.server._lock:
-                            self.server.requests.clear()
+                    self.server.clear()  # the server logs every request; forget them
+                if "latency" in settings:
+                    self.latency = float(settings["latency"])
+                if "lifetime" in settings:
+                    self.lifetime = int(settings["lifetime"])
                 if "revoke_after" in settings:
                     # Counted from now: the n-th API request from here on revokes every token.
                     self._revoke_after = self._api_requests + int(settings["revoke_after"])
-        with self._lock:
+        with self._bench:
             return Reply(
                 200,
                 {
-                    "latency": self.latency,
-                    "lifetime": self.lifetime,
                     "token_calls": [list(call) for call in self._token_calls],
                     "api_requests": self._api_requests,
                     "api_rejected": self._api_rejected,
@@ -163,11 +127,11 @@ class _Provider:
 
 
 def serve(*, latency: float, lifetime: int) -> None:
-    """Run the provider until stdin closes; print where it listens as one JSON line."""
-    provider = _Provider(latency=latency, lifetime=lifetime)
-    with LocalServer(provider.handle, tls=True) as server:
-        provider.server = server
-        print(json.dumps({"url": server.url, "verify": server.verify}), flush=True)
+    """Run the provider until stdin closes; first print, as one JSON line to the
+    parent, where it listens and the (throwaway) client credentials it accepts."""
+    with _BenchCognito(latency=latency, lifetime=lifetime) as provider:
+        where = {"url": provider.url, "verify": provider.verify, **provider.credentials}
+        print(json.dumps(where), flush=True)
         sys.stdin.read()  # the parent closes our stdin to stop us
 
 
@@ -190,6 +154,8 @@ class ProviderProcess:
     Attributes (after :meth:`start`):
         url: the provider's base URL; ``token_url`` and ``api_url`` derive from it.
         verify: the CA bundle that trusts the provider's certificate.
+        client_id, client_secret: the client the provider accepts, made up by it
+            for this run (never shown in a repr).
     """
 
     def __init__(self, *, latency: float = 0.0, lifetime: int = 3600) -> None:
@@ -199,10 +165,15 @@ class ProviderProcess:
         self._control: Optional[requests.Session] = None
         self.url = ""
         self.verify = ""
+        self.client_id = ""
+        self.client_secret = ""
+
+    def __repr__(self) -> str:
+        return f"ProviderProcess({self.url!r})"
 
     @property
     def token_url(self) -> str:
-        return self.url + TOKEN_PATH
+        return self.url + CognitoEmulator.token_path
 
     @property
     def api_url(self) -> str:
@@ -233,6 +204,7 @@ class ProviderProcess:
             raise RuntimeError(f"the benchmark provider did not start within {STARTUP_TIMEOUT:.0f} s")
         where = json.loads(line)
         self.url, self.verify = where["url"], where["verify"]
+        self.client_id, self.client_secret = where["client_id"], where["client_secret"]
         self._control = requests.Session()
         self._control.verify = self.verify
         self._control.trust_env = False  # loopback only: no proxy, no CA override

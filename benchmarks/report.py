@@ -267,9 +267,10 @@ def _stall(results: Results, plot: Optional[str]) -> List[str]:
         "## Stall",
         "",
         f"{options.stall_threads} threads call for {options.duration:g} s; tokens live {options.lifetime} s "
-        f"and the token endpoint takes {options.latency * 1000:.0f} ms. Latencies pool every round; "
-        f'"waited for a renewal" counts requests slower than {SLOW * 1000:.0f} ms that were under way '
-        "during a token call (the warm-up's first token is not in the window).",
+        f"and the token endpoint takes {options.latency * 1000:.0f} ms. Latencies pool every round. "
+        f'"Waited for a renewal" counts requests slower than {SLOW * 1000:.0f} ms that were under way '
+        "when a token call was answered and ended after it; the warm-up's token is not in the window, "
+        "so every token call here is a renewal.",
         "",
     ]
     rows = []

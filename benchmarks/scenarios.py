@@ -34,17 +34,25 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
 from .contenders import Contender, Endpoint, MultiAuth, build
-from .provider import CLIENT_ID, CLIENT_SECRET, ROOT, ProviderProcess
+from .provider import ROOT, ProviderProcess
 
 __all__ = [
+    "IMPORTS",
+    "MEMORY_CHECKPOINTS",
+    "MEMORY_KINDS",
+    "SLOW",
     "Call",
+    "Checkpoint",
     "FlightResult",
     "ImportResult",
     "MemoryResult",
+    "OverheadResult",
     "ScenarioError",
     "StallResult",
     "StormResult",
+    "StubAdapter",
     "import_cost",
+    "median",
     "memory",
     "overhead",
     "single_flight",
@@ -70,8 +78,8 @@ WARMUP_REQUESTS = 50
 MAX_SCENARIO_SECONDS = 180.0
 MAX_REQUESTS_PER_THREAD = 200_000
 
-#: The storm revokes every token on this API request after the threads start:
-#: all threads are then mid-way through their requests.
+#: The storm revokes every token on this API request after the threads start
+#: (or a quarter of the way, in a smaller run): the threads are then mid-way.
 STORM_REVOKE_AT = 64
 
 #: Memory checkpoints: the first after this many requests (warm caches, connection
@@ -150,7 +158,7 @@ def warm(contender: Contender, *, threads: int = 1, requests_each: int = 1) -> N
 
 
 def endpoint_of(provider: ProviderProcess) -> Endpoint:
-    return Endpoint(provider.token_url, provider.api_url, provider.verify, CLIENT_ID, CLIENT_SECRET)
+    return Endpoint(provider.token_url, provider.api_url, provider.verify, provider.client_id, provider.client_secret)
 
 
 def rotated(items: Sequence[Contender], shift: int) -> List[Contender]:
