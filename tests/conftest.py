@@ -7,12 +7,13 @@ from typing import Callable, Iterator, List
 
 import pytest
 
-from requests_multiauth.testing import Handler, LocalServer
+from requests_multiauth.testing import Handler, LocalProviders, LocalServer, ManualClock
 
 from .fixtures_secrets import SecretWatch
 
-# The local provider emulations' fixtures (local_providers, cognito_provider, ...).
-pytest_plugins = ["requests_multiauth.testing"]
+# The local provider emulations' fixtures (local_providers, cognito_provider, ...), and the
+# two-API fixtures of the session and adapter tests (tokens, api_a, api_b, bundle).
+pytest_plugins = ["requests_multiauth.testing", "tests.fixtures_apis"]
 
 
 @pytest.fixture(autouse=True)
@@ -52,3 +53,11 @@ def serve() -> Iterator[Callable[..., LocalServer]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def clock(local_providers: LocalProviders) -> ManualClock:
+    """One manual clock for the five local providers and, through ``provider.auth()``, their presets."""
+    clock = ManualClock()
+    local_providers.set_clock(clock)
+    return clock

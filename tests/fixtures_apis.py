@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Set
 
+import pytest
 import requests
 
 from requests_multiauth import ClientCredentialsAuth, RetryPolicy
@@ -129,3 +130,29 @@ def plain_session(bundle: str) -> requests.Session:
     session = requests.Session()
     session.verify = bundle
     return session
+
+
+# -- fixtures (registered for every test module through conftest's pytest_plugins) --------------
+
+#: Two clients of one token service, each with its own API.
+CLIENTS = {"alpha": "alpha-secret-1f3a", "beta": "beta-secret-9c2e"}
+
+
+@pytest.fixture
+def tokens(serve: Callable[..., LocalServer]) -> TokenService:
+    return TokenService(serve, CLIENTS)
+
+
+@pytest.fixture
+def api_a(serve: Callable[..., LocalServer], tokens: TokenService) -> Api:
+    return Api(serve, tokens, "alpha")
+
+
+@pytest.fixture
+def api_b(serve: Callable[..., LocalServer], tokens: TokenService) -> Api:
+    return Api(serve, tokens, "beta")
+
+
+@pytest.fixture
+def bundle(tmp_path: Path, tokens: TokenService, api_a: Api, api_b: Api) -> str:
+    return ca_bundle(tmp_path, tokens.server, api_a.server, api_b.server)

@@ -10,8 +10,8 @@ import requests
 
 from requests_multiauth import AuthAdapter, ConfigurationError, StaticTokenAuth
 from tests.fixtures_apis import (
+    CLIENTS,
     Api,
-    TokenService,
     always_401,
     ca_bundle,
     open_route,
@@ -19,28 +19,6 @@ from tests.fixtures_apis import (
     redirect_to,
     tokens_carried,
 )
-
-CLIENTS = {"alpha": "alpha-secret-1f3a", "beta": "beta-secret-9c2e"}
-
-
-@pytest.fixture
-def tokens(serve):
-    return TokenService(serve, CLIENTS)
-
-
-@pytest.fixture
-def api_a(serve, tokens):
-    return Api(serve, tokens, "alpha")
-
-
-@pytest.fixture
-def api_b(serve, tokens):
-    return Api(serve, tokens, "beta")
-
-
-@pytest.fixture
-def bundle(tmp_path, tokens, api_a, api_b):
-    return ca_bundle(tmp_path, tokens.server, api_a.server, api_b.server)
 
 
 def test_adapter_on_a_broad_prefix_authenticates_only_its_origin(tokens, api_a, api_b, bundle):

@@ -4,7 +4,6 @@ how it renews, and how it reports a refusal. Expiry is moved with a ManualClock.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import warnings
@@ -38,21 +37,9 @@ from requests_multiauth.testing import (
     RatedEmulator,
     Request,
 )
+from tests.wire import FORM, basic
 
 DAY = 86400.0
-FORM = "application/x-www-form-urlencoded"
-
-
-@pytest.fixture
-def clock(local_providers: LocalProviders) -> ManualClock:
-    """One manual clock for the five providers and, through ``provider.auth()``, their presets."""
-    clock = ManualClock()
-    local_providers.set_clock(clock)
-    return clock
-
-
-def basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def only(requests_: List[Request]) -> Request:

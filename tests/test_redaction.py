@@ -30,6 +30,7 @@ from requests_multiauth import (
     TokenExpiryWarning,
 )
 from requests_multiauth.testing import LocalServer, Reply, Request
+from tests.wire import basic_credentials
 
 from .fixtures_secrets import SecretWatch
 
@@ -142,11 +143,6 @@ class Evidence:
     def describe(self, *objects: object) -> None:
         for obj in objects:
             self.texts += [repr(obj), str(obj), f"{obj!r:>10}"]
-
-
-def basic_credentials(client_id: str, secret: str) -> str:
-    """What an HTTP Basic header carries: as good as the secret itself."""
-    return base64.b64encode(f"{client_id}:{secret}".encode()).decode()
 
 
 AUTH_KINDS = ["client credentials basic", "client credentials post", "audience json", "api key"]

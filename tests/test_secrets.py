@@ -11,7 +11,6 @@ test_cache_keys.py, test_auth.py and test_cache_file.py.)
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import stat
@@ -40,6 +39,7 @@ from requests_multiauth import (
     TokenRequestError,
 )
 from requests_multiauth.testing import LocalServer, Reply, Request
+from tests.wire import basic_credentials
 
 from .fixtures_secrets import SecretWatch
 
@@ -56,10 +56,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def basic(client_id: str, secret: str) -> str:
-    return base64.b64encode(f"{client_id}:{secret}".encode()).decode()
 
 
 class Issuer:
@@ -163,7 +159,7 @@ def test_reprs_of_every_renewing_auth_its_token_and_cache_hold_no_secret(
 
     token = auth.get_token()
     texts += _texts(auth) + _texts(token) + _texts(cache) + _texts(auth._endpoint) + _texts(auth._manager.cache)
-    secrets = [SECRET, API_KEY, basic(CLIENT_ID, SECRET), *issuer.issued]
+    secrets = [SECRET, API_KEY, basic_credentials(CLIENT_ID, SECRET), *issuer.issued]
     secret_strings.add(*secrets)
 
     assert "expires_at" in repr(token)
@@ -208,21 +204,23 @@ def test_a_refusal_after_a_refused_refresh_token_holds_no_secret_in_its_tracebac
     )
     auth.get_token()
     clock.now += 3600  # expired: renewal tries the refresh token first, then the credentials
-    secret_strings.add(SECRET, basic(CLIENT_ID, SECRET), "chain-access-0001-9b", "chain-refresh-0001-4d")
+    secret_strings.add(SECRET, basic_credentials(CLIENT_ID, SECRET), "chain-access-0001-9b", "chain-refresh-0001-4d")
 
     with pytest.raises(TokenRequestError) as caught:
         requests.get(server.url + "/api", auth=auth, verify=server.verify, timeout=WAIT)
 
     assert len(sent) == 3  # the first token, the refused refresh, the refused credentials
     assert "chain-refresh-0001-4d" in sent[1]
-    assert SECRET in sent[2] or basic(CLIENT_ID, SECRET) in sent[2]  # the server did echo them
+    assert SECRET in sent[2] or basic_credentials(CLIENT_ID, SECRET) in sent[2]  # the server did echo them
     error: BaseException = caught.value
     texts = ["".join(traceback.format_exception(type(error), error, error.__traceback__))]
     while error.__cause__ or error.__context__:
         error = error.__cause__ or error.__context__  # type: ignore[assignment]
         texts += [str(error), repr(error)]
     assert "bad client" in texts[0]  # the server's words arrive, redacted
-    leaked = [s for s in (SECRET, basic(CLIENT_ID, SECRET), "chain-refresh-0001-4d") for t in texts if s in t]
+    leaked = [
+        s for s in (SECRET, basic_credentials(CLIENT_ID, SECRET), "chain-refresh-0001-4d") for t in texts if s in t
+    ]
     assert leaked == []
 
 
@@ -269,7 +267,7 @@ def test_the_command_line_prints_no_secret_even_verbose_against_a_server_that_ec
     assert completed.stdout == ""
     assert "***" in output  # the server's quote reached the user, redacted
     assert SECRET not in output
-    assert basic(CLIENT_ID, SECRET) not in output
+    assert basic_credentials(CLIENT_ID, SECRET) not in output
     assert len(echoing_endpoint.received()) == 1
 
 

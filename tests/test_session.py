@@ -15,29 +15,7 @@ from requests.adapters import HTTPAdapter
 from requests_multiauth import AuthAdapter, ConfigurationError, MultiAuthSession, StaticTokenAuth
 from requests_multiauth.session import DEFAULT_TIMEOUT, RETRY_AFTER_MAX, join_url, retry_policy
 from requests_multiauth.testing import DROP_CONNECTION, LocalProviders, Reply
-from tests.fixtures_apis import Api, TokenService, ca_bundle, open_route, redirect_to, tokens_carried
-
-CLIENTS = {"alpha": "alpha-secret-1f3a", "beta": "beta-secret-9c2e"}
-
-
-@pytest.fixture
-def tokens(serve):
-    return TokenService(serve, CLIENTS)
-
-
-@pytest.fixture
-def api_a(serve, tokens):
-    return Api(serve, tokens, "alpha")
-
-
-@pytest.fixture
-def api_b(serve, tokens):
-    return Api(serve, tokens, "beta")
-
-
-@pytest.fixture
-def bundle(tmp_path, tokens, api_a, api_b):
-    return ca_bundle(tmp_path, tokens.server, api_a.server, api_b.server)
+from tests.fixtures_apis import CLIENTS, Api, ca_bundle, open_route, redirect_to, tokens_carried
 
 
 @pytest.fixture

@@ -29,23 +29,10 @@ from requests_multiauth.testing import (
 )
 from requests_multiauth.testing import _providers as providers_module
 from requests_multiauth.testing import _server as server_module
+from tests.wire import FORM, basic
 
 #: Token-call retries that keep fault tests fast.
 FAST_RETRY = RetryPolicy(attempts=3, backoff=0.01, max_backoff=0.02)
-
-FORM = "application/x-www-form-urlencoded"
-
-
-@pytest.fixture
-def clock(local_providers: LocalProviders) -> ManualClock:
-    """One manual clock for all five providers (and, through ``auth()``, their presets)."""
-    clock = ManualClock()
-    local_providers.set_clock(clock)
-    return clock
-
-
-def basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def post(
