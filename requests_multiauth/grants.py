@@ -19,7 +19,6 @@ import logging
 from typing import Any, Dict, Mapping, Optional, Protocol, Sequence, Tuple, Union
 from urllib.parse import quote_plus
 
-
 from ._endpoint import TokenEndpoint
 from .errors import ConfigurationError, TokenRequestError
 from .token import Token, parse_token_response
