@@ -22,6 +22,10 @@ from ._urls import origin
 #: (an AuthAdapter under a session that also has our auth) replays it again.
 REPLAYED = "_requests_multiauth_replayed"
 
+#: The one reason not to replay a 401 that our token did earn: the caller must
+#: give that token up some other way (see TokenAuth.replay_once).
+UNREWINDABLE = "its body is a stream that cannot be rewound and sent again"
+
 
 def why_not_replay(response: requests.Response, *, sent_url: str, header: str, value: str) -> Optional[str]:
     """The reason a 401 must not be replayed, or None if it may be.
@@ -39,7 +43,7 @@ def why_not_replay(response: requests.Response, *, sent_url: str, header: str, v
     if request.headers.get(header) != value:
         return "the request did not carry our token"
     if not can_rewind(request):
-        return "its body is a stream that cannot be rewound and sent again"
+        return UNREWINDABLE
     return None
 
 

@@ -181,11 +181,8 @@ class TokenAuth(_HeaderAuth):
     # -- the request flow ---------------------------------------------------------
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        url = request.url or ""
-        check_transport(url, allow_insecure_loopback=self.allow_insecure_loopback)
-        token = self._manager.token()
-        request.headers[self.header_name] = self._header_value(token.access_token)
-        request.register_hook("response", functools.partial(self._on_response, token, url))
+        token = self.authorize(request)
+        request.register_hook("response", functools.partial(self._on_response, token, request.url or ""))
         return request
 
     def _on_response(
@@ -224,7 +221,7 @@ class TokenAuth(_HeaderAuth):
             response, sent_url=sent_url, header=self.header_name, value=self._header_value(token.access_token)
         )
         if reason is not None:
-            ours = "stream" in reason  # our token, our origin: only the body stops the replay
+            ours = reason is _replay.UNREWINDABLE  # our token, our origin: only the body stops the replay
             level = logging.WARNING if ours else logging.DEBUG
             log.log(level, "%s: not replaying the 401 from %s: %s", self._label(), safe_url(response.url or ""), reason)
             if ours:
@@ -416,12 +413,8 @@ class StaticTokenAuth(_HeaderAuth):
         return f"{type(self).__name__}(token={self._token!r})"
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        url = request.url or ""
-        check_transport(url, allow_insecure_loopback=self.allow_insecure_loopback)
-        if self._warn_at is not None:
-            self._check_expiry()
-        request.headers[self.header_name] = self._header
-        request.register_hook("response", functools.partial(self._on_response, url))
+        self.authorize(request)
+        request.register_hook("response", functools.partial(self._on_response, request.url or ""))
         return request
 
     def _check_expiry(self) -> None:
