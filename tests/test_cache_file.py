@@ -163,6 +163,7 @@ def test_a_lock_held_past_lock_timeout_is_given_up_with_a_warning(
     assert any("could not take the lock" in message for message in warnings_in(caplog))
 
 
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # the case under test
 def test_a_process_forked_while_its_parent_holds_the_lock_waits_for_the_parent(
     server: LocalServer, stub: TokenEndpointStub, directory: Path
 ) -> None:
