@@ -12,8 +12,9 @@ from requests_multiauth.testing import Handler, LocalProviders, LocalServer, Man
 from .fixtures_secrets import SecretWatch
 
 # The local provider emulations' fixtures (local_providers, cognito_provider, ...), and the
-# two-API fixtures of the session and adapter tests (tokens, api_a, api_b, bundle).
-pytest_plugins = ["requests_multiauth.testing", "tests.fixtures_apis"]
+# two-API fixtures of the session and adapter tests (tokens, api_a, api_b, bundle), and the
+# token endpoint of the shared-cache tests (stub, server).
+pytest_plugins = ["requests_multiauth.testing", "tests.fixtures_apis", "tests.fixtures_cache"]
 
 
 @pytest.fixture(autouse=True)

@@ -23,8 +23,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
+import pytest
 import requests
 
 from requests_multiauth import (
@@ -265,3 +266,17 @@ def worker_main(spec: Dict[str, Any]) -> None:
 
 if __name__ == "__main__":
     worker_main(json.loads(sys.argv[1]))
+
+
+# -- fixtures of the file and Redis cache tests (registered through conftest's pytest_plugins) --
+
+
+@pytest.fixture
+def stub() -> TokenEndpointStub:
+    # Each token call takes a moment, so that processes asking together overlap.
+    return TokenEndpointStub(delay=0.3)
+
+
+@pytest.fixture
+def server(serve: Callable[..., LocalServer], stub: TokenEndpointStub) -> LocalServer:
+    return serve(stub)

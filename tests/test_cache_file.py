@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List
 
 import pytest
 
@@ -28,17 +28,6 @@ from tests.fixtures_cache import CLIENT_SECRET, WAIT, TokenEndpointStub, Workers
 
 #: Workers live this far in the future, where the token cached before they start has expired.
 LATER = 7200.0
-
-
-@pytest.fixture
-def stub() -> TokenEndpointStub:
-    # Each token call takes a moment, so that processes asking together overlap.
-    return TokenEndpointStub(delay=0.3)
-
-
-@pytest.fixture
-def server(serve: Callable[..., LocalServer], stub: TokenEndpointStub) -> LocalServer:
-    return serve(stub)
 
 
 @pytest.fixture

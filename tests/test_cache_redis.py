@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional
 
 import pytest
 import redis
@@ -99,17 +99,6 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def stub() -> TokenEndpointStub:
-    # Each token call takes a moment, so that processes asking together overlap.
-    return TokenEndpointStub(delay=0.3)
-
-
-@pytest.fixture
-def server(serve: Callable[..., LocalServer], stub: TokenEndpointStub) -> LocalServer:
-    return serve(stub)
 
 
 @pytest.fixture
