@@ -40,6 +40,7 @@ from .errors import (
     excerpt,
     oauth_error,
 )
+from .telemetry import AuthTelemetry, log_fields
 
 __all__ = ["DEFAULT_TOKEN_TIMEOUT", "RetryPolicy", "TokenEndpoint"]
 
@@ -139,6 +140,8 @@ class TokenEndpoint:
         retry: the retry policy for transient faults.
         allow_insecure_loopback: accept ``http://`` to loopback, for tests.
         secrets: strings that must never appear in an error message.
+        telemetry: where each token call (HTTP attempt) is recorded; default a
+            recorder of its own, named ``TokenEndpoint``.
         sleep: waits between tries; replaceable in tests.
         monotonic: the clock the retry budget is measured on; replaceable in tests.
 
@@ -155,6 +158,7 @@ class TokenEndpoint:
         retry: Optional[RetryPolicy] = None,
         allow_insecure_loopback: bool = False,
         secrets: Iterable[Optional[str]] = (),
+        telemetry: Optional[AuthTelemetry] = None,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -169,6 +173,7 @@ class TokenEndpoint:
         self._secrets: List[Optional[str]] = [s for s in secrets if s]
         self._sleep = sleep
         self._monotonic = monotonic
+        self.telemetry = telemetry if telemetry is not None else AuthTelemetry(type(self).__name__)
         _fork.register(self)
 
     def reset_after_fork(self) -> None:
@@ -196,12 +201,14 @@ class TokenEndpoint:
         headers: Optional[Mapping[str, str]] = None,
         secrets: Iterable[Optional[str]] = (),
         parse: Optional[Callable[[Any], Any]] = None,
+        grant: str = "unknown",
     ) -> Any:
         """POST a token request and return the decoded answer of a 2xx.
 
         Exactly one of *data* (form-encoded, a dict or an already encoded string)
         or *json_body* is sent. *secrets* adds strings (a refresh token) to scrub
-        from error messages. *parse*, if given, turns the decoded answer into
+        from error messages. *grant* names what is asked (``client_credentials``,
+        ``refresh_token`` ...) in the telemetry of each try. *parse*, if given, turns the decoded answer into
         what is returned; a ``TokenResponseError`` it raises is re-raised with
         the answer's status, content type and a short redacted excerpt.
 
@@ -224,16 +231,30 @@ class TokenEndpoint:
                 wait = policy.delay(attempt - 1, last.retry_after)
                 if self._monotonic() - started + wait > policy.budget:
                     log.warning(
-                        "%s: %s; giving up, the retry budget of %g s is spent", where, last.reason, policy.budget
+                        "%s: %s; giving up, the retry budget of %g s is spent",
+                        where,
+                        last.reason,
+                        policy.budget,
+                        extra=log_fields(
+                            "token.give_up", url=safe_url(self.url), reason=last.reason, attempts=attempt - 1
+                        ),
                     )
                     return self._give_up(where, last, attempt - 1, budget=policy.budget)
                 log.warning(
-                    "%s: %s; retrying in %.1f s (attempt %d of %d)", where, last.reason, wait, attempt, policy.attempts
+                    "%s: %s; retrying in %.1f s (attempt %d of %d)",
+                    where,
+                    last.reason,
+                    wait,
+                    attempt,
+                    policy.attempts,
+                    extra=log_fields(
+                        "token.retry", url=safe_url(self.url), reason=last.reason, wait=wait, attempt=attempt
+                    ),
                 )
                 self._sleep(wait)
-            log.debug("POST %s (attempt %d of %d)", safe_url(self.url), attempt, policy.attempts)
             try:
-                return self._try(data, json_body, all_headers, where, redact, attempt, parse)
+                with self.telemetry.token_request(grant, self.url, attempt):  # logs the attempt, times and counts it
+                    return self._try(data, json_body, all_headers, where, redact, attempt, parse)
             except _Transient as transient:
                 last = transient
         return self._give_up(where, last or _Transient("no attempt was made"), policy.attempts)

@@ -33,6 +33,7 @@ from .cache import MemoryTokenCache, TokenCache, cache_key
 from .errors import ConfigurationError, TokenExpiredError, TokenExpiryWarning
 from .grants import ApiKeyGrant, ClientCredentialsGrant, Grant, JsonClientCredentialsGrant, Scope
 from .renewal import DEFAULT_LEEWAY, Clock, TokenManager
+from .telemetry import AuthTelemetry, log_fields
 from .token import Token, jwt_expiry
 
 if TYPE_CHECKING:
@@ -117,6 +118,11 @@ class TokenAuth(_HeaderAuth):
         header_name: the header that carries the token: ``Authorization`` (as
             ``Bearer <token>``, the default) or a custom one (the bare token).
 
+    Attributes:
+        telemetry: what this auth has done (token calls, cache reads, renewals,
+            replays): ``auth.telemetry.snapshot()``, ``auth.telemetry.subscribe(callback)``;
+            see :mod:`requests_multiauth.telemetry`.
+
     Raises (from requests' calls):
         TokenRequestError, InvalidClientError: the token endpoint refused or failed.
         TokenResponseError: the token endpoint answered something unusable.
@@ -140,6 +146,7 @@ class TokenAuth(_HeaderAuth):
         self.header_name = header_name
         self.allow_insecure_loopback = allow_insecure_loopback
         self.token_url = token_url
+        self.telemetry = AuthTelemetry(type(self).__name__, shared_cache=cache is not None)
         self._endpoint = TokenEndpoint(
             token_url,
             session=session,
@@ -147,6 +154,7 @@ class TokenAuth(_HeaderAuth):
             retry=retry,
             allow_insecure_loopback=allow_insecure_loopback,
             secrets=grant.secrets,
+            telemetry=self.telemetry,
         )
         self._grant = grant
         self._clock = clock
@@ -157,6 +165,7 @@ class TokenAuth(_HeaderAuth):
             leeway=leeway,
             clock=clock,
             name=self._label(),
+            telemetry=self.telemetry,
         )
 
     # -- public API ------------------------------------------------------------
@@ -220,16 +229,30 @@ class TokenAuth(_HeaderAuth):
         reason = _replay.why_not_replay(
             response, sent_url=sent_url, header=self.header_name, value=self._header_value(token.access_token)
         )
+        decision = self.telemetry.record_replay(reason)
         if reason is not None:
             ours = reason is _replay.UNREWINDABLE  # our token, our origin: only the body stops the replay
             level = logging.WARNING if ours else logging.DEBUG
-            log.log(level, "%s: not replaying the 401 from %s: %s", self._label(), safe_url(response.url or ""), reason)
+            where = safe_url(response.url or "")
+            log.log(
+                level,
+                "%s: not replaying the 401 from %s: %s",
+                self._label(),
+                where,
+                reason,
+                extra=decision.log_extra(url=where),
+            )
             if ours:
                 # Without a replay nothing renews the token: drop it (if no one else has), so the
                 # next request gets a new one instead of the same 401 until the token expires.
                 self._manager.invalidate(token)
             return response
-        log.debug("%s: %s answered 401; renewing the token and replaying once", self._label(), safe_url(sent_url))
+        log.debug(
+            "%s: %s answered 401; renewing the token and replaying once",
+            self._label(),
+            safe_url(sent_url),
+            extra=decision.log_extra(url=safe_url(sent_url)),
+        )
         new_token = self._manager.token_after_rejection(token)
         prepared = _replay.copy_for_replay(response)
         self._set_header(prepared, new_token.access_token)
@@ -518,6 +541,9 @@ class StaticTokenAuth(_HeaderAuth):
                 "%s answered 401 to the static token: it may be revoked or expired; %s",
                 safe_url(response.url or sent_url),
                 self.renew_hint,
+                extra=log_fields(
+                    "static_token.rejected", auth=type(self).__name__, url=safe_url(response.url or sent_url)
+                ),
             )
         return response
 

@@ -20,7 +20,9 @@ from typing import Any, Dict, Mapping, Optional, Protocol, Sequence, Tuple, Unio
 from urllib.parse import quote_plus
 
 from ._endpoint import TokenEndpoint
+from ._urls import safe_url
 from .errors import ConfigurationError, TokenRequestError
+from .telemetry import error_name, log_fields
 from .token import Token, parse_token_response
 
 __all__ = [
@@ -181,9 +183,13 @@ class ClientCredentialsGrant:
                         "%s refused the refresh token (%s); asking for a new token with the client credentials",
                         endpoint,
                         exc.error or f"HTTP {exc.status_code}",
+                        extra=log_fields("refresh_token.refused", url=safe_url(endpoint.url), error=error_name(exc)),
                     )
             else:
-                log.debug("the refresh token has expired; asking for a new token with the client credentials")
+                log.debug(
+                    "the refresh token has expired; asking for a new token with the client credentials",
+                    extra=log_fields("refresh_token.expired", url=safe_url(endpoint.url)),
+                )
         body = self._oauth.prepare_request_body(
             scope=self.scope,
             include_client_id=self.client_auth == "post",
@@ -208,7 +214,10 @@ class ClientCredentialsGrant:
             token = dataclasses.replace(
                 token, refresh_token=refresh_token, refresh_expires_at=previous.refresh_expires_at
             )
-        log.debug("renewed the token with the refresh token")
+        log.debug(
+            "renewed the token with the refresh token",
+            extra=log_fields("refresh_token.used", url=safe_url(endpoint.url)),
+        )
         return token
 
     def _post(
@@ -233,7 +242,8 @@ class ClientCredentialsGrant:
             default_lifetime=self.default_lifetime,
             secrets=(*self.secrets, refresh_token),
         )
-        token: Token = endpoint.post(data=body, headers=headers, secrets=(refresh_token,), parse=parse)
+        grant = "refresh_token" if refresh_token else "client_credentials"
+        token: Token = endpoint.post(data=body, headers=headers, secrets=(refresh_token,), parse=parse, grant=grant)
         if token.scope is None and granted_if_unsaid:
             token = dataclasses.replace(token, scope=granted_if_unsaid)
         return token
@@ -290,7 +300,7 @@ class JsonClientCredentialsGrant:
         parse = functools.partial(
             parse_token_response, now=now, default_lifetime=self.default_lifetime, secrets=self.secrets
         )
-        token: Token = endpoint.post(json_body=body, headers=headers, parse=parse)
+        token: Token = endpoint.post(json_body=body, headers=headers, parse=parse, grant="client_credentials")
         return token
 
 
@@ -330,7 +340,7 @@ class ApiKeyGrant:
         parse = functools.partial(
             parse_token_response, now=now, default_lifetime=self.default_lifetime, secrets=(self._api_key,)
         )
-        token: Token = endpoint.post(json_body=body, parse=parse)
+        token: Token = endpoint.post(json_body=body, parse=parse, grant="api_key")
         return token
 
 
