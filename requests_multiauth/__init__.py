@@ -38,6 +38,7 @@ from .errors import (
 )
 from .providers import CognitoAuth, DataloyAuth, DiagramsAuth, OpsNowAuth, RatedAuth
 from .session import MultiAuthSession
+from .telemetry import AuthTelemetry, TelemetrySnapshot
 from .token import Token
 
 __version__ = "0.1.0"
@@ -66,6 +67,8 @@ __all__ = [
     "RatedAuth",
     "RetryPolicy",
     "StaticTokenAuth",
+    "AuthTelemetry",
+    "TelemetrySnapshot",
     "Token",
     "TokenAuth",
     "TokenAuthOptions",

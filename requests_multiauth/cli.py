@@ -50,6 +50,7 @@ from .providers import (
     OpsNowAuth,
     RatedAuth,
 )
+from .telemetry import CacheRead, Event, TokenRequest
 from .token import Token
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
@@ -236,9 +237,33 @@ def build_auth(
     if provider.renews and args.timeout is not None:
         options["timeout"] = args.timeout
     try:
-        return provider.build(settings, **options)
+        auth = provider.build(settings, **options)
     except (ConfigurationError, InsecureTransportError) as exc:
         raise UsageError(_for_the_command_line(str(exc))) from None
+    if getattr(args, "verbose", False):
+        _report_token_source(auth, sys.stderr)
+    return auth
+
+
+def _report_token_source(auth: AuthObject, stream: IO[str]) -> None:
+    """With ``-v``: say whether the token came from a cache or a token call, and how long the call took."""
+    telemetry = getattr(auth, "telemetry", None)
+    if telemetry is None:
+        return  # a static token, taken from the environment
+
+    def show(event: Event) -> None:
+        if isinstance(event, TokenRequest):
+            status = f", HTTP {event.status_code}" if event.status_code is not None else ""
+            error = f" ({event.error})" if event.error else ""
+            stream.write(
+                f"{PROG}: token call to {event.server_address} ({event.grant}, attempt {event.attempt}): "
+                f"{event.outcome}{status}{error} in {event.duration * 1000:.0f} ms\n"
+            )
+        elif isinstance(event, CacheRead):
+            found = "token taken from the cache, no token call" if event.result == "hit" else "no usable token cached"
+            stream.write(f"{PROG}: {found}\n")
+
+    telemetry.subscribe(show)
 
 
 def _for_the_command_line(message: str) -> str:

@@ -117,7 +117,8 @@ class TokenRequest(Event):
         server_address: the token endpoint's host.
         duration: seconds the attempt took, answer read and parsed.
         attempt: 1 for the first try of a call, 2 for its first retry ...
-        status_code: the HTTP status of the answer, if one arrived.
+        status_code: the HTTP status of a refusal or a failed answer (None on
+            success, and when no answer arrived).
         error: the OAuth error code (``invalid_client``) or the library's
             reason (``connection refused``, ``HTTP 503``); None on success.
     """
