@@ -581,3 +581,18 @@ def test_the_secret_check_finds_a_secret_in_an_event_or_a_log_field() -> None:
     assert any(line.startswith("EVENT Replay(") for line in leaks)
     assert any(line.startswith("FIELDS ") for line in leaks)
     assert all(secret not in line for line in leaks)
+
+
+# -- the benchmark harness ---------------------------------------------------------------------------------
+
+
+def test_the_telemetry_benchmark_runs_and_counts_nothing_during_the_measurement(tmp_path: Path) -> None:
+    from benchmarks import telemetry as bench
+
+    bench.main(["--rounds", "1", "--requests", "20", "--block", "10", "--output", str(tmp_path)])  # speed not judged
+
+    text = (tmp_path / "RESULTS-telemetry.md").read_text(encoding="utf-8")
+    assert "During the measurement: 0 token calls, 0 telemetry events, 0 failed requests." in text
+    assert "opentelemetry imported: False" in text
+    assert "so telemetry was live" in text
+    assert "put 0 metric points" not in text
