@@ -483,8 +483,8 @@ def log_fields(event: str, **values: Any) -> Dict[str, Any]:
     """The ``extra=`` of a log call: the event's name and its fields, which become
     attributes of the log record (``record.requests_multiauth_event``, ``record.auth`` ...).
 
-    Field values must never hold a secret, a token or a URL's query (use
-    :func:`~requests_multiauth._urls.safe_url`)."""
+    Field values must never hold a secret, a token or a URL's query (pass URLs
+    through ``_urls.safe_url``)."""
     return {EVENT_ATTRIBUTE: event, **values}
 
 
