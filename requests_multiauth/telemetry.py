@@ -37,7 +37,7 @@ import threading
 import time
 from dataclasses import dataclass, field, fields
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, List, Mapping, Optional, Tuple, Type, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, List, Mapping, Optional, Tuple, Type, TypeVar
 from urllib.parse import urlsplit
 
 from . import _fork
@@ -192,6 +192,7 @@ class Replay(Event):
 
 Callback = Callable[[Event], None]
 E = TypeVar("E", bound=Event)
+K = TypeVar("K")
 
 
 # -- the snapshot --------------------------------------------------------------------------------
@@ -254,7 +255,8 @@ class AuthTelemetry:
         self._callbacks: Tuple[Callback, ...] = ()  # replaced, never changed: read without the lock
         self._failed_callbacks: List[Callback] = []
         self._token_requests: Dict[Tuple[str, str], int] = {}
-        self._counts: Dict[str, Union[int, float]] = {}
+        self._token_request_seconds = 0.0
+        self._counts: Dict[str, int] = {}  # by TelemetrySnapshot field name
         self._not_replayed: Dict[str, int] = {}
         _fork.register(self)
 
@@ -269,17 +271,11 @@ class AuthTelemetry:
     def snapshot(self) -> TelemetrySnapshot:
         """The counts so far, as a frozen record."""
         with self._lock:
-            counts = dict(self._counts)
             return TelemetrySnapshot(
                 token_requests=dict(self._token_requests),
-                token_request_seconds=float(counts.get("token_request_seconds", 0.0)),
-                cache_hits=int(counts.get("cache_hits", 0)),
-                cache_misses=int(counts.get("cache_misses", 0)),
-                renewals_ahead=int(counts.get("renewals_ahead", 0)),
-                renewal_failures=int(counts.get("renewal_failures", 0)),
-                replayed=int(counts.get("replayed", 0)),
+                token_request_seconds=self._token_request_seconds,
                 not_replayed=dict(self._not_replayed),
-                failures_held=int(counts.get("failures_held", 0)),
+                **self._counts,
             )
 
     def subscribe(self, callback: Callback) -> Callable[[], None]:
@@ -347,25 +343,22 @@ class AuthTelemetry:
         return event
 
     def _count(self, event: Event) -> None:
-        counts = self._counts
         if isinstance(event, TokenRequest):
-            key = (event.grant, event.outcome)
-            self._token_requests[key] = self._token_requests.get(key, 0) + 1
-            counts["token_request_seconds"] = counts.get("token_request_seconds", 0.0) + event.duration
+            _add(self._token_requests, (event.grant, event.outcome))
+            self._token_request_seconds += event.duration
         elif isinstance(event, CacheRead):
-            name = "cache_hits" if event.result == HIT else "cache_misses"
-            counts[name] = counts.get(name, 0) + 1
+            _add(self._counts, "cache_hits" if event.result == HIT else "cache_misses")
         elif isinstance(event, RenewalAhead):
-            counts["renewals_ahead"] = counts.get("renewals_ahead", 0) + 1
+            _add(self._counts, "renewals_ahead")
             if event.outcome != SUCCESS:
-                counts["renewal_failures"] = counts.get("renewal_failures", 0) + 1
+                _add(self._counts, "renewal_failures")
         elif isinstance(event, FailureHeld):
-            counts["failures_held"] = counts.get("failures_held", 0) + 1
+            _add(self._counts, "failures_held")
         elif isinstance(event, Replay):
             if event.reason is None:
-                counts["replayed"] = counts.get("replayed", 0) + 1
+                _add(self._counts, "replayed")
             else:
-                self._not_replayed[event.reason] = self._not_replayed.get(event.reason, 0) + 1
+                _add(self._not_replayed, event.reason)
 
     def _report_callback_failure(self, callback: Callback, event: Event) -> None:
         with self._lock:
@@ -381,6 +374,10 @@ class AuthTelemetry:
             exc_info=True,
             extra=log_fields("telemetry.callback_failed", auth=self.auth, failed_event=event.name),
         )
+
+
+def _add(counts: Dict[K, int], key: K) -> None:
+    counts[key] = counts.get(key, 0) + 1
 
 
 #: Callbacks that see the events of every auth (the test suite's secret check).
