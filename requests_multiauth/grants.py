@@ -20,7 +20,7 @@ from typing import Any, Dict, Mapping, Optional, Protocol, Sequence, Tuple, Unio
 from urllib.parse import quote_plus
 
 from ._endpoint import TokenEndpoint
-from .errors import ConfigurationError, TokenRequestError
+from .errors import API_KEY_HINT, ConfigurationError, InvalidClientError, TokenRequestError
 from .token import Token, parse_token_response
 
 __all__ = [
@@ -330,7 +330,11 @@ class ApiKeyGrant:
         parse = functools.partial(
             parse_token_response, now=now, default_lifetime=self.default_lifetime, secrets=(self._api_key,)
         )
-        token: Token = endpoint.post(json_body=body, parse=parse)
+        try:
+            token: Token = endpoint.post(json_body=body, parse=parse)
+        except InvalidClientError as exc:
+            # An API key has no client id and no client_auth: say what there is to check.
+            raise exc.with_hint(API_KEY_HINT) from None
         return token
 
 
