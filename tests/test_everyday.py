@@ -341,3 +341,17 @@ def test_a_static_tokens_reprs_show_its_expiry_not_the_token(local_providers: Lo
         assert token not in shown
         assert token[:20] not in shown
 
+
+
+def test_a_refused_api_key_says_to_check_the_key_not_a_client_id(local_providers: LocalProviders) -> None:
+    opsnow = local_providers.opsnow
+    auth = OpsNowAuth("wrong-" + "k" * 20, token_url=opsnow.token_url, verify=opsnow.verify)
+    with pytest.raises(InvalidClientError) as raised:
+        auth.get_token()
+    message = str(raised.value)
+    assert "What to do: check the API key" in message
+    assert "client id" not in message
+    assert "client_auth" not in message
+    assert raised.value.status_code == 401
+    assert raised.value.hint is not None
+    assert raised.value.hint.startswith("check the API key")
