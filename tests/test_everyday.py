@@ -22,6 +22,7 @@ from requests_multiauth import (
     DataloyAuth,
     DiagramsAuth,
     InvalidClientError,
+    MemoryTokenCache,
     MultiAuthSession,
     OpsNowAuth,
     RatedAuth,
@@ -355,3 +356,16 @@ def test_a_refused_api_key_says_to_check_the_key_not_a_client_id(local_providers
     assert raised.value.status_code == 401
     assert raised.value.hint is not None
     assert raised.value.hint.startswith("check the API key")
+
+
+def test_rebuilding_the_auth_on_a_cache_from_an_earlier_cell_costs_no_token_call(
+    local_providers: LocalProviders,
+) -> None:
+    cognito = local_providers.cognito
+    cache = MemoryTokenCache()  # "cell 1", run once
+    for _ in range(3):  # "cell 2", run three times
+        auth = CognitoAuth.from_env(cognito.environ(), cache=cache)
+        assert cognito.multiauth_session(auth).get("items").status_code == 200
+    assert cognito.token_calls == 1
+    CognitoAuth.from_env(cognito.environ()).get_token()  # without the shared cache: a token call per build
+    assert cognito.token_calls == 2
