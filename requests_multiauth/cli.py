@@ -11,7 +11,7 @@ names in providers.py), which options may override. Secrets are never taken
 as command-line arguments, where ``ps`` and shell history would show them: a
 ``--...-stdin`` option reads one line from standard input instead.
 
-``token`` and ``request`` keep tokens between runs in a :class:`FileTokenCache`
+``token`` and ``request`` keep tokens between runs in a ``FileTokenCache``
 in the user's cache directory (``MULTIAUTH_CACHE_DIR`` overrides it), as cloud
 CLIs do, so that a loop of ``multiauth token`` makes one token call; ``--no-cache``
 skips it. See docs/cli-cache.rst.
@@ -84,7 +84,7 @@ EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
 
 #: Where the command keeps tokens between runs, if set; else the user's cache
-#: directory (see :func:`requests_multiauth.cache_file.default_directory`).
+#: directory (see ``requests_multiauth.cache_file.default_directory``).
 CACHE_DIR_VARIABLE = "MULTIAUTH_CACHE_DIR"
 
 #: Connect and read timeout of the API request of ``multiauth request``, in
@@ -293,7 +293,7 @@ def build_auth(
 
 def token_cache_directory(environ: Mapping[str, str]) -> Path:
     """Where ``token`` and ``request`` keep tokens: ``$MULTIAUTH_CACHE_DIR``, else the
-    directory a :class:`FileTokenCache` uses by default (``$XDG_CACHE_HOME`` or
+    directory a ``FileTokenCache`` uses by default (``$XDG_CACHE_HOME`` or
     ``~/.cache``, then ``requests_multiauth/tokens``), shared with programs that use it."""
     from .cache_file import default_directory
 
@@ -476,11 +476,17 @@ exit status:
   0  success
   1  the provider refused the credentials, the API answered non-2xx, or a server was unreachable
   2  usage error or missing configuration (the message names the variable)
+  141  standard output was closed early (multiauth demo | head -1)
 """
 
 TRUST_HELP = """\
 TLS: certificates are checked against the system's CA bundle; to trust another CA
-(a proxy's, a test server's) set REQUESTS_CA_BUNDLE=/path/to/ca.pem.
+(a proxy's, a test server's) set REQUESTS_CA_BUNDLE=/path/to/ca.pem, or
+<PROVIDER>_CA_BUNDLE (listed above) for the provider's token calls only.
+
+Tokens are kept between runs in $MULTIAUTH_CACHE_DIR, else the user's cache directory
+(~/.cache/requests_multiauth/tokens): files only you can read, holding no secret.
+--no-cache skips it (a Rated token is never fetched, so never kept).
 """
 
 
@@ -674,6 +680,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_environment_help(list(PROVIDERS.values())) + "\n\n" + EXIT_STATUS_HELP + "\n" + TRUST_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_verbose(token)
     _provider_parsers(
         token, command_name="token", epilog_extra=EXIT_STATUS_HELP + "\n" + TRUST_HELP, add=_token_arguments
     )
@@ -688,6 +695,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_environment_help(list(PROVIDERS.values())) + "\n\n" + EXIT_STATUS_HELP + "\n" + TRUST_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_verbose(request)
     _provider_parsers(
         request,
         command_name="request",

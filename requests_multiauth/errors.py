@@ -23,7 +23,7 @@ token: text that comes from a server is cut short and scrubbed of every secret
 the library knows (see :func:`redact`).
 
 In IPython and Jupyter, an error of ours is shown as the caller's own frames
-and the message (see :meth:`MultiAuthError._render_traceback_`), not as pages
+and the message (see ``MultiAuthError._render_traceback_``), not as pages
 of frames inside requests and this package; the whole traceback stays on the
 exception (``traceback.print_last()`` prints it). Plain Python, logs and
 ``traceback`` show everything as usual.
