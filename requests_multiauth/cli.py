@@ -34,6 +34,7 @@ import json
 import logging
 import math
 import os
+import re
 import sys
 import warnings
 from dataclasses import dataclass
@@ -525,10 +526,16 @@ def _looks_like_a_secret_option(word: str) -> bool:
     return name.startswith("-") and not name.endswith("-stdin") and any(part in name for part in _SECRET_LIKE)
 
 
+#: What an option name looks like (``--client-secret``, ``-x``). Anything else, even
+#: starting with a dash, may be a secret (random secrets can begin with ``-``).
+_OPTION_NAME = re.compile(r"--?[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+_OPTION_NAME_MAX = 32
+
+
 def _mask_argument(word: str) -> str:
-    if not word.startswith("-"):
-        return "..."
     name, sep, _ = word.partition("=")
+    if len(name) > _OPTION_NAME_MAX or not _OPTION_NAME.fullmatch(name):
+        return "..."
     return name + ("=..." if sep else "")
 
 

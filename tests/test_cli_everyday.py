@@ -342,3 +342,13 @@ def test_the_demo_says_its_call_columns_are_running_totals(capsys: pytest.Captur
     header = next(line for line in out.splitlines() if line.strip().startswith("step"))
     assert "API calls, total" in header
     assert "token calls, total" in header
+
+
+@pytest.mark.parametrize("secret", ["-ZQoTnzsMJNhd9EYdt-U1bdW", "--Secret-With-Capitals-123", "-" + "a" * 40])
+def test_a_secret_that_starts_with_a_dash_is_never_echoed(providers: LocalProviders, secret: str) -> None:
+    env = child_environ(providers, providers.dataloy, DATALOY_CLIENT_SECRET=None)
+
+    for args in (("--client-secret", secret), (f"--client-secret={secret}",), (secret,)):
+        result = run_cli("token", "dataloy", *args, env=env)
+        assert result.returncode == 2
+        assert secret not in result.output
