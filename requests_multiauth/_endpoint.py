@@ -33,12 +33,15 @@ import requests
 from . import _fork
 from ._urls import check_transport, safe_url
 from .errors import (
+    TLS_HINT,
+    UNREACHABLE_HINT,
     ConfigurationError,
     TokenRequestError,
     TokenResponseError,
     answer_excerpt,
     excerpt,
     oauth_error,
+    with_what_to_do,
 )
 from .telemetry import AuthTelemetry, log_fields
 
@@ -136,6 +139,10 @@ class TokenEndpoint:
             and the host is loopback.
         session: the ``requests.Session`` for token calls (proxies, CA bundle,
             client certificates). Default: a new plain session, closed by :meth:`close`.
+            Its ``verify`` is passed on each token call, so that a CA bundle set
+            on it wins over ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``.
+        verify: the CA bundle (a path) or ``False`` for the session this endpoint
+            makes when given no *session*; it too wins over those variables.
         timeout: connect/read timeout of each try.
         retry: the retry policy for transient faults.
         allow_insecure_loopback: accept ``http://`` to loopback, for tests.
@@ -154,6 +161,7 @@ class TokenEndpoint:
         url: str,
         *,
         session: Optional[requests.Session] = None,
+        verify: Union[bool, str, None] = None,
         timeout: Timeout = DEFAULT_TOKEN_TIMEOUT,
         retry: Optional[RetryPolicy] = None,
         allow_insecure_loopback: bool = False,
@@ -168,8 +176,11 @@ class TokenEndpoint:
         self.url = url
         self.timeout = timeout
         self.retry = retry or DEFAULT_RETRY
+        if session is not None and verify is not None:
+            raise ConfigurationError("pass verify= or session=, not both: set the session's verify instead")
+        self._verify = verify
         self._owns_session = session is None
-        self._session = session if session is not None else requests.Session()
+        self._session = session if session is not None else self._new_session()
         self._secrets: List[Optional[str]] = [s for s in secrets if s]
         self._sleep = sleep
         self._monotonic = monotonic
@@ -180,10 +191,16 @@ class TokenEndpoint:
         # The parent may go on using the keep-alive connections in the pool; a
         # session we own is replaced without touching them, a caller's is emptied.
         if self._owns_session:
-            self._session = requests.Session()
+            self._session = self._new_session()
         else:
             for adapter in self._session.adapters.values():
                 adapter.close()
+
+    def _new_session(self) -> requests.Session:
+        session = requests.Session()
+        if self._verify is not None:
+            session.verify = self._verify
+        return session
 
     def __repr__(self) -> str:
         return f"TokenEndpoint({safe_url(self.url)!r})"
@@ -286,9 +303,9 @@ class TokenEndpoint:
             if "eof" in str(exc).lower():  # closed during the handshake: an overloaded or restarting server
                 raise _Transient("the connection closed during the TLS handshake") from None
             raise TokenRequestError(
-                f"{where} failed TLS verification ({type(exc).__name__}); "
-                "pass session= with a session whose verify= names the right CA bundle",
+                with_what_to_do(f"{where} failed TLS verification ({type(exc).__name__})", TLS_HINT),
                 attempts=attempt,
+                hint=TLS_HINT,
             ) from None
         except requests.exceptions.InvalidURL as exc:
             raise ConfigurationError(f"{where} is not a valid URL: {exc}") from None
@@ -337,10 +354,10 @@ class TokenEndpoint:
         tries = "once" if attempts == 1 else f"{attempts} times"
         spent = f"; the retry budget of {budget:g} s is spent" if budget is not None else ""
         raise TokenRequestError(
-            f"{where} failed: {last.reason} (tried {tries}{spent}). "
-            "What to do: check that the endpoint is up and reachable, or raise timeout= / retry=",
+            with_what_to_do(f"{where} failed: {last.reason} (tried {tries}{spent})", UNREACHABLE_HINT),
             status_code=last.status_code,
             attempts=attempts,
+            hint=UNREACHABLE_HINT,
         )
 
 

@@ -21,12 +21,13 @@ import logging
 import time
 import warnings
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Tuple, TypedDict
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Tuple, TypedDict, Union
 
 import requests
 from requests.auth import AuthBase
 
 from . import _replay
+from ._display import Rows, describe_expiry, pretty, render_html
 from ._endpoint import DEFAULT_TOKEN_TIMEOUT, RetryPolicy, Timeout, TokenEndpoint
 from ._urls import check_transport, origin, safe_url
 from .cache import MemoryTokenCache, TokenCache, cache_key
@@ -56,6 +57,14 @@ EXPIRY_WARNING = 30 * 24 * 3600.0
 
 AUTHORIZATION = "Authorization"
 
+#: How a renewing auth's token state reads in IPython and Jupyter.
+_STATES = {
+    "none": "no token yet (the first request fetches one)",
+    "fresh": "valid",
+    "stale": "valid, due for renewal (renewing in the background)",
+    "expired": "expired (the next request fetches a new one)",
+}
+
 
 class TokenAuthOptions(TypedDict, total=False):
     """Keyword options every renewing auth takes (see :class:`TokenAuth`)."""
@@ -63,6 +72,7 @@ class TokenAuthOptions(TypedDict, total=False):
     leeway: float
     cache: Optional[TokenCache]
     session: Optional[requests.Session]
+    verify: Union[bool, str, None]
     timeout: Timeout
     retry: Optional[RetryPolicy]
     clock: Clock
@@ -111,6 +121,10 @@ class TokenAuth(_HeaderAuth):
             make processes or hosts share one token.
         session: the ``requests.Session`` for token calls (proxies, CA bundle);
             never the session being authenticated. Default: a new one.
+        verify: the CA bundle (a path) or ``False`` for token calls, when no
+            *session* is given. Like a session's ``verify``, it wins over
+            ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` (which plain requests
+            would let replace it).
         timeout: connect/read timeout of each token call.
         retry: how token calls are retried on transient faults.
         clock: returns epoch seconds; replaceable in tests.
@@ -137,6 +151,7 @@ class TokenAuth(_HeaderAuth):
         leeway: float = DEFAULT_LEEWAY,
         cache: Optional[TokenCache] = None,
         session: Optional[requests.Session] = None,
+        verify: Union[bool, str, None] = None,
         timeout: Timeout = DEFAULT_TOKEN_TIMEOUT,
         retry: Optional[RetryPolicy] = None,
         clock: Clock = time.time,
@@ -150,6 +165,7 @@ class TokenAuth(_HeaderAuth):
         self._endpoint = TokenEndpoint(
             token_url,
             session=session,
+            verify=verify,
             timeout=timeout,
             retry=retry,
             allow_insecure_loopback=allow_insecure_loopback,
@@ -158,8 +174,9 @@ class TokenAuth(_HeaderAuth):
         )
         self._grant = grant
         self._clock = clock
+        self._token_calls = 0
         self._manager = TokenManager(
-            functools.partial(grant.fetch, self._endpoint),
+            self._fetch,
             key=cache_key(grant.cache_identity),
             cache=cache if cache is not None else MemoryTokenCache(),
             leeway=leeway,
@@ -167,6 +184,11 @@ class TokenAuth(_HeaderAuth):
             name=self._label(),
             telemetry=self.telemetry,
         )
+
+    def _fetch(self, previous: Optional[Token], now: float) -> Token:
+        # Called by the manager under its lock, one at a time: the count needs no lock of its own.
+        self._token_calls += 1
+        return self._grant.fetch(self._endpoint, previous, now)
 
     # -- public API ------------------------------------------------------------
 
@@ -186,6 +208,27 @@ class TokenAuth(_HeaderAuth):
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={value!r}" for name, value in self._public_fields())
         return f"{type(self).__name__}({fields}, token={self._manager.current!r})"
+
+    def display_rows(self) -> Rows:
+        """What IPython and Jupyter show of this auth: its public settings, how its
+        token stands, and the token calls it made so far; never a secret or a token."""
+        rows = [(name, "" if value is None else str(value)) for name, value in self._public_fields()]
+        token = self._manager.current
+        rows.append(("token", _STATES[self._manager.state()]))
+        if token is not None:
+            rows.append(("expires", describe_expiry(token.expires_at, self._clock())))
+        failure = self._manager.failure
+        if failure is not None:
+            rows.append(("last token call", f"failed: {type(failure).__name__}: {failure}"))
+        rows.append(("token calls so far", str(self._token_calls)))
+        rows.append(("cache", repr(self._manager.cache)))
+        return rows
+
+    def _repr_html_(self) -> str:
+        return render_html(type(self).__name__, self.display_rows())
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        pretty(printer, cycle, type(self).__name__, self.display_rows())
 
     # -- the request flow ---------------------------------------------------------
 
@@ -489,6 +532,30 @@ class StaticTokenAuth(_HeaderAuth):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(token={self._token!r})"
+
+    def display_rows(self) -> Rows:
+        """What IPython and Jupyter show of this auth; never the token."""
+        expiry = self._token.expires_at
+        now = self._clock()
+        if expiry is None:
+            state = "sent as is (no expiry known); cannot be renewed here"
+        elif now >= expiry:
+            state = f"expired: requests raise TokenExpiredError; {self.renew_hint}"
+        elif self._warn_at is not None and now >= self._warn_at:
+            state = "valid, expires soon; cannot be renewed here"
+        else:
+            state = "valid; cannot be renewed here"
+        rows = [("token", state), ("expires", describe_expiry(expiry, now))]
+        if self.header_name != AUTHORIZATION:
+            rows.append(("header", self.header_name))
+        rows.append(("token calls so far", "none: the token was made elsewhere"))
+        return rows
+
+    def _repr_html_(self) -> str:
+        return render_html(type(self).__name__, self.display_rows())
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        pretty(printer, cycle, type(self).__name__, self.display_rows())
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         self.authorize(request)

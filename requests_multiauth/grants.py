@@ -21,7 +21,7 @@ from urllib.parse import quote_plus
 
 from ._endpoint import TokenEndpoint
 from ._urls import safe_url
-from .errors import ConfigurationError, TokenRequestError
+from .errors import API_KEY_HINT, ConfigurationError, InvalidClientError, TokenRequestError
 from .telemetry import error_name, log_fields
 from .token import Token, parse_token_response
 
@@ -340,7 +340,11 @@ class ApiKeyGrant:
         parse = functools.partial(
             parse_token_response, now=now, default_lifetime=self.default_lifetime, secrets=(self._api_key,)
         )
-        token: Token = endpoint.post(json_body=body, parse=parse, grant="api_key")
+        try:
+            token: Token = endpoint.post(json_body=body, parse=parse, grant="api_key")
+        except InvalidClientError as exc:
+            # An API key has no client id and no client_auth: say what there is to check.
+            raise exc.with_hint(API_KEY_HINT) from None
         return token
 
 

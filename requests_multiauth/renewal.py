@@ -141,6 +141,22 @@ class TokenManager:
         entry = self._entry
         return entry.token if entry is not None else None
 
+    def state(self) -> str:
+        """How the held token stands now, for display: ``"none"`` (none yet),
+        ``"fresh"``, ``"stale"`` (in use, due for renewal) or ``"expired"``."""
+        entry = self._entry
+        if entry is None:
+            return "none"
+        now = self._clock()
+        if now < entry.renew_at:
+            return "fresh"
+        return "stale" if now < entry.expire_at else "expired"
+
+    @property
+    def failure(self) -> Optional[MultiAuthError]:
+        """The error of the last token call if it failed and no token came since, else None."""
+        return self._failure
+
     def token(self) -> Token:
         """A valid token: the held one if it is, otherwise a new one.
 
