@@ -61,7 +61,8 @@ myst_heading_anchors = 3
 
 html_theme = "furo"
 html_title = f"requests_multiauth {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["multiauth.css"]
 html_theme_options = {
     "source_repository": "https://github.com/requests-multiauth/requests-multiauth/",
     "source_branch": "main",

@@ -173,7 +173,7 @@ def cli_lines(parser: argparse.ArgumentParser, program: str) -> List[str]:
     lines: List[str] = []
     for path, sub in walk_parser(parser, (program,)):
         title = " ".join(path)
-        underline = "-" if len(path) <= 2 else "~"
+        underline = "~" if len(path) <= 2 else "^"
         lines += [title, underline * len(title), "", f".. program:: {title}", ""]
         if sub.description:
             lines += [_escape(" ".join(sub.description.split())), ""]

@@ -1,7 +1,7 @@
 """Airflow: a hook that builds the auth from an Airflow connection, once per worker process."""
 
 # [start]
-# plugins/dataloy_hook.py: the library part of the hook
+# plugins/dataloy_session.py: the library part of the hook
 import functools
 import os
 from types import SimpleNamespace
