@@ -173,7 +173,7 @@ def test_every_example_file_is_shown_on_a_page() -> None:
 def test_every_python_snippet_is_an_example_that_runs() -> None:
     """A ``code-block:: python`` is allowed only as a framework's glue, captioned "not run"."""
     unexecuted = []
-    block = re.compile(r"^(\s*)\.\. code-block:: +(python|py|python3|pycon)\s*\n((?:\1 +:.*\n)*)", re.MULTILINE)
+    block = re.compile(r"^([ \t]*)\.\. code-block:: +(python|py|python3|pycon)[ \t]*\n((?:\1 +:.*\n)*)", re.MULTILINE)
     for page in _rst_pages():
         if _exempt(page):
             continue
