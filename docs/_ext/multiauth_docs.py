@@ -243,6 +243,9 @@ REQUESTS_API = "https://requests.readthedocs.io/en/latest/api/"
 REQUESTS_TOP = {"Session", "Response", "Request", "PreparedRequest", "RequestException", "ConnectionError", "HTTPError",
                 "Timeout", "ConnectTimeout", "ReadTimeout", "TooManyRedirects"}
 URLLIB3_UTIL = "https://urllib3.readthedocs.io/en/stable/reference/urllib3.util.html"
+# Python 3.9 has no sys.stdlib_module_names: the modules the package's signatures name.
+STDLIB_FALLBACK = frozenset({"typing", "collections", "os", "pathlib", "threading", "logging", "datetime", "io",
+                             "argparse", "http", "ssl", "types", "contextlib", "json", "socket", "enum"})
 OTHER_DOCS = {
     "urllib3": "https://urllib3.readthedocs.io/en/stable/reference/index.html",
     "redis": "https://redis.readthedocs.io/en/stable/",
@@ -279,7 +282,7 @@ def external_url(target: str) -> Optional[str]:
         return f"{URLLIB3_UTIL}#urllib3.util.{name}"
     if top in OTHER_DOCS:
         return OTHER_DOCS[top]
-    if top in sys.stdlib_module_names:
+    if top in getattr(sys, "stdlib_module_names", STDLIB_FALLBACK):
         module = target.rpartition(".")[0]
         while module and module.rpartition(".")[0] and module not in sys.modules:
             module = module.rpartition(".")[0]
