@@ -1,8 +1,8 @@
 """What a refusal looks like: a typed error that says what happened, never the secret."""
 
+# [start]
 import os
 
-# [start]
 import requests
 
 from requests_multiauth import CognitoAuth, InvalidClientError, MultiAuthError

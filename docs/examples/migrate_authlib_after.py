@@ -1,14 +1,15 @@
 """After: requests_multiauth in place of Authlib's OAuth2Session."""
 
+# [start]
 import os
 
+from requests_multiauth import ClientCredentialsAuth, MultiAuthSession
+
+# your credentials, however you keep them (here: the environment)
 client_id = os.environ["COGNITO_CLIENT_ID"]
 client_secret = os.environ["COGNITO_CLIENT_SECRET"]
 token_url = os.environ["COGNITO_TOKEN_URL"]
 api = os.environ["COGNITO_API_URL"]
-
-# [start]
-from requests_multiauth import ClientCredentialsAuth, MultiAuthSession
 
 session = MultiAuthSession(
     ClientCredentialsAuth(

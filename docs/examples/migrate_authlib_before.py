@@ -1,14 +1,15 @@
 """Before: Authlib's OAuth2Session for client credentials."""
 
+# [start]
 import os
 
+from authlib.integrations.requests_client import OAuth2Session
+
+# your credentials, however you keep them (here: the environment)
 client_id = os.environ["COGNITO_CLIENT_ID"]
 client_secret = os.environ["COGNITO_CLIENT_SECRET"]
 token_url = os.environ["COGNITO_TOKEN_URL"]
 api = os.environ["COGNITO_API_URL"]
-
-# [start]
-from authlib.integrations.requests_client import OAuth2Session
 
 session = OAuth2Session(
     client_id,

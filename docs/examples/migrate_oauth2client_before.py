@@ -1,15 +1,16 @@
 """Before: requests-oauth2client's OAuth2ClientCredentialsAuth."""
 
+# [start]
 import os
 
+import requests
+from requests_oauth2client import ClientSecretBasic, OAuth2Client, OAuth2ClientCredentialsAuth
+
+# your credentials, however you keep them (here: the environment)
 client_id = os.environ["COGNITO_CLIENT_ID"]
 client_secret = os.environ["COGNITO_CLIENT_SECRET"]
 token_url = os.environ["COGNITO_TOKEN_URL"]
 api = os.environ["COGNITO_API_URL"]
-
-# [start]
-import requests
-from requests_oauth2client import ClientSecretBasic, OAuth2Client, OAuth2ClientCredentialsAuth
 
 oauth2client = OAuth2Client(
     token_endpoint=token_url,

@@ -1,16 +1,17 @@
 """After: requests_multiauth in place of requests-auth."""
 
+# [start]
 import os
 
+import requests
+
+from requests_multiauth import ClientCredentialsAuth
+
+# your credentials, however you keep them (here: the environment)
 client_id = os.environ["COGNITO_CLIENT_ID"]
 client_secret = os.environ["COGNITO_CLIENT_SECRET"]
 token_url = os.environ["COGNITO_TOKEN_URL"]
 api = os.environ["COGNITO_API_URL"]
-
-# [start]
-import requests
-
-from requests_multiauth import ClientCredentialsAuth
 
 auth = ClientCredentialsAuth(
     client_id,

@@ -1,15 +1,16 @@
 """Before: requests-auth's OAuth2ClientCredentials."""
 
+# [start]
 import os
 
+import requests
+from requests_auth import OAuth2ClientCredentials
+
+# your credentials, however you keep them (here: the environment)
 client_id = os.environ["COGNITO_CLIENT_ID"]
 client_secret = os.environ["COGNITO_CLIENT_SECRET"]
 token_url = os.environ["COGNITO_TOKEN_URL"]
 api = os.environ["COGNITO_API_URL"]
-
-# [start]
-import requests
-from requests_auth import OAuth2ClientCredentials
 
 auth = OAuth2ClientCredentials(
     token_url,

@@ -1,15 +1,16 @@
 """An API behind AWS Cognito: OAuth 2.0 client credentials."""
 
+# [start]
 import os
 
-client_id = os.environ["COGNITO_CLIENT_ID"]
-client_secret = os.environ["COGNITO_CLIENT_SECRET"]
-token_url = os.environ["COGNITO_TOKEN_URL"]
-
-# [start]
 import requests
 
 from requests_multiauth import CognitoAuth
+
+# your credentials, however you keep them (here: the environment)
+client_id = os.environ["COGNITO_CLIENT_ID"]
+client_secret = os.environ["COGNITO_CLIENT_SECRET"]
+token_url = os.environ["COGNITO_TOKEN_URL"]
 
 api = os.environ.get("COGNITO_API_URL", "https://api.example.com/")
 

@@ -1,15 +1,16 @@
 """Dataloy: client credentials as JSON, with an audience."""
 
+# [start]
 import os
 
-client_id = os.environ["DATALOY_CLIENT_ID"]
-client_secret = os.environ["DATALOY_CLIENT_SECRET"]
-token_url = os.environ["DATALOY_TOKEN_URL"]
-
-# [start]
 import requests
 
 from requests_multiauth import DataloyAuth
+
+# your credentials, however you keep them (here: the environment)
+client_id = os.environ["DATALOY_CLIENT_ID"]
+client_secret = os.environ["DATALOY_CLIENT_SECRET"]
+token_url = os.environ["DATALOY_TOKEN_URL"]
 
 api = os.environ.get("DATALOY_API_URL", "https://your-dataloy-host/ws/rest/")
 
@@ -19,9 +20,7 @@ session.auth = DataloyAuth(client_id, client_secret, token_url, audience="https:
 
 response = session.get(api + "Cargo")
 response.raise_for_status()
-
-# The API says 401 "Token expired." for a token it no longer takes: renewed, replayed once.
-session.auth.get_token()
-response = session.get(api + "Cargo")
-print(response.status_code, [r.status_code for r in response.history])  # 200 [] (or 200 [401] after a replay)
+# Had the API answered 401 "Token expired.", the token would have been renewed and the
+# request replayed once, the 401 kept in response.history.
+print(response.status_code, [r.status_code for r in response.history])  # 200 []
 # [end]

@@ -1,16 +1,17 @@
 """Diagrams Technologies: client credentials, renewed with the refresh token."""
 
+# [start]
 import os
 
-application_id = os.environ["DIAGRAMS_APPLICATION_ID"]
-application_secret = os.environ["DIAGRAMS_APPLICATION_SECRET"]
-token_url = os.environ["DIAGRAMS_TOKEN_URL"]
-
-# [start]
 import requests
 
 from requests_multiauth import DiagramsAuth
 from requests_multiauth.testing import ManualClock
+
+# your credentials, however you keep them (here: the environment)
+application_id = os.environ["DIAGRAMS_APPLICATION_ID"]
+application_secret = os.environ["DIAGRAMS_APPLICATION_SECRET"]
+token_url = os.environ["DIAGRAMS_TOKEN_URL"]
 
 api = os.environ.get("DIAGRAMS_API_URL", "https://api.diagrams-technologies.com/v0/data/")
 

@@ -1,8 +1,8 @@
 """OpsNow: an API key exchanged for a token."""
 
+# [start]
 import os
 
-# [start]
 import requests
 
 from requests_multiauth import OpsNowAuth

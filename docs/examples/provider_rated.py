@@ -1,8 +1,7 @@
 """Rated (slaOS): a static token made in the browser, sent as a Bearer token."""
 
-import os
-
 # [start]
+import os
 import warnings
 
 import requests

@@ -1,8 +1,8 @@
 """Celery: the tasks module builds the auth; every worker on every host shares one token."""
 
+# [start]
 import os
 
-# [start]
 # tasks.py: what the tasks call, built once per worker process
 from requests_multiauth import DataloyAuth, MultiAuthSession, RedisTokenCache
 

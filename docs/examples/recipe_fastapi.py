@@ -1,8 +1,8 @@
 """FastAPI / Starlette: sync routes run on a thread pool; one auth serves every thread."""
 
+# [start]
 import os
 
-# [start]
 # api_client.py: what the sync routes call
 from requests_multiauth import CognitoAuth, MultiAuthSession
 

@@ -1,8 +1,8 @@
 """Flask: the session lives on the app, built in the app factory."""
 
+# [start]
 import os
 
-# [start]
 from flask import Flask, current_app, jsonify
 
 from requests_multiauth import CognitoAuth, MultiAuthSession

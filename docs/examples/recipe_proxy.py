@@ -1,8 +1,8 @@
 """Corporate proxies and CA bundles: the token calls and the API requests both need them."""
 
+# [start]
 import os
 
-# [start]
 import requests
 
 from requests_multiauth import CognitoAuth, MultiAuthSession

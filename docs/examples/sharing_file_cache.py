@@ -1,8 +1,7 @@
 """Sharing one token between the processes of one machine with FileTokenCache."""
 
-import os
-
 # [start]
+import os
 from concurrent.futures import ProcessPoolExecutor
 
 from requests_multiauth import CognitoAuth, FileTokenCache

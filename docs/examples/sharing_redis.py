@@ -1,8 +1,8 @@
 """Sharing one token between hosts with RedisTokenCache."""
 
+# [start]
 import os
 
-# [start]
 from requests_multiauth import CognitoAuth, RedisTokenCache
 
 # e.g. rediss://:password@redis.internal:6380/0 (TLS, a password, a Redis only your services reach)

@@ -1,8 +1,7 @@
 """How tokens are kept: one token for every thread, the options, get_token and invalidate."""
 
-import os
-
 # [start]
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import requests

@@ -1,8 +1,8 @@
 """Use 3: AuthAdapter on a session that other code owns."""
 
+# [start]
 import os
 
-# [start]
 import requests
 
 from requests_multiauth import AuthAdapter, CognitoAuth

@@ -1,8 +1,8 @@
 """Use 2: MultiAuthSession, with one API or several."""
 
+# [start]
 import os
 
-# [start]
 from requests_multiauth import DataloyAuth, MultiAuthSession, OpsNowAuth
 
 dataloy_api = os.environ.get("DATALOY_API_URL", "https://api.dataloy.com/ws/rest/")

@@ -1,8 +1,8 @@
 """Use 1: session.auth on a plain requests.Session."""
 
+# [start]
 import os
 
-# [start]
 import requests
 
 from requests_multiauth import CognitoAuth
