@@ -56,6 +56,10 @@ def _autodoc_directive(obj: Any) -> str:
     return "autodata"
 
 
+def _is_exception(obj: Any) -> bool:
+    return inspect.isclass(obj) and issubclass(obj, BaseException)
+
+
 def _module_heading(module_name: str) -> str:
     module = sys.modules.get(module_name)
     summary = (module.__doc__ or "").strip().splitlines()[0:1] if module else []
@@ -85,11 +89,19 @@ class PublicApi(SphinxDirective):
                     raise self.error(f"public-api: {name!r} is not in {module_name}.__all__")
             placed.update(members)
             groups.append((title.strip(), members))
+        # A new exception joins the group of exceptions; other new names go by their module.
+        errors_group = next(
+            (members for _, members in groups if members and all(_is_exception(getattr(module, m)) for m in members)),
+            None,
+        )
         by_module: Dict[str, List[str]] = {}
         for name in names:
             if name in placed:
                 continue
             obj = getattr(module, name)
+            if errors_group is not None and _is_exception(obj):
+                errors_group.append(name)
+                continue
             defined_in = getattr(obj, "__module__", None) if inspect.isclass(obj) or inspect.isfunction(obj) else None
             by_module.setdefault(defined_in or module_name, []).append(name)
         for defined_in, members in by_module.items():
