@@ -315,6 +315,10 @@ class TokenAuth(_HeaderAuth):
 class ClientCredentialsAuth(TokenAuth):
     """OAuth 2.0 client credentials (RFC 6749 §4.4), with refresh tokens when offered.
 
+    Safe for concurrent use, and meant to be shared: reuse, renewal ahead of expiry,
+    the 401 replay, the retries of token calls (``retry=``) and the errors raised
+    are those of :class:`TokenAuth`.
+
     The token request is a form body built by oauthlib, with the client
     authenticated by HTTP Basic (``client_auth="basic"``, the default),
     ``"basic_urlencoded"`` (RFC 6749 §2.3.1) or ``"post"`` (in the body).
@@ -424,6 +428,10 @@ class ClientCredentialsAuth(TokenAuth):
 class AudienceClientCredentialsAuth(TokenAuth):
     """Client credentials as a JSON body with an ``audience`` (Auth0-style APIs).
 
+    Safe for concurrent use, and meant to be shared: reuse, renewal ahead of expiry,
+    the 401 replay, the retries of token calls (``retry=``) and the errors raised
+    are those of :class:`TokenAuth`.
+
     Sends ``{"client_id", "client_secret", "audience", "grant_type":
     "client_credentials"}`` plus *params*. With ``client_auth="basic"`` the id
     and secret travel in an HTTP Basic header instead of the body.
@@ -461,6 +469,10 @@ class AudienceClientCredentialsAuth(TokenAuth):
 class ApiKeyTokenAuth(TokenAuth):
     """An API key exchanged for a short-lived access token (POST JSON ``{"apiKey": ...}``).
 
+    Safe for concurrent use, and meant to be shared: reuse, renewal ahead of expiry,
+    the 401 replay (a new exchange), the retries of token calls (``retry=``) and the errors raised
+    are those of :class:`TokenAuth`.
+
     Args:
         api_key: the key; a secret, never shown.
         token_url: the exchange endpoint.
@@ -485,6 +497,8 @@ class ApiKeyTokenAuth(TokenAuth):
 
 class StaticTokenAuth(_HeaderAuth):
     """A fixed bearer token, made elsewhere and not renewable here.
+
+    Safe for concurrent use. It makes no token call, so nothing is retried.
 
     If the token is a JWT with an ``exp`` claim (read, not verified), a
     :class:`~requests_multiauth.TokenExpiryWarning` is issued once when fewer

@@ -111,6 +111,10 @@ class MultiAuthError(requests.RequestException):
 class TokenRequestError(MultiAuthError):
     """The token endpoint refused the request or could not be reached.
 
+    Raised once the retries of transient faults (connection errors, timeouts,
+    408/425/429/5xx, as :class:`~requests_multiauth.RetryPolicy` says) are spent,
+    or at once for a refusal, which is never retried.
+
     Attributes:
         status_code: the HTTP status of the last answer, or None when no answer
             arrived (connection refused, timeout).
@@ -160,6 +164,8 @@ class InvalidClientError(TokenRequestError):
 
 class TokenResponseError(MultiAuthError):
     """The token endpoint answered, but not with a token this library can use.
+
+    Never retried: asking again would get the same answer.
 
     The message names what is missing or wrong (``no access_token``, ``expires_in
     is negative``) and quotes a short, redacted excerpt of the answer.

@@ -82,7 +82,7 @@ _HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
 @dataclass(frozen=True, repr=False)
 class Token:
-    """An access token and what is known about its life. Immutable.
+    """An access token and what is known about its life. Immutable, so safe to share between threads.
 
     Attributes:
         access_token: the token itself, sent as ``Authorization: Bearer <token>``.

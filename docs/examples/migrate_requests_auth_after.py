@@ -1,0 +1,25 @@
+"""After: requests_multiauth in place of requests-auth."""
+
+# [start]
+import os
+
+import requests
+
+from requests_multiauth import ClientCredentialsAuth
+
+# your credentials, however you keep them (here: the environment)
+client_id = os.environ["COGNITO_CLIENT_ID"]
+client_secret = os.environ["COGNITO_CLIENT_SECRET"]
+token_url = os.environ["COGNITO_TOKEN_URL"]
+api = os.environ["COGNITO_API_URL"]
+
+auth = ClientCredentialsAuth(
+    client_id,
+    client_secret,
+    token_url,
+    scope="api/write",
+)
+
+response = requests.get(api + "items", auth=auth, timeout=10)
+# [end]
+response.raise_for_status()
