@@ -268,7 +268,8 @@ class ProviderEmulator:
         the CA bundle that the preset's token calls then trust, so that
         ``DataloyAuth.from_env(provider.environ())`` works without touching
         ``REQUESTS_CA_BUNDLE``. (The API requests still need a session that
-        trusts the CA: :meth:`api_session` or :meth:`multiauth_session`.)
+        trusts the CA: :meth:`~requests_multiauth.testing.ProviderEmulator.api_session` or
+        :meth:`~requests_multiauth.testing.ProviderEmulator.multiauth_session`.)
         """
         raise NotImplementedError
 
