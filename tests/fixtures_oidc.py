@@ -460,6 +460,7 @@ def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProv
         provider._session.close()
     finally:
         _stop(process)
+        shutil.rmtree(directory, ignore_errors=True)  # the run's keys and secrets go with it
 
 
 @pytest.fixture
