@@ -530,3 +530,21 @@ def test_a_redirect_within_the_origin_needs_a_new_proof(server: OAuth2Emulator) 
     )
     assert again.status_code == 200
     assert again.json()["received"] == {"n": 1}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_auth_authenticates_the_way_the_client_was_registered(server: OAuth2Emulator, method: str) -> None:
+    import requests_multiauth
+
+    needed = {"client_secret_jwt": "ClientSecretJwt", "private_key_jwt": "PrivateKeyJwt"}.get(method, "TlsClientAuth")
+    if method.startswith("client_secret_") and method != "client_secret_jwt":
+        needed = "ClientCredentialsAuth"
+    if not hasattr(requests_multiauth, needed):
+        pytest.skip(f"this version of requests_multiauth has no {needed}")
+    client = server.register_client(method)
+    auth = server.auth(client)
+    session = server.api_session(cert=client.cert)
+    assert session.get(server.api_url + "things", auth=auth).status_code == 200
+    assert server.count_token_calls(client_id=client.client_id, method=method, outcome="ok") == 1
+    expected_path = "/mtls/token" if method.endswith("tls_client_auth") else "/token"
+    assert [call.path for call in server.token_log()] == [expected_path]

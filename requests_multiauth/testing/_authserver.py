@@ -462,21 +462,35 @@ class OAuth2Emulator(ProviderEmulator):
     # -- a convenience for the library's own auths ------------------------------------------------------
 
     def auth(self, client: Optional[RegisteredClient] = None, **options: Any) -> Any:
-        """A ``ClientCredentialsAuth`` for a ``client_secret_basic`` / ``client_secret_post``
-        *client* (default: a new ``client_secret_basic`` one), pointed at this emulator.
-        For the other methods build the auth with its ``client_auth=`` object."""
-        from ..auth import ClientCredentialsAuth
+        """A ``ClientCredentialsAuth`` for *client* (default: a new ``client_secret_basic``
+        one), authenticating the way it was registered, pointed at this emulator (the mTLS
+        alias for the mTLS methods) and on its clock. *options* go to ``ClientCredentialsAuth``
+        (``dpop=``, ``scope=``, ``client_auth=`` to override the method object...).
+
+        Raises:
+            NotImplementedError: this version of the library lacks the method's class.
+            ValueError: a ``private_key_jwt`` client registered with your own key
+                (the emulator has no private key to sign with): pass ``client_auth=``.
+        """
+        import requests_multiauth as package
 
         client = client or self.register_client("client_secret_basic")
-        styles = {"client_secret_basic": "basic", "client_secret_post": "post"}
-        if client.method not in styles or client.client_secret is None:
-            raise NotImplementedError(
-                f"auth() makes client_secret_basic/post auths; {client.method} needs client_auth="
-            )
-        options.setdefault("client_auth", styles[client.method])
-        return ClientCredentialsAuth(
-            client.client_id, client.client_secret, self.token_url, **self._auth_options(options)
-        )
+        if "client_auth" not in options:
+            options["client_auth"] = _client_auth_for(package, client)
+        token_url = self.mtls_token_url if client.method in TLS_METHODS else self.token_url
+        if client.cert is not None:
+            options.setdefault("session", self.api_session(cert=client.cert))
+        secret: Any = client.client_secret  # None for the methods that need no secret
+        return package.ClientCredentialsAuth(client.client_id, secret, token_url, **self._auth_options(options))
+
+    def api_session(self, *, cert: Optional[Tuple[str, str]] = None) -> Any:
+        """As :meth:`ProviderEmulator.api_session`; with *cert* (a client's ``cert``), the
+        session presents that certificate on every connection, as a certificate-bound token
+        needs when the auth is used as plain ``session.auth``."""
+        session = super().api_session()
+        if cert is not None:
+            session.cert = cert
+        return session
 
     # -- what tests look at --------------------------------------------------------------------------
 
@@ -901,6 +915,25 @@ class OAuth2Emulator(ProviderEmulator):
 
 
 # -- helpers -----------------------------------------------------------------------------------------------------
+
+
+def _client_auth_for(package: Any, client: RegisteredClient) -> Any:
+    """The library's ``client_auth=`` for a registered client."""
+    if client.method == "client_secret_basic":
+        return "basic"
+    if client.method == "client_secret_post":
+        return "post"
+    names = {"client_secret_jwt": "ClientSecretJwt", "private_key_jwt": "PrivateKeyJwt"}
+    factory = getattr(package, names.get(client.method, "TlsClientAuth"), None)
+    if factory is None:
+        raise NotImplementedError(f"this version of requests_multiauth cannot authenticate with {client.method}")
+    if client.method == "client_secret_jwt":
+        return factory(alg=client.alg or "HS256")
+    if client.method == "private_key_jwt":
+        if client.private_key_pem is None:
+            raise ValueError("the client was registered with your own key: pass client_auth=PrivateKeyJwt(your_key)")
+        return factory(client.private_key_pem, kid=client.kid)
+    return factory(client.cert_path, client.key_path, self_signed=client.method == "self_signed_tls_client_auth")
 
 
 def _invalid_client(why: str) -> Refusal:
