@@ -132,7 +132,9 @@ class OidcProvider:
         """Change settings now; returns ``{"settings", "counters", ...}``. Settings:
         ``access_token_ttl`` (int s), ``token_dpop_nonce`` / ``api_dpop_nonce`` (bool: the
         token endpoint / the API require a DPoP nonce), ``api_nonce_rotation`` (s),
-        ``api_iat_window`` (s). ``reset=True`` first puts everything back and zeroes counters."""
+        ``api_iat_window`` (s). ``reset=True`` first puts everything back and zeroes counters;
+        ``rotate_api_nonce=True`` changes the API's nonce now (a test that must not race the
+        rotation timer sets a long ``api_nonce_rotation`` and rotates by hand)."""
         result: Dict[str, Any] = self._call("POST", "/__control", settings)
         return result
 

@@ -26,7 +26,8 @@
 // /redirect/X answers 307 to /api/X (same origin), without looking at the token.
 //
 // /__control (X-Control-Token): GET → {"settings", "counters"}; GET /__control/events?kind=token|api|
-// assertion → the recorded events; POST with a JSON body of settings to change, or {"reset": true}.
+// assertion → the recorded events; POST with a JSON body of settings to change, {"reset": true}, or
+// {"rotate_api_nonce": true} (the API's nonce changes now, whatever api_nonce_rotation says).
 
 import { X509Certificate, createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -450,6 +451,8 @@ async function control(req, res, url) {
       seenProofJtis.clear();
     }
     delete change.reset;
+    if (change.rotate_api_nonce) apiNonceSince = 0; // a new API nonce at the next request
+    delete change.rotate_api_nonce;
     for (const [name, value] of Object.entries(change)) {
       if (!(name in DEFAULT_SETTINGS)) return reply(res, 400, { error: `unknown setting ${name}` });
       settings[name] = value;
