@@ -548,3 +548,69 @@ def test_auth_authenticates_the_way_the_client_was_registered(server: OAuth2Emul
     assert server.count_token_calls(client_id=client.client_id, method=method, outcome="ok") == 1
     expected_path = "/mtls/token" if method.endswith("tls_client_auth") else "/token"
     assert [call.path for call in server.token_log()] == [expected_path]
+
+
+# -- the examples of docs/testing-oauth2.rst (they need the library's client_auth and DPoP layers) --------------
+
+
+def _needs(*names: str) -> Any:
+    import requests_multiauth
+
+    missing = [name for name in names if not hasattr(requests_multiauth, name)]
+    if missing:
+        pytest.skip(f"this version of requests_multiauth has no {', '.join(missing)}")
+    return requests_multiauth
+
+
+def test_docs_example_private_key_jwt(oauth2_server: OAuth2Emulator) -> None:
+    package = _needs("PrivateKeyJwt")
+    client = oauth2_server.register_client("private_key_jwt")
+    session = oauth2_server.api_session()
+    auth = package.ClientCredentialsAuth.from_issuer(
+        oauth2_server.issuer,
+        client.client_id,
+        client_auth=package.PrivateKeyJwt(client.private_key_pem, kid=client.kid),
+        session=session,
+    )
+    assert session.get(oauth2_server.api_url + "things", auth=auth).status_code == 200
+    assert oauth2_server.count_token_calls(method="private_key_jwt", outcome="ok") == 1
+    assert oauth2_server.assertion_replays == 0
+    (assertion,) = oauth2_server.assertions()
+    assert assertion.iat is not None
+    assert assertion.exp - assertion.iat == 60
+
+
+def test_docs_example_mutual_tls(oauth2_server: OAuth2Emulator) -> None:
+    package = _needs("TlsClientAuth")
+    client = oauth2_server.register_client("tls_client_auth")
+    auth = package.ClientCredentialsAuth(
+        client.client_id,
+        None,
+        oauth2_server.mtls_token_url,
+        client_auth=package.TlsClientAuth(client.cert_path, client.key_path),
+        session=oauth2_server.api_session(),
+    )
+    session = oauth2_server.api_session()
+    session.mount(oauth2_server.api_url, package.AuthAdapter(auth))
+    assert session.get(oauth2_server.api_url + "things").status_code == 200
+    assert [call.path for call in oauth2_server.token_log()] == ["/mtls/token"]
+    assert oauth2_server.api_session().get(oauth2_server.api_url + "things", auth=auth).status_code == 401
+
+
+def test_docs_example_dpop_nonce() -> None:
+    package = _needs("DPoPKey")
+    clock = ManualClock()
+    with OAuth2Emulator(clock=clock) as server:
+        client = server.register_client("client_secret_basic", dpop_bound=True)
+        server.api_dpop_nonce = True
+        server.nonce_rotation = 2
+        session = server.api_session()
+        auth = package.ClientCredentialsAuth(
+            client.client_id, client.client_secret, server.token_url, dpop=True, session=session, clock=clock
+        )
+        assert session.get(server.api_url + "things", auth=auth).status_code == 200
+        clock.advance(2)  # a new nonce: one replay, then success
+        assert session.get(server.api_url + "things", auth=auth).status_code == 200
+        assert server.count_api_calls(scheme="Bearer") == 0
+        assert server.nonce_challenges["api"] == 2
+        assert server.dpop_replays == 0
