@@ -106,6 +106,9 @@ class OidcProvider:
     _control_token: str = field(repr=False)
     _session: requests.Session = field(repr=False, default_factory=requests.Session)
 
+    def __repr__(self) -> str:
+        return f"OidcProvider(issuer={self.issuer!r}, api={self.api_origin!r})"
+
     def client(self, name: str) -> OidcClient:
         return self.clients[name]
 
