@@ -23,6 +23,15 @@ from .auth import (
 from .cache import MemoryTokenCache, TokenCache
 from .cache_file import FileTokenCache  # needs filelock only when built
 from .cache_redis import RedisTokenCache  # needs redis only when built
+from .client_auth import (  # the JWT methods need PyJWT only when built
+    ClientAssertion,
+    ClientAuth,
+    ClientSecretBasic,
+    ClientSecretJwt,
+    ClientSecretPost,
+    PrivateKeyJwt,
+    TlsClientAuth,
+)
 from .errors import (
     ConfigurationError,
     InsecureTransportError,
@@ -43,7 +52,12 @@ __version__ = "0.1.0"
 __all__ = [
     "ApiKeyTokenAuth",
     "AudienceClientCredentialsAuth",
+    "ClientAssertion",
+    "ClientAuth",
     "ClientCredentialsAuth",
+    "ClientSecretBasic",
+    "ClientSecretJwt",
+    "ClientSecretPost",
     "CognitoAuth",
     "ConfigurationError",
     "DataloyAuth",
@@ -58,9 +72,11 @@ __all__ = [
     "MultiAuthError",
     "MultiAuthWarning",
     "OpsNowAuth",
+    "PrivateKeyJwt",
     "RatedAuth",
     "RetryPolicy",
     "StaticTokenAuth",
+    "TlsClientAuth",
     "Token",
     "TokenAuth",
     "TokenAuthOptions",
