@@ -487,22 +487,24 @@ class _AssertionFile:
         self._value = ""
 
     def read(self, error: Callable[[str], Exception]) -> str:
+        """The assertion; *error* makes the exception raised when there is none."""
         with self._lock:
             try:
                 status = os.stat(self.path)
                 signature = (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
-                if signature != self._seen:
-                    with open(self.path, encoding="utf-8") as handle:
-                        value = handle.read().strip()
-                    if len(value) < _MIN_ASSERTION_LENGTH:
-                        raise error(f"ClientAssertion: the file {self.path!r} is empty: it should hold the assertion")
-                    self._value, self._seen = value, signature
+                if signature == self._seen:
+                    return self._value
+                with open(self.path, encoding="utf-8") as handle:
+                    value = handle.read().strip()
             except FileNotFoundError:
                 raise error(f"ClientAssertion: no file at {self.path!r}; it should hold the assertion") from None
             except (OSError, UnicodeDecodeError) as exc:
                 reason = getattr(exc, "strerror", None) or type(exc).__name__
                 raise error(f"ClientAssertion: cannot read {self.path!r}: {reason}") from None
-            return self._value
+            if len(value) < _MIN_ASSERTION_LENGTH:
+                raise error(f"ClientAssertion: the file {self.path!r} is empty: it should hold the assertion")
+            self._value, self._seen = value, signature
+            return value
 
 
 class TlsClientAuth(ClientAuth):
