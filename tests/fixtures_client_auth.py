@@ -8,6 +8,7 @@
 * :class:`BoundTokenServer`: a token endpoint for ``tls_client_auth`` that binds
   each token to the certificate presented (``cnf["x5t#S256"]``, RFC 8705 §3),
   and a protected API that refuses a token sent over a connection without it;
+* :class:`TokenStub`: a token endpoint handler that can fail transiently first;
 * :func:`assertions_of`: the client assertions a server received, for checks and
   for the suite-wide secret check.
 """
@@ -272,6 +273,35 @@ class BoundTokenServer:
         if bound[0] != thumbprint:
             return Reply(401, {"error": "invalid_token", "error_description": "certificate mismatch"}, refused)
         return Reply(200, {"ok": True, "cnf": {"x5t#S256": bound[0]}})
+
+
+class TokenStub:
+    """A token endpoint that answers 503 to its first *fail_first* calls, then issues tokens."""
+
+    def __init__(self, *, fail_first: int = 0, lifetime: int = 3600, refresh: bool = False) -> None:
+        self.fail_first = fail_first
+        self.lifetime = lifetime
+        self.refresh = refresh
+        self.answer: Optional[Reply] = None
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Request) -> Reply:
+        with self._lock:
+            self.calls += 1
+            call = self.calls
+        if call <= self.fail_first:
+            return Reply(503, {"error": "temporarily_unavailable"})
+        if self.answer is not None:
+            return self.answer
+        body: Dict[str, Any] = {
+            "access_token": f"at-{call}-{secrets.token_hex(8)}",
+            "token_type": "Bearer",
+            "expires_in": self.lifetime,
+        }
+        if self.refresh:
+            body["refresh_token"] = f"rt-{call}-{secrets.token_hex(8)}"
+        return Reply(200, body)
 
 
 def jwt_claims(assertion: str) -> Dict[str, Any]:

@@ -12,7 +12,6 @@ import base64
 import os
 import secrets
 import sys
-import threading
 import time
 import traceback
 from pathlib import Path
@@ -45,6 +44,7 @@ from requests_multiauth.testing import LocalServer, Reply, Request
 from tests.fixtures_client_auth import (
     BoundTokenServer,
     MtlsServer,
+    TokenStub,
     assertions_of,
     issue_client_certificate,
     jwt_claims,
@@ -57,35 +57,6 @@ CLIENT_ID = "svc-ledger"
 SECRET = "cs-Wq7Yp2Lk9Xr4Tn6Vb3Mh8Jd5Gf1Zs0Ae-Nc4Rt8Ux2Py6Qv0Bw3Ez7Hk1Lj5M"  # 64 bytes: HS512 wants no less
 FAST_RETRY = RetryPolicy(attempts=4, backoff=0.01, max_backoff=0.02, max_retry_after=0.05, budget=5.0)
 FORM = "application/x-www-form-urlencoded"
-
-
-class TokenStub:
-    """A token endpoint that answers 503 to its first *fail_first* calls, then issues tokens."""
-
-    def __init__(self, *, fail_first: int = 0, lifetime: int = 3600, refresh: bool = False) -> None:
-        self.fail_first = fail_first
-        self.lifetime = lifetime
-        self.refresh = refresh
-        self.answer: Optional[Reply] = None
-        self.calls = 0
-        self._lock = threading.Lock()
-
-    def __call__(self, request: Request) -> Reply:
-        with self._lock:
-            self.calls += 1
-            call = self.calls
-        if call <= self.fail_first:
-            return Reply(503, {"error": "temporarily_unavailable"})
-        if self.answer is not None:
-            return self.answer
-        body: Dict[str, Any] = {
-            "access_token": f"at-{call}-{secrets.token_hex(8)}",
-            "token_type": "Bearer",
-            "expires_in": self.lifetime,
-        }
-        if self.refresh:
-            body["refresh_token"] = f"rt-{call}-{secrets.token_hex(8)}"
-        return Reply(200, body)
 
 
 class Endpoint:
