@@ -32,8 +32,10 @@ from .client_auth import (  # the JWT methods need PyJWT only when built
     PrivateKeyJwt,
     TlsClientAuth,
 )
+from .discovery import ServerMetadata, discover
 from .errors import (
     ConfigurationError,
+    DiscoveryError,
     InsecureTransportError,
     InvalidClientError,
     MultiAuthError,
@@ -62,6 +64,9 @@ __all__ = [
     "ConfigurationError",
     "DataloyAuth",
     "DiagramsAuth",
+    "DiscoveryError",
+    "ServerMetadata",
+    "discover",
     "InsecureTransportError",
     "InvalidClientError",
     "MemoryTokenCache",

@@ -410,7 +410,8 @@ class ClientAssertion(ClientAuth):
     The assertion is a secret: never in a repr, log or error.
     """
 
-    method = "client_assertion"
+    #: To the server, an assertion signed elsewhere is a private_key_jwt (RFC 8414 has no other name for it).
+    method = "private_key_jwt"
 
     def __init__(
         self, source: Union[Callable[[], str], str, os.PathLike[str]], *, assertion_type: str = JWT_BEARER
@@ -435,7 +436,7 @@ class ClientAssertion(ClientAuth):
 
     @property
     def names(self) -> Tuple[str, ...]:
-        # RFC 8414 names the JWT methods by who signed; a server that takes an assertion lists one of them.
+        # A platform's assertion is signed with a key, but a server may file it under either JWT name.
         return ("private_key_jwt", "client_secret_jwt")
 
     def assertion(self) -> str:
@@ -458,7 +459,10 @@ class ClientAssertion(ClientAuth):
                 secrets=(assertion,),
             )
 
-        identity: Tuple[Tuple[str, str], ...] = (("client_auth", self.method), ("assertion_type", self.assertion_type))
+        identity: Tuple[Tuple[str, str], ...] = (
+            ("client_auth", "client_assertion"),
+            ("assertion_type", self.assertion_type),
+        )
         if self.path is not None:
             identity += (("assertion_file", os.path.abspath(self.path)),)
         return Binding(self.method, fields={"client_id": client_id}, prepare=prepare, identity=identity)

@@ -32,6 +32,9 @@ CONTRACT = {
     "PrivateKeyJwt",
     "ClientAssertion",
     "TlsClientAuth",
+    # Stage 2: discovery
+    "ServerMetadata",
+    "discover",
 }
 
 
