@@ -13,8 +13,8 @@ from .fixtures_secrets import SecretWatch
 
 # The local provider emulations' fixtures (local_providers, cognito_provider, ...), and the
 # two-API fixtures of the session and adapter tests (tokens, api_a, api_b, bundle), and the
-# token endpoint of the shared-cache tests (stub, server).
-pytest_plugins = ["requests_multiauth.testing", "tests.fixtures_apis", "tests.fixtures_cache"]
+# token endpoint of the shared-cache tests (stub, server), and oidc-provider (oidc_provider, oidc).
+pytest_plugins = ["requests_multiauth.testing", "tests.fixtures_apis", "tests.fixtures_cache", "tests.fixtures_oidc"]
 
 
 @pytest.fixture(autouse=True)
