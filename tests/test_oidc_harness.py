@@ -7,36 +7,22 @@ proof without the nonce it asked for. The library's own clients are tested again
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import secrets
 import time
-import uuid
 from typing import Any, Dict, Optional
 
 import pytest
 import requests
 
 from .fixtures_oidc import OidcClient, OidcProvider
-
-jwt = pytest.importorskip("jwt")
-ec = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.ec")
-
-ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+from .jose_by_hand import ASSERTION_TYPE, DPoPSigner, make_assertion
+from .jose_by_hand import access_token_claims as claims_of
 
 
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def assertion(client: OidcClient, audience: str, *, jti: Optional[str] = None, lifetime: int = 60) -> str:
-    now = int(time.time())
-    claims = {"iss": client.client_id, "sub": client.client_id, "aud": audience, "iat": now, "exp": now + lifetime}
-    claims["jti"] = jti or str(uuid.uuid4())
+def assertion(client: OidcClient, audience: str, *, jti: Optional[str] = None) -> str:
     if client.method == "client_secret_jwt":
-        assert client.secret is not None
-        return jwt.encode(claims, client.secret, algorithm="HS256")
-    return jwt.encode(claims, client.private_key_pem(), algorithm=client.alg, headers={"kid": client.kid})
+        return make_assertion(client.client_id, audience, client.secret, "HS256", jti=jti)
+    key = client.private_key_pem()
+    return make_assertion(client.client_id, audience, key, client.alg or "", kid=client.kid, jti=jti)
 
 
 def token_request(oidc: OidcProvider, client: OidcClient, **extra: Any) -> requests.Response:
@@ -60,46 +46,6 @@ def token_request(oidc: OidcProvider, client: OidcClient, **extra: Any) -> reque
     url = extra.pop("url", url)
     cert = extra.pop("cert", cert)
     return requests.post(url, data=data, headers=headers, auth=auth, cert=cert, verify=oidc.ca_path, timeout=10)
-
-
-class DPoPSigner:
-    """A DPoP key and proofs made by hand (RFC 9449 §4.2)."""
-
-    def __init__(self) -> None:
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        numbers = self.key.public_key().public_numbers()
-        self.jwk = {
-            "kty": "EC",
-            "crv": "P-256",
-            "x": b64url(numbers.x.to_bytes(32, "big")),
-            "y": b64url(numbers.y.to_bytes(32, "big")),
-        }
-        canonical = '{"crv":"P-256","kty":"EC","x":"%s","y":"%s"}' % (self.jwk["x"], self.jwk["y"])  # noqa: UP031
-        self.thumbprint = b64url(hashlib.sha256(canonical.encode()).digest())
-
-    def proof(
-        self,
-        method: str,
-        url: str,
-        *,
-        token: Optional[str] = None,
-        nonce: Optional[str] = None,
-        jti: Optional[str] = None,
-        iat: Optional[int] = None,
-        typ: str = "dpop+jwt",
-    ) -> str:
-        claims: Dict[str, Any] = {"htm": method, "htu": url, "iat": iat or int(time.time())}
-        claims["jti"] = jti or secrets.token_urlsafe(16)
-        if token is not None:
-            claims["ath"] = b64url(hashlib.sha256(token.encode()).digest())
-        if nonce is not None:
-            claims["nonce"] = nonce
-        return jwt.encode(claims, self.key, algorithm="ES256", headers={"typ": typ, "jwk": self.jwk})
-
-
-def claims_of(token: str) -> Dict[str, Any]:
-    result: Dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
-    return result
 
 
 def api_get(
