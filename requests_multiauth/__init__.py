@@ -23,8 +23,10 @@ from .auth import (
 from .cache import MemoryTokenCache, TokenCache
 from .cache_file import FileTokenCache  # needs filelock only when built
 from .cache_redis import RedisTokenCache  # needs redis only when built
+from .discovery import ServerMetadata, discover
 from .errors import (
     ConfigurationError,
+    DiscoveryError,
     InsecureTransportError,
     InvalidClientError,
     MultiAuthError,
@@ -48,6 +50,9 @@ __all__ = [
     "ConfigurationError",
     "DataloyAuth",
     "DiagramsAuth",
+    "DiscoveryError",
+    "ServerMetadata",
+    "discover",
     "InsecureTransportError",
     "InvalidClientError",
     "MemoryTokenCache",

@@ -36,7 +36,7 @@ from .renewal import DEFAULT_LEEWAY, Clock, TokenManager
 from .token import Token, jwt_expiry
 
 if TYPE_CHECKING:
-    from typing_extensions import Unpack
+    from typing_extensions import Self, Unpack
 
 __all__ = [
     "ApiKeyTokenAuth",
@@ -294,6 +294,61 @@ class ClientCredentialsAuth(TokenAuth):
         self.client_id = grant.client_id
         self.scope = grant.scope
         super().__init__(grant, token_url, **options)
+
+    @classmethod
+    def from_issuer(
+        cls,
+        issuer: str,
+        client_id: str,
+        client_secret: Optional[str] = None,
+        *,
+        client_auth: Optional[str] = None,
+        allow_insecure_loopback: bool = False,
+        **options: Any,
+    ) -> Self:
+        """An auth for the authorization server *issuer*, configured from its
+        discovery document (RFC 8414 / OpenID Connect Discovery; see
+        :func:`~requests_multiauth.discover`).
+
+        The token endpoint comes from the document. Without *client_auth*, the
+        method is chosen from ``token_endpoint_auth_methods_supported``
+        (``client_secret_basic``, then ``client_secret_post``, when a secret is
+        given); an explicit *client_auth* the server does not list is refused.
+        The document is fetched once per issuer per process (cached for an
+        hour), with the ``session`` and ``timeout`` given in *options*.
+
+        Args:
+            issuer: the issuer, exactly as the server states it.
+            client_id, client_secret: the client's credentials.
+            client_auth: how the client authenticates (see the class); chosen
+                from the server's list when omitted.
+            allow_insecure_loopback: as for :class:`TokenAuth`.
+            **options: every other option of this class, passed through.
+
+        Raises:
+            DiscoveryError: the document could not be had, or names another issuer.
+            ConfigurationError: the server does not list *client_auth*, or lists
+                no method these credentials can use.
+        """
+        from .discovery import choose_client_auth, discover
+
+        session = options.get("session")
+        timeout = options.get("timeout")
+        metadata = discover(
+            issuer,
+            session=session,
+            allow_insecure_loopback=allow_insecure_loopback,
+            **({"timeout": timeout} if timeout is not None else {}),
+        )
+        method = choose_client_auth(metadata, client_auth, has_secret=client_secret is not None)
+        return cls(
+            client_id,
+            client_secret,  # type: ignore[arg-type]
+            token_url=metadata.token_endpoint,
+            client_auth=method,
+            allow_insecure_loopback=allow_insecure_loopback,
+            **options,
+        )
 
     def _public_fields(self) -> Tuple[Tuple[str, Any], ...]:
         scope = (("scope", self.scope),) if self.scope is not None else ()

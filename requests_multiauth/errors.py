@@ -11,6 +11,7 @@ errors keeps working::
           ├── TokenResponseError       the token endpoint answered something unusable
           ├── TokenExpiredError        a token that cannot be renewed has expired
           ├── InsecureTransportError   a token or secret was about to go over plain HTTP
+          ├── DiscoveryError           an issuer's metadata could not be had or was refused
           └── ConfigurationError       a setting is missing or invalid
 
     UserWarning
@@ -33,6 +34,7 @@ import requests
 
 __all__ = [
     "ConfigurationError",
+    "DiscoveryError",
     "InsecureTransportError",
     "InvalidClientError",
     "MultiAuthError",
@@ -112,6 +114,12 @@ class InsecureTransportError(MultiAuthError):
     Raised before any connection is opened. Use an ``https://`` URL; tests that
     run a server on loopback can pass ``allow_insecure_loopback=True``.
     """
+
+
+class DiscoveryError(MultiAuthError):
+    """An issuer's metadata could not be fetched, was not a usable document, or
+    was refused (another issuer's, redirected off the issuer's origin, no HTTPS
+    token endpoint). Raised before any token call."""
 
 
 class ConfigurationError(MultiAuthError, ValueError):

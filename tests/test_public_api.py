@@ -27,6 +27,9 @@ CONTRACT = {
     "TokenResponseError",
     "TokenExpiredError",
     "InsecureTransportError",
+    # Stage 2
+    "ServerMetadata",
+    "discover",
 }
 
 

@@ -1,0 +1,374 @@
+"""Authorization server discovery (RFC 8414, OpenID Connect Discovery 1.0).
+
+:func:`discover` fetches an issuer's metadata document once per process (within
+:data:`DEFAULT_MAX_AGE`) and returns it as a frozen :class:`ServerMetadata`. It is
+used once, when an auth is built (``ClientCredentialsAuth.from_issuer``): the
+request path never touches it.
+
+What it checks, because a client that trusts a wrong document sends its
+credentials to the wrong server:
+
+* the document comes over HTTPS, and is not redirected to another origin;
+* its ``issuer`` is exactly the issuer asked for (RFC 8414 §3.3, the mix-up
+  defence), before any token call is made;
+* it is a JSON object with a ``token_endpoint`` on HTTPS.
+
+Anything else is a :class:`~requests_multiauth.DiscoveryError` that says what is
+wrong. Connection errors, timeouts, 429 and 5xx are retried a bounded number of
+times; a 404 moves on to the next well-known location.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import requests
+
+from ._endpoint import Timeout, parse_retry_after
+from ._urls import check_transport, origin, safe_url
+from .errors import ConfigurationError, DiscoveryError
+
+__all__ = ["DEFAULT_MAX_AGE", "ServerMetadata", "choose_client_auth", "clear_discovery_cache", "discover"]
+
+log = logging.getLogger("requests_multiauth")
+
+#: How long a fetched document is reused in this process. Servers change their
+#: metadata rarely (key rotation goes through jwks_uri, which we do not cache
+#: here); an hour bounds how long a changed token endpoint goes unnoticed.
+DEFAULT_MAX_AGE = 3600.0
+
+#: Connect and read timeout of each fetch: a metadata document is small and static.
+DEFAULT_DISCOVERY_TIMEOUT: Timeout = (3.05, 10.0)
+
+#: Tries per location for transient faults (connection errors, timeouts, 429, 5xx),
+#: and the first pause between them (doubled, with jitter).
+DISCOVERY_ATTEMPTS = 3
+DISCOVERY_BACKOFF = 0.5
+
+#: The longest Retry-After honoured while discovering, in seconds.
+MAX_DISCOVERY_RETRY_AFTER = 5.0
+
+#: Same-origin redirects followed at most (another origin is refused outright).
+MAX_REDIRECTS = 3
+
+#: RFC 8414 §2: a server that lists no methods supports client_secret_basic.
+DEFAULT_AUTH_METHODS = ("client_secret_basic",)
+
+
+def _strings(value: Any) -> Tuple[str, ...]:
+    if isinstance(value, (list, tuple)):
+        return tuple(str(item) for item in value if isinstance(item, str))
+    return ()
+
+
+@dataclass(frozen=True)
+class ServerMetadata:
+    """An authorization server's metadata, as its discovery document states it.
+
+    Attributes:
+        issuer: the issuer identifier, exactly as asked for and as the document says.
+        token_endpoint: the token endpoint URL.
+        token_endpoint_auth_methods_supported: the client authentication methods
+            the token endpoint accepts (RFC 8414 names; ``client_secret_basic``
+            when the document lists none, as RFC 8414 §2 says).
+        token_endpoint_auth_signing_alg_values_supported: algorithms accepted for
+            signed client assertions.
+        mtls_endpoint_aliases: RFC 8705 §5 endpoints for clients that use mutual TLS.
+        dpop_signing_alg_values_supported: RFC 9449 §5.1 algorithms for DPoP proofs.
+        jwks_uri: where the server publishes its keys, if it says.
+        grant_types_supported: the grants it supports, if it says.
+        document: the whole document, read-only.
+        url: where the document was fetched from.
+    """
+
+    issuer: str
+    token_endpoint: str
+    token_endpoint_auth_methods_supported: Tuple[str, ...] = DEFAULT_AUTH_METHODS
+    token_endpoint_auth_signing_alg_values_supported: Tuple[str, ...] = ()
+    mtls_endpoint_aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    dpop_signing_alg_values_supported: Tuple[str, ...] = ()
+    jwks_uri: Optional[str] = None
+    grant_types_supported: Tuple[str, ...] = ()
+    document: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), repr=False)
+    url: str = ""
+
+    @property
+    def mtls_token_endpoint(self) -> str:
+        """The token endpoint for mutual-TLS clients: the RFC 8705 alias if any, else the token endpoint."""
+        return self.mtls_endpoint_aliases.get("token_endpoint", self.token_endpoint)
+
+    def supports(self, method: str) -> bool:
+        """True if the token endpoint lists the client authentication *method* (an RFC 8414 name)."""
+        return method in self.token_endpoint_auth_methods_supported
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any], *, issuer: str, url: str = "") -> ServerMetadata:
+        """Check a decoded discovery document against *issuer* and read it.
+
+        Raises:
+            DiscoveryError: the issuer differs, or the token endpoint is missing or not HTTPS.
+        """
+        where = f"the discovery document at {safe_url(url)}" if url else "the discovery document"
+        stated = document.get("issuer")
+        if stated != issuer:
+            raise DiscoveryError(
+                f"{where} names the issuer {stated!r}, not {issuer!r}: refusing it, since a client that follows "
+                "another server's metadata may send its credentials there (the mix-up attack, RFC 8414 §3.3). "
+                "Pass the issuer exactly as the server states it"
+            )
+        token_endpoint = document.get("token_endpoint")
+        if not isinstance(token_endpoint, str) or not token_endpoint:
+            raise DiscoveryError(f"{where} has no token_endpoint: this server cannot issue tokens to clients")
+        _check_https(token_endpoint, f"{where}: its token_endpoint")
+        aliases = document.get("mtls_endpoint_aliases")
+        mtls = {k: v for k, v in aliases.items() if isinstance(v, str)} if isinstance(aliases, Mapping) else {}
+        if "token_endpoint" in mtls:
+            _check_https(mtls["token_endpoint"], f"{where}: its mTLS token_endpoint")
+        jwks_uri = document.get("jwks_uri")
+        return cls(
+            issuer=issuer,
+            token_endpoint=token_endpoint,
+            token_endpoint_auth_methods_supported=(
+                _strings(document.get("token_endpoint_auth_methods_supported")) or DEFAULT_AUTH_METHODS
+            ),
+            token_endpoint_auth_signing_alg_values_supported=_strings(
+                document.get("token_endpoint_auth_signing_alg_values_supported")
+            ),
+            mtls_endpoint_aliases=MappingProxyType(mtls),
+            dpop_signing_alg_values_supported=_strings(document.get("dpop_signing_alg_values_supported")),
+            jwks_uri=jwks_uri if isinstance(jwks_uri, str) else None,
+            grant_types_supported=_strings(document.get("grant_types_supported")),
+            document=MappingProxyType(dict(document)),
+            url=url,
+        )
+
+
+def _check_https(url: str, what: str) -> None:
+    if urlsplit(url).scheme != "https":
+        raise DiscoveryError(f"{what} {safe_url(url)!r} is not HTTPS: credentials would go over plain HTTP")
+
+
+def well_known_urls(issuer: str) -> List[str]:
+    """Where an issuer's metadata may be, in the order they are tried: RFC 8414's
+    ``/.well-known/oauth-authorization-server`` inserted before the issuer's path,
+    then OpenID Connect's ``/.well-known/openid-configuration`` appended to it."""
+    parts = urlsplit(issuer)
+    path = parts.path.rstrip("/")
+    rfc8414 = urlunsplit((parts.scheme, parts.netloc, "/.well-known/oauth-authorization-server" + path, "", ""))
+    oidc = urlunsplit((parts.scheme, parts.netloc, path + "/.well-known/openid-configuration", "", ""))
+    return [rfc8414, oidc]
+
+
+@dataclass(frozen=True)
+class _Cached:
+    metadata: ServerMetadata
+    until: float
+
+
+_cache: Dict[str, _Cached] = {}
+_locks: Dict[str, threading.Lock] = {}
+_guard = threading.Lock()
+
+
+def clear_discovery_cache() -> None:
+    """Forget every document :func:`discover` has kept (for tests, or after a server moved)."""
+    with _guard:
+        _cache.clear()
+
+
+def discover(
+    issuer: str,
+    *,
+    session: Optional[requests.Session] = None,
+    timeout: Timeout = DEFAULT_DISCOVERY_TIMEOUT,
+    max_age: float = DEFAULT_MAX_AGE,
+    allow_insecure_loopback: bool = False,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> ServerMetadata:
+    """The metadata of the authorization server *issuer*, fetched at most once
+    per *max_age* seconds in this process. Safe for concurrent use: threads
+    asking for the same issuer together cause one fetch.
+
+    Args:
+        issuer: the issuer identifier (``https://login.example.com/realms/x``),
+            exactly as the server states it in its documents.
+        session: the ``requests.Session`` to fetch with (proxies, CA bundle).
+            Default: a plain session, closed afterwards. An explicit ``verify``
+            on it wins over ``REQUESTS_CA_BUNDLE``.
+        timeout: connect/read timeout of each fetch.
+        max_age: seconds a fetched document is reused.
+        allow_insecure_loopback: accept ``http://`` issuers on loopback, for tests.
+        monotonic: the clock of the cache; replaceable in tests.
+
+    Raises:
+        DiscoveryError: no document found, not JSON, wrong issuer, no or insecure
+            ``token_endpoint``, redirected to another origin, or the server kept
+            failing after bounded retries.
+        InsecureTransportError: *issuer* is not HTTPS.
+    """
+    if not isinstance(issuer, str) or not issuer.strip():
+        raise DiscoveryError("the issuer is missing: pass issuer='https://...' as the server states it")
+    check_transport(issuer, allow_insecure_loopback=allow_insecure_loopback, what="discovery")
+    with _guard:
+        lock = _locks.setdefault(issuer, threading.Lock())
+    with lock:
+        cached = _cache.get(issuer)
+        if cached is not None and monotonic() < cached.until:
+            return cached.metadata
+        metadata = _fetch(issuer, session, timeout, allow_insecure_loopback)
+        _cache[issuer] = _Cached(metadata, monotonic() + max_age)
+        log.info("discovered %s: token endpoint %s", safe_url(issuer), safe_url(metadata.token_endpoint))
+        return metadata
+
+
+def _fetch(
+    issuer: str, session: Optional[requests.Session], timeout: Timeout, allow_insecure_loopback: bool
+) -> ServerMetadata:
+    own = session is None
+    http = requests.Session() if session is None else session
+    try:
+        tried: List[str] = []
+        for url in well_known_urls(issuer):
+            response = _get(http, url, issuer, timeout, allow_insecure_loopback)
+            if response is None:
+                tried.append(f"{safe_url(url)} (404)")
+                continue
+            return ServerMetadata.from_document(_decode(response, url), issuer=issuer, url=url)
+        raise DiscoveryError(
+            f"no discovery document for {safe_url(issuer)}: tried {', '.join(tried)}. "
+            "Check the issuer (it is the 'issuer' value the server publishes), or pass token_url= instead"
+        )
+    finally:
+        if own:
+            http.close()
+
+
+def _get(
+    http: requests.Session, url: str, issuer: str, timeout: Timeout, allow_insecure_loopback: bool
+) -> Optional[requests.Response]:
+    """The 2xx answer at *url* (after same-origin redirects), None for a 404/410,
+    or a DiscoveryError."""
+    verify = http.verify
+    current = url
+    for _redirect in range(MAX_REDIRECTS + 1):
+        response = _get_with_retries(http, current, timeout, None if verify is True else verify)
+        status = response.status_code
+        if 300 <= status < 400 and response.headers.get("Location"):
+            target = urljoin(current, response.headers["Location"])
+            if origin(target) != origin(url):
+                raise DiscoveryError(
+                    f"the discovery document at {safe_url(url)} redirects to another origin "
+                    f"({safe_url(target)}): refused, the metadata must come from the issuer's own server"
+                )
+            check_transport(target, allow_insecure_loopback=allow_insecure_loopback, what="discovery")
+            current = target
+            continue
+        if status in (404, 410):
+            return None
+        if not 200 <= status < 300:
+            raise DiscoveryError(f"{safe_url(current)} answered HTTP {status} to the discovery request")
+        return response
+    raise DiscoveryError(f"{safe_url(url)} redirected more than {MAX_REDIRECTS} times")
+
+
+def _get_with_retries(http: requests.Session, url: str, timeout: Timeout, verify: Any) -> requests.Response:
+    last = ""
+    for attempt in range(1, DISCOVERY_ATTEMPTS + 1):
+        retry_after: Optional[float] = None
+        try:
+            response = http.get(
+                url, timeout=timeout, allow_redirects=False, verify=verify, headers={"Accept": "application/json"}
+            )
+        except requests.exceptions.SSLError as exc:
+            raise DiscoveryError(
+                f"{safe_url(url)} failed TLS verification ({type(exc).__name__}): set REQUESTS_CA_BUNDLE, "
+                "or pass session= with a session whose verify= names the right CA bundle"
+            ) from None
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            last = "no answer in time" if isinstance(exc, requests.Timeout) else "the connection failed"
+        else:
+            if response.status_code != 429 and response.status_code < 500:
+                return response
+            last = f"HTTP {response.status_code}"
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
+        if attempt < DISCOVERY_ATTEMPTS:
+            pause = DISCOVERY_BACKOFF * 2 ** (attempt - 1) * random.uniform(0.5, 1.0)  # noqa: S311 - jitter
+            if retry_after is not None:
+                pause = min(retry_after, MAX_DISCOVERY_RETRY_AFTER)
+            log.warning("discovery at %s: %s; retrying in %.1f s", safe_url(url), last, pause)
+            time.sleep(pause)
+    raise DiscoveryError(f"discovery at {safe_url(url)} failed: {last} (tried {DISCOVERY_ATTEMPTS} times)")
+
+
+def _decode(response: requests.Response, url: str) -> Mapping[str, Any]:
+    try:
+        document = json.loads(response.text)
+    except (ValueError, RecursionError):
+        content_type = response.headers.get("Content-Type", "no content type")
+        raise DiscoveryError(
+            f"the discovery document at {safe_url(url)} is not JSON ({content_type}): is this the issuer's URL?"
+        ) from None
+    if not isinstance(document, Mapping):
+        raise DiscoveryError(f"the discovery document at {safe_url(url)} is JSON but not an object")
+    return document
+
+
+#: The methods chosen for a client with a secret when none is named, best first:
+#: the secret stays out of the body (RFC 6749 §2.3.1 prefers Basic).
+_SECRET_METHODS = ("client_secret_basic", "client_secret_post")
+
+#: Today's short names and the RFC 8414 method each one is.
+_SHORT_NAMES = {"basic": "client_secret_basic", "basic_urlencoded": "client_secret_basic", "post": "client_secret_post"}
+
+
+def method_name(client_auth: Any) -> str:
+    """The RFC 8414 name of a ``client_auth=`` value (a short name, an RFC 8414
+    name, or a client authentication object with a ``method`` attribute)."""
+    if isinstance(client_auth, str):
+        return _SHORT_NAMES.get(client_auth, client_auth)
+    name = getattr(client_auth, "method", None)
+    if not isinstance(name, str):
+        raise ConfigurationError(f"client_auth={type(client_auth).__name__}(...) names no RFC 8414 method")
+    return name
+
+
+def choose_client_auth(metadata: ServerMetadata, client_auth: Any, *, has_secret: bool) -> Any:
+    """The ``client_auth=`` to use with *metadata*'s token endpoint.
+
+    An explicit *client_auth* is returned if the server lists its method;
+    otherwise the first of client_secret_basic, client_secret_post that the
+    server lists is chosen for a client with a secret.
+
+    Raises:
+        ConfigurationError: the server does not list the method asked for, or
+            none that these credentials can use.
+    """
+    listed = metadata.token_endpoint_auth_methods_supported
+    if client_auth is not None:
+        name = method_name(client_auth)
+        if not metadata.supports(name):
+            raise ConfigurationError(
+                f"client_auth {name!r} is not among the methods {safe_url(metadata.issuer)} lists for its token "
+                f"endpoint ({', '.join(listed)}): choose one of those"
+            )
+        return client_auth
+    if has_secret:
+        for name in _SECRET_METHODS:
+            if metadata.supports(name):
+                return name
+    raise ConfigurationError(
+        f"{safe_url(metadata.issuer)} accepts the client authentication methods {', '.join(listed)}; "
+        + (
+            "none of them sends a client secret: pass client_auth= (e.g. PrivateKeyJwt(key) or TlsClientAuth(cert))"
+            if has_secret
+            else "no client_secret was given: pass one, or pass client_auth= (e.g. PrivateKeyJwt(key))"
+        )
+    )
