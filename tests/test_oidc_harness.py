@@ -290,3 +290,16 @@ def test_the_token_lifetime_is_a_setting_and_the_api_checks_expiry(oidc: OidcPro
     assert "ERR_JWT_EXPIRED" in expired.json()["error_description"]
     oidc.reset()
     assert oidc.settings()["access_token_ttl"] == 2
+
+
+def test_the_librarys_discovery_reads_oidc_providers_document(oidc: OidcProvider) -> None:
+    from requests_multiauth import ClientCredentialsAuth, discover
+
+    session = oidc.session()
+    metadata = discover(oidc.issuer, session=session)
+    assert metadata.token_endpoint == oidc.token_endpoint
+    assert metadata.mtls_endpoint_aliases["token_endpoint"] == oidc.mtls_token_endpoint
+    client = oidc.client("basic")
+    auth = ClientCredentialsAuth.from_issuer(oidc.issuer, client.client_id, client.secret, session=session)
+    assert session.get(oidc.api_url + "things", auth=auth).status_code == 200
+    assert oidc.token_calls("basic", outcome="ok") == 1

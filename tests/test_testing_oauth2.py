@@ -475,3 +475,32 @@ def test_the_fixture_gives_a_running_server(oauth2_server: OAuth2Emulator) -> No
     response = oauth2_server.api_session().get(oauth2_server.api_url + "x", auth=auth)
     assert response.status_code == 200
     assert oauth2_server.count_token_calls(method="client_secret_basic", outcome="ok") == 1
+
+
+# -- the library's discovery against it ------------------------------------------------------------------------
+
+
+def test_from_issuer_builds_a_working_auth_from_the_discovery_document(server: OAuth2Emulator) -> None:
+    from requests_multiauth import ClientCredentialsAuth, discover
+
+    client = server.register_client("client_secret_post")
+    session = server.api_session()
+    metadata = discover(server.issuer, session=session)
+    assert metadata.mtls_endpoint_aliases["token_endpoint"] == server.mtls_token_url
+    auth = ClientCredentialsAuth.from_issuer(
+        server.issuer, client.client_id, client.client_secret, client_auth="client_secret_post", session=session
+    )
+    assert session.get(server.api_url + "things", auth=auth).status_code == 200
+    assert server.count_token_calls(method="client_secret_post", outcome="ok") == 1
+
+
+def test_a_document_naming_another_issuer_is_refused_before_any_token_call(server: OAuth2Emulator) -> None:
+    from requests_multiauth import ClientCredentialsAuth, DiscoveryError
+
+    server.metadata_overrides["issuer"] = server.issuer + "/other"
+    client = server.register_client()
+    with pytest.raises(DiscoveryError):
+        ClientCredentialsAuth.from_issuer(
+            server.issuer, client.client_id, client.client_secret, session=server.api_session()
+        )
+    assert server.token_calls == 0

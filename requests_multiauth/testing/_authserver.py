@@ -303,7 +303,7 @@ class OAuth2Emulator(ProviderEmulator):
         return {"keys": [dict(self._token_jwk)]}
 
     def metadata(self) -> Dict[str, Any]:
-        """The discovery document, as served (with :attr:`metadata_overrides` applied)."""
+        """The discovery document, as served (with ``metadata_overrides`` applied)."""
         document: Dict[str, Any] = {
             "issuer": self.issuer,
             "token_endpoint": self.token_url,

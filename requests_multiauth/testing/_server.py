@@ -124,7 +124,7 @@ class LocalServer:
             servers share one CA bundle; default: a new CA for this server.
         client_certs: ask each client for a certificate in the TLS handshake
             (``ssl.CERT_OPTIONAL``: a client without one is still served) and
-            record it as :attr:`Request.client_cert`. A certificate is accepted
+            record it as ``Request.client_cert``. A certificate is accepted
             when it chains to *client_ca* or was added with
             :meth:`trust_client_certificate`; any other fails the handshake.
         client_ca: the CA (a ``trustme.CA``, or PEM text or bytes) whose
