@@ -254,6 +254,9 @@ def test_the_token_endpoint_can_require_a_nonce(oidc: OidcProvider) -> None:
     second = token_request(oidc, client, headers={"DPoP": proof})
     assert second.status_code == 200, second.text
     assert oidc.counters()["token_dpop"] == {"with_proof": 2, "without_proof": 0, "use_dpop_nonce": 1}
+    jtis = [event["dpop_jti"] for event in oidc.events("token")]
+    assert len(set(jtis)) == 2
+    assert None not in jtis
 
 
 def test_the_api_can_require_a_nonce_and_rotates_it(oidc: OidcProvider) -> None:
@@ -303,3 +306,17 @@ def test_the_librarys_discovery_reads_oidc_providers_document(oidc: OidcProvider
     auth = ClientCredentialsAuth.from_issuer(oidc.issuer, client.client_id, client.secret, session=session)
     assert session.get(oidc.api_url + "things", auth=auth).status_code == 200
     assert oidc.token_calls("basic", outcome="ok") == 1
+
+
+def test_the_api_redirects_within_its_origin_and_echoes_the_body(oidc: OidcProvider) -> None:
+    token = token_request(oidc, oidc.client("basic")).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    response = requests.post(
+        oidc.api_origin + "/redirect/moved?x=1", json={"n": 1}, headers=headers, verify=oidc.ca_path, timeout=10
+    )
+    assert [r.status_code for r in response.history] == [307]
+    assert response.history[0].headers["Location"] == "/api/moved?x=1"
+    assert response.status_code == 200  # requests keeps Authorization on a same-origin redirect
+    assert response.json()["path"] == "/api/moved"
+    assert response.json()["received"] == {"n": 1}
+    assert oidc.counters()["api"]["redirect"] == {"sent": 1}

@@ -504,3 +504,29 @@ def test_a_document_naming_another_issuer_is_refused_before_any_token_call(serve
             server.issuer, client.client_id, client.client_secret, session=server.api_session()
         )
     assert server.token_calls == 0
+
+
+def test_a_redirect_within_the_origin_needs_a_new_proof(server: OAuth2Emulator) -> None:
+    signer = DPoPSigner()
+    token = dpop_token(server, signer, server.register_client())
+    proof = signer.proof("POST", server.url + "/redirect/moved", token=token)
+    response = requests.post(
+        server.url + "/redirect/moved?page=2",
+        json={"n": 1},
+        headers={"Authorization": f"DPoP {token}", "DPoP": proof},
+        verify=server.verify,
+        timeout=10,
+    )
+    assert [r.status_code for r in response.history] == [307]
+    assert response.history[0].headers["Location"] == "/api/moved?page=2"
+    assert response.status_code == 401  # requests resent the old proof, made for the old URL
+    assert "htu" in response.json()["error_description"]
+    again = requests.post(
+        server.api_url + "moved?page=2",
+        json={"n": 1},
+        headers={"Authorization": f"DPoP {token}", "DPoP": signer.proof("POST", server.api_url + "moved", token=token)},
+        verify=server.verify,
+        timeout=10,
+    )
+    assert again.status_code == 200
+    assert again.json()["received"] == {"n": 1}

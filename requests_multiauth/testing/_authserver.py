@@ -15,6 +15,7 @@ client, on one loopback HTTPS origin:
 * certificate-bound access tokens (``cnf.x5t#S256``, RFC 8705 §3) and DPoP-bound ones
   (``token_type: DPoP``, ``cnf.jkt``, RFC 9449), with a nonce requirement that a test
   switches on at the token endpoint and at the API separately, rotated on the emulator's clock;
+* ``/redirect/X`` answering 307 to ``/api/X``, for testing proofs on redirects;
 * a protected API under ``/api/`` that accepts a token only as it is bound: over a TLS
   connection presenting its certificate, or with a valid DPoP proof of its key (every proof
   field checked: ``typ``, ``alg``, signature by the embedded ``jwk``, ``htm``, ``htu``,
@@ -212,6 +213,8 @@ class OAuth2Emulator(ProviderEmulator):
     mtls_token_path = "/mtls/token"
     api_path = "/api/"
     jwks_path = "/jwks"
+    #: ``/redirect/X`` answers 307 to ``/api/X`` (the same origin), whatever the token.
+    redirect_path = "/redirect/"
     metadata_paths = ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration")
     default_lifetime = 3600.0
 
@@ -552,6 +555,11 @@ class OAuth2Emulator(ProviderEmulator):
             return Reply(200, self.metadata())
         if request.path == self.jwks_path:
             return Reply(200, self.jwks)
+        if request.path.startswith(self.redirect_path):
+            # 307 keeps the method and the body: a DPoP client must make a new proof for the new URL.
+            query = "&".join(f"{name}={value}" for name, values in request.query.items() for value in values)
+            location = self.api_path + request.path[len(self.redirect_path) :] + (f"?{query}" if query else "")
+            return Reply(307, None, {"Location": location})
         if request.path in (self.token_path, self.mtls_token_path):
             place, handle = "token", self._token
         elif self._is_api(request.path):

@@ -19,10 +19,11 @@
 // client authentication by every RFC 8414 method, mTLS (tls_client_auth, self_signed_tls_client_auth,
 // certificate-bound tokens), DPoP (nonce requirement switchable at run time), introspection.
 //
-// The API (any path but /__control) verifies the access token against the provider's keys (iss, aud,
+// The API (any path but /__control and /redirect/) verifies the access token against the provider's keys (iss, aud,
 // exp), its cnf["x5t#S256"] against the TLS client certificate, and a DPoP proof in full (typ, alg,
 // signature with the embedded jwk, htm, htu, iat window, jti replay, ath, jwk thumbprint == cnf.jkt),
-// and can require a nonce it rotates every N seconds.
+// and can require a nonce it rotates every N seconds. It echoes the request body (as "received").
+// /redirect/X answers 307 to /api/X (same origin), without looking at the token.
 //
 // /__control (X-Control-Token): GET → {"settings", "counters"}; GET /__control/events?kind=token|api|
 // assertion → the recorded events; POST with a JSON body of settings to change, or {"reset": true}.
@@ -264,6 +265,12 @@ provider.use(async (ctx, next) => {
   if (detail === 'client assertion tokens must only be used once') counters.assertion_replays_refused += 1;
   if (detail === 'DPoP proof JWT Replay detected') counters.dpop_replays_refused += 1;
   const cert = peerCertificate(ctx.socket);
+  let dpopJti;
+  try {
+    dpopJti = withProof ? jose.decodeJwt(ctx.headers.dpop).jti : undefined;
+  } catch {
+    dpopJti = '(malformed proof)';
+  }
   record('token', {
     client_id: clientId,
     grant_type: grant,
@@ -272,6 +279,7 @@ provider.use(async (ctx, next) => {
     detail,
     port,
     dpop: withProof,
+    dpop_jti: dpopJti,
     client_certificate: cert ? certificateThumbprint(cert) : null,
     token_type: body.token_type,
   });
@@ -352,7 +360,16 @@ async function checkProof(req, proof, token, payloadOfToken) {
   return { jti: payload.jti, nonce: payload.nonce, alg: header.alg, thumbprint };
 }
 
-async function api(req) {
+function received(body) {
+  if (!body.length) return null;
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    return { bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') };
+  }
+}
+
+async function api(req, body) {
   const authorization = req.headers.authorization ?? '';
   const [rawScheme, token, ...rest] = authorization.split(' ');
   const scheme = rawScheme ? (rawScheme.toLowerCase() === 'dpop' ? 'DPoP' : rawScheme.toLowerCase() === 'bearer' ? 'Bearer' : rawScheme) : 'none';
@@ -398,6 +415,7 @@ async function api(req) {
     exp: claims.exp,
     jti: claims.jti,
     proof,
+    received: received(body),
   };
 }
 
@@ -445,8 +463,15 @@ servers.api.on('request', async (req, res) => {
   const url = new URL(req.url, origins.api);
   try {
     if (url.pathname.startsWith('/__control')) return await control(req, res, url);
-    await readBody(req);
-    const body = await api(req);
+    const sent = await readBody(req);
+    if (url.pathname.startsWith('/redirect/')) {
+      // 307 keeps the method and the body: the client must send a new proof for the new URL.
+      bump(counters.api, 'redirect', 'sent');
+      const location = `/api/${url.pathname.slice('/redirect/'.length)}${url.search}`;
+      res.writeHead(307, { Location: location, 'Content-Length': 0 });
+      return res.end();
+    }
+    const body = await api(req, sent);
     bump(counters.api, body.scheme, 'ok');
     record('api', { scheme: body.scheme, outcome: 'ok', path: body.path, proof_jti: body.proof?.jti, nonce: body.proof?.nonce, token_jti: body.jti });
     const headers = settings.api_dpop_nonce && body.scheme === 'DPoP' ? { 'DPoP-Nonce': currentApiNonce() } : {};
