@@ -7,6 +7,11 @@
   Each emulator (:class:`ProviderEmulator`) has settings for token lifetime,
   endpoint latency, revocation and injected faults, counters of token and API
   calls, and the log of every request it received.
+* :class:`OAuth2Emulator` is a generic OAuth 2.0 authorization server (discovery,
+  client credentials with every client authentication method of RFC 8414's
+  registry, mTLS and certificate-bound tokens, DPoP with switchable nonces) and a
+  protected API that checks how each token is bound; it needs PyJWT
+  (``pip install 'requests-multiauth[testing]'``), imported when one is made.
 * :class:`LocalServer` runs any handler function (or a WSGI app, through
   :func:`wsgi_handler`).
 
@@ -24,13 +29,14 @@ plain HTTP on loopback otherwise. In your own tests::
 With pytest, ``pytest_plugins = ["requests_multiauth.testing"]`` in your
 top-level ``conftest.py`` gives the fixtures ``local_providers`` and
 ``rated_provider``, ``opsnow_provider``, ``cognito_provider``,
-``dataloy_provider``, ``diagrams_provider``. Importing this module does not
+``dataloy_provider``, ``diagrams_provider``, and ``oauth2_server``. Importing this module does not
 need pytest. (PYTEST_DONT_REWRITE: conftest files import this module before pytest
 loads it as a plugin, and it has no asserts to rewrite.)
 """
 
 import sys
 
+from ._authserver import ApiCall, OAuth2Emulator, RegisteredClient, SeenAssertion, TokenCall
 from ._emulator import ManualClock, ProviderEmulator
 from ._providers import (
     OPSNOW_SHAPES,
@@ -46,6 +52,7 @@ from ._server import DROP_CONNECTION, Body, Handler, LocalServer, Reply, Request
 __all__ = [
     "DROP_CONNECTION",
     "OPSNOW_SHAPES",
+    "ApiCall",
     "Body",
     "CognitoEmulator",
     "DataloyEmulator",
@@ -54,11 +61,15 @@ __all__ = [
     "LocalProviders",
     "LocalServer",
     "ManualClock",
+    "OAuth2Emulator",
     "OpsNowEmulator",
     "ProviderEmulator",
     "RatedEmulator",
+    "RegisteredClient",
     "Reply",
     "Request",
+    "SeenAssertion",
+    "TokenCall",
     "wsgi_handler",
 ]
 
@@ -70,6 +81,7 @@ if "pytest" in sys.modules:
         dataloy_provider,
         diagrams_provider,
         local_providers,
+        oauth2_server,
         opsnow_provider,
         rated_provider,
     )

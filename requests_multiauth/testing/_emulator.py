@@ -141,7 +141,7 @@ class ProviderEmulator:
         self._signing_key = os.urandom(32)
         self._sessions: List[requests.Session] = []
         self._make_credentials()
-        self.server = LocalServer(self._handle, tls=tls, ca=ca)
+        self.server = LocalServer(self._handle, tls=tls, ca=ca, **self._server_options())
         self._reset_settings()
 
     # -- life cycle --------------------------------------------------------------
@@ -183,6 +183,10 @@ class ProviderEmulator:
 
     def _make_credentials(self) -> None:
         """Make up the client's credentials, once (subclasses)."""
+
+    def _server_options(self) -> Dict[str, Any]:
+        """More options for this emulator's :class:`LocalServer` (subclasses)."""
+        return {}
 
     def _reset_settings(self) -> None:
         """Set the provider's own settings to their defaults (subclasses)."""

@@ -3,6 +3,7 @@
 ``local_providers`` starts the five provider emulations for one test and stops
 them after it; ``rated_provider`` ... ``diagrams_provider`` are its members, so
 a test that asks for two of them gets two members of the same set.
+``oauth2_server`` is a generic OAuth 2.0 authorization server of its own.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Iterator
 
 import pytest
 
+from ._authserver import OAuth2Emulator
 from ._providers import (
     CognitoEmulator,
     DataloyEmulator,
@@ -25,6 +27,7 @@ __all__ = [
     "dataloy_provider",
     "diagrams_provider",
     "local_providers",
+    "oauth2_server",
     "opsnow_provider",
     "rated_provider",
 ]
@@ -65,3 +68,11 @@ def dataloy_provider(local_providers: LocalProviders) -> DataloyEmulator:
 def diagrams_provider(local_providers: LocalProviders) -> DiagramsEmulator:
     """Diagrams Technologies' token endpoint with refresh tokens, and a protected API."""
     return local_providers.diagrams
+
+
+@pytest.fixture
+def oauth2_server() -> Iterator[OAuth2Emulator]:
+    """A generic OAuth 2.0 authorization server and protected API on loopback HTTPS, for one
+    test: register clients with ``oauth2_server.register_client(method)``."""
+    with OAuth2Emulator() as server:
+        yield server

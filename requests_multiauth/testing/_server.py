@@ -49,6 +49,9 @@ class Request:
     headers: CaseInsensitiveDict[str]
     body: bytes
     received_at: float = field(default_factory=time.time)
+    #: The DER of the certificate the client presented in the TLS handshake, when the
+    #: server asked for one (``LocalServer(client_certs=True)``); None otherwise.
+    client_cert: Optional[bytes] = field(default=None, repr=False)
 
     def json(self) -> Any:
         """The body decoded as JSON (raises ``ValueError`` if it is not)."""
@@ -91,6 +94,15 @@ class Reply:
 Handler = Callable[[Request], Reply]
 
 
+def _pem_text(ca: Any) -> str:
+    """The PEM of a ``trustme.CA`` or of PEM text or bytes."""
+    if isinstance(ca, bytes):
+        return ca.decode("ascii")
+    if isinstance(ca, str):
+        return ca
+    return str(ca.cert_pem.bytes().decode("ascii"))
+
+
 def _trustme() -> Any:
     try:
         import trustme
@@ -110,6 +122,13 @@ class LocalServer:
         latency: seconds to wait before each answer (settable later).
         ca: a ``trustme.CA`` to issue the certificate from, so that several
             servers share one CA bundle; default: a new CA for this server.
+        client_certs: ask each client for a certificate in the TLS handshake
+            (``ssl.CERT_OPTIONAL``: a client without one is still served) and
+            record it as ``Request.client_cert``. A certificate is accepted
+            when it chains to *client_ca* or was added with
+            :meth:`trust_client_certificate`; any other fails the handshake.
+        client_ca: the CA (a ``trustme.CA``, or PEM text or bytes) whose
+            certificates clients may present; default: *ca*, the server's own.
 
     Attributes:
         url: the base URL, e.g. ``https://127.0.0.1:50123``.
@@ -125,12 +144,16 @@ class LocalServer:
         host: str = "127.0.0.1",
         latency: float = 0.0,
         ca: Any = None,
+        client_certs: bool = False,
+        client_ca: Any = None,
     ) -> None:
         trustme = _trustme()
         if tls is None:
             tls = trustme is not None or ca is not None
         if tls and trustme is None:
             raise RuntimeError("LocalServer(tls=True) needs trustme: pip install 'requests-multiauth[testing]'")
+        if client_certs and not tls:
+            raise ValueError("LocalServer(client_certs=True) needs tls")
         self.handler = handler
         self.latency = latency
         self.requests: List[Request] = []
@@ -138,6 +161,8 @@ class LocalServer:
         self._lock = threading.Lock()
         self._tmpdir: Optional[str] = None
         self.verify: Union[str, bool] = True
+        self.ca: Any = None
+        self._context: Optional[ssl.SSLContext] = None
         self._server = _Server((host, 0), _RequestHandler, owner=self)
         if tls:
             self._tmpdir = tempfile.mkdtemp(prefix="multiauth-ca-")
@@ -146,6 +171,12 @@ class LocalServer:
             cert = ca.issue_cert("127.0.0.1", "localhost", "::1")
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             cert.configure_cert(context)
+            if client_certs:
+                context.verify_mode = ssl.CERT_OPTIONAL
+                trusted = ca if client_ca is None else client_ca
+                context.load_verify_locations(cadata=_pem_text(trusted))
+            self.ca = ca
+            self._context = context
             self.verify = os.path.join(self._tmpdir, "ca.pem")
             ca.cert_pem.write_to_path(self.verify)
             self._server.socket = context.wrap_socket(
@@ -187,6 +218,13 @@ class LocalServer:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+    def trust_client_certificate(self, pem: Union[str, bytes]) -> None:
+        """Accept client certificates issued by, or equal to, the certificate *pem*
+        (a self-signed client certificate, say), from the next handshake on."""
+        if self._context is None or self._context.verify_mode == ssl.CERT_NONE:
+            raise RuntimeError("trust_client_certificate() needs LocalServer(client_certs=True)")
+        self._context.load_verify_locations(cadata=pem.decode("ascii") if isinstance(pem, bytes) else pem)
 
     def session(self) -> requests.Session:
         """A new ``requests.Session`` that trusts this server's certificate."""
@@ -244,12 +282,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             body = self._read_chunked()
         parts = urlsplit(self.path)
+        peer = self.connection.getpeercert(binary_form=True) if isinstance(self.connection, ssl.SSLSocket) else None
         request = Request(
             method=self.command,
             path=parts.path,
             query=parse_qs(parts.query, keep_blank_values=True),
             headers=CaseInsensitiveDict(self.headers.items()),
             body=body,
+            client_cert=peer,
         )
         owner._record(request)  # noqa: SLF001 - the server reports to its owner
         if owner.latency:
