@@ -21,6 +21,7 @@ from tests.fixtures_client_auth import (
     issue_client_certificate,
     jwt_claims,
 )
+from tests.fixtures_oidc import OidcProvider
 from tests.fixtures_secrets import SecretWatch
 from tests.test_cli import Result, _base_environ, run_cli
 
@@ -176,3 +177,40 @@ def test_incomplete_settings_exit_2_naming_the_option(arguments: List[str], comp
     result = run_cli("token", "oauth2", *arguments, env=env)
     assert result.returncode == 2, result.output
     assert complaint in result.stderr
+
+
+# -- --issuer: discovery against oidc-provider -------------------------------------------------------
+
+
+def test_issuer_finds_the_token_endpoint_and_the_method_by_discovery(
+    oidc: OidcProvider, secret_strings: SecretWatch
+) -> None:
+    client = oidc.client("basic")
+    secret_strings.add(client.secret)
+    result = run_cli(
+        "token", "oauth2", "--issuer", oidc.issuer, "--client-id", client.client_id, "--client-secret-stdin",
+        "--resource", oidc.resource, "--json",
+        env=environ_for(oidc.ca_path), stdin=f"{client.secret}\n",
+    )  # fmt: skip
+    assert result.returncode == 0, result.output
+    assert oidc.token_calls("basic", outcome="ok") == 1
+    assert_clean(result, [client.secret or ""])
+
+
+def test_issuer_with_a_private_key_file(oidc: OidcProvider, secret_strings: SecretWatch) -> None:
+    client = oidc.client("jwt-ec")
+    secret_strings.add_private_key(client.private_key_pem().decode())
+    result = run_cli(
+        "token", "oauth2", "--issuer", oidc.issuer, "--client-id", client.client_id,
+        "--private-key-file", str(client.key_path), "--key-id", str(client.kid), "--resource", oidc.resource,
+        env=environ_for(oidc.ca_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.output
+    assert oidc.token_calls("jwt-ec", outcome="ok") == 1
+    assert oidc.counters()["assertion_replays_refused"] == 0
+
+
+def environ_for(ca_path: str) -> Dict[str, str]:
+    env = {name: value for name, value in _base_environ().items() if not name.startswith("OAUTH2_")}
+    env["REQUESTS_CA_BUNDLE"] = ca_path
+    return env
