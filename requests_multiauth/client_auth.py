@@ -357,7 +357,10 @@ class PrivateKeyJwt(_JwtAssertion):
             self.key = _jose.load_signing_key(key, alg=alg, password=password, kid=kid)
         self.lifetime = _lifetime(lifetime)
         self.audience = audience
-        self.x5t_s256 = _jose.certificate_thumbprint(certificate) if certificate is not None else None
+        self.x5t_s256 = None
+        if certificate is not None:
+            self.x5t_s256 = _jose.certificate_thumbprint(certificate)
+            _check_certificate_matches(certificate, self.key)
 
     @property
     def alg(self) -> str:
@@ -382,6 +385,28 @@ class PrivateKeyJwt(_JwtAssertion):
     def __repr__(self) -> str:
         kid = f", kid={self.kid!r}" if self.kid is not None else ""
         return f"PrivateKeyJwt(alg={self.alg!r}{kid}, thumbprint={self.thumbprint!r}, lifetime={self.lifetime!r})"
+
+
+def _check_certificate_matches(certificate: Union[str, bytes, os.PathLike[str]], key: _jose.SigningKey) -> None:
+    """A ConfigurationError unless *certificate* holds *key*'s public key: a server that finds
+    the key by the certificate's thumbprint would refuse every assertion, and say only invalid_client."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    if isinstance(certificate, bytes):
+        data = certificate
+    elif isinstance(certificate, str) and "-----BEGIN" in certificate:
+        data = certificate.encode("utf-8")
+    else:
+        with open(os.fspath(certificate), "rb") as handle:  # read (and checked) by certificate_thumbprint already
+            data = handle.read()
+    try:
+        cert = x509.load_pem_x509_certificate(data)
+    except ValueError:
+        cert = x509.load_der_x509_certificate(data)
+    spki = (Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    if cert.public_key().public_bytes(*spki) != key.private_key.public_key().public_bytes(*spki):
+        raise ConfigurationError("the certificate given to PrivateKeyJwt is not the private key's: pass the key's own")
 
 
 class ClientAssertion(ClientAuth):

@@ -285,6 +285,14 @@ def test_a_bad_key_is_a_configuration_error_at_construction(
         )
 
 
+def test_a_certificate_of_another_key_is_refused(client_keys: Dict[str, Any], tmp_path: Path) -> None:
+    import trustme
+
+    other = issue_client_certificate(trustme.CA(), tmp_path, "other")
+    with pytest.raises(ConfigurationError, match="not the private key's"):
+        PrivateKeyJwt(client_keys["ec"], certificate=other.cert_path)
+
+
 def test_an_algorithm_the_key_cannot_sign_with_is_refused(client_keys: Dict[str, Any]) -> None:
     with pytest.raises(ConfigurationError, match="cannot sign with alg='ES256'"):
         PrivateKeyJwt(client_keys["rsa"], alg="ES256")
