@@ -47,6 +47,7 @@ from .errors import (
 )
 from .providers import CognitoAuth, DataloyAuth, DiagramsAuth, OpsNowAuth, RatedAuth
 from .session import MultiAuthSession
+from .telemetry import AuthTelemetry, TelemetrySnapshot
 from .token import Token
 
 __version__ = "0.1.0"
@@ -82,6 +83,8 @@ __all__ = [
     "RetryPolicy",
     "StaticTokenAuth",
     "TlsClientAuth",
+    "AuthTelemetry",
+    "TelemetrySnapshot",
     "Token",
     "TokenAuth",
     "TokenAuthOptions",

@@ -262,11 +262,16 @@ def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
+#: The two counter columns: what the provider received so far, from the first step on.
+API_CALLS_HEADER = "API calls, total"
+TOKEN_CALLS_HEADER = "token calls, total"
+
+
 def _table(life: Life) -> Iterator[str]:
     yield f"{life.name:<9} {life.preset} -> {life.api_url}"
-    yield f"  {'step':<20}  {'API calls':>9}  {'token calls':>11}  outcome"
+    yield f"  {'step':<20}  {API_CALLS_HEADER:>16}  {TOKEN_CALLS_HEADER:>18}  outcome"
     for row in life.rows:
-        yield f"  {row.step:<20}  {row.api_calls:>9}  {row.token_calls:>11}  {row.outcome}"
+        yield f"  {row.step:<20}  {row.api_calls:>16}  {row.token_calls:>18}  {row.outcome}"
 
 
 def run_demo(out: IO[str], *, tls: Optional[bool] = None, providers: Optional[Sequence[str]] = None) -> int:
@@ -291,7 +296,8 @@ def run_demo(out: IO[str], *, tls: Optional[bool] = None, providers: Optional[Se
             else "plain HTTP on loopback (install trustme for HTTPS)"
         )
         out.write(f"multiauth demo: {_count(len(names), 'provider scheme')} against local providers, {transport}\n")
-        out.write("no credentials, no network beyond loopback; one manual clock plays the days\n\n")
+        out.write("no credentials, no network beyond loopback; one manual clock plays the days\n")
+        out.write("the call columns are running totals: what each provider received up to and including the step\n\n")
         for name in names:
             life = _run_life(local[name], clock)
             lives.append(life)

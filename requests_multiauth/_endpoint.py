@@ -33,13 +33,17 @@ import requests
 from . import _fork
 from ._urls import check_transport, safe_url
 from .errors import (
+    TLS_HINT,
+    UNREACHABLE_HINT,
     ConfigurationError,
     TokenRequestError,
     TokenResponseError,
     answer_excerpt,
     excerpt,
     oauth_error,
+    with_what_to_do,
 )
+from .telemetry import AuthTelemetry, log_fields
 
 __all__ = ["DEFAULT_TOKEN_TIMEOUT", "AttemptExtras", "ClientCert", "RetryPolicy", "TokenEndpoint"]
 
@@ -189,10 +193,16 @@ class TokenEndpoint:
             and the host is loopback.
         session: the ``requests.Session`` for token calls (proxies, CA bundle,
             client certificates). Default: a new plain session, closed by :meth:`close`.
+            Its ``verify`` is passed on each token call, so that a CA bundle set
+            on it wins over ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``.
+        verify: the CA bundle (a path) or ``False`` for the session this endpoint
+            makes when given no *session*; it too wins over those variables.
         timeout: connect/read timeout of each try.
         retry: the retry policy for transient faults.
         allow_insecure_loopback: accept ``http://`` to loopback, for tests.
         secrets: strings that must never appear in an error message.
+        telemetry: where each token call (HTTP attempt) is recorded; default a
+            recorder of its own, named ``TokenEndpoint``.
         sleep: waits between tries; replaceable in tests.
         monotonic: the clock the retry budget is measured on; replaceable in tests.
         cert: a client certificate presented in the TLS handshake of every
@@ -208,10 +218,12 @@ class TokenEndpoint:
         url: str,
         *,
         session: Optional[requests.Session] = None,
+        verify: Union[bool, str, None] = None,
         timeout: Timeout = DEFAULT_TOKEN_TIMEOUT,
         retry: Optional[RetryPolicy] = None,
         allow_insecure_loopback: bool = False,
         secrets: Iterable[Optional[str]] = (),
+        telemetry: Optional[AuthTelemetry] = None,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         cert: Optional[ClientCert] = None,
@@ -222,22 +234,32 @@ class TokenEndpoint:
         self.url = url
         self.timeout = timeout
         self.retry = retry or DEFAULT_RETRY
+        if session is not None and verify is not None:
+            raise ConfigurationError("pass verify= or session=, not both: set the session's verify instead")
+        self._verify = verify
         self._owns_session = session is None
-        self._session = session if session is not None else requests.Session()
+        self._session = session if session is not None else self._new_session()
         self._secrets: List[Optional[str]] = [s for s in secrets if s]
         self._sleep = sleep
         self._monotonic = monotonic
         self.cert = cert
+        self.telemetry = telemetry if telemetry is not None else AuthTelemetry(type(self).__name__)
         _fork.register(self)
 
     def reset_after_fork(self) -> None:
         # The parent may go on using the keep-alive connections in the pool; a
         # session we own is replaced without touching them, a caller's is emptied.
         if self._owns_session:
-            self._session = requests.Session()
+            self._session = self._new_session()
         else:
             for adapter in self._session.adapters.values():
                 adapter.close()
+
+    def _new_session(self) -> requests.Session:
+        session = requests.Session()
+        if self._verify is not None:
+            session.verify = self._verify
+        return session
 
     def __repr__(self) -> str:
         return f"TokenEndpoint({safe_url(self.url)!r})"
@@ -256,12 +278,14 @@ class TokenEndpoint:
         secrets: Iterable[Optional[str]] = (),
         parse: Optional[Callable[[Any], Any]] = None,
         prepare: Optional[Callable[[], AttemptExtras]] = None,
+        grant: str = "unknown",
     ) -> Any:
         """POST a token request and return the decoded answer of a 2xx.
 
         Exactly one of *data* (form-encoded, a dict or an already encoded string)
         or *json_body* is sent. *secrets* adds strings (a refresh token) to scrub
-        from error messages. *parse*, if given, turns the decoded answer into
+        from error messages. *grant* names what is asked (``client_credentials``,
+        ``refresh_token`` ...) in the telemetry of each try. *parse*, if given, turns the decoded answer into
         what is returned; a ``TokenResponseError`` it raises is re-raised with
         the answer's status, content type and a short redacted excerpt.
         *prepare*, if given, is called before each try (retries included) for
@@ -287,17 +311,31 @@ class TokenEndpoint:
                 wait = policy.delay(attempt - 1, last.retry_after)
                 if self._monotonic() - started + wait > policy.budget:
                     log.warning(
-                        "%s: %s; giving up, the retry budget of %g s is spent", where, last.reason, policy.budget
+                        "%s: %s; giving up, the retry budget of %g s is spent",
+                        where,
+                        last.reason,
+                        policy.budget,
+                        extra=log_fields(
+                            "token.give_up", url=safe_url(self.url), reason=last.reason, attempts=attempt - 1
+                        ),
                     )
                     return self._give_up(where, last, attempt - 1, budget=policy.budget)
                 log.warning(
-                    "%s: %s; retrying in %.1f s (attempt %d of %d)", where, last.reason, wait, attempt, policy.attempts
+                    "%s: %s; retrying in %.1f s (attempt %d of %d)",
+                    where,
+                    last.reason,
+                    wait,
+                    attempt,
+                    policy.attempts,
+                    extra=log_fields(
+                        "token.retry", url=safe_url(self.url), reason=last.reason, wait=wait, attempt=attempt
+                    ),
                 )
                 self._sleep(wait)
-            log.debug("POST %s (attempt %d of %d)", safe_url(self.url), attempt, policy.attempts)
             try:
                 body, json_, try_headers, try_redact = _for_attempt(prepare, data, json_body, all_headers, redact)
-                return self._try(body, json_, try_headers, where, try_redact, attempt, parse)
+                with self.telemetry.token_request(grant, self.url, attempt):  # logs the attempt, times and counts it
+                    return self._try(body, json_, try_headers, where, try_redact, attempt, parse)
             except _Transient as transient:
                 last = transient
         return self._give_up(where, last or _Transient("no attempt was made"), policy.attempts)
@@ -330,9 +368,9 @@ class TokenEndpoint:
             if "eof" in str(exc).lower():  # closed during the handshake: an overloaded or restarting server
                 raise _Transient("the connection closed during the TLS handshake") from None
             raise TokenRequestError(
-                f"{where} failed TLS verification ({type(exc).__name__}); "
-                "pass session= with a session whose verify= names the right CA bundle",
+                with_what_to_do(f"{where} failed TLS verification ({type(exc).__name__})", TLS_HINT),
                 attempts=attempt,
+                hint=TLS_HINT,
             ) from None
         except requests.exceptions.InvalidURL as exc:
             raise ConfigurationError(f"{where} is not a valid URL: {exc}") from None
@@ -381,10 +419,10 @@ class TokenEndpoint:
         tries = "once" if attempts == 1 else f"{attempts} times"
         spent = f"; the retry budget of {budget:g} s is spent" if budget is not None else ""
         raise TokenRequestError(
-            f"{where} failed: {last.reason} (tried {tries}{spent}). "
-            "What to do: check that the endpoint is up and reachable, or raise timeout= / retry=",
+            with_what_to_do(f"{where} failed: {last.reason} (tried {tries}{spent})", UNREACHABLE_HINT),
             status_code=last.status_code,
             attempts=attempts,
+            hint=UNREACHABLE_HINT,
         )
 
 

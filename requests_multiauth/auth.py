@@ -21,12 +21,13 @@ import logging
 import time
 import warnings
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Tuple, TypedDict
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Tuple, TypedDict, Union
 
 import requests
 from requests.auth import AuthBase
 
 from . import _replay
+from ._display import Rows, describe_expiry, pretty, render_html
 from ._endpoint import DEFAULT_TOKEN_TIMEOUT, ClientCert, RetryPolicy, Timeout, TokenEndpoint
 from ._urls import check_transport, origin, safe_url
 from .cache import MemoryTokenCache, TokenCache, cache_key
@@ -34,6 +35,7 @@ from .client_auth import ClientAuth, ClientAuthSpec
 from .errors import ConfigurationError, TokenExpiredError, TokenExpiryWarning
 from .grants import ApiKeyGrant, ClientCredentialsGrant, Grant, JsonClientCredentialsGrant, Scope
 from .renewal import DEFAULT_LEEWAY, Clock, TokenManager
+from .telemetry import AuthTelemetry, log_fields
 from .token import Token, jwt_expiry
 
 if TYPE_CHECKING:
@@ -56,6 +58,14 @@ EXPIRY_WARNING = 30 * 24 * 3600.0
 
 AUTHORIZATION = "Authorization"
 
+#: How a renewing auth's token state reads in IPython and Jupyter.
+_STATES = {
+    "none": "no token yet (the first request fetches one)",
+    "fresh": "valid",
+    "stale": "valid, due for renewal (renewing in the background)",
+    "expired": "expired (the next request fetches a new one)",
+}
+
 
 class TokenAuthOptions(TypedDict, total=False):
     """Keyword options every renewing auth takes (see :class:`TokenAuth`)."""
@@ -63,6 +73,7 @@ class TokenAuthOptions(TypedDict, total=False):
     leeway: float
     cache: Optional[TokenCache]
     session: Optional[requests.Session]
+    verify: Union[bool, str, None]
     timeout: Timeout
     retry: Optional[RetryPolicy]
     clock: Clock
@@ -111,6 +122,10 @@ class TokenAuth(_HeaderAuth):
             make processes or hosts share one token.
         session: the ``requests.Session`` for token calls (proxies, CA bundle);
             never the session being authenticated. Default: a new one.
+        verify: the CA bundle (a path) or ``False`` for token calls, when no
+            *session* is given. Like a session's ``verify``, it wins over
+            ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` (which plain requests
+            would let replace it).
         timeout: connect/read timeout of each token call.
         retry: how token calls are retried on transient faults.
         clock: returns epoch seconds; replaceable in tests.
@@ -124,6 +139,9 @@ class TokenAuth(_HeaderAuth):
             :class:`~requests_multiauth.AuthAdapter` presents it on the API
             requests it sends too, as certificate-bound tokens (RFC 8705 §3)
             require; with ``session.auth = auth``, set ``session.cert = auth.cert``.
+        telemetry: what this auth has done (token calls, cache reads, renewals,
+            replays): ``auth.telemetry.snapshot()``, ``auth.telemetry.subscribe(callback)``;
+            see :mod:`requests_multiauth.telemetry`.
 
     Raises (from requests' calls):
         TokenRequestError, InvalidClientError: the token endpoint refused or failed.
@@ -139,6 +157,7 @@ class TokenAuth(_HeaderAuth):
         leeway: float = DEFAULT_LEEWAY,
         cache: Optional[TokenCache] = None,
         session: Optional[requests.Session] = None,
+        verify: Union[bool, str, None] = None,
         timeout: Timeout = DEFAULT_TOKEN_TIMEOUT,
         retry: Optional[RetryPolicy] = None,
         clock: Clock = time.time,
@@ -150,25 +169,35 @@ class TokenAuth(_HeaderAuth):
         self.token_url = token_url
         # getattr: a grant written before mutual TLS existed has no cert.
         self.cert: Optional[ClientCert] = getattr(grant, "cert", None)
+        self.telemetry = AuthTelemetry(type(self).__name__, shared_cache=cache is not None)
         self._endpoint = TokenEndpoint(
             token_url,
             session=session,
+            verify=verify,
             timeout=timeout,
             retry=retry,
             allow_insecure_loopback=allow_insecure_loopback,
             secrets=grant.secrets,
             cert=self.cert,
+            telemetry=self.telemetry,
         )
         self._grant = grant
         self._clock = clock
+        self._token_calls = 0
         self._manager = TokenManager(
-            functools.partial(grant.fetch, self._endpoint),
+            self._fetch,
             key=cache_key(grant.cache_identity),
             cache=cache if cache is not None else MemoryTokenCache(),
             leeway=leeway,
             clock=clock,
             name=self._label(),
+            telemetry=self.telemetry,
         )
+
+    def _fetch(self, previous: Optional[Token], now: float) -> Token:
+        # Called by the manager under its lock, one at a time: the count needs no lock of its own.
+        self._token_calls += 1
+        return self._grant.fetch(self._endpoint, previous, now)
 
     # -- public API ------------------------------------------------------------
 
@@ -188,6 +217,27 @@ class TokenAuth(_HeaderAuth):
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={value!r}" for name, value in self._public_fields())
         return f"{type(self).__name__}({fields}, token={self._manager.current!r})"
+
+    def display_rows(self) -> Rows:
+        """What IPython and Jupyter show of this auth: its public settings, how its
+        token stands, and the token calls it made so far; never a secret or a token."""
+        rows = [(name, "" if value is None else str(value)) for name, value in self._public_fields()]
+        token = self._manager.current
+        rows.append(("token", _STATES[self._manager.state()]))
+        if token is not None:
+            rows.append(("expires", describe_expiry(token.expires_at, self._clock())))
+        failure = self._manager.failure
+        if failure is not None:
+            rows.append(("last token call", f"failed: {type(failure).__name__}: {failure}"))
+        rows.append(("token calls so far", str(self._token_calls)))
+        rows.append(("cache", repr(self._manager.cache)))
+        return rows
+
+    def _repr_html_(self) -> str:
+        return render_html(type(self).__name__, self.display_rows())
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        pretty(printer, cycle, type(self).__name__, self.display_rows())
 
     # -- the request flow ---------------------------------------------------------
 
@@ -231,16 +281,30 @@ class TokenAuth(_HeaderAuth):
         reason = _replay.why_not_replay(
             response, sent_url=sent_url, header=self.header_name, value=self._header_value(token.access_token)
         )
+        decision = self.telemetry.record_replay(reason)
         if reason is not None:
             ours = reason is _replay.UNREWINDABLE  # our token, our origin: only the body stops the replay
             level = logging.WARNING if ours else logging.DEBUG
-            log.log(level, "%s: not replaying the 401 from %s: %s", self._label(), safe_url(response.url or ""), reason)
+            where = safe_url(response.url or "")
+            log.log(
+                level,
+                "%s: not replaying the 401 from %s: %s",
+                self._label(),
+                where,
+                reason,
+                extra=decision.log_extra(url=where),
+            )
             if ours:
                 # Without a replay nothing renews the token: drop it (if no one else has), so the
                 # next request gets a new one instead of the same 401 until the token expires.
                 self._manager.invalidate(token)
             return response
-        log.debug("%s: %s answered 401; renewing the token and replaying once", self._label(), safe_url(sent_url))
+        log.debug(
+            "%s: %s answered 401; renewing the token and replaying once",
+            self._label(),
+            safe_url(sent_url),
+            extra=decision.log_extra(url=safe_url(sent_url)),
+        )
         new_token = self._manager.token_after_rejection(token)
         prepared = _replay.copy_for_replay(response)
         self._set_header(prepared, new_token.access_token)
@@ -501,6 +565,30 @@ class StaticTokenAuth(_HeaderAuth):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(token={self._token!r})"
 
+    def display_rows(self) -> Rows:
+        """What IPython and Jupyter show of this auth; never the token."""
+        expiry = self._token.expires_at
+        now = self._clock()
+        if expiry is None:
+            state = "sent as is (no expiry known); cannot be renewed here"
+        elif now >= expiry:
+            state = f"expired: requests raise TokenExpiredError; {self.renew_hint}"
+        elif self._warn_at is not None and now >= self._warn_at:
+            state = "valid, expires soon; cannot be renewed here"
+        else:
+            state = "valid; cannot be renewed here"
+        rows = [("token", state), ("expires", describe_expiry(expiry, now))]
+        if self.header_name != AUTHORIZATION:
+            rows.append(("header", self.header_name))
+        rows.append(("token calls so far", "none: the token was made elsewhere"))
+        return rows
+
+    def _repr_html_(self) -> str:
+        return render_html(type(self).__name__, self.display_rows())
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        pretty(printer, cycle, type(self).__name__, self.display_rows())
+
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         self.authorize(request)
         request.register_hook("response", functools.partial(self._on_response, request.url or ""))
@@ -552,6 +640,9 @@ class StaticTokenAuth(_HeaderAuth):
                 "%s answered 401 to the static token: it may be revoked or expired; %s",
                 safe_url(response.url or sent_url),
                 self.renew_hint,
+                extra=log_fields(
+                    "static_token.rejected", auth=type(self).__name__, url=safe_url(response.url or sent_url)
+                ),
             )
         return response
 

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Dict, Iterator, Optional, Union
 from . import _fork
 from ._cache_format import MAX_ENTRY_SIZE, DamagedEntry, decode_entry, encode_entry
 from .errors import ConfigurationError
+from .telemetry import log_fields
 from .token import Token
 
 if TYPE_CHECKING:
@@ -145,7 +146,13 @@ class FileTokenCache:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            log.warning("token cache %s: cannot read %s (%s); fetching a new token", self.path, path.name, _why(exc))
+            log.warning(
+                "token cache %s: cannot read %s (%s); fetching a new token",
+                self.path,
+                path.name,
+                _why(exc),
+                extra=log_fields("cache.read_failed", cache=str(self.path), entry=path.name, reason=_why(exc)),
+            )
             return None
         try:
             return decode_entry(data)
@@ -155,6 +162,7 @@ class FileTokenCache:
                 self.path,
                 path.name,
                 exc,
+                extra=log_fields("cache.damaged", cache=str(self.path), entry=path.name, reason=str(exc)),
             )
             return None
 
@@ -182,6 +190,7 @@ class FileTokenCache:
                 self.path,
                 path.name,
                 _why(exc),
+                extra=log_fields("cache.write_failed", cache=str(self.path), entry=path.name, reason=_why(exc)),
             )
 
     def delete(self, key: str) -> None:
@@ -192,7 +201,13 @@ class FileTokenCache:
         except FileNotFoundError:
             pass
         except OSError as exc:
-            log.warning("token cache %s: cannot remove %s (%s)", self.path, path.name, _why(exc))
+            log.warning(
+                "token cache %s: cannot remove %s (%s)",
+                self.path,
+                path.name,
+                _why(exc),
+                extra=log_fields("cache.delete_failed", cache=str(self.path), entry=path.name, reason=_why(exc)),
+            )
 
     @contextmanager
     def lock(self, key: str) -> Iterator[None]:
@@ -252,6 +267,7 @@ class FileTokenCache:
             self.path,
             key,
             reason,
+            extra=log_fields("cache.unlocked", cache=str(self.path), key=key, reason=reason),
         )
 
     # -- files ------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional, Tuple, Type, Union
 from . import _fork
 from ._cache_format import DamagedEntry, decode_entry, encode_entry
 from .errors import ConfigurationError, excerpt
+from .telemetry import log_fields
 from .token import Token
 
 if TYPE_CHECKING:
@@ -208,6 +209,7 @@ class RedisTokenCache:
                 self.prefix,
                 key,
                 exc,
+                extra=log_fields("cache.damaged", cache=self._where, key=self.prefix + key, reason=str(exc)),
             )
             return None
 
@@ -274,6 +276,7 @@ class RedisTokenCache:
                     self._where,
                     name,
                     self.lock_timeout,
+                    extra=log_fields("cache.unlocked", cache=self._where, key=name, reason="timeout"),
                 )
                 return None
             # Jitter: waiters that started together would otherwise poll in step, and all
@@ -288,7 +291,12 @@ class RedisTokenCache:
             self._failed("releasing the lock", exc)  # it expires by itself
             return
         if not released:
-            log.debug("token cache %s: the lock %s had expired before the token call ended", self._where, name)
+            log.debug(
+                "token cache %s: the lock %s had expired before the token call ended",
+                self._where,
+                name,
+                extra=log_fields("cache.lock_expired", cache=self._where, key=name),
+            )
 
     # -- outages ------------------------------------------------------------------
 
@@ -309,6 +317,9 @@ class RedisTokenCache:
             type(exc).__name__,
             excerpt(str(exc)),
             pause,
+            extra=log_fields(
+                "cache.unavailable", cache=self._where, operation=what, error=type(exc).__name__, retry_in=pause
+            ),
         )
 
     def _succeeded(self) -> None:
@@ -317,7 +328,11 @@ class RedisTokenCache:
         with self._state:
             recovered, self._failures, self._skip_until = self._failures > 0, 0, 0.0
         if recovered:
-            log.info("token cache %s: Redis answers again; tokens are shared again", self._where)
+            log.info(
+                "token cache %s: Redis answers again; tokens are shared again",
+                self._where,
+                extra=log_fields("cache.available", cache=self._where),
+            )
 
 
 def _describe(client: Any) -> str:

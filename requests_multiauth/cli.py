@@ -2,17 +2,23 @@
 
 ::
 
-    multiauth token PROVIDER [--json [--show-token]]    print a token (for curl)
+    multiauth token PROVIDER [--output json [--show-token]]  print a token (for curl)
     multiauth request PROVIDER METHOD URL [-H ...] [--data ... | --json ...]
-    multiauth demo                                     every scheme against local providers
+    multiauth demo                                          every scheme against local providers
 
 Credentials come from the presets' environment variables (the ``from_env()``
 names in providers.py), which options may override. Secrets are never taken
 as command-line arguments, where ``ps`` and shell history would show them: a
 ``--...-stdin`` option reads one line from standard input instead.
 
+``token`` and ``request`` keep tokens between runs in a ``FileTokenCache``
+in the user's cache directory (``MULTIAUTH_CACHE_DIR`` overrides it), as cloud
+CLIs do, so that a loop of ``multiauth token`` makes one token call; ``--no-cache``
+skips it. See docs/cli-cache.rst.
+
 Exit status: 0 success; 1 the provider or the API refused, or could not be
-reached; 2 a usage error or missing configuration. Errors are one line on
+reached; 2 a usage error or missing configuration; 141 standard output was
+closed early (``multiauth demo | head -1``), as for any command killed by SIGPIPE. Errors are one line on
 standard error, naming what is missing; they never contain a secret (the
 library scrubs every message it raises).
 
@@ -28,11 +34,13 @@ import json
 import logging
 import math
 import os
+import re
 import sys
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import IO, Any, Callable, Dict, Iterator, Mapping, NoReturn, Optional, Sequence, Tuple, Union
+from pathlib import Path
+from typing import IO, Any, Callable, Dict, Iterator, Mapping, NoReturn, Optional, Sequence, Tuple, Union, cast
 
 import requests
 
@@ -41,7 +49,16 @@ from ._cli_oauth2 import SETTINGS as OAUTH2_SETTINGS
 from ._cli_oauth2 import oauth2_from_env
 from ._urls import check_transport, safe_url
 from .auth import StaticTokenAuth, TokenAuth
-from .errors import ConfigurationError, InsecureTransportError, MultiAuthError
+from .cache import TokenCache
+from .errors import (
+    TLS_HINT,
+    UNREACHABLE_HINT,
+    ConfigurationError,
+    InsecureTransportError,
+    InvalidClientError,
+    MultiAuthError,
+    TokenRequestError,
+)
 from .providers import (
     DATALOY_AUDIENCE,
     DIAGRAMS_TOKEN_URL,
@@ -52,6 +69,7 @@ from .providers import (
     OpsNowAuth,
     RatedAuth,
 )
+from .telemetry import CacheRead, Event, TokenRequest, log_fields
 from .token import Token
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
@@ -65,12 +83,21 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 #: The conventional status of a command stopped by Ctrl-C (128 + SIGINT).
 EXIT_INTERRUPTED = 130
+#: The conventional status of a command whose output was closed early (128 + SIGPIPE),
+#: as when ``multiauth demo | head -1`` has read what it wanted.
+EXIT_BROKEN_PIPE = 141
+
+#: Where the command keeps tokens between runs, if set; else the user's cache
+#: directory (see ``requests_multiauth.cache_file.default_directory``).
+CACHE_DIR_VARIABLE = "MULTIAUTH_CACHE_DIR"
 
 #: Connect and read timeout of the API request of ``multiauth request``, in
 #: seconds: long enough for a slow API, short enough that a hung one is noticed.
 DEFAULT_REQUEST_TIMEOUT = 30.0
 
 PROG = "multiauth"
+
+log = logging.getLogger("requests_multiauth")
 
 AuthObject = Union[TokenAuth, StaticTokenAuth]
 
@@ -90,6 +117,8 @@ class Setting:
     secret: bool = False
     default: Optional[str] = None
     aliases: Tuple[str, ...] = ()
+    #: Part of the credentials a refusal is about (the id and the secret).
+    credential: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,7 +143,16 @@ class Provider:
 
 
 def _secret(variable: str, option: str, what: str, aliases: Tuple[str, ...] = ()) -> Setting:
-    return Setting(variable, option, f"{what}, read from stdin", secret=True, aliases=aliases)
+    return Setting(variable, option, f"{what}, read from stdin", secret=True, aliases=aliases, credential=True)
+
+
+def _ca_bundle(prefix: str) -> Setting:
+    return Setting(
+        f"{prefix}_CA_BUNDLE",
+        "--ca-bundle",
+        "a CA bundle the token calls trust (the API request: REQUESTS_CA_BUNDLE)",
+        required=False,
+    )
 
 
 PROVIDERS: Dict[str, Provider] = {
@@ -135,6 +173,7 @@ PROVIDERS: Dict[str, Provider] = {
                 Setting(
                     "OPSNOW_TOKEN_URL", "--token-url", "the API-key exchange", required=False, default=OPSNOW_TOKEN_URL
                 ),
+                _ca_bundle("OPSNOW"),
             ),
             OpsNowAuth.from_env,
         ),
@@ -142,10 +181,11 @@ PROVIDERS: Dict[str, Provider] = {
             "cognito",
             "an API behind AWS Cognito: OAuth 2.0 client credentials, HTTP Basic client auth",
             (
-                Setting("COGNITO_CLIENT_ID", "--client-id", "the app client id"),
+                Setting("COGNITO_CLIENT_ID", "--client-id", "the app client id", credential=True),
                 _secret("COGNITO_CLIENT_SECRET", "--client-secret-stdin", "the app client secret"),
                 Setting("COGNITO_TOKEN_URL", "--token-url", "https://<domain>/oauth2/token"),
                 Setting("COGNITO_SCOPE", "--scope", "space-separated scopes, e.g. api/write", required=False),
+                _ca_bundle("COGNITO"),
             ),
             CognitoAuth.from_env,
         ),
@@ -153,10 +193,11 @@ PROVIDERS: Dict[str, Provider] = {
             "dataloy",
             "Dataloy: JSON client credentials with an audience",
             (
-                Setting("DATALOY_CLIENT_ID", "--client-id", "the client id"),
+                Setting("DATALOY_CLIENT_ID", "--client-id", "the client id", credential=True),
                 _secret("DATALOY_CLIENT_SECRET", "--client-secret-stdin", "the client secret"),
                 Setting("DATALOY_TOKEN_URL", "--token-url", "the token endpoint"),
                 Setting("DATALOY_AUDIENCE", "--audience", "the API audience", required=False, default=DATALOY_AUDIENCE),
+                _ca_bundle("DATALOY"),
             ),
             DataloyAuth.from_env,
         ),
@@ -164,7 +205,13 @@ PROVIDERS: Dict[str, Provider] = {
             "diagrams",
             "Diagrams Technologies: client credentials with Basic auth, renewed by refresh token",
             (
-                Setting("DIAGRAMS_APPLICATION_ID", "--application-id", "the application id", aliases=("--client-id",)),
+                Setting(
+                    "DIAGRAMS_APPLICATION_ID",
+                    "--application-id",
+                    "the application id",
+                    aliases=("--client-id",),
+                    credential=True,
+                ),
                 _secret(
                     "DIAGRAMS_APPLICATION_SECRET",
                     "--application-secret-stdin",
@@ -178,6 +225,7 @@ PROVIDERS: Dict[str, Provider] = {
                     required=False,
                     default=DIAGRAMS_TOKEN_URL,
                 ),
+                _ca_bundle("DIAGRAMS"),
             ),
             DiagramsAuth.from_env,
         ),
@@ -246,10 +294,71 @@ def build_auth(
     options: Dict[str, Any] = {"allow_insecure_loopback": args.allow_insecure_loopback}
     if provider.renews and args.timeout is not None:
         options["timeout"] = args.timeout
+    if provider.renews and not getattr(args, "no_cache", True):
+        cache = open_token_cache(os.environ if environ is None else environ)
+        if cache is not None:
+            options["cache"] = cache
     try:
-        return provider.build(settings, **options)
+        auth = provider.build(settings, **options)
     except (ConfigurationError, InsecureTransportError) as exc:
         raise UsageError(_for_the_command_line(str(exc))) from None
+    if getattr(args, "verbose", False):
+        _report_token_source(auth, sys.stderr)
+    return auth
+
+
+def _report_token_source(auth: AuthObject, stream: IO[str]) -> None:
+    """With ``-v``: say whether the token came from a cache or a token call, and how long the call took."""
+    telemetry = getattr(auth, "telemetry", None)
+    if telemetry is None:
+        return  # a static token, taken from the environment
+
+    def show(event: Event) -> None:
+        if isinstance(event, TokenRequest):
+            status = f", HTTP {event.status_code}" if event.status_code is not None else ""
+            error = f" ({event.error})" if event.error else ""
+            stream.write(
+                f"{PROG}: token call to {event.server_address} ({event.grant}, attempt {event.attempt}): "
+                f"{event.outcome}{status}{error} in {event.duration * 1000:.0f} ms\n"
+            )
+        elif isinstance(event, CacheRead):
+            found = "token taken from the cache, no token call" if event.result == "hit" else "no usable token cached"
+            stream.write(f"{PROG}: {found}\n")
+
+    telemetry.subscribe(show)
+
+
+def token_cache_directory(environ: Mapping[str, str]) -> Path:
+    """Where ``token`` and ``request`` keep tokens: ``$MULTIAUTH_CACHE_DIR``, else the
+    directory a ``FileTokenCache`` uses by default (``$XDG_CACHE_HOME`` or
+    ``~/.cache``, then ``requests_multiauth/tokens``), shared with programs that use it."""
+    from .cache_file import default_directory
+
+    configured = environ.get(CACHE_DIR_VARIABLE, "").strip()
+    return Path(configured).expanduser() if configured else default_directory()
+
+
+def open_token_cache(environ: Mapping[str, str]) -> Optional[TokenCache]:
+    """The command's token cache, or None (logged) when it cannot be used: the
+    command then works as with ``--no-cache``, it does not fail because of its cache."""
+    from .cache_file import FileTokenCache
+
+    directory = token_cache_directory(environ)
+    try:
+        return FileTokenCache(directory)
+    except ImportError:
+        log.info(
+            "no token cache: it needs filelock (pip install 'requests-multiauth[file]')",
+            extra=log_fields("cli.cache_unavailable", reason="filelock missing"),
+        )
+    except (ConfigurationError, OSError) as exc:
+        log.warning(
+            "no token cache: %s (set %s to a directory of your own, or pass --no-cache)",
+            exc,
+            CACHE_DIR_VARIABLE,
+            extra=log_fields("cli.cache_unavailable", reason=type(exc).__name__),
+        )
+    return None
 
 
 def _for_the_command_line(message: str) -> str:
@@ -261,7 +370,7 @@ def _for_the_command_line(message: str) -> str:
 
 
 def token_metadata(token: Token, *, now: float, show_token: bool) -> Dict[str, Any]:
-    """What ``token --json`` prints: when the token expires, its scope and type.
+    """What ``token --output json`` prints: when the token expires, its scope and type.
 
     The access token only with *show_token*; the refresh token never (only
     whether there is one).
@@ -286,12 +395,21 @@ def token_metadata(token: Token, *, now: float, show_token: bool) -> Dict[str, A
 def command_token(args: argparse.Namespace, out: IO[str]) -> int:
     """Print the access token (or its metadata as JSON) and nothing else on stdout."""
     provider = PROVIDERS[args.provider]
+    if args.json_alias:
+        warnings.warn(
+            "--json on 'token' is deprecated: use --output json (on 'request', --json is the request body)",
+            FutureWarning,
+            stacklevel=1,
+        )
+        args.output = "json"
+    if args.show_token and args.output != "json":
+        raise UsageError("--show-token goes with --output json (the token alone is what 'token' prints)")
     auth = build_auth(provider, args)
     try:
         token = auth.get_token()
     finally:
         _close(auth)
-    if args.json:
+    if args.output == "json":
         metadata = token_metadata(token, now=_now(), show_token=args.show_token)
         out.write(json.dumps({"provider": provider.name, **metadata}, indent=2) + "\n")
     else:
@@ -307,18 +425,48 @@ def parse_header(text: str) -> Tuple[str, str]:
     return name.strip(), value.strip()
 
 
-def command_request(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+def read_body_argument(value: str, option: str, stdin: IO[str]) -> bytes:
+    """The body an option names, as curl reads it: ``-`` is standard input,
+    ``@path`` a file, anything else the text itself. Bytes are sent as read
+    (like curl's ``--data-binary``: line breaks are kept)."""
+    if value == "-":
+        stream = getattr(stdin, "buffer", None)
+        return stream.read() if stream is not None else stdin.read().encode("utf-8")
+    if value.startswith("@"):
+        path = value[1:]
+        try:
+            with open(path, "rb") as file:
+                return file.read()
+        except OSError as exc:
+            raise UsageError(f"{option} @{path}: cannot read the file ({exc.strerror or type(exc).__name__})") from None
+    return value.encode("utf-8")
+
+
+def request_body(args: argparse.Namespace, provider: Provider, stdin: IO[str]) -> Dict[str, Any]:
+    """The ``data=`` or ``json=`` keyword of the API request, from ``--data`` or ``--json``."""
+    option, value = ("--json", args.json_body) if args.json_body is not None else ("--data", args.data)
+    if value is None:
+        return {}
+    if value == "-":
+        reading = [s.option for s in provider.settings if s.secret and getattr(args, _dest(s), False)]
+        if reading:
+            raise UsageError(f"{option} - and {reading[0]} both read standard input: give the body as @file")
+    raw = read_body_argument(value, option, stdin)
+    if option == "--data":
+        return {"data": raw}
+    try:
+        return {"json": json.loads(raw.decode("utf-8"))}
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise UsageError(f"{option} is not valid JSON: {exc}") from None
+
+
+def command_request(
+    args: argparse.Namespace, out: IO[str], err: IO[str], stdin: Optional[IO[str]] = None
+) -> int:
     """Send one authenticated request; print the status line (stderr) and the body (stdout)."""
     provider = PROVIDERS[args.provider]
     headers = dict(parse_header(h) for h in args.header)
-    body: Dict[str, Any] = {}
-    if args.json_body is not None:
-        try:
-            body["json"] = json.loads(args.json_body)
-        except ValueError as exc:
-            raise UsageError(f"--json is not valid JSON: {exc}") from None
-    elif args.data is not None:
-        body["data"] = args.data.encode("utf-8")
+    body = request_body(args, provider, stdin or sys.stdin)
     try:
         check_transport(args.url, allow_insecure_loopback=args.allow_insecure_loopback, what="the token")
     except (ConfigurationError, InsecureTransportError) as exc:
@@ -373,12 +521,22 @@ exit status:
   0  success
   1  the provider refused the credentials, the API answered non-2xx, or a server was unreachable
   2  usage error or missing configuration (the message names the variable)
+  141  standard output was closed early (multiauth demo | head -1)
 """
 
 TRUST_HELP = """\
 TLS: certificates are checked against the system's CA bundle; to trust another CA
-(a proxy's, a test server's) set REQUESTS_CA_BUNDLE=/path/to/ca.pem.
+(a proxy's, a test server's) set REQUESTS_CA_BUNDLE=/path/to/ca.pem, or
+<PROVIDER>_CA_BUNDLE (listed above) for the provider's token calls only.
+
+Tokens are kept between runs in $MULTIAUTH_CACHE_DIR, else the user's cache directory
+(~/.cache/requests_multiauth/tokens): files only you can read, holding no secret.
+--no-cache skips it (a Rated token is never fetched, so never kept).
 """
+
+
+#: Option names that look like an attempt to pass a secret as an argument.
+_SECRET_LIKE = ("secret", "key", "token", "password", "passwd")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -386,7 +544,8 @@ class _Parser(argparse.ArgumentParser):
 
     Abbreviations are off so that ``--client-secret`` is not taken for
     ``--client-secret-stdin``. A secret typed on the command line by mistake is
-    an unrecognised argument: the error names the options, not the values.
+    an unrecognised argument: the error names the options, not the values, and
+    says where secrets go; any other unknown option is reported as just that.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -396,15 +555,31 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         prefix = "unrecognized arguments: "
         if message.startswith(prefix):
-            shown = [_mask_argument(word) for word in message[len(prefix) :].split(" ")]
-            message = prefix + " ".join(shown) + " (secrets are read from the environment or stdin, see --help)"
+            words = message[len(prefix) :].split(" ")
+            message = prefix + " ".join(_mask_argument(word) for word in words)
+            if any(_looks_like_a_secret_option(word) for word in words):
+                message += (
+                    "; secrets are never taken as arguments: set the variable, or pipe the secret "
+                    "to the --...-stdin option (see --help)"
+                )
         super().error(message)
 
 
+def _looks_like_a_secret_option(word: str) -> bool:
+    name = word.partition("=")[0].lower()
+    return name.startswith("-") and not name.endswith("-stdin") and any(part in name for part in _SECRET_LIKE)
+
+
+#: What an option name looks like (``--client-secret``, ``-x``). Anything else, even
+#: starting with a dash, may be a secret (random secrets can begin with ``-``).
+_OPTION_NAME = re.compile(r"--?[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+_OPTION_NAME_MAX = 32
+
+
 def _mask_argument(word: str) -> str:
-    if not word.startswith("-"):
-        return "..."
     name, sep, _ = word.partition("=")
+    if len(name) > _OPTION_NAME_MAX or not _OPTION_NAME.fullmatch(name):
+        return "..."
     return name + ("=..." if sep else "")
 
 
@@ -432,6 +607,16 @@ def _add_provider_options(parser: argparse.ArgumentParser, provider: Provider) -
                 metavar=setting.variable,
                 help=f"{setting.help} (default: ${setting.variable})",
             )
+    _add_verbose(parser)
+    if provider.renews:
+        parser.add_argument(
+            "--no-cache",
+            action="store_true",
+            help=(
+                "neither read nor keep a token in the token cache "
+                f"(default: reuse tokens between runs, in ${CACHE_DIR_VARIABLE} or the user's cache directory)"
+            ),
+        )
     common = parser.add_argument_group("connection")
     common.add_argument(
         "--timeout",
@@ -446,6 +631,18 @@ def _add_provider_options(parser: argparse.ArgumentParser, provider: Provider) -
         "--allow-insecure-loopback",
         action="store_true",
         help="allow plain http:// to 127.0.0.1/::1/localhost (local test servers only)",
+    )
+
+
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    """``-v`` after the command too (``multiauth token cognito -v``); SUPPRESS keeps a
+    ``-v`` given before the command when this one is absent."""
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log token calls and renewals to stderr (also accepted before the command)",
     )
 
 
@@ -467,14 +664,21 @@ def _provider_parsers(
 
 def _token_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
+        "--output",
+        choices=("token", "json"),
+        default="token",
+        help="token: the access token alone (default); json: its metadata (expiry, scope, type) instead",
+    )
+    parser.add_argument(
         "--json",
+        dest="json_alias",
         action="store_true",
-        help="print the token's metadata as JSON (expiry, scope, type) instead of the token",
+        help="deprecated: the same as --output json (on 'request', --json is the request body)",
     )
     parser.add_argument(
         "--show-token",
         action="store_true",
-        help="with --json: include the access token too (the refresh token is never printed)",
+        help="with --output json: include the access token too (the refresh token is never printed)",
     )
 
 
@@ -490,8 +694,17 @@ def _request_arguments(parser: argparse.ArgumentParser) -> None:
         help="an extra request header (repeatable)",
     )
     body = parser.add_mutually_exclusive_group()
-    body.add_argument("--data", metavar="TEXT", help="the request body, sent as given")
-    body.add_argument("--json", dest="json_body", metavar="JSON", help="a JSON request body")
+    body.add_argument(
+        "--data",
+        metavar="TEXT|@FILE|-",
+        help="the request body, sent as given; @FILE reads a file, - standard input (byte for byte)",
+    )
+    body.add_argument(
+        "--json",
+        dest="json_body",
+        metavar="JSON|@FILE|-",
+        help="a JSON request body (Content-Type: application/json); @FILE reads a file, - standard input",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -512,11 +725,13 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Print an access token and nothing else, so that\n"
             f'  curl -H "Authorization: Bearer $({PROG} token dataloy)" https://...\n'
-            "works. With --json, print when it expires, its scope and type instead."
+            "works. With --output json, print when it expires, its scope and type instead.\n"
+            "Tokens are reused between runs (see --no-cache)."
         ),
         epilog=_environment_help(list(PROVIDERS.values())) + "\n\n" + EXIT_STATUS_HELP + "\n" + TRUST_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_verbose(token)
     _provider_parsers(
         token, command_name="token", epilog_extra=EXIT_STATUS_HELP + "\n" + TRUST_HELP, add=_token_arguments
     )
@@ -531,6 +746,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_environment_help(list(PROVIDERS.values())) + "\n\n" + EXIT_STATUS_HELP + "\n" + TRUST_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_verbose(request)
     _provider_parsers(
         request,
         command_name="request",
@@ -550,6 +766,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit status: 0 if every step worked, 1 otherwise",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_verbose(demo)
     demo.add_argument(
         "--tls",
         dest="tls",
@@ -606,11 +823,48 @@ def _logging_to(stream: Optional[IO[str]], *, verbose: bool) -> Iterator[None]:
         logger.propagate = previous[1]
 
 
+class _OutputClosed(Exception):
+    """Standard output's reader went away (``multiauth demo | head -1``)."""
+
+
+class _Output:
+    """Standard output, telling a closed pipe apart from every other OSError."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise _OutputClosed from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise _OutputClosed from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _stop_writing_to_stdout() -> None:
+    """Point standard output at /dev/null, so that Python's flush at exit does not
+    report the closed pipe on stderr (the recipe of the ``signal`` module's docs)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (captured in tests)
+        pass
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the ``multiauth`` command with *argv* (default ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 on a usage error, 0 after --help / --version
-    out, err = sys.stdout, sys.stderr
+    out: IO[str] = cast(IO[str], _Output(sys.stdout))
+    err = sys.stderr
     commands: Dict[str, Callable[[], int]] = {
         "token": lambda: command_token(args, out),
         "request": lambda: command_request(args, out, err),
@@ -623,9 +877,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             warnings.simplefilter("always")
             try:
                 status = commands[args.command]()
+                out.flush()  # a closed pipe shows here, not in Python's flush at exit
             finally:
                 for warning in caught:
                     err.write(f"{PROG}: warning: {_one_line(str(warning.message))}\n")
+    except _OutputClosed:
+        _stop_writing_to_stdout()
+        return EXIT_BROKEN_PIPE
     except UsageError as exc:
         err.write(f"{PROG}: error: {_one_line(str(exc))}\n")
         return EXIT_USAGE
@@ -639,12 +897,37 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _describe_failure(exc: BaseException, args: argparse.Namespace) -> str:
+    if isinstance(exc, TokenRequestError) and args.command in ("token", "request"):
+        exc = exc.with_hint(_shell_hint(exc, PROVIDERS[args.provider])) if exc.hint else exc
     if isinstance(exc, MultiAuthError):
         return _one_line(str(exc))  # the library's messages are already scrubbed of secrets
     # requests' own errors quote the URL, which may carry a query with secrets: name the class only.
     url = getattr(args, "url", None)
     where = f" ({safe_url(url)})" if url else ""
     return f"{type(exc).__name__}{where}: {_one_line(_short_reason(exc))}"
+
+
+def _shell_hint(exc: TokenRequestError, provider: Provider) -> str:
+    """The library's advice (keywords of Python calls) said with this command's
+    variables and options, for *provider*; the library's own when none fits better."""
+    assert exc.hint is not None  # noqa: S101 - only called for errors with advice
+    if exc.hint == TLS_HINT:
+        return (
+            "set REQUESTS_CA_BUNDLE=/path/to/ca.pem to trust the CA that signed the server's certificate "
+            f"(or {provider.name.upper()}_CA_BUNDLE for the token calls only)"
+        )
+    if exc.hint == UNREACHABLE_HINT:
+        url = next((s for s in provider.settings if s.option == "--token-url"), None)
+        where = f" ({url.variable} or {url.option})" if url is not None else ""
+        return f"check that the endpoint{where} is up and reachable, or raise --timeout"
+    if isinstance(exc, InvalidClientError):
+        names = [s.variable for s in provider.settings if s.credential]
+        what = " and ".join(names)
+        return f"check {what} (or the options that override {'them' if len(names) > 1 else 'it'})"
+    scope = next((s for s in provider.settings if s.option == "--scope"), None)
+    if exc.error == "invalid_scope" and scope is not None:
+        return f"the scope is unknown or not allowed for this client: check {scope.variable} or {scope.option}"
+    return exc.hint
 
 
 def _short_reason(exc: BaseException) -> str:

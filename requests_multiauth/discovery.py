@@ -35,6 +35,7 @@ import requests
 from ._endpoint import Timeout, parse_retry_after
 from ._urls import check_transport, origin, safe_url
 from .errors import ConfigurationError, DiscoveryError
+from .telemetry import log_fields
 
 __all__ = ["DEFAULT_MAX_AGE", "ServerMetadata", "choose_client_auth", "clear_discovery_cache", "discover"]
 
@@ -225,7 +226,12 @@ def discover(
             return cached.metadata
         metadata = _fetch(issuer, session, timeout, allow_insecure_loopback)
         _cache[issuer] = _Cached(metadata, monotonic() + max_age)
-        log.info("discovered %s: token endpoint %s", safe_url(issuer), safe_url(metadata.token_endpoint))
+        log.info(
+            "discovered %s: token endpoint %s",
+            safe_url(issuer),
+            safe_url(metadata.token_endpoint),
+            extra=log_fields("discovery.done", issuer=safe_url(issuer), token_url=safe_url(metadata.token_endpoint)),
+        )
         return metadata
 
 
@@ -303,7 +309,13 @@ def _get_with_retries(http: requests.Session, url: str, timeout: Timeout, verify
             pause = DISCOVERY_BACKOFF * 2 ** (attempt - 1) * random.uniform(0.5, 1.0)  # noqa: S311 - jitter
             if retry_after is not None:
                 pause = min(retry_after, MAX_DISCOVERY_RETRY_AFTER)
-            log.warning("discovery at %s: %s; retrying in %.1f s", safe_url(url), last, pause)
+            log.warning(
+                "discovery at %s: %s; retrying in %.1f s",
+                safe_url(url),
+                last,
+                pause,
+                extra=log_fields("discovery.retry", url=safe_url(url), reason=last, wait=pause, attempt=attempt + 1),
+            )
             time.sleep(pause)
     raise DiscoveryError(f"discovery at {safe_url(url)} failed: {last} (tried {DISCOVERY_ATTEMPTS} times)")
 

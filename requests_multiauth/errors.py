@@ -21,16 +21,26 @@ errors keeps working::
 Messages say what happened and what to do. They never contain a secret or a
 token: text that comes from a server is cut short and scrubbed of every secret
 the library knows (see :func:`redact`).
+
+In IPython and Jupyter, an error of ours is shown as the caller's own frames
+and the message (see ``MultiAuthError._render_traceback_``), not as pages
+of frames inside requests and this package; the whole traceback stays on the
+exception (``traceback.print_last()`` prints it). Plain Python, logs and
+``traceback`` show everything as usual.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 import re
-from typing import Any, Iterable, Optional
+import traceback
+from typing import Any, Iterable, List, Optional, Tuple, TypeVar
 from urllib.parse import parse_qsl
 
 import requests
+import urllib3
 
 __all__ = [
     "ConfigurationError",
@@ -52,9 +62,50 @@ EXCERPT_LENGTH = 200
 #: What stands in for a secret that would otherwise appear in text.
 REDACTED = "***"
 
+#: The advice of a certificate that fails verification. (The command line says
+#: ``REQUESTS_CA_BUNDLE`` instead: it matches ``TokenRequestError.hint``.)
+TLS_HINT = "pass verify= with the CA bundle that signed the server's certificate (or session= with one)"
+
+#: The advice when the token endpoint could not be reached, or kept failing.
+UNREACHABLE_HINT = "check that the endpoint is up and reachable, or raise timeout= / retry="
+
+#: The advice when an API key is refused (there is no client id or client_auth to check).
+API_KEY_HINT = "check the API key: it may be mistyped, revoked or for another host"
+
+E = TypeVar("E", bound="TokenRequestError")
+
+
+def _package_directory(module_file: Optional[str]) -> Tuple[str, ...]:
+    return (os.path.dirname(os.path.abspath(module_file)) + os.sep,) if module_file else ()
+
+
+#: Frames in these directories are the libraries' inner workings, not the caller's code.
+_LIBRARY_DIRECTORIES = (
+    *_package_directory(__file__),
+    *_package_directory(requests.__file__),
+    *_package_directory(urllib3.__file__),
+)
+
 
 class MultiAuthError(requests.RequestException):
     """Base class of every error raised by requests_multiauth."""
+
+    def _render_traceback_(self) -> List[str]:
+        """The lines IPython and Jupyter show for this error instead of the full traceback.
+
+        The caller's frames (those outside requests, urllib3 and this package),
+        then the error and its message, then how to see the rest. Nothing is
+        taken off the exception: ``__traceback__``, ``__cause__`` and
+        ``__context__`` stay whole for ``traceback.print_last()`` and debuggers.
+        """
+        frames = traceback.extract_tb(self.__traceback__)
+        own = [frame for frame in frames if not os.path.abspath(frame.filename).startswith(_LIBRARY_DIRECTORIES)]
+        lines = ["Traceback (most recent call last, frames inside requests and requests_multiauth left out):"]
+        lines += [line.rstrip("\n") for line in traceback.format_list(own)]
+        lines += [line.rstrip("\n") for line in traceback.format_exception_only(type(self), self)]
+        hidden = len(frames) - len(own)
+        lines.append(f"({hidden} frames left out; the whole traceback: import traceback; traceback.print_last())")
+        return lines
 
 
 class TokenRequestError(MultiAuthError):
@@ -66,6 +117,9 @@ class TokenRequestError(MultiAuthError):
         error: the OAuth 2.0 ``error`` code of the answer (``invalid_scope``), if any.
         error_description: the server's ``error_description``, redacted, if any.
         attempts: how many times the request was sent before giving up.
+        hint: what to do, as the message's "What to do: ..." part says it (None
+            if the message gives no advice). Programs that word advice their own
+            way (the command line) compare it and use :meth:`with_hint`.
     """
 
     def __init__(
@@ -76,12 +130,24 @@ class TokenRequestError(MultiAuthError):
         error: Optional[str] = None,
         error_description: Optional[str] = None,
         attempts: int = 1,
+        hint: Optional[str] = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.error = error
         self.error_description = error_description
         self.attempts = attempts
+        self.hint = hint
+
+    def with_hint(self: E, hint: str) -> E:
+        """A copy of this error whose message gives *hint* as what to do instead
+        (same class, attributes and cause; the traceback is not copied)."""
+        if self.hint is None or f"What to do: {self.hint}" not in str(self):
+            return self
+        changed = copy.copy(self)
+        changed.args = (str(self).replace(f"What to do: {self.hint}", f"What to do: {hint}", 1),)
+        changed.hint = hint
+        return changed.with_traceback(None)
 
 
 class InvalidClientError(TokenRequestError):
@@ -254,4 +320,11 @@ def oauth_error(
     if attempts > 1:
         message += f" (tried {attempts} times)"
     cls = InvalidClientError if client_rejected else TokenRequestError
-    return cls(message, status_code=status_code, error=code, error_description=description, attempts=attempts)
+    return cls(
+        message, status_code=status_code, error=code, error_description=description, attempts=attempts, hint=hint
+    )
+
+
+def with_what_to_do(message: str, hint: str) -> str:
+    """*message* followed by its advice, as every message with a ``hint`` ends."""
+    return f"{message}. What to do: {hint}"

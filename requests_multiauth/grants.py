@@ -23,8 +23,10 @@ import logging
 from typing import Any, Dict, Mapping, Optional, Protocol, Sequence, Tuple, Union
 
 from ._endpoint import ClientCert, TokenEndpoint
+from ._urls import safe_url
 from .client_auth import Binding, ClientAuthSpec, basic_auth_header, resolve_client_auth
-from .errors import ConfigurationError, TokenRequestError
+from .errors import API_KEY_HINT, ConfigurationError, InvalidClientError, TokenRequestError
+from .telemetry import error_name, log_fields
 from .token import Token, parse_token_response
 
 __all__ = [
@@ -155,9 +157,13 @@ class ClientCredentialsGrant:
                         "%s refused the refresh token (%s); asking for a new token with the client credentials",
                         endpoint,
                         exc.error or f"HTTP {exc.status_code}",
+                        extra=log_fields("refresh_token.refused", url=safe_url(endpoint.url), error=error_name(exc)),
                     )
             else:
-                log.debug("the refresh token has expired; asking for a new token with the client credentials")
+                log.debug(
+                    "the refresh token has expired; asking for a new token with the client credentials",
+                    extra=log_fields("refresh_token.expired", url=safe_url(endpoint.url)),
+                )
         client_fields = dict(self._client.fields)
         include_client_id = client_fields.pop("client_id", None) is not None  # oauthlib adds it, in its place
         body = self._oauth.prepare_request_body(
@@ -178,7 +184,10 @@ class ClientCredentialsGrant:
             token = dataclasses.replace(
                 token, refresh_token=refresh_token, refresh_expires_at=previous.refresh_expires_at
             )
-        log.debug("renewed the token with the refresh token")
+        log.debug(
+            "renewed the token with the refresh token",
+            extra=log_fields("refresh_token.used", url=safe_url(endpoint.url)),
+        )
         return token
 
     def _post(
@@ -198,8 +207,14 @@ class ClientCredentialsGrant:
             default_lifetime=self.default_lifetime,
             secrets=(*self.secrets, refresh_token),
         )
+        grant = "refresh_token" if refresh_token else "client_credentials"
         token: Token = endpoint.post(
-            data=body, headers=self._client.headers, secrets=(refresh_token,), parse=parse, prepare=self._client.prepare
+            data=body,
+            headers=self._client.headers,
+            secrets=(refresh_token,),
+            parse=parse,
+            prepare=self._client.prepare,
+            grant=grant,
         )
         if token.scope is None and granted_if_unsaid:
             token = dataclasses.replace(token, scope=granted_if_unsaid)
@@ -253,7 +268,11 @@ class JsonClientCredentialsGrant:
             parse_token_response, now=now, default_lifetime=self.default_lifetime, secrets=self.secrets
         )
         token: Token = endpoint.post(
-            json_body=body, headers=self._client.headers, parse=parse, prepare=self._client.prepare
+            json_body=body,
+            headers=self._client.headers,
+            parse=parse,
+            prepare=self._client.prepare,
+            grant="client_credentials",
         )
         return token
 
@@ -295,7 +314,11 @@ class ApiKeyGrant:
         parse = functools.partial(
             parse_token_response, now=now, default_lifetime=self.default_lifetime, secrets=(self._api_key,)
         )
-        token: Token = endpoint.post(json_body=body, parse=parse)
+        try:
+            token: Token = endpoint.post(json_body=body, parse=parse, grant="api_key")
+        except InvalidClientError as exc:
+            # An API key has no client id and no client_auth: say what there is to check.
+            raise exc.with_hint(API_KEY_HINT) from None
         return token
 
 

@@ -17,7 +17,12 @@ preset                    scheme                               environment varia
                                                                ``DIAGRAMS_APPLICATION_SECRET`` (``DIAGRAMS_TOKEN_URL``)
 ========================  ===================================  =====================================
 
-Variables in parentheses are optional.
+Variables in parentheses are optional. Each renewing preset also reads
+``<PROVIDER>_CA_BUNDLE`` (``OPSNOW_CA_BUNDLE``, ``COGNITO_CA_BUNDLE``,
+``DATALOY_CA_BUNDLE``, ``DIAGRAMS_CA_BUNDLE``), if set: the path of a CA bundle
+that its token calls trust (``verify=``), for a provider behind a private CA or a
+local test provider. It applies to that preset's token calls only, unlike
+``REQUESTS_CA_BUNDLE``, which changes every request of the process.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ import time
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence
 
 from .auth import (
+    AUTHORIZATION,
+    EXPIRY_WARNING,
     ApiKeyTokenAuth,
     AudienceClientCredentialsAuth,
     ClientCredentialsAuth,
@@ -82,17 +89,40 @@ DIAGRAMS_TOKEN_URL = "https://api.diagrams-technologies.com/v0/oauth2/token"
 DIAGRAMS_REFRESH_SCOPE = "data"
 
 
-def _env(environ: Optional[Mapping[str, str]], required: Sequence[str], optional: Sequence[str] = ()) -> Dict[str, str]:
-    """Read *required* and *optional* variables; name every missing required one."""
+def _env(
+    cls: type,
+    environ: Optional[Mapping[str, str]],
+    required: Sequence[str],
+    optional: Sequence[str] = (),
+) -> Dict[str, str]:
+    """Read *required* and *optional* variables; name every missing required one.
+
+    The message is for someone in Python (a script, a notebook): it says how to
+    set the variable from there, not only in a shell. (The command line checks
+    the variables itself first and words it for the shell.)
+    """
     source = os.environ if environ is None else environ
     missing = [name for name in required if not source.get(name, "").strip()]
     if missing:
         names = ", ".join(missing)
+        where = "in the environ= mapping" if environ is not None else "in the environment"
         raise ConfigurationError(
-            f"environment variable{'s' if len(missing) > 1 else ''} {names} "
-            f"{'are' if len(missing) > 1 else 'is'} not set: export {missing[0]}=... and try again"
+            f"{names} {'are' if len(missing) > 1 else 'is'} not set {where}: "
+            f"set it before Python starts (export {missing[0]}=...), or from Python with "
+            f"os.environ[{missing[0]!r}] = ..., or pass the values: "
+            f"{cls.__name__}.from_env(environ={{...}}), e.g. dotenv_values('.env')"
         )
     return {name: source[name].strip() for name in (*required, *optional) if source.get(name, "").strip()}
+
+
+def _trust(variable: str, env: Mapping[str, str], options: Dict[str, Any]) -> None:
+    """Apply ``<PROVIDER>_CA_BUNDLE`` (if set, and no session or verify is given) as ``verify=``."""
+    path = env.get(variable)
+    if path is None or "session" in options or "verify" in options:
+        return
+    if not os.path.isfile(path):
+        raise ConfigurationError(f"{variable} names {path!r}, which is not a file: give the path of a PEM CA bundle")
+    options["verify"] = path
 
 
 class RatedAuth(StaticTokenAuth):
@@ -102,6 +132,12 @@ class RatedAuth(StaticTokenAuth):
     instead of sending it after. Make a token by logging into slaOS and running
     ``fetch('/api/slaos/v1/users/m2m-token')`` in the browser console.
 
+    Takes the options that apply to a token it cannot renew: ``header_name``,
+    ``expires_at``, ``warn_before``, ``clock`` and ``allow_insecure_loopback``
+    (see :class:`~requests_multiauth.StaticTokenAuth`). It makes no token call,
+    so ``leeway``, ``cache``, ``session``, ``verify``, ``timeout`` and ``retry``
+    do not apply.
+
     Environment: ``RATED_TOKEN``.
     """
 
@@ -109,6 +145,9 @@ class RatedAuth(StaticTokenAuth):
         self,
         token: str,
         *,
+        header_name: str = AUTHORIZATION,
+        expires_at: Optional[float] = None,
+        warn_before: float = EXPIRY_WARNING,
         clock: Clock = time.time,
         allow_insecure_loopback: bool = False,
     ) -> None:
@@ -119,6 +158,9 @@ class RatedAuth(StaticTokenAuth):
                 f"fetch('{RATED_TOKEN_PAGE}').then(r => r.json()).then(j => console.log(j.jwt)) "
                 "in the browser console"
             ),
+            header_name=header_name,
+            expires_at=expires_at,
+            warn_before=warn_before,
             clock=clock,
             allow_insecure_loopback=allow_insecure_loopback,
         )
@@ -126,7 +168,7 @@ class RatedAuth(StaticTokenAuth):
     @classmethod
     def from_env(cls, environ: Optional[Mapping[str, str]] = None, **options: Any) -> RatedAuth:
         """Build from ``RATED_TOKEN``."""
-        env = _env(environ, ["RATED_TOKEN"])
+        env = _env(cls, environ, ["RATED_TOKEN"])
         return cls(env["RATED_TOKEN"], **options)
 
 
@@ -151,8 +193,9 @@ class OpsNowAuth(ApiKeyTokenAuth):
 
     @classmethod
     def from_env(cls, environ: Optional[Mapping[str, str]] = None, **options: Any) -> OpsNowAuth:
-        """Build from ``OPSNOW_API_KEY`` (and ``OPSNOW_TOKEN_URL`` if set)."""
-        env = _env(environ, ["OPSNOW_API_KEY"], ["OPSNOW_TOKEN_URL"])
+        """Build from ``OPSNOW_API_KEY`` (and ``OPSNOW_TOKEN_URL``, ``OPSNOW_CA_BUNDLE`` if set)."""
+        env = _env(cls, environ, ["OPSNOW_API_KEY"], ["OPSNOW_TOKEN_URL", "OPSNOW_CA_BUNDLE"])
+        _trust("OPSNOW_CA_BUNDLE", env, options)
         if "OPSNOW_TOKEN_URL" in env:
             options.setdefault("token_url", env["OPSNOW_TOKEN_URL"])
         return cls(env["OPSNOW_API_KEY"], **options)
@@ -185,8 +228,14 @@ class CognitoAuth(ClientCredentialsAuth):
     @classmethod
     def from_env(cls, environ: Optional[Mapping[str, str]] = None, **options: Any) -> CognitoAuth:
         """Build from ``COGNITO_CLIENT_ID``, ``COGNITO_CLIENT_SECRET``,
-        ``COGNITO_TOKEN_URL`` and, if set, ``COGNITO_SCOPE``."""
-        env = _env(environ, ["COGNITO_CLIENT_ID", "COGNITO_CLIENT_SECRET", "COGNITO_TOKEN_URL"], ["COGNITO_SCOPE"])
+        ``COGNITO_TOKEN_URL`` and, if set, ``COGNITO_SCOPE`` and ``COGNITO_CA_BUNDLE``."""
+        env = _env(
+            cls,
+            environ,
+            ["COGNITO_CLIENT_ID", "COGNITO_CLIENT_SECRET", "COGNITO_TOKEN_URL"],
+            ["COGNITO_SCOPE", "COGNITO_CA_BUNDLE"],
+        )
+        _trust("COGNITO_CA_BUNDLE", env, options)
         if "COGNITO_SCOPE" in env:
             options.setdefault("scope", env["COGNITO_SCOPE"])
         return cls(env["COGNITO_CLIENT_ID"], env["COGNITO_CLIENT_SECRET"], env["COGNITO_TOKEN_URL"], **options)
@@ -221,8 +270,14 @@ class DataloyAuth(AudienceClientCredentialsAuth):
     @classmethod
     def from_env(cls, environ: Optional[Mapping[str, str]] = None, **options: Any) -> DataloyAuth:
         """Build from ``DATALOY_CLIENT_ID``, ``DATALOY_CLIENT_SECRET``,
-        ``DATALOY_TOKEN_URL`` and, if set, ``DATALOY_AUDIENCE``."""
-        env = _env(environ, ["DATALOY_CLIENT_ID", "DATALOY_CLIENT_SECRET", "DATALOY_TOKEN_URL"], ["DATALOY_AUDIENCE"])
+        ``DATALOY_TOKEN_URL`` and, if set, ``DATALOY_AUDIENCE`` and ``DATALOY_CA_BUNDLE``."""
+        env = _env(
+            cls,
+            environ,
+            ["DATALOY_CLIENT_ID", "DATALOY_CLIENT_SECRET", "DATALOY_TOKEN_URL"],
+            ["DATALOY_AUDIENCE", "DATALOY_CA_BUNDLE"],
+        )
+        _trust("DATALOY_CA_BUNDLE", env, options)
         if "DATALOY_AUDIENCE" in env:
             options.setdefault("audience", env["DATALOY_AUDIENCE"])
         return cls(env["DATALOY_CLIENT_ID"], env["DATALOY_CLIENT_SECRET"], env["DATALOY_TOKEN_URL"], **options)
@@ -262,8 +317,14 @@ class DiagramsAuth(ClientCredentialsAuth):
     @classmethod
     def from_env(cls, environ: Optional[Mapping[str, str]] = None, **options: Any) -> DiagramsAuth:
         """Build from ``DIAGRAMS_APPLICATION_ID``, ``DIAGRAMS_APPLICATION_SECRET``
-        and, if set, ``DIAGRAMS_TOKEN_URL``."""
-        env = _env(environ, ["DIAGRAMS_APPLICATION_ID", "DIAGRAMS_APPLICATION_SECRET"], ["DIAGRAMS_TOKEN_URL"])
+        and, if set, ``DIAGRAMS_TOKEN_URL`` and ``DIAGRAMS_CA_BUNDLE``."""
+        env = _env(
+            cls,
+            environ,
+            ["DIAGRAMS_APPLICATION_ID", "DIAGRAMS_APPLICATION_SECRET"],
+            ["DIAGRAMS_TOKEN_URL", "DIAGRAMS_CA_BUNDLE"],
+        )
+        _trust("DIAGRAMS_CA_BUNDLE", env, options)
         if "DIAGRAMS_TOKEN_URL" in env:
             options.setdefault("token_url", env["DIAGRAMS_TOKEN_URL"])
         return cls(env["DIAGRAMS_APPLICATION_ID"], env["DIAGRAMS_APPLICATION_SECRET"], **options)

@@ -34,6 +34,7 @@ from typing import Callable, Optional
 from . import _fork
 from .cache import TokenCache
 from .errors import ConfigurationError, MultiAuthError
+from .telemetry import AuthTelemetry, log_fields
 from .token import Token
 
 __all__ = ["DEFAULT_LEEWAY", "Clock", "TokenManager"]
@@ -92,6 +93,8 @@ class TokenManager:
         name: how logs name the owner (never a secret).
         background: renew ahead of expiry on a short-lived background thread
             (True) or on the request thread that notices first (False).
+        telemetry: where cache reads, renewals ahead and held failures are
+            recorded; default a recorder of its own.
     """
 
     def __init__(
@@ -104,6 +107,7 @@ class TokenManager:
         clock: Clock = time.time,
         name: str = "token",
         background: bool = True,
+        telemetry: Optional[AuthTelemetry] = None,
     ) -> None:
         if leeway < 0 or not math.isfinite(leeway):
             raise ConfigurationError("leeway must be a finite number of seconds, zero or more")
@@ -122,6 +126,7 @@ class TokenManager:
         self._failure: Optional[MultiAuthError] = None
         self._failure_until = 0.0
         self._failures = 0
+        self._telemetry = telemetry if telemetry is not None else AuthTelemetry(name)
         _fork.register(self)
 
     def reset_after_fork(self) -> None:
@@ -135,6 +140,22 @@ class TokenManager:
         """The token held in memory, valid or not, without any I/O."""
         entry = self._entry
         return entry.token if entry is not None else None
+
+    def state(self) -> str:
+        """How the held token stands now, for display: ``"none"`` (none yet),
+        ``"fresh"``, ``"stale"`` (in use, due for renewal) or ``"expired"``."""
+        entry = self._entry
+        if entry is None:
+            return "none"
+        now = self._clock()
+        if now < entry.renew_at:
+            return "fresh"
+        return "stale" if now < entry.expire_at else "expired"
+
+    @property
+    def failure(self) -> Optional[MultiAuthError]:
+        """The error of the last token call if it failed and no token came since, else None."""
+        return self._failure
 
     def token(self) -> Token:
         """A valid token: the held one if it is, otherwise a new one.
@@ -203,7 +224,9 @@ class TokenManager:
                 cached_entry = self._entry_for(cached, now)
                 if self._usable(cached_entry, rejected, now, fresh):
                     self._entry = cached_entry  # another process or host renewed
+                    self._telemetry.record_cache_read(hit=True)
                     return cached
+            self._telemetry.record_cache_read(hit=False)
             previous = cached if cached is not None else (entry.token if entry is not None else None)
             try:
                 token = self._fetch(previous, now)
@@ -220,6 +243,7 @@ class TokenManager:
             "%s: new token obtained, %s",
             self._name,
             f"valid for {lifetime:.0f} s" if lifetime is not None else "no expiry stated",
+            extra=log_fields("token.obtained", auth=self._telemetry.auth, lifetime=lifetime),
         )
         return token
 
@@ -240,8 +264,12 @@ class TokenManager:
     def _raise_held_failure(self, now: float) -> None:
         failure = self._failure
         if failure is not None and now < self._failure_until:
+            held = self._telemetry.record_failure_held(failure, self._failure_until - now)
             log.debug(
-                "%s: reusing the last token call's failure for %.1f s more", self._name, self._failure_until - now
+                "%s: reusing the last token call's failure for %.1f s more",
+                self._name,
+                self._failure_until - now,
+                extra=held.log_extra(),
             )
             raise copy.copy(failure).with_traceback(None)
 
@@ -279,6 +307,7 @@ class TokenManager:
             self._renew_retry_at = self._clock() + delay
             entry = self._entry
             left = entry.expire_at - self._clock() if entry is not None else 0.0
+            failed = self._telemetry.record_renewal_ahead(exc, retry_in=delay)
             log.warning(
                 "%s: renewing the token ahead of expiry failed (%s); the current token stays in use "
                 "for %.0f s more, next try in %.0f s",
@@ -286,9 +315,11 @@ class TokenManager:
                 exc,
                 left,
                 delay,
+                extra=failed.log_extra(seconds_left=left),
             )
         else:
             self._renew_failures = 0
             self._renew_retry_at = 0.0
+            self._telemetry.record_renewal_ahead()
         finally:
             self._lock.release()

@@ -176,6 +176,14 @@ class MultiAuthSession(requests.Session):
     * **retries**: an int (see :func:`retry_policy`: connection errors, 429,
       502/503/504 for idempotent methods, ``Retry-After`` honoured, 401 never
       retried), a urllib3 ``Retry`` of your own, or 0/None for none.
+    * **verify**: the CA bundle (a path) or ``False``, as ``Session.verify``.
+      **Unlike plain requests**, a ``verify`` set on this session (here or as
+      ``session.verify = ...``) wins over the ``REQUESTS_CA_BUNDLE`` and
+      ``CURL_CA_BUNDLE`` environment variables: requests lets them replace a
+      session's CA bundle (requests issue #3829), so that code trusting a
+      private CA breaks on machines that set them (CI runners, company
+      proxies). A session left at ``verify=True`` still follows them, and a
+      ``verify=`` given per request wins over both, as in requests.
     * **redirects**: a hop to another origin gets no token from any auth of the
       session (requests already drops ``Authorization`` there; custom token
       headers are dropped as well, and a mounted API's adapter does not
@@ -200,9 +208,12 @@ class MultiAuthSession(requests.Session):
         base_url: Optional[str] = None,
         timeout: Optional[Timeout] = DEFAULT_TIMEOUT,
         retries: Union[int, Retry, None] = DEFAULT_RETRIES,
+        verify: Union[bool, str, None] = None,
     ) -> None:
         super().__init__()
         self.auth = auth
+        if verify is not None:
+            self.verify = verify
         self.base_url: Optional[str] = _check_base_url(base_url) if base_url is not None else None
         self.timeout: Optional[Timeout] = timeout
         self.retries: Retry = retries if isinstance(retries, Retry) else retry_policy(retries or 0)
@@ -263,6 +274,21 @@ class MultiAuthSession(requests.Session):
         except requests.exceptions.InvalidSchema:
             return False
         return isinstance(adapter, AuthAdapter) and adapter.serves(url)
+
+    def merge_environment_settings(
+        self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Dict[str, Any]:
+        """requests' merge of the environment, except that a ``verify`` set on the
+        session beats ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` (see the class docstring).
+
+        requests only reads those variables when the request's *verify* is None
+        or True; passing the session's own CA bundle on for a request that gave
+        none keeps them out. A request's explicit ``verify=`` is left as given.
+        """
+        if verify is None and self.verify is not True:
+            verify = self.verify
+        merged: Dict[str, Any] = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        return merged
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         """Send as ``requests.Session.send`` does, with the session's timeout when none is given.

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, Mapping, Optional
 
+from ._display import Rows, describe_expiry, pretty, render_html
 from .errors import TokenResponseError, excerpt, oauth_error, scrub_credentials
 
 __all__ = ["Token", "jwt_expiry", "parse_token_response"]
@@ -121,6 +122,20 @@ class Token:
         return f"Token({', '.join(parts)})"
 
     __str__ = __repr__
+
+    def display_rows(self, now: Optional[float] = None) -> Rows:
+        """What IPython and Jupyter show of the token (never the token itself)."""
+        rows = [("type", self.token_type), ("expires", describe_expiry(self.expires_at, now))]
+        if self.scope is not None:
+            rows.append(("scope", self.scope))
+        rows.append(("refresh token", "yes" if self.refresh_token else "no"))
+        return rows
+
+    def _repr_html_(self) -> str:
+        return render_html("Token", self.display_rows())
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        pretty(printer, cycle, "Token", self.display_rows())
 
     def expires_in(self, now: Optional[float] = None) -> Optional[float]:
         """Seconds until expiry (negative once expired), or None if unknown."""

@@ -1,23 +1,33 @@
-"""The suite-wide secrets check: no secret or token a test registers may show up in a log.
+"""The suite-wide secrets check: no secret or token a test registers may show up in a log
+or in telemetry.
 
 :class:`SecretWatch` is installed for every test by an autouse fixture in
 ``conftest.py``. It turns on DEBUG logging for the root logger, ``requests_multiauth``
 and ``urllib3``, formats every record as a real handler would (message, arguments'
-``str``/``repr``, exception tracebacks), and at teardown fails the test if any string
-registered through the ``secret_strings`` fixture appears in that text.
+``str``/``repr``, exception tracebacks) plus the fields a JSON handler would add (the
+record's extra attributes), captures the ``repr`` of every telemetry event of every
+auth, takes in what OpenTelemetry's in-memory SDK recorded (metric attributes, span
+names, attributes and events: ``tests/fixtures_otel.py`` hands them over), and at
+teardown fails the test if any string registered through the ``secret_strings``
+fixture appears in any of it.
 """
 
 from __future__ import annotations
 
 import logging
 from types import TracebackType
-from typing import Any, Dict, Iterable, List, Optional, Set, Type
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Type
 
 import pytest
+
+from requests_multiauth import telemetry
 
 #: The loggers switched to DEBUG for each test: ours, urllib3 (which logs every
 #: request line) and the root, so that anything else that logs is seen too.
 WATCHED_LOGGERS = ("", "requests_multiauth", "urllib3")
+
+#: The attributes every LogRecord has; any other attribute came in through ``extra=``.
+STANDARD_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 #: Registered strings must be at least this long: shorter ones would match by
 #: accident ("abc" in a hex digest) and prove nothing.
@@ -37,6 +47,15 @@ class SecretWatch(logging.Handler):
         self.lines: List[str] = []
         self._secrets: Set[str] = set()
         self._saved_levels: Dict[str, int] = {}
+        self._sources: List[Callable[[], str]] = []
+        self._stop_observing: Optional[Callable[[], None]] = None
+
+    def add_source(self, source: Callable[[], str]) -> None:
+        """Scan what *source()* returns at teardown too (telemetry recorded outside logging)."""
+        self._sources.append(source)
+
+    def _event(self, event: telemetry.Event) -> None:
+        self.lines.append(f"EVENT {event!r}")
 
     def add(self, *secrets: Optional[str]) -> None:
         """Register strings that must never appear in a log record (None is ignored)."""
@@ -91,6 +110,9 @@ class SecretWatch(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             self.lines.append(self.format(record))
+            fields = {k: v for k, v in vars(record).items() if k not in STANDARD_RECORD_ATTRIBUTES}
+            if fields:
+                self.lines.append(f"FIELDS {fields!r}")
         except Exception:
             self.handleError(record)
 
@@ -100,6 +122,7 @@ class SecretWatch(logging.Handler):
             self._saved_levels[name] = logger.level
             logger.setLevel(logging.DEBUG)
         logging.getLogger().addHandler(self)
+        self._stop_observing = telemetry._observe_all(self._event)
         return self
 
     def __exit__(
@@ -109,13 +132,15 @@ class SecretWatch(logging.Handler):
         tb: Optional[TracebackType],
     ) -> None:
         logging.getLogger().removeHandler(self)
+        if self._stop_observing is not None:
+            self._stop_observing()
         for name, level in self._saved_levels.items():
             logging.getLogger(name).setLevel(level)
 
     def leaks(self) -> List[str]:
         """The captured lines that contain a registered secret, with the secret masked."""
         found = []
-        for line in self.lines:
+        for line in self.lines + [source() for source in self._sources]:
             hits = [secret for secret in self._secrets if secret in line]
             for secret in hits:
                 line = line.replace(secret, f"<secret {secret[:3]}...>")
@@ -128,7 +153,9 @@ class SecretWatch(logging.Handler):
         leaks = self.leaks()
         if leaks:
             shown = "\n".join(leaks[:5])
-            pytest.fail(f"{len(leaks)} log record(s) contain a registered secret:\n{shown}", pytrace=False)
+            pytest.fail(
+                f"{len(leaks)} log record(s) or telemetry item(s) contain a registered secret:\n{shown}", pytrace=False
+            )
 
 
 def _private_key(key: Any) -> Any:

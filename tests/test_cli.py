@@ -85,6 +85,15 @@ def run_cli(
     return Result(completed.returncode, completed.stdout, completed.stderr)
 
 
+@pytest.fixture(autouse=True)
+def token_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test's commands keep tokens in a cache directory of its own (children inherit
+    the variable through _base_environ), never in the user's real cache directory."""
+    directory = str(tmp_path_factory.mktemp("multiauth-cache") / "tokens")
+    monkeypatch.setenv("MULTIAUTH_CACHE_DIR", directory)
+    return directory
+
+
 @pytest.fixture(scope="module")
 def started_providers() -> Iterator[LocalProviders]:
     with LocalProviders() as providers:
@@ -263,7 +272,7 @@ def test_token_json_shows_expiry_scope_and_type_but_not_the_token(providers: Loc
     providers.cognito.granted_scope = "api/read"  # narrower than asked: the answer says which scope it granted
     env = child_environ(providers, providers.cognito, COGNITO_SCOPE="api/write")
 
-    result = run_cli("token", "cognito", "--json", env=env)
+    result = run_cli("token", "cognito", "--output", "json", env=env)
 
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
@@ -278,7 +287,9 @@ def test_token_json_shows_expiry_scope_and_type_but_not_the_token(providers: Loc
 
 
 def test_token_json_show_token_adds_the_access_token_never_the_refresh_token(providers: LocalProviders) -> None:
-    result = run_cli("token", "diagrams", "--json", "--show-token", env=child_environ(providers, providers.diagrams))
+    result = run_cli(
+        "token", "diagrams", "--output", "json", "--show-token", env=child_environ(providers, providers.diagrams)
+    )
 
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
@@ -327,7 +338,7 @@ def test_options_override_the_environment(providers: LocalProviders) -> None:
 def test_verbose_logs_the_token_call_without_any_secret(providers: LocalProviders) -> None:
     emulator = providers.diagrams
 
-    result = run_cli("-v", "token", "diagrams", "--json", env=child_environ(providers, emulator))
+    result = run_cli("-v", "token", "diagrams", "--output", "json", env=child_environ(providers, emulator))
 
     assert result.returncode == 0, result.stderr
     assert "POST " + emulator.token_url in result.stderr

@@ -24,12 +24,15 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Tuple, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, List, Mapping, Optional, Tuple, TypeVar, Union
 
 import requests
 from requests.auth import AuthBase
 
 from ._server import LocalServer, Reply, Request
+
+if TYPE_CHECKING:
+    from ..session import MultiAuthSession
 
 __all__ = ["ManualClock", "ProviderEmulator", "Refusal"]
 
@@ -231,6 +234,28 @@ class ProviderEmulator:
         self._sessions.append(session)
         return session
 
+    def multiauth_session(self, auth: Optional[AuthBase] = None, **options: Any) -> MultiAuthSession:
+        """A new :class:`~requests_multiauth.MultiAuthSession` for this provider's API:
+        ``base_url`` is :attr:`api_url`, it trusts this provider's certificate
+        (``verify=``, which wins over REQUESTS_CA_BUNDLE there), and *auth*
+        (default: :meth:`auth`) authenticates its requests::
+
+            with provider.multiauth_session() as session:
+                session.get("Cargo").raise_for_status()   # relative to api_url
+
+        *options* go to ``MultiAuthSession`` (``timeout``, ``retries``). Like
+        :meth:`api_session` it ignores proxy settings (``trust_env = False``).
+        Closed, with its auth, by :meth:`stop` if not before.
+        """
+        from ..session import MultiAuthSession  # the testing helpers stay importable on their own
+
+        options.setdefault("base_url", self.api_url)
+        options.setdefault("verify", self.verify)
+        session = MultiAuthSession(auth if auth is not None else self.auth(), **options)
+        session.trust_env = False
+        self._sessions.append(session)
+        return session
+
     def auth(self, **options: Any) -> AuthBase:
         """The provider's preset, pointed at this emulator (see subclasses)."""
         raise NotImplementedError
@@ -241,8 +266,19 @@ class ProviderEmulator:
         raise NotImplementedError
 
     def environ(self) -> Dict[str, str]:
-        """The environment variables the preset's ``from_env()`` reads, set for this emulator."""
+        """The environment variables the preset's ``from_env()`` reads, set for this emulator.
+
+        Over HTTPS they include ``<PROVIDER>_CA_BUNDLE`` (``DATALOY_CA_BUNDLE`` ...),
+        the CA bundle that the preset's token calls then trust, so that
+        ``DataloyAuth.from_env(provider.environ())`` works without touching
+        ``REQUESTS_CA_BUNDLE``. (The API requests still need a session that
+        trusts the CA: :meth:`api_session` or :meth:`multiauth_session`.)
+        """
         raise NotImplementedError
+
+    def _trust_environ(self) -> Dict[str, str]:
+        """``{"<PROVIDER>_CA_BUNDLE": <the CA bundle>}`` over HTTPS, nothing over plain HTTP."""
+        return {f"{self.name.upper()}_CA_BUNDLE": self.verify} if isinstance(self.verify, str) else {}
 
     def _auth_options(self, options: Dict[str, Any]) -> Dict[str, Any]:
         """Fill in the options that point a renewing auth at this emulator."""

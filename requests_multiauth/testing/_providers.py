@@ -197,7 +197,7 @@ class OpsNowEmulator(ProviderEmulator):
         return {"api_key": self.api_key}
 
     def environ(self) -> Dict[str, str]:
-        return {"OPSNOW_API_KEY": self.api_key, "OPSNOW_TOKEN_URL": self.token_url}
+        return {"OPSNOW_API_KEY": self.api_key, "OPSNOW_TOKEN_URL": self.token_url, **self._trust_environ()}
 
     def auth(self, **options: Any) -> OpsNowAuth:
         """``OpsNowAuth`` for this emulator; *options* go to ``OpsNowAuth``."""
@@ -302,6 +302,7 @@ class CognitoEmulator(ProviderEmulator):
             "COGNITO_CLIENT_SECRET": self.client_secret,
             "COGNITO_TOKEN_URL": self.token_url,
             "COGNITO_SCOPE": COGNITO_SCOPE_EXAMPLE,
+            **self._trust_environ(),
         }
 
     def auth(self, **options: Any) -> CognitoAuth:
@@ -411,6 +412,7 @@ class DataloyEmulator(ProviderEmulator):
             "DATALOY_CLIENT_SECRET": self.client_secret,
             "DATALOY_TOKEN_URL": self.token_url,
             "DATALOY_AUDIENCE": DATALOY_AUDIENCE,
+            **self._trust_environ(),
         }
 
     def auth(self, **options: Any) -> DataloyAuth:
@@ -543,6 +545,7 @@ class DiagramsEmulator(ProviderEmulator):
             "DIAGRAMS_APPLICATION_ID": self.application_id,
             "DIAGRAMS_APPLICATION_SECRET": self.application_secret,
             "DIAGRAMS_TOKEN_URL": self.token_url,
+            **self._trust_environ(),
         }
 
     def auth(self, **options: Any) -> DiagramsAuth:
