@@ -23,6 +23,15 @@ from .auth import (
 from .cache import MemoryTokenCache, TokenCache
 from .cache_file import FileTokenCache  # needs filelock only when built
 from .cache_redis import RedisTokenCache  # needs redis only when built
+from .client_auth import (  # the JWT methods need PyJWT only when built
+    ClientAssertion,
+    ClientAuth,
+    ClientSecretBasic,
+    ClientSecretJwt,
+    ClientSecretPost,
+    PrivateKeyJwt,
+    TlsClientAuth,
+)
 from .discovery import ServerMetadata, discover
 from .errors import (
     ConfigurationError,
@@ -46,7 +55,12 @@ __version__ = "0.1.0"
 __all__ = [
     "ApiKeyTokenAuth",
     "AudienceClientCredentialsAuth",
+    "ClientAssertion",
+    "ClientAuth",
     "ClientCredentialsAuth",
+    "ClientSecretBasic",
+    "ClientSecretJwt",
+    "ClientSecretPost",
     "CognitoAuth",
     "ConfigurationError",
     "DataloyAuth",
@@ -64,9 +78,11 @@ __all__ = [
     "MultiAuthError",
     "MultiAuthWarning",
     "OpsNowAuth",
+    "PrivateKeyJwt",
     "RatedAuth",
     "RetryPolicy",
     "StaticTokenAuth",
+    "TlsClientAuth",
     "AuthTelemetry",
     "TelemetrySnapshot",
     "Token",

@@ -24,9 +24,9 @@ import json
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import requests
 
@@ -45,11 +45,19 @@ from .errors import (
 )
 from .telemetry import AuthTelemetry, log_fields
 
-__all__ = ["DEFAULT_TOKEN_TIMEOUT", "RetryPolicy", "TokenEndpoint"]
+__all__ = ["DEFAULT_TOKEN_TIMEOUT", "AttemptExtras", "ClientCert", "RetryPolicy", "TokenEndpoint"]
 
 log = logging.getLogger("requests_multiauth")
 
 Timeout = Union[float, Tuple[float, float]]
+
+#: A token request body: form fields (a mapping or already encoded) or a JSON object.
+_Form = Optional[Union[str, Mapping[str, str]]]
+_Json = Optional[Mapping[str, Any]]
+
+#: A client certificate as requests takes it: the path of a PEM file holding the
+#: certificate (and its key), or a (certificate path, key path) pair.
+ClientCert = Union[str, Tuple[str, str]]
 
 #: Connect and read timeout of a token request, in seconds. Token endpoints
 #: answer in well under a second; a read that takes 10 s has failed, and the
@@ -121,6 +129,52 @@ def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
     return max(moment.timestamp() - now, 0.0)
 
 
+@dataclass(frozen=True)
+class AttemptExtras:
+    """What one try of a token request adds to it, made anew for every try.
+
+    A client assertion (RFC 7523) must be fresh for each request, retries
+    included (a server refuses a replayed ``jti``), so it cannot be part of the
+    body built once: :meth:`TokenEndpoint.post` calls its *prepare* before each
+    try and merges what it returns.
+
+    Attributes:
+        fields: form (or JSON) fields appended to the body.
+        headers: headers added to (and overriding) the request's.
+        secrets: strings of this try to scrub from messages (the assertion).
+    """
+
+    fields: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    secrets: Tuple[str, ...] = ()
+
+
+def _with_fields(data: _Form, json_body: _Json, fields: Mapping[str, str]) -> Tuple[_Form, _Json]:
+    """*data* or *json_body* with *fields* appended (an empty *fields* changes nothing)."""
+    if not fields:
+        return data, json_body
+    if json_body is not None:
+        return data, {**json_body, **fields}
+    if isinstance(data, str):
+        return (data + "&" if data else "") + urlencode(list(fields.items())), None
+    return {**(data or {}), **fields}, None
+
+
+def _for_attempt(
+    prepare: Optional[Callable[[], AttemptExtras]],
+    data: _Form,
+    json_body: _Json,
+    headers: Mapping[str, str],
+    secrets: List[Optional[str]],
+) -> Tuple[_Form, _Json, Mapping[str, str], List[Optional[str]]]:
+    """The body, headers and secrets of one try: the request's, plus what *prepare* makes for this try."""
+    if prepare is None:
+        return data, json_body, headers, secrets
+    extras = prepare()
+    data, json_body = _with_fields(data, json_body, extras.fields)
+    return data, json_body, {**headers, **extras.headers}, [*secrets, *extras.secrets]
+
+
 class _Transient(Exception):
     """A failed try that may succeed if repeated."""
 
@@ -151,6 +205,9 @@ class TokenEndpoint:
             recorder of its own, named ``TokenEndpoint``.
         sleep: waits between tries; replaceable in tests.
         monotonic: the clock the retry budget is measured on; replaceable in tests.
+        cert: a client certificate presented in the TLS handshake of every
+            token call (RFC 8705 mutual TLS), as requests takes it: a PEM path
+            or a (certificate path, key path) pair.
 
     After ``os.fork()`` the child drops the pooled connections it inherited
     (a TLS stream used by two processes breaks for both) and opens its own.
@@ -169,6 +226,7 @@ class TokenEndpoint:
         telemetry: Optional[AuthTelemetry] = None,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        cert: Optional[ClientCert] = None,
     ) -> None:
         if not isinstance(url, str) or not url:
             raise ConfigurationError("the token URL is missing: pass token_url='https://...'")
@@ -184,6 +242,7 @@ class TokenEndpoint:
         self._secrets: List[Optional[str]] = [s for s in secrets if s]
         self._sleep = sleep
         self._monotonic = monotonic
+        self.cert = cert
         self.telemetry = telemetry if telemetry is not None else AuthTelemetry(type(self).__name__)
         _fork.register(self)
 
@@ -218,6 +277,7 @@ class TokenEndpoint:
         headers: Optional[Mapping[str, str]] = None,
         secrets: Iterable[Optional[str]] = (),
         parse: Optional[Callable[[Any], Any]] = None,
+        prepare: Optional[Callable[[], AttemptExtras]] = None,
         grant: str = "unknown",
     ) -> Any:
         """POST a token request and return the decoded answer of a 2xx.
@@ -228,6 +288,9 @@ class TokenEndpoint:
         ``refresh_token`` ...) in the telemetry of each try. *parse*, if given, turns the decoded answer into
         what is returned; a ``TokenResponseError`` it raises is re-raised with
         the answer's status, content type and a short redacted excerpt.
+        *prepare*, if given, is called before each try (retries included) for
+        what that try alone adds (see :class:`AttemptExtras`); what it raises
+        ends the request.
 
         Raises:
             TokenRequestError: refused, or still failing after the retries.
@@ -270,8 +333,9 @@ class TokenEndpoint:
                 )
                 self._sleep(wait)
             try:
+                body, json_, try_headers, try_redact = _for_attempt(prepare, data, json_body, all_headers, redact)
                 with self.telemetry.token_request(grant, self.url, attempt):  # logs the attempt, times and counts it
-                    return self._try(data, json_body, all_headers, where, redact, attempt, parse)
+                    return self._try(body, json_, try_headers, where, try_redact, attempt, parse)
             except _Transient as transient:
                 last = transient
         return self._give_up(where, last or _Transient("no attempt was made"), policy.attempts)
@@ -295,6 +359,7 @@ class TokenEndpoint:
                 headers=headers,
                 timeout=self.timeout,
                 allow_redirects=False,
+                cert=self.cert,  # None: the session's own, if any
                 # A session's own CA bundle would otherwise lose to REQUESTS_CA_BUNDLE.
                 verify=None if verify is True else verify,
             )

@@ -112,6 +112,11 @@ class AuthAdapter(HTTPAdapter):
     the API, the token header (``Authorization`` or a custom *header_name*) is
     removed from the request that requests copies for the next hop.
 
+    **Client certificate.** When the auth presents a client certificate to its
+    token endpoint (:class:`~requests_multiauth.TlsClientAuth`), the requests
+    this adapter authenticates present it too: the server may have bound the
+    token to it (RFC 8705 §3). Other requests keep the session's ``cert``.
+
     **401.** A 401 to a request that carried our token is answered once by
     ``auth.replay_once``: the token is renewed and the request, its body
     rewound, is sent again through this adapter's connection pool. The first
@@ -203,12 +208,19 @@ class AuthAdapter(HTTPAdapter):
         if is_cross_origin_hop(request) or not self._serves_pinning(url):
             return self._send(request, **send_kwargs)
         token = self.auth.authorize(request)
+        send_kwargs["cert"] = self._client_cert(cert)
         response = self._send(request, **send_kwargs)
         if response.status_code == 401:
             response = self.auth.replay_once(response, token, url, self._send, send_kwargs)
         if response.is_redirect:
             self._strip_if_leaving(response, request)
         return response
+
+    def _client_cert(self, cert: Any) -> Any:
+        # A token bound to the auth's certificate (mutual TLS, RFC 8705 §3) is only
+        # accepted over a connection that presents it: the auth's wins over the session's.
+        own = getattr(self.auth, "cert", None)
+        return own if own is not None else cert
 
     def _send(self, request: requests.PreparedRequest, **send_kwargs: Any) -> requests.Response:
         # HTTPAdapter's own send: a replay must not be authorized again by ours.

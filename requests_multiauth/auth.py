@@ -28,9 +28,10 @@ from requests.auth import AuthBase
 
 from . import _replay
 from ._display import Rows, describe_expiry, pretty, render_html
-from ._endpoint import DEFAULT_TOKEN_TIMEOUT, RetryPolicy, Timeout, TokenEndpoint
+from ._endpoint import DEFAULT_TOKEN_TIMEOUT, ClientCert, RetryPolicy, Timeout, TokenEndpoint
 from ._urls import check_transport, origin, safe_url
 from .cache import MemoryTokenCache, TokenCache, cache_key
+from .client_auth import ClientAuth, ClientAuthSpec
 from .errors import ConfigurationError, TokenExpiredError, TokenExpiryWarning
 from .grants import ApiKeyGrant, ClientCredentialsGrant, Grant, JsonClientCredentialsGrant, Scope
 from .renewal import DEFAULT_LEEWAY, Clock, TokenManager
@@ -133,6 +134,11 @@ class TokenAuth(_HeaderAuth):
             ``Bearer <token>``, the default) or a custom one (the bare token).
 
     Attributes:
+        cert: the client certificate the grant presents to the token endpoint
+            (mutual TLS, :class:`~requests_multiauth.TlsClientAuth`), or None.
+            :class:`~requests_multiauth.AuthAdapter` presents it on the API
+            requests it sends too, as certificate-bound tokens (RFC 8705 §3)
+            require; with ``session.auth = auth``, set ``session.cert = auth.cert``.
         telemetry: what this auth has done (token calls, cache reads, renewals,
             replays): ``auth.telemetry.snapshot()``, ``auth.telemetry.subscribe(callback)``;
             see :mod:`requests_multiauth.telemetry`.
@@ -161,6 +167,8 @@ class TokenAuth(_HeaderAuth):
         self.header_name = header_name
         self.allow_insecure_loopback = allow_insecure_loopback
         self.token_url = token_url
+        # getattr: a grant written before mutual TLS existed has no cert.
+        self.cert: Optional[ClientCert] = getattr(grant, "cert", None)
         self.telemetry = AuthTelemetry(type(self).__name__, shared_cache=cache is not None)
         self._endpoint = TokenEndpoint(
             token_url,
@@ -170,6 +178,7 @@ class TokenAuth(_HeaderAuth):
             retry=retry,
             allow_insecure_loopback=allow_insecure_loopback,
             secrets=grant.secrets,
+            cert=self.cert,
             telemetry=self.telemetry,
         )
         self._grant = grant
@@ -321,11 +330,18 @@ class ClientCredentialsAuth(TokenAuth):
 
     The token request is a form body built by oauthlib, with the client
     authenticated by HTTP Basic (``client_auth="basic"``, the default),
-    ``"basic_urlencoded"`` (RFC 6749 §2.3.1) or ``"post"`` (in the body).
+    ``"basic_urlencoded"`` (RFC 6749 §2.3.1) or ``"post"`` (in the body), or by
+    any method of :mod:`~requests_multiauth.client_auth`: an RFC 8414 name
+    (``"client_secret_jwt"`` ...) or an object such as
+    :class:`~requests_multiauth.PrivateKeyJwt`,
+    :class:`~requests_multiauth.ClientAssertion` or
+    :class:`~requests_multiauth.TlsClientAuth`.
 
     Args:
-        client_id, client_secret: the client's credentials.
-        token_url: the token endpoint.
+        client_id: the client's id.
+        client_secret: the client's secret; None (the default) for a method
+            that needs none. A method that needs one raises ConfigurationError without it.
+        token_url: the token endpoint (by keyword when *client_secret* is left out).
         scope: a space-separated string or a list of scopes; a narrower granted
             scope is accepted.
         client_auth: how the client authenticates, see above.
@@ -339,11 +355,11 @@ class ClientCredentialsAuth(TokenAuth):
     def __init__(
         self,
         client_id: str,
-        client_secret: str,
-        token_url: str,
+        client_secret: Optional[str] = None,
+        token_url: str = "",
         *,
         scope: Scope = None,
-        client_auth: str = "basic",
+        client_auth: ClientAuthSpec = "basic",
         params: Optional[Mapping[str, str]] = None,
         refresh_scope: Scope = None,
         use_refresh_token: bool = True,
@@ -363,6 +379,7 @@ class ClientCredentialsAuth(TokenAuth):
         )
         self.client_id = grant.client_id
         self.scope = grant.scope
+        self.client_auth = grant.client_auth
         super().__init__(grant, token_url, **options)
 
     @classmethod
@@ -372,7 +389,7 @@ class ClientCredentialsAuth(TokenAuth):
         client_id: str,
         client_secret: Optional[str] = None,
         *,
-        client_auth: Optional[str] = None,
+        client_auth: Optional[ClientAuthSpec] = None,
         allow_insecure_loopback: bool = False,
         **options: Any,
     ) -> Self:
@@ -384,7 +401,10 @@ class ClientCredentialsAuth(TokenAuth):
         method is chosen from ``token_endpoint_auth_methods_supported``
         (``client_secret_basic``, then ``client_secret_post``, when a secret is
         given); an explicit *client_auth* the server does not list is refused.
-        The document is fetched once per issuer per process (cached for an
+        Signed assertions (``ClientSecretJwt``, ``PrivateKeyJwt``) name the issuer
+        as their ``aud`` unless given one, and a ``TlsClientAuth`` client sends
+        its token requests to the document's ``mtls_endpoint_aliases`` token
+        endpoint when it has one. The document is fetched once per issuer per process (cached for an
         hour), with the ``session`` and ``timeout`` given in *options*.
 
         Args:
@@ -410,19 +430,19 @@ class ClientCredentialsAuth(TokenAuth):
             allow_insecure_loopback=allow_insecure_loopback,
             **({"timeout": timeout} if timeout is not None else {}),
         )
-        method = choose_client_auth(metadata, client_auth, has_secret=client_secret is not None)
+        choice = choose_client_auth(metadata, client_auth, has_secret=client_secret is not None)
         return cls(
             client_id,
-            client_secret,  # type: ignore[arg-type]
-            token_url=metadata.token_endpoint,
-            client_auth=method,
+            client_secret,
+            token_url=choice.token_url,
+            client_auth=choice.client_auth,
             allow_insecure_loopback=allow_insecure_loopback,
             **options,
         )
 
     def _public_fields(self) -> Tuple[Tuple[str, Any], ...]:
         scope = (("scope", self.scope),) if self.scope is not None else ()
-        return (("client_id", self.client_id), *super()._public_fields(), *scope)
+        return (("client_id", self.client_id), *super()._public_fields(), *scope, *_method_field(self.client_auth))
 
 
 class AudienceClientCredentialsAuth(TokenAuth):
@@ -434,18 +454,20 @@ class AudienceClientCredentialsAuth(TokenAuth):
 
     Sends ``{"client_id", "client_secret", "audience", "grant_type":
     "client_credentials"}`` plus *params*. With ``client_auth="basic"`` the id
-    and secret travel in an HTTP Basic header instead of the body.
+    and secret travel in an HTTP Basic header instead of the body; any method of
+    :mod:`~requests_multiauth.client_auth` may be given (*client_secret* is then
+    optional where the method needs none).
     """
 
     def __init__(
         self,
         client_id: str,
-        client_secret: str,
-        token_url: str,
+        client_secret: Optional[str] = None,
+        token_url: str = "",
         *,
         audience: Optional[str],
         params: Optional[Mapping[str, Any]] = None,
-        client_auth: str = "post",
+        client_auth: ClientAuthSpec = "post",
         default_lifetime: Optional[float] = None,
         **options: Unpack[TokenAuthOptions],
     ) -> None:
@@ -460,10 +482,23 @@ class AudienceClientCredentialsAuth(TokenAuth):
         )
         self.client_id = grant.client_id
         self.audience = audience
+        self.client_auth = grant.client_auth
         super().__init__(grant, token_url, **options)
 
     def _public_fields(self) -> Tuple[Tuple[str, Any], ...]:
-        return (("client_id", self.client_id), *super()._public_fields(), ("audience", self.audience))
+        return (
+            ("client_id", self.client_id),
+            *super()._public_fields(),
+            ("audience", self.audience),
+            *_method_field(self.client_auth),
+        )
+
+
+def _method_field(client_auth: ClientAuth) -> Tuple[Tuple[str, Any], ...]:
+    """The client authentication for a repr, unless it is a shared secret (as before it could be anything else)."""
+    if client_auth.needs_secret and client_auth.method != "client_secret_jwt":
+        return ()
+    return (("client_auth", client_auth),)
 
 
 class ApiKeyTokenAuth(TokenAuth):

@@ -45,6 +45,8 @@ from typing import IO, Any, Callable, Dict, Iterator, Mapping, NoReturn, Optiona
 import requests
 
 from . import __version__
+from ._cli_oauth2 import SETTINGS as OAUTH2_SETTINGS
+from ._cli_oauth2 import oauth2_from_env
 from ._urls import check_transport, safe_url
 from .auth import StaticTokenAuth, TokenAuth
 from .cache import TokenCache
@@ -226,6 +228,15 @@ PROVIDERS: Dict[str, Provider] = {
                 _ca_bundle("DIAGRAMS"),
             ),
             DiagramsAuth.from_env,
+        ),
+        Provider(
+            "oauth2",
+            "any OAuth 2.0 client-credentials server: a secret, a private key, an assertion or a client certificate",
+            tuple(
+                Setting(variable, option, what, required=variable == "OAUTH2_CLIENT_ID", secret=secret)
+                for variable, option, what, secret in OAUTH2_SETTINGS
+            ),
+            oauth2_from_env,
         ),
     )
 }
@@ -463,6 +474,8 @@ def command_request(
     auth = build_auth(provider, args)
     try:
         with requests.Session() as session:
+            # A token bound to a client certificate (mutual TLS) is only accepted with it.
+            session.cert = getattr(auth, "cert", None)
             response = session.request(
                 args.method.upper(),
                 args.url,

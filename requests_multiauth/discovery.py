@@ -37,7 +37,14 @@ from ._urls import check_transport, origin, safe_url
 from .errors import ConfigurationError, DiscoveryError
 from .telemetry import log_fields
 
-__all__ = ["DEFAULT_MAX_AGE", "ServerMetadata", "choose_client_auth", "clear_discovery_cache", "discover"]
+__all__ = [
+    "DEFAULT_MAX_AGE",
+    "ClientAuthChoice",
+    "ServerMetadata",
+    "choose_client_auth",
+    "clear_discovery_cache",
+    "discover",
+]
 
 log = logging.getLogger("requests_multiauth")
 
@@ -337,50 +344,53 @@ def _decode(response: requests.Response, url: str) -> Mapping[str, Any]:
 #: the secret stays out of the body (RFC 6749 §2.3.1 prefers Basic).
 _SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 
-#: Today's short names and the RFC 8414 method each one is.
-_SHORT_NAMES = {"basic": "client_secret_basic", "basic_urlencoded": "client_secret_basic", "post": "client_secret_post"}
+
+@dataclass(frozen=True)
+class ClientAuthChoice:
+    """What :func:`choose_client_auth` settled: the method and where to send token requests."""
+
+    client_auth: Any
+    token_url: str
 
 
-def method_name(client_auth: Any) -> str:
-    """The RFC 8414 name of a ``client_auth=`` value (a short name, an RFC 8414
-    name, or a client authentication object with a ``method`` attribute)."""
-    if isinstance(client_auth, str):
-        return _SHORT_NAMES.get(client_auth, client_auth)
-    name = getattr(client_auth, "method", None)
-    if not isinstance(name, str):
-        raise ConfigurationError(f"client_auth={type(client_auth).__name__}(...) names no RFC 8414 method")
-    return name
+def choose_client_auth(metadata: ServerMetadata, client_auth: Any, *, has_secret: bool) -> ClientAuthChoice:
+    """The client authentication and token endpoint to use with *metadata*'s server.
 
-
-def choose_client_auth(metadata: ServerMetadata, client_auth: Any, *, has_secret: bool) -> Any:
-    """The ``client_auth=`` to use with *metadata*'s token endpoint.
-
-    An explicit *client_auth* is returned if the server lists its method;
-    otherwise the first of client_secret_basic, client_secret_post that the
-    server lists is chosen for a client with a secret.
+    An explicit *client_auth* (a name or an object) is kept if the server lists
+    its method; otherwise the first of client_secret_basic, client_secret_post
+    that the server lists is chosen for a client with a secret. Signed
+    assertions name the issuer as their audience (as the rfc7523bis draft asks
+    of clients that discovered it), and mutual-TLS clients use the RFC 8705
+    ``mtls_endpoint_aliases`` token endpoint when there is one.
 
     Raises:
         ConfigurationError: the server does not list the method asked for, or
             none that these credentials can use.
     """
+    from .client_auth import TlsClientAuth, resolve_client_auth
+
     listed = metadata.token_endpoint_auth_methods_supported
-    if client_auth is not None:
-        name = method_name(client_auth)
-        if not metadata.supports(name):
+    if client_auth is None:
+        name = next((n for n in _SECRET_METHODS if has_secret and metadata.supports(n)), None)
+        if name is None:
             raise ConfigurationError(
-                f"client_auth {name!r} is not among the methods {safe_url(metadata.issuer)} lists for its token "
-                f"endpoint ({', '.join(listed)}): choose one of those"
+                f"{safe_url(metadata.issuer)} accepts the client authentication methods {', '.join(listed)}; "
+                + (
+                    "none of them sends a client secret: pass client_auth= (e.g. PrivateKeyJwt(key) or "
+                    "TlsClientAuth(cert))"
+                    if has_secret
+                    else "no client_secret was given: pass one, or pass client_auth= (e.g. PrivateKeyJwt(key))"
+                )
             )
-        return client_auth
-    if has_secret:
-        for name in _SECRET_METHODS:
-            if metadata.supports(name):
-                return name
-    raise ConfigurationError(
-        f"{safe_url(metadata.issuer)} accepts the client authentication methods {', '.join(listed)}; "
-        + (
-            "none of them sends a client secret: pass client_auth= (e.g. PrivateKeyJwt(key) or TlsClientAuth(cert))"
-            if has_secret
-            else "no client_secret was given: pass one, or pass client_auth= (e.g. PrivateKeyJwt(key))"
+        client_auth = name
+    method = resolve_client_auth(client_auth)
+    if not any(metadata.supports(name) for name in method.names):
+        raise ConfigurationError(
+            f"client_auth {method.method!r} is not among the methods {safe_url(metadata.issuer)} lists for its "
+            f"token endpoint ({', '.join(listed)}): choose one of those"
         )
-    )
+    with_audience = getattr(method, "with_audience", None)
+    if with_audience is not None and getattr(method, "audience", None) is None:
+        method = with_audience(metadata.issuer)
+    token_url = metadata.mtls_token_endpoint if isinstance(method, TlsClientAuth) else metadata.token_endpoint
+    return ClientAuthChoice(method, token_url)

@@ -225,7 +225,10 @@ def excerpt(text: str, secrets: Iterable[Optional[str]] = ()) -> str:
 
 #: What to do about each RFC 6749 §5.2 error code, for error messages.
 _OAUTH_HINTS = {
-    "invalid_client": "check the client id and secret, and how they are sent (client_auth='basic' or 'post')",
+    "invalid_client": (
+        "check the client id and secret (or key, assertion, certificate), and that client_auth is the method "
+        "the client is registered with"
+    ),
     "unauthorized_client": "this client may not use this grant type: allow it for the client at the provider",
     "invalid_scope": "the scope is unknown or not allowed for this client: check the scope argument",
     "invalid_grant": "the grant (for example a refresh token) is invalid, expired or revoked",

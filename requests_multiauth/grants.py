@@ -5,22 +5,26 @@ knows nothing of caching, locking, expiry or retries: the engine in
 :mod:`requests_multiauth.renewal` decides *when* to call :meth:`Grant.fetch`,
 and :class:`~requests_multiauth._endpoint.TokenEndpoint` does the I/O.
 
+A grant says *what* is asked; *who asks* is the client authentication
+(:mod:`requests_multiauth.client_auth`), bound once at construction: the grant
+adds its fields and headers to every request and passes its per-try part (a
+fresh assertion) to the endpoint.
+
 To add a provider, write a grant (or configure one of these) and wrap it in a
 :class:`~requests_multiauth.auth.TokenAuth` subclass.
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import functools
 import hashlib
 import logging
 from typing import Any, Dict, Mapping, Optional, Protocol, Sequence, Tuple, Union
-from urllib.parse import quote_plus
 
-from ._endpoint import TokenEndpoint
+from ._endpoint import ClientCert, TokenEndpoint
 from ._urls import safe_url
+from .client_auth import Binding, ClientAuthSpec, basic_auth_header, resolve_client_auth
 from .errors import API_KEY_HINT, ConfigurationError, InvalidClientError, TokenRequestError
 from .telemetry import error_name, log_fields
 from .token import Token, parse_token_response
@@ -49,16 +53,6 @@ KEY_DIGEST_ROUNDS = 10_000
 #: says 400 invalid_grant; some servers say 401).
 _REFRESH_REFUSED = frozenset({400, 401, 403})
 
-#: Accepted spellings of the client authentication methods, including the
-#: names RFC 8414 and Authlib use.
-_CLIENT_AUTH = {
-    "basic": "basic",
-    "client_secret_basic": "basic",
-    "basic_urlencoded": "basic_urlencoded",
-    "post": "post",
-    "client_secret_post": "post",
-}
-
 
 class Grant(Protocol):
     """What the engine needs from a way of getting tokens."""
@@ -69,46 +63,19 @@ class Grant(Protocol):
     #: Strings that must never appear in a message (client secret, API key).
     secrets: Tuple[str, ...]
 
+    #: The client certificate for the token endpoint's TLS handshake (mutual TLS), or None.
+    cert: Optional[ClientCert]
+
     def fetch(self, endpoint: TokenEndpoint, previous: Optional[Token], now: float) -> Token:
         """Get a new token. *previous* is the last token held, if any (it may
         carry a refresh token). Raises the errors of ``TokenEndpoint.post``."""
         ...
 
 
-def basic_auth_header(client_id: str, client_secret: str, *, urlencode: bool = False) -> str:
-    """An HTTP Basic ``Authorization`` value for a client id and secret.
-
-    With *urlencode*, both are form-encoded first, as RFC 6749 §2.3.1 asks; most
-    servers (Cognito, Diagrams) expect them raw, as ``curl -u`` sends them.
-    Encoded as UTF-8 (``requests.auth.HTTPBasicAuth`` uses Latin-1).
-    """
-    if urlencode:
-        client_id, client_secret = quote_plus(client_id), quote_plus(client_secret)
-    raw = f"{client_id}:{client_secret}".encode()
-    return "Basic " + base64.b64encode(raw).decode("ascii")
-
-
-def _credential_strings(client_id: str, client_secret: str, client_auth: str) -> Tuple[str, ...]:
-    """What gives the client's credentials away, to scrub from messages: the secret,
-    and the Basic header's Base64 when it is sent (servers have been seen to echo it)."""
-    if client_auth == "post":
-        return (client_secret,)
-    header = basic_auth_header(client_id, client_secret, urlencode=client_auth == "basic_urlencoded")
-    return (client_secret, header.split(" ", 1)[1])
-
-
 def _required(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigurationError(f"{name} is missing or empty: pass it as a non-empty string")
     return value
-
-
-def _client_auth(value: str) -> str:
-    try:
-        return _CLIENT_AUTH[value]
-    except KeyError:
-        choices = ", ".join(repr(name) for name in _CLIENT_AUTH)
-        raise ConfigurationError(f"client_auth={value!r} is not one of {choices}") from None
 
 
 def _scope_string(scope: Scope) -> Optional[str]:
@@ -119,17 +86,22 @@ def _scope_string(scope: Scope) -> Optional[str]:
     return " ".join(scope) or None
 
 
-def _identity(kind: str, **fields: Optional[str]) -> Tuple[Tuple[str, str], ...]:
-    return (("kind", kind), *sorted((k, v) for k, v in fields.items() if v is not None))
+def _identity(kind: str, client: Optional[Binding] = None, **fields: Optional[str]) -> Tuple[Tuple[str, str], ...]:
+    """The public identity of a grant for cache keys: its kind and settings, and
+    the client authentication's (its method and public thumbprint, if other than a secret)."""
+    own = ((k, v) for k, v in fields.items() if v is not None)
+    return (("kind", kind), *sorted((*own, *(client.identity if client is not None else ()))))
 
 
 class ClientCredentialsGrant:
     """OAuth 2.0 client credentials (RFC 6749 §4.4), with refresh tokens if offered.
 
     The form body is built by oauthlib's ``BackendApplicationClient``. The client
-    authenticates with HTTP Basic (``client_auth="basic"``, the default, as AWS
-    Cognito documents), Basic over form-encoded values (``"basic_urlencoded"``,
-    RFC 6749 §2.3.1 to the letter) or in the body (``"post"``).
+    authenticates as *client_auth* says (:mod:`~requests_multiauth.client_auth`):
+    HTTP Basic by default (``"basic"``, as AWS Cognito documents), Basic over
+    form-encoded values (``"basic_urlencoded"``, RFC 6749 §2.3.1 to the letter),
+    in the body (``"post"``), or any RFC 8414 name or client authentication
+    object (a signed assertion, a certificate); *client_secret* may then be None.
 
     When an answer carries a refresh token, the next renewal sends
     ``grant_type=refresh_token&scope=<refresh_scope>&refresh_token=...`` while the
@@ -140,10 +112,10 @@ class ClientCredentialsGrant:
     def __init__(
         self,
         client_id: str,
-        client_secret: str,
+        client_secret: Optional[str] = None,
         *,
         scope: Scope = None,
-        client_auth: str = "basic",
+        client_auth: ClientAuthSpec = "basic",
         params: Optional[Mapping[str, str]] = None,
         refresh_scope: Scope = None,
         use_refresh_token: bool = True,
@@ -151,9 +123,9 @@ class ClientCredentialsGrant:
         token_url: str = "",
     ) -> None:
         self.client_id = _required("client_id", client_id)
-        self._client_secret = _required("client_secret", client_secret)
         self.scope = _scope_string(scope)
-        self.client_auth = _client_auth(client_auth)
+        self.client_auth = resolve_client_auth(client_auth)
+        self._client = self.client_auth.bind(self.client_id, client_secret, token_url=token_url)
         self.params: Dict[str, str] = dict(params or {})
         self.refresh_scope = _scope_string(refresh_scope)
         self.use_refresh_token = use_refresh_token
@@ -162,9 +134,11 @@ class ClientCredentialsGrant:
         from oauthlib.oauth2 import BackendApplicationClient
 
         self._oauth = BackendApplicationClient(client_id)
-        self.secrets: Tuple[str, ...] = _credential_strings(self.client_id, self._client_secret, self.client_auth)
+        self.secrets: Tuple[str, ...] = self._client.secrets
+        self.cert = self._client.cert
         self.cache_identity = _identity(
             "client_credentials",
+            self._client,
             token_url=token_url,
             client_id=client_id,
             scope=self.scope,
@@ -190,22 +164,18 @@ class ClientCredentialsGrant:
                     "the refresh token has expired; asking for a new token with the client credentials",
                     extra=log_fields("refresh_token.expired", url=safe_url(endpoint.url)),
                 )
+        client_fields = dict(self._client.fields)
+        include_client_id = client_fields.pop("client_id", None) is not None  # oauthlib adds it, in its place
         body = self._oauth.prepare_request_body(
-            scope=self.scope,
-            include_client_id=self.client_auth == "post",
-            client_secret=self._client_secret if self.client_auth == "post" else None,
-            **self.params,
+            scope=self.scope, include_client_id=include_client_id, **client_fields, **self.params
         )
         return self._post(endpoint, body, now, granted_if_unsaid=self.scope)
 
     def _refresh(self, endpoint: TokenEndpoint, previous: Token, refresh_token: str, now: float) -> Token:
-        extra: Dict[str, str] = {}
-        if self.client_auth == "post":
-            extra = {"client_id": self.client_id, "client_secret": self._client_secret}
         body = self._oauth.prepare_refresh_body(
             refresh_token=refresh_token,
             scope=self.refresh_scope,
-            **extra,
+            **self._client.fields,
         )
         token = self._post(
             endpoint, body, now, refresh_token=refresh_token, granted_if_unsaid=self.refresh_scope or previous.scope
@@ -231,11 +201,6 @@ class ClientCredentialsGrant:
     ) -> Token:
         """POST *body*; an answer that names no scope was granted *granted_if_unsaid*
         (RFC 6749 §5.1: the scope is only stated when it differs from the request)."""
-        headers = {}
-        if self.client_auth != "post":
-            headers["Authorization"] = basic_auth_header(
-                self.client_id, self._client_secret, urlencode=self.client_auth == "basic_urlencoded"
-            )
         parse = functools.partial(
             parse_token_response,
             now=now,
@@ -243,7 +208,14 @@ class ClientCredentialsGrant:
             secrets=(*self.secrets, refresh_token),
         )
         grant = "refresh_token" if refresh_token else "client_credentials"
-        token: Token = endpoint.post(data=body, headers=headers, secrets=(refresh_token,), parse=parse, grant=grant)
+        token: Token = endpoint.post(
+            data=body,
+            headers=self._client.headers,
+            secrets=(refresh_token,),
+            parse=parse,
+            prepare=self._client.prepare,
+            grant=grant,
+        )
         if token.scope is None and granted_if_unsaid:
             token = dataclasses.replace(token, scope=granted_if_unsaid)
         return token
@@ -254,29 +226,32 @@ class JsonClientCredentialsGrant:
 
     Sends ``{"client_id", "client_secret", "audience", "grant_type":
     "client_credentials"}`` plus *params*, in that order. With
-    ``client_auth="basic"`` the id and secret go in an HTTP Basic header instead.
+    ``client_auth="basic"`` the id and secret go in an HTTP Basic header instead;
+    with an assertion method, ``client_id`` comes first and the assertion last.
     """
 
     def __init__(
         self,
         client_id: str,
-        client_secret: str,
+        client_secret: Optional[str] = None,
         *,
         audience: Optional[str],
         params: Optional[Mapping[str, Any]] = None,
-        client_auth: str = "post",
+        client_auth: ClientAuthSpec = "post",
         default_lifetime: Optional[float] = None,
         token_url: str = "",
     ) -> None:
         self.client_id = _required("client_id", client_id)
-        self._client_secret = _required("client_secret", client_secret)
         self.audience = audience
         self.params: Dict[str, Any] = dict(params or {})
-        self.client_auth = _client_auth(client_auth)
+        self.client_auth = resolve_client_auth(client_auth)
+        self._client = self.client_auth.bind(self.client_id, client_secret, token_url=token_url)
         self.default_lifetime = default_lifetime
-        self.secrets: Tuple[str, ...] = _credential_strings(self.client_id, self._client_secret, self.client_auth)
+        self.secrets: Tuple[str, ...] = self._client.secrets
+        self.cert = self._client.cert
         self.cache_identity = _identity(
             "json_client_credentials",
+            self._client,
             token_url=token_url,
             client_id=client_id,
             audience=audience,
@@ -284,15 +259,7 @@ class JsonClientCredentialsGrant:
         )
 
     def fetch(self, endpoint: TokenEndpoint, previous: Optional[Token], now: float) -> Token:
-        body: Dict[str, Any] = {}
-        headers: Dict[str, str] = {}
-        if self.client_auth == "post":
-            body["client_id"] = self.client_id
-            body["client_secret"] = self._client_secret
-        else:
-            headers["Authorization"] = basic_auth_header(
-                self.client_id, self._client_secret, urlencode=self.client_auth == "basic_urlencoded"
-            )
+        body: Dict[str, Any] = dict(self._client.fields)
         if self.audience is not None:
             body["audience"] = self.audience
         body["grant_type"] = "client_credentials"
@@ -300,7 +267,13 @@ class JsonClientCredentialsGrant:
         parse = functools.partial(
             parse_token_response, now=now, default_lifetime=self.default_lifetime, secrets=self.secrets
         )
-        token: Token = endpoint.post(json_body=body, headers=headers, parse=parse, grant="client_credentials")
+        token: Token = endpoint.post(
+            json_body=body,
+            headers=self._client.headers,
+            parse=parse,
+            prepare=self._client.prepare,
+            grant="client_credentials",
+        )
         return token
 
 
@@ -325,6 +298,7 @@ class ApiKeyGrant:
         self.params: Dict[str, Any] = dict(params or {})
         self.default_lifetime = default_lifetime
         self.secrets: Tuple[str, ...] = (api_key,)
+        self.cert: Optional[ClientCert] = None
         # No public identifier exists for an API key, so the key enters the cache
         # key only through a slow one-way digest (see cache.cache_key).
         self.cache_identity = _identity(

@@ -40,6 +40,7 @@ from .auth import (
     StaticTokenAuth,
     TokenAuthOptions,
 )
+from .client_auth import ClientAuthSpec
 from .errors import ConfigurationError
 from .grants import Scope
 from .renewal import Clock
@@ -219,7 +220,7 @@ class CognitoAuth(ClientCredentialsAuth):
         token_url: str,
         scope: Scope = None,
         *,
-        client_auth: str = "basic",
+        client_auth: ClientAuthSpec = "basic",
         **options: Unpack[TokenAuthOptions],
     ) -> None:
         super().__init__(client_id, client_secret, token_url, scope=scope, client_auth=client_auth, **options)
@@ -259,7 +260,7 @@ class DataloyAuth(AudienceClientCredentialsAuth):
         audience: Optional[str] = DATALOY_AUDIENCE,
         *,
         params: Optional[Mapping[str, Any]] = None,
-        client_auth: str = "post",
+        client_auth: ClientAuthSpec = "post",
         **options: Unpack[TokenAuthOptions],
     ) -> None:
         super().__init__(

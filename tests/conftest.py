@@ -13,14 +13,16 @@ from .fixtures_secrets import SecretWatch
 
 # The local provider emulations' fixtures (local_providers, cognito_provider, ...), and the
 # two-API fixtures of the session and adapter tests (tokens, api_a, api_b, bundle), and the
-# token endpoint of the shared-cache tests (stub, server), OpenTelemetry's in-memory SDK (otel), and
-# oidc-provider (oidc_provider, oidc).
+# token endpoint of the shared-cache tests (stub, server), oidc-provider (oidc_provider, oidc),
+# OpenTelemetry's in-memory SDK (otel), and the client authentication tests' keys and mutual
+# TLS servers (client_keys).
 pytest_plugins = [
     "requests_multiauth.testing",
     "tests.fixtures_apis",
     "tests.fixtures_cache",
-    "tests.fixtures_otel",
     "tests.fixtures_oidc",
+    "tests.fixtures_otel",
+    "tests.fixtures_client_auth",
 ]
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from types import TracebackType
-from typing import Callable, Dict, List, Optional, Set, Type
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Type
 
 import pytest
 
@@ -65,6 +65,42 @@ class SecretWatch(logging.Handler):
             if len(secret) < MIN_SECRET_LENGTH:
                 raise ValueError(f"register secrets of at least {MIN_SECRET_LENGTH} characters, not {len(secret)}")
             self._secrets.add(secret)
+
+    def add_private_key(self, key: Any, *, password: Optional[str] = None) -> None:
+        """Register a private key's private material: its PEM bodies (PKCS#8 and the
+        traditional form, whole and line by line) and its JWK private members (``d``,
+        ``p``, ``q``, ``dp``, ``dq``, ``qi``), and the *password*. *key* is a
+        ``cryptography`` private key, a ``SigningKey``, PEM text or a JWK mapping."""
+        from cryptography.hazmat.primitives import serialization
+
+        self.add(password)
+        private = _private_key(key)
+        for fmt in (serialization.PrivateFormat.PKCS8, serialization.PrivateFormat.TraditionalOpenSSL):
+            try:
+                pem = private.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption()).decode()
+            except ValueError:  # Ed25519 has no traditional form
+                continue
+            self._add_pem(pem)
+        if isinstance(key, str) and "-----BEGIN" in key:
+            self._add_pem(key)
+        for value in _private_jwk_members(private, key).values():
+            if len(value) >= MIN_SECRET_LENGTH:
+                self.add(value)
+
+    def add_assertions(self, assertions: Iterable[str]) -> None:
+        """Register client assertions (JWTs a test server received): whole, and their signatures."""
+        for assertion in assertions:
+            self.add(assertion)
+            signature = assertion.rsplit(".", 1)[-1]
+            if len(signature) >= MIN_SECRET_LENGTH:
+                self.add(signature)
+
+    def _add_pem(self, pem: str) -> None:
+        body = "".join(line for line in pem.splitlines() if line and not line.startswith("-----"))
+        self.add(body)
+        for line in pem.splitlines():
+            if not line.startswith("-----") and len(line) >= MIN_SECRET_LENGTH:
+                self.add(line)
 
     @property
     def text(self) -> str:
@@ -120,3 +156,32 @@ class SecretWatch(logging.Handler):
             pytest.fail(
                 f"{len(leaks)} log record(s) or telemetry item(s) contain a registered secret:\n{shown}", pytrace=False
             )
+
+
+def _private_key(key: Any) -> Any:
+    """The ``cryptography`` private key behind *key*."""
+    from requests_multiauth._jose import SigningKey, load_signing_key
+
+    if isinstance(key, SigningKey):
+        return key.private_key
+    if isinstance(key, (str, bytes, dict)):
+        return load_signing_key(key).private_key
+    return key
+
+
+def _private_jwk_members(private: Any, original: Any) -> Dict[str, str]:
+    """The private members of *private*'s JWK (and of *original*, if it is a JWK)."""
+    import json
+
+    from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+
+    members: Dict[str, str] = {}
+    for algorithm in (RSAAlgorithm, ECAlgorithm, OKPAlgorithm):
+        try:
+            jwk = json.loads(algorithm.to_jwk(private))
+        except Exception:  # noqa: S112 - not this kind of key: try the next
+            continue
+        members.update({name: jwk[name] for name in ("d", "p", "q", "dp", "dq", "qi") if name in jwk})
+    if isinstance(original, dict):
+        members.update({name: str(original[name]) for name in ("d", "p", "q", "dp", "dq", "qi") if name in original})
+    return members

@@ -276,3 +276,41 @@ def test_discovery_honours_an_explicit_session_verify_over_the_environment(
 ) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", requests.certs.where())
     assert _discover(idp).issuer == idp.issuer
+
+
+def test_from_issuer_signs_assertions_for_the_issuer(idp: IdP, secret_strings: Any) -> None:
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from requests_multiauth import PrivateKeyJwt
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    auth = ClientCredentialsAuth.from_issuer(
+        idp.issuer, CLIENT_ID, client_auth=PrivateKeyJwt(key), session=idp.server.session()
+    )
+    auth.get_token()
+    (call,) = idp.token_calls
+    (assertion,) = call.form()["client_assertion"]
+    secret_strings.add(assertion)
+    claims = jwt.decode(assertion, key.public_key(), algorithms=["ES256"], audience=idp.issuer)
+    assert claims["iss"] == claims["sub"] == CLIENT_ID
+
+
+def test_from_issuer_sends_mtls_clients_to_the_mtls_alias(idp: IdP, tmp_path: Any) -> None:
+    import trustme
+
+    from requests_multiauth import TlsClientAuth
+
+    idp.document = idp.standard(token_endpoint_auth_methods_supported=["tls_client_auth"])
+    cert = trustme.CA().issue_cert("client.example")
+    cert_path, key_path = tmp_path / "client.pem", tmp_path / "client.key"
+    cert.cert_chain_pems[0].write_to_path(str(cert_path))
+    cert.private_key_pem.write_to_path(str(key_path))
+    auth = ClientCredentialsAuth.from_issuer(
+        idp.issuer, CLIENT_ID, client_auth=TlsClientAuth(str(cert_path), str(key_path)), session=idp.server.session()
+    )
+    assert auth.token_url == idp.server.url + "/mtls/token"
+    with pytest.raises(ConfigurationError, match="not among the methods"):
+        ClientCredentialsAuth.from_issuer(
+            idp.issuer, CLIENT_ID, SECRET, client_auth="client_secret_post", session=idp.server.session()
+        )

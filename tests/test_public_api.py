@@ -27,7 +27,12 @@ CONTRACT = {
     "TokenResponseError",
     "TokenExpiredError",
     "InsecureTransportError",
-    # Stage 2
+    # Stage 2: client authentication (DESIGN.md "client_auth=")
+    "ClientSecretJwt",
+    "PrivateKeyJwt",
+    "ClientAssertion",
+    "TlsClientAuth",
+    # Stage 2: discovery
     "ServerMetadata",
     "discover",
 }
@@ -53,3 +58,12 @@ def test_package_is_typed():
     from importlib import resources
 
     assert resources.files("requests_multiauth").joinpath("py.typed").is_file()
+
+
+def test_importing_the_package_does_not_import_the_jwt_library():
+    import subprocess
+    import sys
+
+    code = "import sys, requests_multiauth; print('jwt' in sys.modules, 'cryptography' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]

@@ -182,8 +182,8 @@ class OAuth2Emulator(ProviderEmulator):
     """A standard OAuth 2.0 authorization server with a protected API, on loopback HTTPS.
 
     Register clients with :meth:`register_client`, point the client under test at
-    :attr:`issuer` (discovery) or :attr:`token_url`, send its API requests to
-    :attr:`api_url`, and look at the counters::
+    :attr:`issuer` (discovery) or ``token_url``, send its API requests to
+    ``api_url``, and look at the counters::
 
         with OAuth2Emulator() as server:
             client = server.register_client("private_key_jwt")
