@@ -146,7 +146,7 @@ class TokenCall:
 
 @dataclass(frozen=True)
 class ApiCall:
-    """One request the protected API answered."""
+    """One request the protected API answered: the scheme it carried, and the outcome."""
 
     scheme: str  # "Bearer", "DPoP", another scheme as sent, or "none"
     outcome: str  # "ok", or the error code: invalid_token, invalid_dpop_proof, use_dpop_nonce, no_token
