@@ -33,6 +33,7 @@ from .client_auth import (  # the JWT methods need PyJWT only when built
     TlsClientAuth,
 )
 from .discovery import ServerMetadata, discover
+from .dpop import DPoPKey  # needs PyJWT only when a key is made
 from .errors import (
     ConfigurationError,
     DiscoveryError,
@@ -65,6 +66,7 @@ __all__ = [
     "ConfigurationError",
     "DataloyAuth",
     "DiagramsAuth",
+    "DPoPKey",
     "DiscoveryError",
     "ServerMetadata",
     "discover",

@@ -32,6 +32,7 @@ import requests
 
 from . import _fork
 from ._urls import check_transport, safe_url
+from .dpop import DPOP_NONCE_ERROR, DPoPProofs
 from .errors import (
     TLS_HINT,
     UNREACHABLE_HINT,
@@ -185,6 +186,11 @@ class _Transient(Exception):
         self.retry_after = retry_after
 
 
+class _NonceDemanded(TokenRequestError):
+    """The server asked for a DPoP nonce the try did not carry (RFC 9449 §8): send again at once.
+    Never leaves the endpoint; a TokenRequestError so that telemetry counts the answer as a refusal."""
+
+
 class TokenEndpoint:
     """A token endpoint URL and how to reach it. Safe for concurrent use.
 
@@ -205,6 +211,10 @@ class TokenEndpoint:
             recorder of its own, named ``TokenEndpoint``.
         sleep: waits between tries; replaceable in tests.
         monotonic: the clock the retry budget is measured on; replaceable in tests.
+        dpop: the DPoP key and nonces of the auth: every try carries a new
+            ``DPoP`` proof for this URL, and a 400 ``use_dpop_nonce`` answer is
+            sent again once, at once, with the nonce it gives (not a retry of
+            the retry policy).
         cert: a client certificate presented in the TLS handshake of every
             token call (RFC 8705 mutual TLS), as requests takes it: a PEM path
             or a (certificate path, key path) pair.
@@ -226,6 +236,7 @@ class TokenEndpoint:
         telemetry: Optional[AuthTelemetry] = None,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        dpop: Optional[DPoPProofs] = None,
         cert: Optional[ClientCert] = None,
     ) -> None:
         if not isinstance(url, str) or not url:
@@ -242,6 +253,7 @@ class TokenEndpoint:
         self._secrets: List[Optional[str]] = [s for s in secrets if s]
         self._sleep = sleep
         self._monotonic = monotonic
+        self.dpop = dpop
         self.cert = cert
         self.telemetry = telemetry if telemetry is not None else AuthTelemetry(type(self).__name__)
         _fork.register(self)
@@ -333,12 +345,44 @@ class TokenEndpoint:
                 )
                 self._sleep(wait)
             try:
-                body, json_, try_headers, try_redact = _for_attempt(prepare, data, json_body, all_headers, redact)
-                with self.telemetry.token_request(grant, self.url, attempt):  # logs the attempt, times and counts it
-                    return self._try(body, json_, try_headers, where, try_redact, attempt, parse)
+                return self._attempt(prepare, grant, data, json_body, all_headers, where, redact, attempt, parse)
             except _Transient as transient:
                 last = transient
         return self._give_up(where, last or _Transient("no attempt was made"), policy.attempts)
+
+    def _attempt(
+        self,
+        prepare: Optional[Callable[[], AttemptExtras]],
+        grant: str,
+        data: _Form,
+        json_body: _Json,
+        headers: Mapping[str, str],
+        where: str,
+        secrets: List[Optional[str]],
+        attempt: int,
+        parse: Optional[Callable[[Any], Any]],
+    ) -> Any:
+        """One try, with what *prepare* makes for it. With DPoP: a new proof, and a
+        nonce the server demands answered once, at once (with a new assertion too)."""
+        body, json_, try_headers, try_secrets = _for_attempt(prepare, data, json_body, headers, secrets)
+        dpop = self.dpop
+        if dpop is None:
+            with self.telemetry.token_request(grant, self.url, attempt):  # logs the attempt, times and counts it
+                return self._try(body, json_, try_headers, where, try_secrets, attempt, parse)
+        try:
+            with self.telemetry.token_request(grant, self.url, attempt):
+                with_proof = _with_proof(dpop, self.url, try_headers)
+                return self._try(body, json_, with_proof, where, try_secrets, attempt, parse)
+        except _NonceDemanded:
+            log.debug(
+                "%s asked for a DPoP nonce; sending the token request again with it",
+                where,
+                extra=log_fields("token.dpop_nonce", url=safe_url(self.url), attempt=attempt),
+            )
+        body, json_, try_headers, try_secrets = _for_attempt(prepare, data, json_body, headers, secrets)
+        with self.telemetry.token_request(grant, self.url, attempt):
+            with_nonce = _with_proof(dpop, self.url, try_headers)
+            return self._try(body, json_, with_nonce, where, try_secrets, attempt, parse, nonce_retry=False)
 
     def _try(
         self,
@@ -349,6 +393,8 @@ class TokenEndpoint:
         secrets: List[Optional[str]],
         attempt: int,
         parse: Optional[Callable[[Any], Any]],
+        *,
+        nonce_retry: bool = True,
     ) -> Any:
         verify = self._session.verify
         try:
@@ -378,6 +424,10 @@ class TokenEndpoint:
             raise _Transient(_describe_network_error(exc)) from None
 
         status = response.status_code
+        if self.dpop is not None:
+            self.dpop.remember(response)
+            if nonce_retry and status == 400 and self.dpop.new_nonce_demanded(response):
+                raise _NonceDemanded(f"{where} asked for a DPoP nonce", status_code=400, error=DPOP_NONCE_ERROR)
         if 200 <= status < 300:
             answer = _decode_success(response, text, where, secrets)
             if parse is None:
@@ -424,6 +474,11 @@ class TokenEndpoint:
             attempts=attempts,
             hint=UNREACHABLE_HINT,
         )
+
+
+def _with_proof(dpop: DPoPProofs, url: str, headers: Mapping[str, str]) -> Dict[str, str]:
+    """*headers* plus a new DPoP proof for a token request to *url*."""
+    return {**headers, "DPoP": dpop.proof("POST", url)}
 
 
 def _describe_network_error(exc: Exception) -> str:

@@ -26,6 +26,10 @@ REPLAYED = "_requests_multiauth_replayed"
 #: give that token up some other way (see TokenAuth.replay_once).
 UNREWINDABLE = "its body is a stream that cannot be rewound and sent again"
 
+#: Why a DPoP nonce challenge is not answered: it asks for the very nonce the request
+#: carried, so a replay would get the same answer (see DPoPProofs.new_nonce_demanded).
+SAME_NONCE = "it asks for the very DPoP nonce the request carried, so a replay would loop"
+
 
 def why_not_replay(response: requests.Response, *, sent_url: str, header: str, value: str) -> Optional[str]:
     """The reason a 401 must not be replayed, or None if it may be.

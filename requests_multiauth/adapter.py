@@ -82,6 +82,12 @@ class _Scope:
         return origin(url) == self.origin and (urlsplit(url).path or "/").lower().startswith(self.path)
 
 
+def _observer(auth: AdapterAuth) -> Optional[Callable[[requests.Response], object]]:
+    """What the auth wants to see of every response (DPoP nonces), if anything."""
+    observer = getattr(auth, "response_observer", None)
+    return observer if callable(observer) else None
+
+
 def mark_cross_origin_hop(request: requests.PreparedRequest) -> None:
     """Mark *request* as a redirect hop that left the origin of the request before it."""
     setattr(request, CROSS_ORIGIN_HOP, True)
@@ -164,6 +170,7 @@ class AuthAdapter(HTTPAdapter):
             origins = [origins]
         self._scopes: List[_Scope] = [_Scope(prefix) for prefix in origins or ()]
         self._pin_lock = threading.Lock()
+        self._observe = _observer(auth)
 
     #: What pickling keeps (HTTPAdapter pickles only the attributes listed here).
     __attrs__ = [*HTTPAdapter.__attrs__, "auth", "_scopes"]  # noqa: RUF012 - as requests declares it
@@ -171,6 +178,7 @@ class AuthAdapter(HTTPAdapter):
     def __setstate__(self, state: Dict[str, Any]) -> None:
         super().__setstate__(state)
         self._pin_lock = threading.Lock()
+        self._observe = _observer(self.auth)
 
     # -- which requests are ours ------------------------------------------------
 
@@ -210,6 +218,8 @@ class AuthAdapter(HTTPAdapter):
         token = self.auth.authorize(request)
         send_kwargs["cert"] = self._client_cert(cert)
         response = self._send(request, **send_kwargs)
+        if self._observe is not None:  # with DPoP: every answer may carry the server's next nonce
+            self._observe(response)
         if response.status_code == 401:
             response = self.auth.replay_once(response, token, url, self._send, send_kwargs)
         if response.is_redirect:
@@ -234,6 +244,7 @@ class AuthAdapter(HTTPAdapter):
             return
         for sent in {id(request): request, id(response.request): response.request}.values():
             sent.headers.pop(self.auth.header_name, None)
+            sent.headers.pop("DPoP", None)
 
     # -- lifecycle -------------------------------------------------------------------
 

@@ -9,6 +9,12 @@ A request goes::
                          up), rewind the body, replay once via the same adapter;
                          anything else passes through untouched
 
+How the token goes on the request (``Authorization: Bearer``, a custom
+header, or ``Authorization: DPoP`` with a proof) is the presenter's business
+(dpop.py): the auth asks it for the header(s) of each request and of a replay.
+With ``dpop=``, a 401 that only asks for a DPoP nonce is replayed once with
+the same token and a new proof, through the same replay path.
+
 :class:`TokenAuth` is the base of every renewing auth; each subclass only
 chooses its grant (grants.py). :class:`StaticTokenAuth` sends a fixed token it
 cannot renew.
@@ -21,7 +27,7 @@ import logging
 import time
 import warnings
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Tuple, TypedDict, Union
+from typing import TYPE_CHECKING, Any, Callable, List, Mapping, Optional, Tuple, TypedDict, Union
 
 import requests
 from requests.auth import AuthBase
@@ -32,7 +38,8 @@ from ._endpoint import DEFAULT_TOKEN_TIMEOUT, ClientCert, RetryPolicy, Timeout, 
 from ._urls import check_transport, origin, safe_url
 from .cache import MemoryTokenCache, TokenCache, cache_key
 from .client_auth import ClientAuth, ClientAuthSpec
-from .errors import ConfigurationError, TokenExpiredError, TokenExpiryWarning
+from .dpop import BearerPresenter, DPoPKey, DPoPPresenter, Presenter, dpop_proofs
+from .errors import ConfigurationError, TokenExpiredError, TokenExpiryWarning, TokenResponseError
 from .grants import ApiKeyGrant, ClientCredentialsGrant, Grant, JsonClientCredentialsGrant, Scope
 from .renewal import DEFAULT_LEEWAY, Clock, TokenManager
 from .telemetry import AuthTelemetry, log_fields
@@ -79,6 +86,7 @@ class TokenAuthOptions(TypedDict, total=False):
     clock: Clock
     allow_insecure_loopback: bool
     header_name: str
+    dpop: Union[bool, DPoPKey, None]
 
 
 class _HeaderAuth(AuthBase):
@@ -91,10 +99,6 @@ class _HeaderAuth(AuthBase):
         if self.header_name == AUTHORIZATION:
             return "Bearer " + access_token
         return access_token
-
-    def _set_header(self, request: requests.PreparedRequest, access_token: str) -> None:
-        check_transport(request.url or "", allow_insecure_loopback=self.allow_insecure_loopback)
-        request.headers[self.header_name] = self._header_value(access_token)
 
     def _strip_on_cross_origin_redirect(self, response: requests.Response, sent_url: str) -> None:
         # requests drops Authorization when a redirect leaves the host, but not a
@@ -132,8 +136,18 @@ class TokenAuth(_HeaderAuth):
         allow_insecure_loopback: allow plain HTTP to loopback hosts, for tests.
         header_name: the header that carries the token: ``Authorization`` (as
             ``Bearer <token>``, the default) or a custom one (the bare token).
+        dpop: bind tokens to a key (RFC 9449, see :class:`~requests_multiauth.DPoPKey`):
+            None (bearer tokens, the default), True (a new ES256 key for this
+            auth) or a ``DPoPKey``. Token requests and API requests then carry
+            a ``DPoP`` proof, the token goes as ``Authorization: DPoP <token>``,
+            and nonces servers ask for are answered once. An authorization
+            server that answers a Bearer token instead is refused
+            (``TokenResponseError``): a token a thief could use is not what
+            ``dpop=`` asked for. The cache key includes the key's thumbprint.
 
     Attributes:
+        dpop_key: the :class:`~requests_multiauth.DPoPKey` tokens are bound to
+            (``dpop=``), or None for bearer tokens.
         cert: the client certificate the grant presents to the token endpoint
             (mutual TLS, :class:`~requests_multiauth.TlsClientAuth`), or None.
             :class:`~requests_multiauth.AuthAdapter` presents it on the API
@@ -145,7 +159,7 @@ class TokenAuth(_HeaderAuth):
 
     Raises (from requests' calls):
         TokenRequestError, InvalidClientError: the token endpoint refused or failed.
-        TokenResponseError: the token endpoint answered something unusable.
+        TokenResponseError: the token endpoint answered something unusable (with ``dpop=``: a Bearer token).
         InsecureTransportError: the request URL is not HTTPS.
     """
 
@@ -163,7 +177,14 @@ class TokenAuth(_HeaderAuth):
         clock: Clock = time.time,
         allow_insecure_loopback: bool = False,
         header_name: str = AUTHORIZATION,
+        dpop: Union[bool, DPoPKey, None] = None,
     ) -> None:
+        proofs = dpop_proofs(dpop)
+        if proofs is not None and header_name != AUTHORIZATION:
+            raise ConfigurationError(
+                f"dpop= sends the token in the Authorization header (RFC 9449 §7.1), not in {header_name!r}: "
+                "drop header_name= or dpop="
+            )
         self.header_name = header_name
         self.allow_insecure_loopback = allow_insecure_loopback
         self.token_url = token_url
@@ -178,15 +199,31 @@ class TokenAuth(_HeaderAuth):
             retry=retry,
             allow_insecure_loopback=allow_insecure_loopback,
             secrets=grant.secrets,
+            dpop=proofs,
             cert=self.cert,
             telemetry=self.telemetry,
         )
         self._grant = grant
         self._clock = clock
+        identity = grant.cache_identity
+        fetch: Callable[[Optional[Token], float], Token] = self._fetch
         self._token_calls = 0
+        self._presenter: Presenter
+        self.dpop_key: Optional[DPoPKey] = proofs.key if proofs is not None else None
+        if proofs is None:
+            self._presenter = BearerPresenter(header_name)
+            fetch = functools.partial(_of_type, "Bearer", fetch, self._label())
+        else:
+            self._presenter = DPoPPresenter(proofs)
+            self._observe = proofs.remember
+            # Tokens bound to another key are of no use here: the key's public thumbprint
+            # keeps them apart in a shared cache.
+            identity = (*identity, ("dpop_jkt", proofs.key.thumbprint))
+            fetch = functools.partial(_of_type, "DPoP", fetch, self._label())
+            self._on_response = self._on_dpop_response  # type: ignore[method-assign]
         self._manager = TokenManager(
-            self._fetch,
-            key=cache_key(grant.cache_identity),
+            fetch,
+            key=cache_key(identity),
             cache=cache if cache is not None else MemoryTokenCache(),
             leeway=leeway,
             clock=clock,
@@ -255,6 +292,34 @@ class TokenAuth(_HeaderAuth):
             self._strip_on_cross_origin_redirect(response, sent_url)
         return response
 
+    def _on_dpop_response(
+        self, token: Token, sent_url: str, response: requests.Response, **send_kwargs: Any
+    ) -> requests.Response:
+        self._observe(response)  # every answer may carry the server's next nonce, a 200 as a 401
+        if response.status_code == 401:
+            response = self.replay_once(response, token, sent_url, response.connection.send, send_kwargs)
+        if response.is_redirect:
+            if _replay.redirect_leaves_origin(response, sent_url):
+                response.request.headers.pop("DPoP", None)
+            else:
+                self._present_for_redirect(response)
+        return response
+
+    def _present_for_redirect(self, response: requests.Response) -> None:
+        # requests does not call the auth for a redirect's next hop: it copies the request
+        # the redirect answered (the one the caller sent, when this answer is a replay's).
+        replayed = getattr(response, _replay.REPLAYED, False) and response.history
+        request = response.history[0].request if replayed else response.request
+        if isinstance(self._presenter, DPoPPresenter) and request is not None:
+            check_transport(request.url or "", allow_insecure_loopback=self.allow_insecure_loopback)
+            self._presenter.present_redirect(response, request, self._manager.token())
+
+    @property
+    def response_observer(self) -> Optional[Callable[[requests.Response], object]]:
+        """What a transport that sends for this auth (:class:`~requests_multiauth.AuthAdapter`)
+        shows every response to, or None: with ``dpop=``, the nonce keeper."""
+        return self._presenter.observe
+
     def authorize(self, request: requests.PreparedRequest) -> Token:
         """Set the token header on *request* without a response hook; return the token.
 
@@ -262,7 +327,7 @@ class TokenAuth(_HeaderAuth):
         """
         check_transport(request.url or "", allow_insecure_loopback=self.allow_insecure_loopback)
         token = self._manager.token()
-        request.headers[self.header_name] = self._header_value(token.access_token)
+        self._presenter.present(request, token)
         return token
 
     def replay_once(
@@ -276,11 +341,19 @@ class TokenAuth(_HeaderAuth):
         """Answer a 401: renew *token* and resend the request once through *send*.
 
         Returns *response* untouched when it must not be replayed (see
-        :func:`~requests_multiauth._replay.why_not_replay`).
+        :func:`~requests_multiauth._replay.why_not_replay`). With ``dpop=``, a
+        401 that asks for a DPoP nonce the request did not carry is replayed
+        with the same token and a new proof; the token is not given up. A
+        request gets at most one nonce replay and one renewal, in either order
+        (a nonce that rotated, or a token that expired, in the meantime), so
+        at most two replays, never a loop; the answers replayed are in history.
         """
+        presenter = self._presenter
         reason = _replay.why_not_replay(
-            response, sent_url=sent_url, header=self.header_name, value=self._header_value(token.access_token)
+            response, sent_url=sent_url, header=presenter.header_name, value=presenter.value(token)
         )
+        if reason is None and presenter.nonce_challenge(response) is False:
+            reason = _replay.SAME_NONCE
         decision = self.telemetry.record_replay(reason)
         if reason is not None:
             ours = reason is _replay.UNREWINDABLE  # our token, our origin: only the body stops the replay
@@ -299,26 +372,105 @@ class TokenAuth(_HeaderAuth):
                 # next request gets a new one instead of the same 401 until the token expires.
                 self._manager.invalidate(token)
             return response
-        log.debug(
-            "%s: %s answered 401; renewing the token and replaying once",
-            self._label(),
-            safe_url(sent_url),
-            extra=decision.log_extra(url=safe_url(sent_url)),
+        # A nonce challenge is answered with the same token and a new proof; any other 401 renews
+        # the token. Each at most once per request, in whichever order the server asks: a nonce
+        # that rotated, or a token that expired, while the request was on its way back.
+        answered: List[requests.Response] = []
+        nonce_answered = renewed = False
+        current, current_token, prepared = response, token, response.request
+        where = safe_url(sent_url)
+        while True:
+            challenge = presenter.nonce_challenge(current)
+            if challenge is False:  # (only after a first replay: the first answer was checked above)
+                log.info(
+                    "%s: %s asked for the DPoP nonce it was sent; not replaying",
+                    self._label(),
+                    where,
+                    extra=decision.log_extra(url=where),
+                )
+                break
+            if challenge:
+                if nonce_answered:
+                    break
+                nonce_answered = True
+                message = "%s: %s asked for a new DPoP nonce; replaying with it"
+                next_token = current_token  # the token is fine: only the proof lacked the server's nonce
+            else:
+                if renewed:
+                    break
+                renewed = True
+                message = "%s: %s answered 401; renewing the token and replaying"
+                next_token = self._manager.token_after_rejection(current_token)
+            log.debug(message, self._label(), where, extra=decision.log_extra(url=where))
+            prepared, replay = self._send_again(current, next_token, send, send_kwargs)
+            answered.append(current)
+            current, current_token = replay, next_token
+            if not self._replayable(replay, current_token, sent_url):
+                break
+        if not answered:
+            return response
+        final = _replay.finish_replay(current, answered[-1], prepared)
+        final.history[0:0] = answered[:-1]
+        return final
+
+    def _replayable(self, replay: requests.Response, token: Token, sent_url: str) -> bool:
+        """True if *replay*, the answer to a replay that carried *token*, is a 401 that may earn another."""
+        if replay.status_code != 401:
+            return False
+        value = self._presenter.value(token)
+        return (
+            _replay.why_not_replay(replay, sent_url=sent_url, header=self._presenter.header_name, value=value) is None
         )
-        new_token = self._manager.token_after_rejection(token)
+
+    def _send_again(
+        self,
+        response: requests.Response,
+        token: Token,
+        send: Callable[..., requests.Response],
+        send_kwargs: Mapping[str, Any],
+    ) -> Tuple[requests.PreparedRequest, requests.Response]:
+        """The request *response* answered, body rewound, presented anew with *token*, sent through *send*."""
         prepared = _replay.copy_for_replay(response)
-        self._set_header(prepared, new_token.access_token)
+        check_transport(prepared.url or "", allow_insecure_loopback=self.allow_insecure_loopback)
+        self._presenter.present(prepared, token)
         replay = send(prepared, **send_kwargs)
-        return _replay.finish_replay(replay, response, prepared)
+        if self._presenter.observe is not None:
+            self._presenter.observe(replay)  # the replay passes no response hook
+        return prepared, replay
 
     # -- description ------------------------------------------------------------------
 
     def _public_fields(self) -> Tuple[Tuple[str, Any], ...]:
-        return (("token_url", safe_url(self.token_url)),)
+        key = getattr(self, "dpop_key", None)  # its repr shows the public thumbprint only
+        return (("token_url", safe_url(self.token_url)), *((("dpop", key),) if key is not None else ()))
 
     def _label(self) -> str:
         fields = self._public_fields()
         return f"{type(self).__name__}({fields[0][1] if fields else ''})"
+
+
+def _of_type(
+    token_type: str,
+    fetch: Callable[[Optional[Token], float], Token],
+    label: str,
+    previous: Optional[Token],
+    now: float,
+) -> Token:
+    """*fetch*, refusing a token of another type than the auth presents (RFC 9449 §5:
+    the type tells the client whether the token is bound to its key)."""
+    token = fetch(previous, now)
+    if token.token_type == token_type:
+        return token
+    if token_type == "DPoP":
+        raise TokenResponseError(
+            f"{label}: the token endpoint answered a {token.token_type} token to a request with a DPoP proof, "
+            "so the token is not bound to the key and anyone holding it could use it. What to do: enable DPoP "
+            "for this client at the authorization server, or drop dpop= to use bearer tokens"
+        )
+    raise TokenResponseError(
+        f"{label}: the token endpoint answered a {token.token_type} token, which only works with a proof of "
+        "its key: pass dpop=DPoPKey(...) (or dpop=True) to use DPoP-bound tokens"
+    )
 
 
 class ClientCredentialsAuth(TokenAuth):

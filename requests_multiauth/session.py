@@ -321,7 +321,8 @@ class MultiAuthSession(requests.Session):
 
     def _token_headers(self) -> Set[str]:
         auths = [self.auth, *(adapter.auth for adapter in self._mounted_auths().values())]
-        return {"Authorization", *(name for name in (getattr(a, "header_name", None) for a in auths) if name)}
+        names = (getattr(a, "header_name", None) for a in auths)
+        return {"Authorization", "DPoP", *(name for name in names if name)}  # DPoP: a proof is for its own URL
 
     # -- lifecycle and description --------------------------------------------------------
 

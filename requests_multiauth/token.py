@@ -48,6 +48,10 @@ MIN_LIFETIME = 1.0
 #: while 1e11 milliseconds is March 1973, long before any token was issued.
 MILLISECONDS_THRESHOLD = 1e11
 
+#: The token types this library can present, by their case-insensitive names:
+#: Bearer (RFC 6750) and DPoP-bound tokens (RFC 9449).
+TOKEN_TYPES = {"bearer": "Bearer", "dpop": "DPoP"}
+
 _ACCESS_TOKEN_KEYS = ("access_token", "accessToken", "token")
 _TOKEN_TYPE_KEYS = ("token_type", "tokenType")
 _EXPIRES_IN_KEYS = ("expires_in", "expiresIn")
@@ -85,8 +89,10 @@ class Token:
     """An access token and what is known about its life. Immutable, so safe to share between threads.
 
     Attributes:
-        access_token: the token itself, sent as ``Authorization: Bearer <token>``.
-        token_type: always ``"Bearer"``: the only type this library sends.
+        access_token: the token itself, sent as ``Authorization: Bearer <token>``
+            (or ``DPoP <token>`` with a proof, for a DPoP-bound token).
+        token_type: ``"Bearer"``, or ``"DPoP"`` for a token bound to the
+            client's DPoP key (RFC 9449), which is never sent as a bearer token.
         expires_at: when the token expires, in epoch seconds, or None if unknown.
         refresh_token: a token that renews the access token, if the server gave one.
         refresh_expires_at: when the refresh token expires, if known.
@@ -157,6 +163,8 @@ class Token:
             raise TokenResponseError(f"a cached token is malformed: {exc}") from None
         if not isinstance(token.access_token, str) or not token.access_token:
             raise TokenResponseError("a cached token has no access_token")
+        if token.token_type not in TOKEN_TYPES.values():
+            raise TokenResponseError("a cached token has an unknown token_type")
         for name in ("expires_at", "refresh_expires_at", "issued_at"):
             value = getattr(token, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
@@ -226,10 +234,12 @@ def parse_token_response(
         )
     secrets.append(access_token)
 
-    token_type = _first(fields, _TOKEN_TYPE_KEYS)
-    if token_type is not None and (not isinstance(token_type, str) or token_type.lower() != "bearer"):
+    stated_type = _first(fields, _TOKEN_TYPE_KEYS)
+    token_type = TOKEN_TYPES.get(stated_type.lower()) if isinstance(stated_type, str) else None
+    if stated_type is not None and token_type is None:
         raise TokenResponseError(
-            f"the token answer has token_type {excerpt(str(token_type), secrets)!r}; only Bearer tokens are supported"
+            f"the token answer has token_type {excerpt(str(stated_type), secrets)!r}; "
+            "only Bearer and DPoP tokens are supported"
         )
 
     expires_at = _expiry(fields, _EXPIRES_IN_KEYS, _EXPIRES_AT_KEYS, now, "expires", secrets)
@@ -253,7 +263,7 @@ def parse_token_response(
 
     return Token(
         access_token=access_token,
-        token_type="Bearer",
+        token_type=token_type or "Bearer",
         expires_at=expires_at,
         refresh_token=refresh_token or None,
         refresh_expires_at=refresh_expires_at,

@@ -32,6 +32,8 @@ CONTRACT = {
     "PrivateKeyJwt",
     "ClientAssertion",
     "TlsClientAuth",
+    # Stage 2: proof of possession (DESIGN.md "dpop=")
+    "DPoPKey",
     # Stage 2: discovery
     "ServerMetadata",
     "discover",

@@ -250,7 +250,7 @@ def test_token_type_is_case_insensitive_and_always_bearer(token_type: Any) -> No
     assert parse(payload).token_type == "Bearer"
 
 
-@pytest.mark.parametrize("token_type", ["mac", "DPoP", 7])
+@pytest.mark.parametrize("token_type", ["mac", "PoP", 7])
 def test_a_token_type_other_than_bearer_is_refused_by_name(token_type: Any) -> None:
     with pytest.raises(TokenResponseError, match="token_type"):
         parse({"access_token": ACCESS, "token_type": token_type})

@@ -1,0 +1,444 @@
+"""DPoP (RFC 9449): tokens bound to a key the client keeps, and the proofs that show it holds it.
+
+This module owns the DPoP side of a request:
+
+* :class:`DPoPKey`, the private key (a secret), loaded once and ready to sign;
+* :class:`DPoPProofs`, one auth's key plus the nonces its servers handed out,
+  which makes a proof for each request (``typ: dpop+jwt``, the public ``jwk``,
+  a unique ``jti``, ``htm``, ``htu`` without query or fragment, ``iat``, and
+  ``ath``/``nonce`` where they apply) and remembers every ``DPoP-Nonce`` a
+  response carries;
+* the two ways a token is presented to an API (:class:`BearerPresenter` and
+  :class:`DPoPPresenter`): :class:`~requests_multiauth.TokenAuth` asks its
+  presenter for the header(s) of each request, and again for a replay.
+
+A request with ``dpop=`` goes::
+
+    auth(request)          token from the TokenManager; DPoPPresenter sets
+                           Authorization: DPoP <token> and a fresh DPoP proof
+    response hook          remember DPoP-Nonce (any status); a 401 that demands
+                           a nonce we did not send -> one replay, same token,
+                           new proof (auth.replay_once, the usual replay path)
+    token calls            _endpoint.TokenEndpoint puts a new proof on every try
+                           and answers 400 use_dpop_nonce with one retry
+
+Signing is PyJWT's (the ``jwt`` extra): the key object, the signing algorithm
+and the base64url JWS header (which never changes for a key) are prepared once
+per key, so a proof costs one signature, one small JSON dump and two base64url
+encodings.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import hashlib
+import json
+import logging
+import re
+import secrets
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Union
+from urllib.parse import urljoin, urlparse
+
+import requests
+from requests.utils import requote_uri
+
+from . import _fork
+from ._jose import KeyInput, SigningKey, b64url, generate_signing_key, load_signing_key
+from ._urls import Origin, origin
+from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from .token import Token
+
+__all__ = ["DPOP_NONCE_ERROR", "BearerPresenter", "DPoPKey", "DPoPPresenter", "DPoPProofs", "Presenter"]
+
+log = logging.getLogger("requests_multiauth")
+
+#: The OAuth / WWW-Authenticate error code with which a server asks for a nonce (RFC 9449 §8, §9).
+DPOP_NONCE_ERROR = "use_dpop_nonce"
+
+#: The proof's JOSE type (RFC 9449 §4.2).
+PROOF_TYPE = "dpop+jwt"
+
+#: Random bytes in each proof's ``jti``: 128 bits, so that no two proofs of any
+#: client ever share one (RFC 9449 §11.1 asks for enough entropy to rule out collisions).
+JTI_BYTES = 16
+
+#: How many origins' nonces an auth remembers; an auth that talks to more (a
+#: crawler) forgets all and starts again, costing one nonce challenge each.
+MAX_NONCE_ORIGINS = 256
+
+#: Compact JSON, with the encoder built once (``json.dumps`` with options builds one per call).
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+_ERROR_PARAM = re.compile(r'error\s*=\s*"?([^",\s]+)"?', re.IGNORECASE)
+
+
+class DPoPKey:
+    """The private key a client binds its tokens to. Immutable; safe for concurrent use.
+
+    Build one with :meth:`generate` (a key that lives as long as the process) or
+    from a key you keep: ``DPoPKey(private_key, alg=None)``, where *private_key*
+    is PEM text or bytes, a path to a PEM or JWK file, a JWK mapping with its
+    private members, or a ``cryptography`` private key, as for client assertions.
+    ES256 is the default for new keys; RS256, PS256 (and the other RSA
+    algorithms), ES384, ES512 and EdDSA are accepted. *alg* by default follows the
+    key (RS256 for RSA; pass ``alg="PS256"`` for PSS).
+
+    The key is a secret: its ``repr`` shows the algorithm and the public key's
+    RFC 7638 thumbprint (the ``jkt`` authorization servers bind tokens to), never
+    private material, and it is not pickled. Processes that share a token cache
+    must share the key too: load it from one file in each (see docs/dpop.rst).
+
+    Raises:
+        ConfigurationError: the key is unreadable, public only, of an unsupported
+            type, or does not fit *alg* (the message never quotes the key).
+        ImportError: PyJWT is not installed (``pip install 'requests-multiauth[jwt]'``).
+    """
+
+    __slots__ = ("_algorithm", "_header", "_key", "_signing")
+
+    def __init__(
+        self, private_key: Union[KeyInput, SigningKey], alg: Optional[str] = None, *, password: Optional[str] = None
+    ) -> None:
+        if isinstance(private_key, SigningKey):
+            signing = private_key
+            if alg is not None and alg != signing.alg:
+                raise ConfigurationError(f"the DPoP key signs with {signing.alg}, not alg={alg!r}")
+        else:
+            signing = load_signing_key(private_key, alg=alg, password=password, what="the DPoP key")
+        from jwt.algorithms import get_default_algorithms
+
+        algorithm = get_default_algorithms()[signing.alg]
+        self._signing = signing
+        self._algorithm = algorithm
+        self._key = algorithm.prepare_key(signing.private_key)
+        header = {"typ": PROOF_TYPE, "alg": signing.alg, "jwk": signing.public_jwk}
+        self._header = b64url(json.dumps(header, separators=(",", ":")).encode("ascii")) + "."
+
+    @classmethod
+    def generate(cls, alg: str = "ES256") -> DPoPKey:
+        """A new key for *alg*, held in memory only (tokens bound to it die with the process)."""
+        return cls(generate_signing_key(alg))
+
+    @property
+    def alg(self) -> str:
+        """The JWS algorithm of the proofs."""
+        return self._signing.alg
+
+    @property
+    def thumbprint(self) -> str:
+        """The RFC 7638 SHA-256 thumbprint (base64url) of the public key, which servers bind tokens to (``cnf.jkt``)."""
+        return self._signing.thumbprint
+
+    @property
+    def public_jwk(self) -> Dict[str, str]:
+        """The public key as a JWK (a copy; no private members)."""
+        return dict(self._signing.public_jwk)
+
+    def __repr__(self) -> str:
+        return f"DPoPKey(alg={self.alg!r}, thumbprint={self.thumbprint!r})"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a DPoPKey holds a private key and is not pickled; load it from its file in each process")
+
+    def proof(
+        self,
+        method: str,
+        url: str,
+        *,
+        nonce: Optional[str] = None,
+        access_token: Optional[str] = None,
+        ath: Optional[str] = None,
+        iat: Optional[int] = None,
+    ) -> str:
+        """A new DPoP proof JWT for one request.
+
+        Args:
+            method: the HTTP method (``htm``).
+            url: the request URL; ``htu`` is it without query and fragment.
+            nonce: the server's latest ``DPoP-Nonce``, if it gave one.
+            access_token: for a request to a resource server: ``ath`` is its
+                base64url SHA-256. (*ath*, if given, is used as is instead.)
+            iat: issued-at, epoch seconds; default now.
+        """
+        claims: Dict[str, Any] = {
+            "jti": secrets.token_urlsafe(JTI_BYTES),
+            "htm": method,
+            "htu": htu(url),
+            "iat": int(time.time()) if iat is None else iat,
+        }
+        if access_token is not None and ath is None:
+            ath = access_token_hash(access_token)
+        if ath is not None:
+            claims["ath"] = ath
+        if nonce is not None:
+            claims["nonce"] = nonce
+        signing_input = self._header + b64url(_compact_json(claims).encode("utf-8"))
+        signature = self._algorithm.sign(signing_input.encode("ascii"), self._key)
+        return signing_input + "." + b64url(signature)
+
+
+def htu(url: str) -> str:
+    """The ``htu`` of a request URL: the URL without query and fragment (RFC 9449 §4.2)."""
+    return url.partition("#")[0].partition("?")[0]
+
+
+def access_token_hash(access_token: str) -> str:
+    """The ``ath`` claim: base64url SHA-256 of the ASCII access token (RFC 9449 §4.2)."""
+    return b64url(hashlib.sha256(access_token.encode("ascii")).digest())
+
+
+@functools.lru_cache(maxsize=MAX_NONCE_ORIGINS)
+def _origin_of(prefix: str) -> Origin:
+    return origin(prefix)
+
+
+def _nonce_origin(url: str) -> Origin:
+    # Only the scheme://authority prefix is parsed (once per prefix, cached): this runs on every request.
+    start = url.find("//") + 2
+    end = url.find("/", start)
+    return _origin_of(url if end < 0 else url[:end])
+
+
+def proof_nonce(proof: Optional[str]) -> Optional[str]:
+    """The ``nonce`` claim of a proof we made, or None (read back only on a challenge)."""
+    if not proof:
+        return None
+    parts = proof.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (binascii.Error, ValueError):
+        return None
+    nonce = claims.get("nonce") if isinstance(claims, dict) else None
+    return nonce if isinstance(nonce, str) else None
+
+
+def demands_nonce(response: requests.Response) -> bool:
+    """True if *response* is a server asking for a DPoP nonce: a 400 from a token
+    endpoint with ``error=use_dpop_nonce`` in its JSON, or a 401 from a resource
+    server with ``WWW-Authenticate: DPoP error="use_dpop_nonce"``; either with a ``DPoP-Nonce``."""
+    if not response.headers.get("DPoP-Nonce"):
+        return False
+    if response.status_code == 401:
+        challenge = response.headers.get("WWW-Authenticate", "")
+        return any(
+            part.strip().lower().startswith("dpop") and _challenge_error(part) == DPOP_NONCE_ERROR
+            for part in _challenges(challenge)
+        )
+    if response.status_code == 400:
+        try:
+            body = response.json()
+        except ValueError:
+            return False
+        return isinstance(body, dict) and body.get("error") == DPOP_NONCE_ERROR
+    return False
+
+
+def _challenges(header: str) -> list[str]:
+    """The header split before each auth scheme (``Bearer ..., DPoP error=...``)."""
+    return re.split(r",\s*(?=[A-Za-z][\w-]*\s+[\w-]+\s*=)", header) if header else []
+
+
+def _challenge_error(challenge: str) -> Optional[str]:
+    match = _ERROR_PARAM.search(challenge)
+    return match.group(1) if match else None
+
+
+class DPoPProofs:
+    """One auth's DPoP key and the nonces its servers gave it. Safe for concurrent use.
+
+    Nonces are kept per origin (scheme, host, port) and replaced by the latest
+    ``DPoP-Nonce`` any response from that origin carries, whatever its status.
+    Reading one takes no lock.
+    """
+
+    def __init__(self, key: DPoPKey) -> None:
+        self.key = key
+        self._nonces: Dict[Origin, str] = {}
+        self._lock = threading.Lock()
+        _fork.register(self)
+
+    def reset_after_fork(self) -> None:
+        # A thread of the parent may have held the lock; the nonces stay good.
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"DPoPProofs({self.key!r}, origins_with_nonce={len(self._nonces)})"
+
+    def proof(self, method: str, url: str, *, access_token: Optional[str] = None, ath: Optional[str] = None) -> str:
+        """A fresh proof for *method* and *url*, with the origin's latest nonce."""
+        return self.key.proof(
+            method, url, nonce=self._nonces.get(_nonce_origin(url)), access_token=access_token, ath=ath
+        )
+
+    def nonce(self, url: str) -> Optional[str]:
+        """The latest nonce *url*'s origin gave, or None."""
+        return self._nonces.get(_nonce_origin(url))
+
+    def remember(self, response: requests.Response) -> Optional[str]:
+        """Keep the ``DPoP-Nonce`` of *response*, if it has one; return it."""
+        nonce = response.headers.get("DPoP-Nonce")
+        if not nonce:
+            return None
+        where = _nonce_origin(response.url or (response.request.url if response.request is not None else "") or "")
+        if self._nonces.get(where) != nonce:
+            with self._lock:
+                if len(self._nonces) >= MAX_NONCE_ORIGINS and where not in self._nonces:
+                    self._nonces.clear()
+                self._nonces[where] = nonce
+        return nonce
+
+    def new_nonce_demanded(self, response: requests.Response) -> Optional[str]:
+        """The nonce to answer *response* with, if it demands one that the request did not send.
+
+        Two threads that sent the same old nonce both get the new one back, so
+        both replay: the test is the nonce *sent*, not whether the nonce is new
+        to this auth. A server that demands the very nonce it was sent is not
+        answered again (that would be a loop).
+        """
+        if not demands_nonce(response):
+            return None
+        demanded = self.remember(response)
+        request = response.request
+        proof = request.headers.get("DPoP") if request is not None else None
+        sent = proof_nonce(proof if isinstance(proof, str) else None)
+        if demanded is None or demanded == sent:
+            return None
+        return demanded
+
+
+class Presenter:
+    """How a token goes on a request: the header(s) for each request and replay.
+
+    Attributes:
+        header_name: the header that carries the token.
+        observe: called with every response to a request it presented, or None
+            when the presentation needs no responses (Bearer).
+    """
+
+    header_name: str
+    observe: Optional[Callable[[requests.Response], object]] = None
+
+    def present(self, request: requests.PreparedRequest, token: Token) -> None:
+        """Set the token header(s) on *request*."""
+        raise NotImplementedError
+
+    def value(self, token: Token) -> str:
+        """The value of :attr:`header_name` that :meth:`present` sets for *token*."""
+        raise NotImplementedError
+
+    def nonce_challenge(self, response: requests.Response) -> Optional[bool]:
+        """Whether *response* (a 401) only asks for a DPoP nonce: None if it does
+        not, True if the nonce is one the request did not carry (replay with it,
+        same token), False if the request carried that very nonce (do not replay)."""
+        return None
+
+
+class BearerPresenter(Presenter):
+    """``Authorization: Bearer <token>``, or the bare token in a custom header."""
+
+    __slots__ = ("_prefix", "header_name")
+
+    def __init__(self, header_name: str = "Authorization") -> None:
+        self.header_name = header_name
+        self._prefix = "Bearer " if header_name == "Authorization" else ""
+
+    def present(self, request: requests.PreparedRequest, token: Token) -> None:
+        request.headers[self.header_name] = self._prefix + token.access_token
+
+    def value(self, token: Token) -> str:
+        return self._prefix + token.access_token
+
+
+class DPoPPresenter(Presenter):
+    """``Authorization: DPoP <token>`` and a fresh ``DPoP`` proof with ``ath`` on every request.
+
+    A token is presented as it was issued: one answered as DPoP never goes as
+    Bearer. (The auths refuse a Bearer answer to a DPoP request before it gets
+    here; a Bearer token that reaches this presenter anyway goes as Bearer,
+    without a proof.)
+    """
+
+    header_name = "Authorization"
+
+    def __init__(self, proofs: DPoPProofs) -> None:
+        self.proofs = proofs
+        self.observe = proofs.remember
+        self._ath: tuple[str, str] = ("", "")  # (access token, its ath): computed once per token
+
+    def present(self, request: requests.PreparedRequest, token: Token) -> None:
+        access_token = token.access_token
+        if token.token_type != "DPoP":
+            request.headers["Authorization"] = "Bearer " + access_token
+            request.headers.pop("DPoP", None)
+            return
+        last_token, ath = self._ath
+        if last_token != access_token:
+            ath = access_token_hash(access_token)
+            self._ath = (access_token, ath)
+        headers = request.headers
+        headers["Authorization"] = "DPoP " + access_token
+        headers["DPoP"] = self.proofs.proof(request.method or "GET", request.url or "", ath=ath)
+
+    def value(self, token: Token) -> str:
+        return ("DPoP " if token.token_type == "DPoP" else "Bearer ") + token.access_token
+
+    def nonce_challenge(self, response: requests.Response) -> Optional[bool]:
+        if not demands_nonce(response):
+            return None
+        return self.proofs.new_nonce_demanded(response) is not None
+
+    def present_redirect(self, response: requests.Response, request: requests.PreparedRequest, token: Token) -> None:
+        """Put on *request* (the one requests copies for the next hop of the
+        redirect *response*, to the same origin) a proof for the URL and method
+        that hop will have: requests does not call the auth again on redirects."""
+        location = response.headers.get("Location")
+        if not location or token.token_type != "DPoP":
+            return
+        hop = request.copy()
+        hop.url = redirect_url(response.url or request.url or "", location)
+        hop.method = redirect_method(response.status_code, request.method or "GET")
+        self.present(hop, token)
+        request.headers["Authorization"] = hop.headers["Authorization"]
+        request.headers["DPoP"] = hop.headers["DPoP"]
+
+
+def redirect_url(current: str, location: str) -> str:
+    """The URL requests sends a redirect's next hop to (``SessionRedirectMixin.resolve_redirects``)."""
+    if location.startswith("//"):
+        location = f"{urlparse(current).scheme}:{location}"
+    parsed = urlparse(location)
+    return urljoin(current, requote_uri(location)) if not parsed.netloc else requote_uri(location)
+
+
+def redirect_method(status: int, method: str) -> str:
+    """The method requests uses for a redirect's next hop (``SessionRedirectMixin.rebuild_method``)."""
+    if status == 303 and method != "HEAD":
+        return "GET"
+    if status == 302 and method != "HEAD":
+        return "GET"
+    if status == 301 and method == "POST":
+        return "GET"
+    return method
+
+
+def dpop_proofs(dpop: Union[bool, DPoPKey, None]) -> Optional[DPoPProofs]:
+    """What an auth's ``dpop=`` option means: None/False for bearer tokens,
+    True for a new ES256 key of its own, or the :class:`DPoPKey` given."""
+    if dpop is None or dpop is False:
+        return None
+    if dpop is True:
+        return DPoPProofs(DPoPKey.generate())
+    if isinstance(dpop, DPoPKey):
+        return DPoPProofs(dpop)
+    raise ConfigurationError(
+        f"dpop= must be None, True or a DPoPKey, not a {type(dpop).__name__}: "
+        "wrap a private key as dpop=DPoPKey(private_key)"
+    )
