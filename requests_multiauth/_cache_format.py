@@ -6,17 +6,30 @@ a small JSON object with a format number and the token's fields. Reading is
 defensive: anything that is not such an object (a truncated write, another
 program's data, a future format) raises :class:`DamagedEntry`, whose message
 never quotes the entry, since the entry holds the token.
+
+Beside a token entry, a cache may keep a failure record
+(:class:`~requests_multiauth.cache.SharedFailure`): the same kind of object,
+with ``failure`` in place of ``token``, and no secret in it.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Union
+from typing import Any, Dict, Union
 
+from .cache import SharedFailure
 from .errors import TokenResponseError
 from .token import Token
 
-__all__ = ["FORMAT", "MAX_ENTRY_SIZE", "DamagedEntry", "decode_entry", "encode_entry"]
+__all__ = [
+    "FORMAT",
+    "MAX_ENTRY_SIZE",
+    "DamagedEntry",
+    "decode_entry",
+    "decode_failure",
+    "encode_entry",
+    "encode_failure",
+]
 
 #: The entry layout's version. An entry of another version is treated as
 #: missing (and then replaced), so an upgrade never misreads an old entry.
@@ -39,21 +52,42 @@ def encode_entry(token: Token) -> bytes:
 
 def decode_entry(data: Union[bytes, str]) -> Token:
     """The token of an entry written by :func:`encode_entry`; raises :class:`DamagedEntry`."""
+    fields = _decode(data, "token")
+    try:
+        return Token.from_dict(fields)
+    except TokenResponseError:
+        raise DamagedEntry("its token fields are malformed") from None
+
+
+def encode_failure(failure: SharedFailure) -> bytes:
+    """The record of a shared failure: compact JSON, UTF-8. It holds no secret."""
+    return json.dumps({"format": FORMAT, "failure": failure.to_dict()}, separators=(",", ":")).encode("utf-8")
+
+
+def decode_failure(data: Union[bytes, str]) -> SharedFailure:
+    """The failure of a record written by :func:`encode_failure`; raises :class:`DamagedEntry`."""
+    fields = _decode(data, "failure")
+    try:
+        return SharedFailure.from_dict(fields)
+    except ValueError as exc:
+        raise DamagedEntry(f"its failure fields are malformed ({exc})") from None
+
+
+def _decode(data: Union[bytes, str], kind: str) -> Dict[str, Any]:
+    """The *kind* object of a cache entry; raises :class:`DamagedEntry` for anything else."""
     if len(data) > MAX_ENTRY_SIZE:
-        raise DamagedEntry(f"it is larger than {MAX_ENTRY_SIZE} bytes, more than any token entry")
+        raise DamagedEntry(f"it is larger than {MAX_ENTRY_SIZE} bytes, more than any {kind} entry")
     if not data:
         raise DamagedEntry("it is empty")
     try:
         document = json.loads(data)
     except ValueError:  # also UnicodeDecodeError
         raise DamagedEntry("it is not JSON (a truncated or overwritten entry)") from None
-    if not isinstance(document, dict) or not isinstance(document.get("token"), dict):
-        raise DamagedEntry("it is not a token entry")
+    if not isinstance(document, dict) or not isinstance(document.get(kind), dict):
+        raise DamagedEntry(f"it is not a {kind} entry")
     version = document.get("format")
     if version != FORMAT:
         shown = repr(version) if isinstance(version, int) else "unknown"
         raise DamagedEntry(f"it has format {shown}; this version reads format {FORMAT}")
-    try:
-        return Token.from_dict(document["token"])
-    except TokenResponseError:
-        raise DamagedEntry("its token fields are malformed") from None
+    fields: Dict[str, Any] = document[kind]
+    return fields

@@ -12,6 +12,16 @@ a new token. The cache decides who shares a token:
 A cache also provides the lock under which the engine checks for a token and
 fetches one, so that everyone sharing the cache makes one token call, not one
 each. Entries are keyed by :func:`cache_key`, which never contains a secret.
+
+Two optional capabilities make a shared cache serve a fleet better; the engine
+uses them when a cache has them, and caches without them work as before:
+
+* :class:`WaitingTokenCache`: ``lock_or_wait(key, accept)``, the lock, unless the
+  token someone else is fetching shows up in the cache first. Waiters then learn
+  of the new token as soon as it is stored, instead of taking the lock in turn.
+* :class:`FailureSharingTokenCache`: ``get_failure`` / ``set_failure`` /
+  ``delete_failure``, a :class:`SharedFailure` beside the token entry, so that
+  a refused or failed token call is held for the whole fleet, not per process.
 """
 
 from __future__ import annotations
@@ -19,13 +29,31 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from contextlib import AbstractContextManager
-from typing import Dict, Iterable, Optional, Protocol, Tuple, runtime_checkable
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Protocol, Tuple, Type, runtime_checkable
 
 from . import _fork
+from .errors import (
+    ConfigurationError,
+    InsecureTransportError,
+    InvalidClientError,
+    MultiAuthError,
+    TokenExpiredError,
+    TokenRequestError,
+    TokenResponseError,
+)
 from .token import Token
 
-__all__ = ["MemoryTokenCache", "TokenCache", "cache_key"]
+__all__ = [
+    "FailureSharingTokenCache",
+    "MemoryTokenCache",
+    "SharedFailure",
+    "TokenCache",
+    "WaitingTokenCache",
+    "cache_key",
+    "lock_or_wait",
+]
 
 
 @runtime_checkable
@@ -50,6 +78,167 @@ class TokenCache(Protocol):
     def delete(self, key: str) -> None: ...
 
     def lock(self, key: str) -> AbstractContextManager[object]: ...
+
+
+@runtime_checkable
+class WaitingTokenCache(TokenCache, Protocol):
+    """A shared cache whose waiters do not queue on the lock (optional capability).
+
+    ``lock_or_wait(key, accept)`` returns a context manager like ``lock(key)``,
+    except that while another process holds the lock, the cache watches the
+    entry of *key*, and as soon as it holds a token that *accept* approves of,
+    gives up waiting and yields that token: the lock is then *not* held.
+    Otherwise it yields None with the lock held (or given up after the lock
+    timeout, with a warning, as ``lock`` does). Reading the entry while waiting
+    must not warn about a damaged entry: whoever reads it under the lock does.
+    """
+
+    def lock_or_wait(self, key: str, accept: Callable[[Token], bool]) -> AbstractContextManager[Optional[Token]]: ...
+
+
+@runtime_checkable
+class FailureSharingTokenCache(TokenCache, Protocol):
+    """A shared cache that keeps the last failed token call of a key (optional capability).
+
+    ``get_failure`` returns the record stored by ``set_failure`` (None when there
+    is none, it has outlived *ttl*, or it cannot be read; never raising);
+    ``delete_failure`` removes it. The engine calls them under ``lock(key)``.
+    """
+
+    def get_failure(self, key: str) -> Optional[SharedFailure]: ...
+
+    def set_failure(self, key: str, failure: SharedFailure, ttl: float) -> None: ...
+
+    def delete_failure(self, key: str) -> None: ...
+
+
+@contextmanager
+def lock_or_wait(cache: TokenCache, key: str, accept: Callable[[Token], bool]) -> Iterator[Optional[Token]]:
+    """``cache.lock_or_wait(key, accept)`` where the cache has it, else ``cache.lock(key)``
+    yielding None: the engine's one way into the shared lock."""
+    if isinstance(cache, WaitingTokenCache):
+        with cache.lock_or_wait(key, accept) as found:
+            yield found
+    else:
+        with cache.lock(key):
+            yield None
+
+
+#: The error classes a shared failure is raised as in other processes; a
+#: subclass not listed here is raised as the nearest listed class it derives from.
+_FAILURE_KINDS: Dict[str, Type[MultiAuthError]] = {
+    cls.__name__: cls
+    for cls in (
+        InvalidClientError,
+        TokenRequestError,
+        TokenResponseError,
+        TokenExpiredError,
+        InsecureTransportError,
+        ConfigurationError,
+        MultiAuthError,
+    )
+}
+
+#: A shared failure's message is cut to this length: the record stays small.
+_FAILURE_MESSAGE_LENGTH = 2000
+
+
+@dataclass(frozen=True)
+class SharedFailure:
+    """A failed token call as the processes sharing a cache see it: what it raised,
+    and until when the others raise the same instead of calling.
+
+    Holds no secret: it keeps the error's class, message, HTTP status, OAuth
+    code and description, which this package's errors never fill with one (they
+    are redacted where they are made, see :mod:`requests_multiauth.errors`).
+
+    Attributes:
+        kind: the error's class name (``InvalidClientError`` ...).
+        message: the error's message.
+        until: epoch seconds until which the failure is held.
+        failures: token calls failed in a row, from which the next hold grows.
+        status_code, error, error_description, attempts: those of a
+            :class:`~requests_multiauth.errors.TokenRequestError`.
+    """
+
+    kind: str
+    message: str
+    until: float
+    failures: int = 1
+    status_code: Optional[int] = None
+    error: Optional[str] = None
+    error_description: Optional[str] = None
+    attempts: int = 1
+
+    @classmethod
+    def of(cls, exc: MultiAuthError, *, until: float, failures: int) -> SharedFailure:
+        kind = next(k.__name__ for k in type(exc).__mro__ if _FAILURE_KINDS.get(k.__name__) is k)
+        fields: Dict[str, Any] = {}
+        if isinstance(exc, TokenRequestError):
+            fields = {
+                "status_code": exc.status_code,
+                "error": exc.error,
+                "error_description": exc.error_description,
+                "attempts": exc.attempts,
+            }
+        return cls(kind, str(exc)[:_FAILURE_MESSAGE_LENGTH], until, failures, **fields)
+
+    def to_error(self) -> MultiAuthError:
+        """The error this failure stands for, made anew (it has no traceback)."""
+        cls = _FAILURE_KINDS.get(self.kind, TokenRequestError)
+        if issubclass(cls, TokenRequestError):
+            return cls(
+                self.message,
+                status_code=self.status_code,
+                error=self.error,
+                error_description=self.error_description,
+                attempts=self.attempts,
+            )
+        return cls(self.message)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "message": self.message,
+            "until": self.until,
+            "failures": self.failures,
+            "status_code": self.status_code,
+            "error": self.error,
+            "error_description": self.error_description,
+            "attempts": self.attempts,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SharedFailure:
+        """Raises ValueError (without quoting *data*) for anything but a record of :meth:`to_dict`."""
+
+        def text(name: str, optional: bool = True) -> Optional[str]:
+            value = data.get(name)
+            if value is None and optional:
+                return None
+            if not isinstance(value, str):
+                raise ValueError(f"{name} is not text")
+            return value
+
+        def number(name: str) -> float:
+            value = data.get(name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{name} is not a number")
+            return float(value)
+
+        status = data.get("status_code")
+        if status is not None and (isinstance(status, bool) or not isinstance(status, int)):
+            raise ValueError("status_code is not a number")
+        return cls(
+            kind=text("kind", optional=False) or "",
+            message=text("message", optional=False) or "",
+            until=number("until"),
+            failures=max(int(number("failures")), 1),
+            status_code=status,
+            error=text("error"),
+            error_description=text("error_description"),
+            attempts=max(int(number("attempts")), 1),
+        )
 
 
 def cache_key(identity: Iterable[Tuple[str, str]]) -> str:

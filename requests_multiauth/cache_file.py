@@ -13,6 +13,15 @@ names never contain a secret):
   while it re-reads the entry and, finding no valid token, fetches one: the
   processes sharing the directory make one token call, not one each. The
   operating system releases the lock when its holder dies, even by SIGKILL.
+  A process that finds the lock taken does not queue for it: it watches the
+  entry (a ``stat`` every few milliseconds, a read when the file changed) and
+  takes the token as soon as the holder has stored it, or the lock once it is
+  free (:meth:`FileTokenCache.lock_or_wait`).
+
+and, after a failed token call, ``<key>.failure`` (mode ``0600``): the failure,
+without any secret, held for every process sharing the directory (see
+:class:`~requests_multiauth.cache.SharedFailure`); removed by the next token
+call that succeeds.
 
 What can go wrong is logged as a warning on the ``requests_multiauth`` logger,
 like every other operational problem in this package, and never stops
@@ -36,10 +45,11 @@ import threading
 import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterator, Optional, Union
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, Optional, Tuple, Union
 
 from . import _fork
-from ._cache_format import MAX_ENTRY_SIZE, DamagedEntry, decode_entry, encode_entry
+from ._cache_format import MAX_ENTRY_SIZE, DamagedEntry, decode_entry, decode_failure, encode_entry, encode_failure
+from .cache import SharedFailure
 from .errors import ConfigurationError
 from .telemetry import log_fields
 from .token import Token
@@ -56,6 +66,11 @@ log = logging.getLogger("requests_multiauth")
 #: 10 s), short enough that a holder stuck in a call stalls requests only briefly.
 #: A holder that dies releases the lock at once, so this bounds only live ones.
 LOCK_TIMEOUT = 20.0
+
+#: A process waiting for another one's token call looks at the entry this often
+#: (seconds), then less often: a ``stat`` each time, a read only when it changed.
+WAIT_POLL_MIN = 0.005
+WAIT_POLL_MAX = 0.05
 
 #: Token files are the user's secrets: readable and writable by the owner only,
 #: whatever the umask says; the directory is the owner's only, so that no one
@@ -139,51 +154,14 @@ class FileTokenCache:
     def get(self, key: str) -> Optional[Token]:
         """The token stored under *key*, or None when there is none or it cannot be
         read (logged as a warning)."""
-        path = self._entry_path(key)
-        try:
-            with open(path, "rb") as file:
-                data = file.read(MAX_ENTRY_SIZE + 1)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            log.warning(
-                "token cache %s: cannot read %s (%s); fetching a new token",
-                self.path,
-                path.name,
-                _why(exc),
-                extra=log_fields("cache.read_failed", cache=str(self.path), entry=path.name, reason=_why(exc)),
-            )
-            return None
-        try:
-            return decode_entry(data)
-        except DamagedEntry as exc:
-            log.warning(
-                "token cache %s: %s is damaged: %s; treating it as empty, a new token will replace it",
-                self.path,
-                path.name,
-                exc,
-                extra=log_fields("cache.damaged", cache=str(self.path), entry=path.name, reason=str(exc)),
-            )
-            return None
+        return self._read_token(self._entry_path(key), warn=True)
 
     def set(self, key: str, token: Token) -> None:
         """Store *token* under *key*, atomically. A failed write is logged as a
         warning and dropped: the token stays in this process's memory."""
         path = self._entry_path(key)
         try:
-            self._ensure_directory()
-            handle, temporary = tempfile.mkstemp(dir=self.path, prefix=f".{key}.", suffix=".tmp")
-            try:
-                with os.fdopen(handle, "wb") as file:
-                    _make_private(file.fileno())
-                    file.write(encode_entry(token))
-                    file.flush()
-                    os.fsync(file.fileno())
-                os.replace(temporary, path)
-            except BaseException:
-                with suppress(OSError):
-                    os.unlink(temporary)
-                raise
+            self._write(path, key, encode_entry(token))
         except OSError as exc:
             log.warning(
                 "token cache %s: cannot write %s (%s); the token is kept in this process only",
@@ -195,7 +173,94 @@ class FileTokenCache:
 
     def delete(self, key: str) -> None:
         """Remove the entry for *key*, if any; a failure is logged as a warning."""
-        path = self._entry_path(key)
+        self._remove(self._entry_path(key))
+
+    # -- the failure shared by the processes (FailureSharingTokenCache) --------------------
+
+    def get_failure(self, key: str) -> Optional[SharedFailure]:
+        """The last failed token call of *key* recorded by any process, or None.
+        An unreadable or damaged record counts as none (logged at DEBUG: it only
+        costs a token call)."""
+        path = self._failure_path(key)
+        try:
+            with open(path, "rb") as file:
+                data = file.read(MAX_ENTRY_SIZE + 1)
+            return decode_failure(data)
+        except FileNotFoundError:
+            return None
+        except (OSError, DamagedEntry) as exc:
+            log.debug("token cache %s: ignoring %s (%s)", self.path, path.name, exc)
+            return None
+
+    def set_failure(self, key: str, failure: SharedFailure, ttl: float) -> None:
+        """Record *failure* for the other processes, atomically. The engine
+        ignores a record *ttl* seconds past its hold, so it is not removed here."""
+        path = self._failure_path(key)
+        try:
+            self._write(path, key, encode_failure(failure))
+        except OSError as exc:
+            log.warning(
+                "token cache %s: cannot write %s (%s); the failure is held in this process only",
+                self.path,
+                path.name,
+                _why(exc),
+            )
+
+    def delete_failure(self, key: str) -> None:
+        """Remove the failure record of *key*, if any."""
+        self._remove(self._failure_path(key))
+
+    # -- entries ------------------------------------------------------------------------
+
+    def _read_token(self, path: Path, *, warn: bool) -> Optional[Token]:
+        """The token of the entry at *path*; None when missing, unreadable or
+        damaged, with a warning only if *warn* (a waiter's look does not warn:
+        whoever then reads it under the lock does)."""
+        try:
+            with open(path, "rb") as file:
+                data = file.read(MAX_ENTRY_SIZE + 1)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if warn:
+                log.warning(
+                    "token cache %s: cannot read %s (%s); fetching a new token",
+                    self.path,
+                    path.name,
+                    _why(exc),
+                    extra=log_fields("cache.read_failed", cache=str(self.path), entry=path.name, reason=_why(exc)),
+                )
+            return None
+        try:
+            return decode_entry(data)
+        except DamagedEntry as exc:
+            if warn:
+                log.warning(
+                    "token cache %s: %s is damaged: %s; treating it as empty, a new token will replace it",
+                    self.path,
+                    path.name,
+                    exc,
+                    extra=log_fields("cache.damaged", cache=str(self.path), entry=path.name, reason=str(exc)),
+                )
+            return None
+
+    def _write(self, path: Path, key: str, data: bytes) -> None:
+        """Replace *path* with *data*: a private temporary file, flushed, renamed over it."""
+        self._ensure_directory()
+        handle, temporary = tempfile.mkstemp(dir=self.path, prefix=f".{key}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as file:
+                _make_private(file.fileno())
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            with suppress(OSError):
+                os.unlink(temporary)
+            raise
+
+    def _remove(self, path: Path) -> None:
         try:
             path.unlink()
         except FileNotFoundError:
@@ -215,23 +280,37 @@ class FileTokenCache:
         directory, for at most :attr:`lock_timeout` seconds of waiting; after
         that, or if the lock file cannot be opened, log a warning and go on
         without it."""
+        with self._locked(key, None):
+            yield
+
+    @contextmanager
+    def lock_or_wait(self, key: str, accept: Callable[[Token], bool]) -> Iterator[Optional[Token]]:
+        """Like :meth:`lock`, but while another process holds the lock, watch the
+        entry of *key*: as soon as it holds a token that *accept* approves of,
+        yield that token without taking the lock. Otherwise yield None, with
+        the lock held (or given up after :attr:`lock_timeout`, with a warning)."""
+        with self._locked(key, accept) as found:
+            yield found
+
+    # -- the lock -----------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self, key: str, accept: Optional[Callable[[Token], bool]]) -> Iterator[Optional[Token]]:
         deadline = time.monotonic() + self.lock_timeout
         thread_lock = self._thread_lock(key)
         if not thread_lock.acquire(timeout=self.lock_timeout):
             self._warn_unlocked(key, f"another thread of this process held it for {self.lock_timeout:g} s")
-            yield
+            yield None
             return
         try:
-            file_lock = self._take_file_lock(key, deadline)
+            file_lock, found = self._take_file_lock(key, deadline, accept)
             try:
-                yield
+                yield found
             finally:
                 if file_lock is not None:
                     file_lock.release()
         finally:
             thread_lock.release()
-
-    # -- the lock -----------------------------------------------------------------
 
     def _thread_lock(self, key: str) -> threading.Lock:
         with self._guard:
@@ -240,10 +319,14 @@ class FileTokenCache:
                 lock = self._thread_locks[key] = threading.Lock()
             return lock
 
-    def _take_file_lock(self, key: str, deadline: float) -> Optional[filelock.BaseFileLock]:
-        """The file lock of *key*, taken; None (after a warning) if it was not
-        taken in time or cannot be taken at all. A new lock object each time,
-        so that none is ever carried across a fork."""
+    def _take_file_lock(
+        self, key: str, deadline: float, accept: Optional[Callable[[Token], bool]]
+    ) -> Tuple[Optional[filelock.BaseFileLock], Optional[Token]]:
+        """The file lock of *key*, taken, and no token; or, with *accept*, no lock
+        and the token the entry got while we waited, if *accept* approves of it.
+        (None, None), after a warning, if the lock was not taken in time or cannot
+        be taken at all. A new lock object each time, so that none is ever carried
+        across a fork."""
         import filelock
 
         path = self.path / f"{key}.lock"
@@ -251,14 +334,35 @@ class FileTokenCache:
             self._ensure_directory()
             _create_private(path)
             file_lock = filelock.FileLock(str(path), mode=FILE_MODE)
-            file_lock.acquire(timeout=max(deadline - time.monotonic(), 0.0))
+            if accept is None:
+                file_lock.acquire(timeout=max(deadline - time.monotonic(), 0.0))
+                return file_lock, None
+            entry = self._entry_path(key)
+            seen: Optional[Tuple[int, int, int]] = None
+            pause = WAIT_POLL_MIN
+            while True:
+                try:
+                    file_lock.acquire(blocking=False)
+                    return file_lock, None
+                except filelock.Timeout:
+                    pass
+                version = _version(entry)
+                if version is not None and version != seen:  # written since we last looked
+                    seen = version
+                    token = self._read_token(entry, warn=False)
+                    if token is not None and accept(token):
+                        return None, token
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise filelock.Timeout(str(path))
+                time.sleep(min(pause, left))
+                pause = min(pause * 1.5, WAIT_POLL_MAX)
         except filelock.Timeout:
             self._warn_unlocked(key, f"another process held it for {self.lock_timeout:g} s")
-            return None
+            return None, None
         except OSError as exc:
             self._warn_unlocked(key, f"the lock file cannot be used: {_why(exc)}")
-            return None
-        return file_lock
+            return None, None
 
     def _warn_unlocked(self, key: str, reason: str) -> None:
         log.warning(
@@ -276,6 +380,9 @@ class FileTokenCache:
         if not key or os.sep in key or (os.altsep and os.altsep in key) or key.startswith("."):
             raise ValueError(f"not a cache key: {key!r}")  # keys come from cache_key(); this guards the path
         return self.path / f"{key}.json"
+
+    def _failure_path(self, key: str) -> Path:
+        return self._entry_path(key).with_suffix(".failure")
 
     def _prepare_directory(self) -> None:
         """Create the directory private, or check that an existing one is ours and private."""
@@ -331,6 +438,16 @@ def _make_private(handle: int) -> None:
     # os.open's mode is filtered by the umask; fchmod sets exactly what we mean.
     if hasattr(os, "fchmod"):
         os.fchmod(handle, FILE_MODE)
+
+
+def _version(path: Path) -> Optional[Tuple[int, int, int]]:
+    """What changes whenever the entry at *path* is replaced (each write renames a
+    new file over it), or None if there is none."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return (status.st_ino, status.st_mtime_ns, status.st_size)
 
 
 def _why(exc: OSError) -> str:

@@ -1,14 +1,25 @@
 """RedisTokenCache: the hosts that reach one Redis share one token per cache key.
 
-Two Redis keys per cache key (see :func:`~requests_multiauth.cache.cache_key`;
-keys never contain a secret):
+Up to three Redis keys per cache key (see :func:`~requests_multiauth.cache.cache_key`;
+keys never contain a secret), all in one Redis Cluster hash slot (the cache key is
+a ``{hash tag}``), so that the scripts below work on a cluster as on one server:
 
-* ``<prefix><key>``, the token entry (JSON), set to expire when the token does,
+* ``<prefix>{<key>}``, the token entry (JSON), set to expire when the token does,
   so Redis drops dead tokens by itself;
-* ``<prefix><key>:lock``, a lock taken with ``SET NX PX`` and a random owner
+* ``<prefix>{<key>}:lock``, a lock taken with ``SET NX PX`` and a random owner
   value, released only by its owner (a compare-and-delete script). It expires
   after *lock_ttl* seconds, so a holder that crashed mid-fetch blocks the fleet
-  for that long at most; then one waiter takes over.
+  for that long at most; then one waiter takes over. A process that finds it
+  taken does not queue for it: each try of the lock (one script) also returns
+  the entry, and the waiter takes the token as soon as the holder has stored it
+  (:meth:`RedisTokenCache.lock_or_wait`);
+* ``<prefix>{<key>}:failure``, after a failed token call: the failure, without
+  any secret, held for every process (see
+  :class:`~requests_multiauth.cache.SharedFailure`); it expires by itself and is
+  removed by the next token call that succeeds.
+
+The client may be a ``redis.Redis`` (one server, or a Sentinel-managed primary
+from ``Sentinel(...).master_for(name)``) or a ``redis.cluster.RedisCluster``.
 
 Redis is a help, never a dependency: when it cannot be reached (or answers with
 an error), the cache logs a warning on the ``requests_multiauth`` logger and
@@ -31,10 +42,11 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator, Optional, Tuple, Type, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Tuple, Type, Union
 
 from . import _fork
-from ._cache_format import DamagedEntry, decode_entry, encode_entry
+from ._cache_format import DamagedEntry, decode_entry, decode_failure, encode_entry, encode_failure
+from .cache import SharedFailure
 from .errors import ConfigurationError, excerpt
 from .telemetry import log_fields
 from .token import Token
@@ -88,6 +100,14 @@ NO_EXPIRY_TTL = 24 * 3600.0
 #: Deletes the lock only if it still holds our owner value: a lock that expired
 #: and was taken by another process is not ours to release.
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+
+#: Takes the lock (KEYS[1]) if it is free and answers 1; otherwise answers the
+#: entry (KEYS[2]) or nil: a waiter learns, in one round trip, whether it may fetch
+#: or whether the token it waits for is there.
+_TRY_LOCK = (
+    "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end "
+    "return redis.call('get', KEYS[2])"
+)
 
 _MISSING_REDIS = "RedisTokenCache needs the redis package: pip install 'requests-multiauth[redis]'"
 
@@ -166,7 +186,12 @@ class RedisTokenCache:
         self.lock_ttl = lock_ttl
         self.lock_timeout = lock_timeout
         self.reconnect_after = reconnect_after
-        self._errors: Tuple[Type[BaseException], ...] = (module.RedisError, OSError)
+        # A cluster client raises RedisClusterException (not a RedisError) when no node answers.
+        self._errors: Tuple[Type[BaseException], ...] = (
+            module.RedisError,
+            module.exceptions.RedisClusterException,
+            OSError,
+        )
         self._where = _describe(self.client)
         self._state = threading.Lock()  # guards the outage bookkeeping below
         self._failures = 0  # failed tries in a row
@@ -193,7 +218,7 @@ class RedisTokenCache:
         if not self._available():
             return None
         try:
-            data = self.client.get(self.prefix + key)
+            data = self.client.get(self._name(key))
         except self._errors as exc:
             self._failed("reading a token", exc)
             return None
@@ -204,12 +229,11 @@ class RedisTokenCache:
             return decode_entry(data)
         except DamagedEntry as exc:
             log.warning(
-                "token cache %s: the entry %s%s is damaged: %s; treating it as empty, a new token will replace it",
+                "token cache %s: the entry %s is damaged: %s; treating it as empty, a new token will replace it",
                 self._where,
-                self.prefix,
-                key,
+                self._name(key),
                 exc,
-                extra=log_fields("cache.damaged", cache=self._where, key=self.prefix + key, reason=str(exc)),
+                extra=log_fields("cache.damaged", cache=self._where, key=self._name(key), reason=str(exc)),
             )
             return None
 
@@ -220,7 +244,7 @@ class RedisTokenCache:
         if ttl <= 0 or not self._available():
             return
         try:
-            self.client.set(self.prefix + key, encode_entry(token), px=max(int(ttl * 1000), 1))
+            self.client.set(self._name(key), encode_entry(token), px=max(int(ttl * 1000), 1))
         except self._errors as exc:
             self._failed("storing a token", exc)
             return
@@ -231,7 +255,7 @@ class RedisTokenCache:
         if not self._available():
             return
         try:
-            self.client.delete(self.prefix + key)
+            self.client.delete(self._name(key))
         except self._errors as exc:
             self._failed("removing a token", exc)
             return
@@ -242,32 +266,104 @@ class RedisTokenCache:
         """Hold the Redis lock of *key*, waiting at most :attr:`lock_timeout`
         seconds for it; after that, or while Redis is unavailable, go on
         without it (with a warning)."""
-        owner = self._acquire(self.prefix + key + ":lock")
-        try:
+        with self.lock_or_wait(key, None):
             yield
+
+    @contextmanager
+    def lock_or_wait(self, key: str, accept: Optional[Callable[[Token], bool]]) -> Iterator[Optional[Token]]:
+        """Like :meth:`lock`, but while another process holds the lock, watch the
+        entry of *key* (each try of the lock returns it): as soon as it holds a
+        token that *accept* approves of, yield that token without the lock.
+        Otherwise yield None, with the lock held (or given up, with a warning)."""
+        name = self._name(key) + ":lock"
+        owner, found = self._acquire(name, self._name(key), accept)
+        try:
+            yield found
         finally:
             if owner is not None:
-                self._release(self.prefix + key + ":lock", owner)
+                self._release(name, owner)
+
+    # -- the failure shared by the processes (FailureSharingTokenCache) --------------------
+
+    def get_failure(self, key: str) -> Optional[SharedFailure]:
+        """The last failed token call of *key* recorded by any process, or None
+        (also when Redis is unavailable, or the record is damaged: logged at DEBUG,
+        it only costs a token call)."""
+        if not self._available():
+            return None
+        try:
+            data = self.client.get(self._name(key) + ":failure")
+        except self._errors as exc:
+            self._failed("reading a failure", exc)
+            return None
+        self._succeeded()
+        if data is None:
+            return None
+        try:
+            return decode_failure(data)
+        except DamagedEntry as exc:
+            log.debug("token cache %s: ignoring the failure record of %s (%s)", self._where, key, exc)
+            return None
+
+    def set_failure(self, key: str, failure: SharedFailure, ttl: float) -> None:
+        """Record *failure* for the other processes; Redis drops it after *ttl* seconds."""
+        if not self._available():
+            return
+        try:
+            self.client.set(self._name(key) + ":failure", encode_failure(failure), px=max(int(ttl * 1000), 1))
+        except self._errors as exc:
+            self._failed("storing a failure", exc)
+            return
+        self._succeeded()
+
+    def delete_failure(self, key: str) -> None:
+        """Remove the failure record of *key*, if any."""
+        if not self._available():
+            return
+        try:
+            self.client.delete(self._name(key) + ":failure")
+        except self._errors as exc:
+            self._failed("removing a failure", exc)
+            return
+        self._succeeded()
 
     # -- the lock -----------------------------------------------------------------
 
-    def _acquire(self, name: str) -> Optional[str]:
-        """Take the lock *name*; returns our owner value, or None if we go on without it."""
+    def _name(self, key: str) -> str:
+        """The Redis key of an entry: the cache key is the hash tag, so that the
+        entry, its lock and its failure share a Redis Cluster slot."""
+        return f"{self.prefix}{{{key}}}"
+
+    def _acquire(
+        self, name: str, entry: str, accept: Optional[Callable[[Token], bool]]
+    ) -> Tuple[Optional[str], Optional[Token]]:
+        """Take the lock *name*: returns our owner value and no token; or, with
+        *accept*, no owner and the token *entry* got while we waited, if *accept*
+        approves of it; (None, None) if we go on without the lock."""
         if not self._available():
-            return None  # the outage was reported when it began
+            return None, None  # the outage was reported when it began
         owner = uuid.uuid4().hex
         ttl_ms = max(int(self.lock_ttl * 1000), 1)
         deadline = time.monotonic() + self.lock_timeout
         pause = LOCK_POLL_MIN
+        seen: Any = None
         while True:
             try:
-                taken = self.client.set(name, owner, nx=True, px=ttl_ms)
+                if accept is None:
+                    answer: Any = 1 if self.client.set(name, owner, nx=True, px=ttl_ms) else None
+                else:
+                    answer = self.client.eval(_TRY_LOCK, 2, name, entry, owner, ttl_ms)
             except self._errors as exc:
                 self._failed("taking the lock", exc)
-                return None
+                return None, None
             self._succeeded()
-            if taken:
-                return owner
+            if isinstance(answer, int):
+                return owner, None
+            if accept is not None and answer is not None and answer != seen:  # written since we last looked
+                seen = answer
+                token = _peek(answer)
+                if token is not None and accept(token):
+                    return None, token
             left = deadline - time.monotonic()
             if left <= 0:
                 log.warning(
@@ -278,7 +374,7 @@ class RedisTokenCache:
                     self.lock_timeout,
                     extra=log_fields("cache.unlocked", cache=self._where, key=name, reason="timeout"),
                 )
-                return None
+                return None, None
             # Jitter: waiters that started together would otherwise poll in step, and all
             # but one would miss the lock on every round, queueing one poll interval each.
             time.sleep(min(pause * random.uniform(0.5, 1.0), left))  # noqa: S311 - not cryptography
@@ -335,9 +431,24 @@ class RedisTokenCache:
             )
 
 
+def _peek(data: Any) -> Optional[Token]:
+    """The token of an entry seen while waiting for the lock, or None. A damaged
+    entry is not reported here: whoever reads it under the lock warns."""
+    try:
+        return decode_entry(data)
+    except DamagedEntry:
+        return None
+
+
 def _describe(client: Any) -> str:
     """Where a client connects, for logs and repr: host, port and database, never a password."""
     pool = getattr(client, "connection_pool", None)
+    service = getattr(pool, "service_name", None)
+    if isinstance(service, str):  # a Sentinel-managed primary: where it is changes with failovers
+        return f"redis sentinel {service}"
+    nodes = getattr(getattr(client, "nodes_manager", None), "startup_nodes", None)
+    if isinstance(nodes, dict) and nodes:  # a RedisCluster
+        return f"redis cluster {', '.join(sorted(nodes)[:3])}"
     kwargs = getattr(pool, "connection_kwargs", None) or {}
     if kwargs.get("path"):
         return f"redis unix:{kwargs['path']}/{kwargs.get('db', 0)}"

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from . import _fork
-from .cache import TokenCache
+from .cache import FailureSharingTokenCache, SharedFailure, TokenCache, lock_or_wait
 from .errors import ConfigurationError, MultiAuthError
 from .telemetry import AuthTelemetry, log_fields
 from .token import Token
@@ -218,7 +218,15 @@ class TokenManager:
             return entry.token  # someone else renewed while we waited for the lock
         if not fresh:
             self._raise_held_failure(now)
-        with self.cache.lock(self.key):
+
+        def accept(token: Token) -> bool:
+            return self._usable(self._entry_for(token, now), rejected, self._clock(), fresh)
+
+        with lock_or_wait(self.cache, self.key, accept) as found:
+            if found is not None:
+                self._entry = self._entry_for(found, now)  # another process fetched it while we waited
+                self._telemetry.record_cache_read(hit=True)
+                return found
             cached = self.cache.get(self.key)
             if cached is not None:
                 cached_entry = self._entry_for(cached, now)
@@ -227,16 +235,22 @@ class TokenManager:
                     self._telemetry.record_cache_read(hit=True)
                     return cached
             self._telemetry.record_cache_read(hit=False)
+            shared = self._shared_failure(now, fresh)
             previous = cached if cached is not None else (entry.token if entry is not None else None)
             try:
                 token = self._fetch(previous, now)
             except MultiAuthError as exc:
+                failures = max(self._failures, shared.failures if shared is not None else 0)
                 if not fresh:  # a failed renewal ahead of expiry has its own schedule (_renew_ahead_locked)
+                    self._failures = failures
                     self._hold_failure(exc)
+                self._share_failure(exc, failures + 1)
                 raise
             self._failures = 0
             self._failure = None
             self.cache.set(self.key, token)
+            if shared is not None:
+                self._clear_shared_failure()
         self._entry = self._entry_for(token, now)
         lifetime = token.expires_in(now)
         log.info(
@@ -278,6 +292,51 @@ class TokenManager:
         hold = min(FAILURE_HOLD_MAX, FAILURE_HOLD_MIN * 2 ** (self._failures - 1))
         self._failure = exc
         self._failure_until = self._clock() + hold
+
+    # -- failures held for every process sharing the cache ---------------------------
+
+    def _failure_cache(self) -> Optional[FailureSharingTokenCache]:
+        cache = self.cache
+        return cache if isinstance(cache, FailureSharingTokenCache) else None
+
+    def _shared_failure(self, now: float, fresh: bool) -> Optional[SharedFailure]:
+        """The fleet's record of the last failed token call, if the cache keeps one.
+        Raises the recorded error while its hold lasts (and holds it here too, so that
+        this process does not ask the cache again before then); returns the record
+        otherwise, whose count of failures the next hold grows from. A record that
+        outlived its hold by FAILURE_HOLD_MAX is forgotten: the count starts over."""
+        cache = self._failure_cache()
+        shared = cache.get_failure(self.key) if cache is not None else None
+        if shared is None or now >= shared.until + FAILURE_HOLD_MAX:
+            return None
+        if now < shared.until:
+            failure = shared.to_error()
+            if not fresh:
+                self._failure, self._failure_until, self._failures = failure, shared.until, shared.failures
+            held = self._telemetry.record_failure_held(failure, shared.until - now)
+            log.debug(
+                "%s: another process's token call failed; reusing its failure for %.1f s more",
+                self._name,
+                shared.until - now,
+                extra=held.log_extra(),
+            )
+            raise failure
+        return shared
+
+    def _share_failure(self, exc: MultiAuthError, failures: int) -> None:
+        """Record a failed token call for the processes sharing the cache, held as
+        long as this process holds it (see _hold_failure)."""
+        cache = self._failure_cache()
+        if cache is None:
+            return
+        hold = min(FAILURE_HOLD_MAX, FAILURE_HOLD_MIN * 2 ** (failures - 1))
+        until = self._clock() + hold
+        cache.set_failure(self.key, SharedFailure.of(exc, until=until, failures=failures), hold + FAILURE_HOLD_MAX)
+
+    def _clear_shared_failure(self) -> None:
+        cache = self._failure_cache()
+        if cache is not None:
+            cache.delete_failure(self.key)
 
     # -- renewal ahead of expiry -------------------------------------------------
 

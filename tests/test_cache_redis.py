@@ -201,7 +201,7 @@ def test_a_stopped_redis_is_survived_with_a_warning_and_shared_again_after_a_res
     assert len(warned) == 1
     assert "failed" in warned[0]
     assert "answers again" in caplog.text
-    assert only_key(redis_server.client()).startswith(PREFIX + "rma1-")
+    assert only_key(redis_server.client()).startswith(PREFIX + "{rma1-")
 
 
 @needs_redis
@@ -264,8 +264,8 @@ def test_entries_expire_with_the_token(server: LocalServer, redis_server: RedisS
     cache = RedisTokenCache(client, prefix="other:")
     cache.set("rma1-none", Token("tok-forever"))
     cache.set("rma1-gone", Token("tok-dead", expires_at=time.time() - 1))
-    assert NO_EXPIRY_TTL * 1000 - 100_000 < client.pttl("other:rma1-none") <= NO_EXPIRY_TTL * 1000
-    assert client.exists("other:rma1-gone") == 0  # an expired token is not shared
+    assert NO_EXPIRY_TTL * 1000 - 100_000 < client.pttl("other:{rma1-none}") <= NO_EXPIRY_TTL * 1000
+    assert client.exists("other:{rma1-gone}") == 0  # an expired token is not shared
 
 
 @needs_redis
@@ -289,7 +289,7 @@ def test_a_damaged_entry_counts_as_empty_with_a_warning_and_is_replaced(
     [warning] = warnings_in(caplog)
     assert "damaged" in warning
     assert "tok-" not in caplog.text
-    replaced = cache.get(key[len(PREFIX) :])
+    replaced = cache.get(key[len(PREFIX) + 1 : -1])
     assert replaced is not None
     assert replaced.access_token == "tok-2"
 
@@ -320,7 +320,7 @@ def test_a_lock_that_expired_and_was_taken_over_is_not_released_by_its_first_hol
 ) -> None:
     client = redis_server.client()
     first, second = RedisTokenCache(redis_server.url), RedisTokenCache(redis_server.url)
-    name = PREFIX + "rma1-k:lock"
+    name = PREFIX + "{rma1-k}:lock"
     with first.lock("rma1-k"):
         client.delete(name)  # as if its TTL ran out while the first holder was still fetching
         taken_over = second.lock("rma1-k")
@@ -345,7 +345,7 @@ def test_keys_are_the_prefix_and_a_hash_and_no_value_holds_the_client_secret(
     assert len(stub.calls) == 3
     keys = keys_of(client)
     assert len(keys) == 3  # the locks are gone
-    assert all(k.startswith((PREFIX + "rma1-", "app2:rma1-")) for k in keys)
+    assert all(k.startswith((PREFIX + "{rma1-", "app2:{rma1-")) for k in keys)
     assert not any("client-" in k or CLIENT_SECRET in k for k in keys)
     assert not any(CLIENT_SECRET.encode() in client.get(k) for k in keys)  # type: ignore[operator]
 
