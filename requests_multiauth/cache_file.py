@@ -337,26 +337,27 @@ class FileTokenCache:
             if accept is None:
                 file_lock.acquire(timeout=max(deadline - time.monotonic(), 0.0))
                 return file_lock, None
-            entry = self._entry_path(key)
-            seen: Optional[Tuple[int, int, int]] = None
+            # The lock first: without contention, that is all. Then the entry before
+            # each further try of the lock: once the holder has stored the token,
+            # waiters take it from there rather than the lock it has just released.
+            if _try_lock(file_lock):
+                return file_lock, None
+            watch = _EntryWatch(self, self._entry_path(key), accept)
             pause = WAIT_POLL_MIN
             while True:
-                try:
-                    file_lock.acquire(blocking=False)
-                    return file_lock, None
-                except filelock.Timeout:
-                    pass
-                version = _version(entry)
-                if version is not None and version != seen:  # written since we last looked
-                    seen = version
-                    token = self._read_token(entry, warn=False)
-                    if token is not None and accept(token):
-                        return None, token
+                token = watch.look()
+                if token is not None:
+                    return None, token
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise filelock.Timeout(str(path))
                 time.sleep(min(pause, left))
                 pause = min(pause * 1.5, WAIT_POLL_MAX)
+                token = watch.look()
+                if token is not None:
+                    return None, token
+                if _try_lock(file_lock):
+                    return file_lock, None
         except filelock.Timeout:
             self._warn_unlocked(key, f"another process held it for {self.lock_timeout:g} s")
             return None, None
@@ -440,14 +441,38 @@ def _make_private(handle: int) -> None:
         os.fchmod(handle, FILE_MODE)
 
 
-def _version(path: Path) -> Optional[Tuple[int, int, int]]:
-    """What changes whenever the entry at *path* is replaced (each write renames a
-    new file over it), or None if there is none."""
+class _EntryWatch:
+    """What a waiter sees of an entry: a ``stat`` per look, a read only when the
+    file was replaced since the last look (each write renames a new file over it)."""
+
+    def __init__(self, cache: FileTokenCache, path: Path, accept: Callable[[Token], bool]) -> None:
+        self._cache = cache
+        self._path = path
+        self._accept = accept
+        self._seen: Optional[Tuple[int, int, int]] = None
+
+    def look(self) -> Optional[Token]:
+        """The entry's token if it is new and accepted, else None."""
+        try:
+            status = os.stat(self._path)
+        except OSError:
+            return None
+        version = (status.st_ino, status.st_mtime_ns, status.st_size)
+        if version == self._seen:
+            return None
+        self._seen = version
+        token = self._cache._read_token(self._path, warn=False)  # noqa: SLF001 - its own module's cache
+        return token if token is not None and self._accept(token) else None
+
+
+def _try_lock(file_lock: filelock.BaseFileLock) -> bool:
+    import filelock
+
     try:
-        status = os.stat(path)
-    except OSError:
-        return None
-    return (status.st_ino, status.st_mtime_ns, status.st_size)
+        file_lock.acquire(blocking=False)
+    except filelock.Timeout:
+        return False
+    return True
 
 
 def _why(exc: OSError) -> str:

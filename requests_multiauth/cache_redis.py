@@ -35,6 +35,7 @@ Needs the ``redis`` extra: ``pip install 'requests-multiauth[redis]'``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import random
@@ -101,13 +102,18 @@ NO_EXPIRY_TTL = 24 * 3600.0
 #: and was taken by another process is not ours to release.
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
-#: Takes the lock (KEYS[1]) if it is free and answers 1; otherwise answers the
-#: entry (KEYS[2]) or nil: a waiter learns, in one round trip, whether it may fetch
-#: or whether the token it waits for is there.
-_TRY_LOCK = (
-    "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end "
-    "return redis.call('get', KEYS[2])"
-)
+#: One try of a waiter, in one round trip: answers the entry (KEYS[2]) if it
+#: changed since the waiter last saw it (ARGV[3]: its SHA-1, "-" for none seen,
+#: "" to skip this on the first try), so that once the holder has stored the token
+#: waiters take it rather than the lock just released; otherwise takes the lock
+#: (KEYS[1], owner ARGV[1], ARGV[2] ms) and answers 1 if it was free, or answers
+#: the entry (or nil).
+_TRY_LOCK = """
+local entry = redis.call('get', KEYS[2])
+if ARGV[3] ~= '' and entry and redis.sha1hex(entry) ~= ARGV[3] then return entry end
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return entry
+"""
 
 _MISSING_REDIS = "RedisTokenCache needs the redis package: pip install 'requests-multiauth[redis]'"
 
@@ -346,24 +352,26 @@ class RedisTokenCache:
         ttl_ms = max(int(self.lock_ttl * 1000), 1)
         deadline = time.monotonic() + self.lock_timeout
         pause = LOCK_POLL_MIN
-        seen: Any = None
+        seen = ""  # the lock first: without contention, that is all
         while True:
             try:
                 if accept is None:
                     answer: Any = 1 if self.client.set(name, owner, nx=True, px=ttl_ms) else None
                 else:
-                    answer = self.client.eval(_TRY_LOCK, 2, name, entry, owner, ttl_ms)
+                    answer = self.client.eval(_TRY_LOCK, 2, name, entry, owner, ttl_ms, seen)
             except self._errors as exc:
                 self._failed("taking the lock", exc)
                 return None, None
             self._succeeded()
             if isinstance(answer, int):
                 return owner, None
-            if accept is not None and answer is not None and answer != seen:  # written since we last looked
-                seen = answer
-                token = _peek(answer)
-                if token is not None and accept(token):
-                    return None, token
+            if accept is not None:
+                digest = "-" if answer is None else _sha1(answer)
+                if answer is not None and digest != seen:  # new to us (the first try's: the entry as we found it)
+                    token = _peek(answer)
+                    if token is not None and accept(token):
+                        return None, token
+                seen = digest
             left = deadline - time.monotonic()
             if left <= 0:
                 log.warning(
@@ -429,6 +437,11 @@ class RedisTokenCache:
                 self._where,
                 extra=log_fields("cache.available", cache=self._where),
             )
+
+
+def _sha1(data: Union[bytes, str]) -> str:
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    return hashlib.sha1(raw).hexdigest()  # noqa: S324 - tells versions of an entry apart, as Redis's sha1hex does
 
 
 def _peek(data: Any) -> Optional[Token]:

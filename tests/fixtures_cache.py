@@ -21,9 +21,10 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple, Type
 
 import pytest
 import requests
@@ -34,6 +35,7 @@ from requests_multiauth import (
     MemoryTokenCache,
     RedisTokenCache,
     RetryPolicy,
+    Token,
     TokenCache,
 )
 from requests_multiauth.renewal import Clock
@@ -62,15 +64,22 @@ class TokenEndpointStub:
 
     Attributes:
         calls: the client id of each token call, in order.
+        times: when each token call arrived (epoch seconds).
         lifetime: the ``expires_in`` of the tokens issued.
         delay: seconds each token call takes (so that concurrent callers overlap).
         hold_first: keep the first token call waiting until :attr:`release` is set.
+        hold: keep token call number *hold* waiting until :attr:`release` is set.
+        refuse_until: until this time (epoch seconds), refuse the client credentials
+            (401 ``invalid_client``) instead of issuing a token.
     """
 
     lifetime: Optional[float] = 3600
     delay: float = 0.0
     hold_first: bool = False
+    hold: Optional[int] = None
+    refuse_until: float = 0.0
     calls: List[str] = field(default_factory=list)
+    times: List[float] = field(default_factory=list)
     entered: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -82,12 +91,15 @@ class TokenEndpointStub:
             return Reply(200, {"ok": True}) if request.bearer in issued else Reply(401, {"error": "invalid_token"})
         with self._lock:
             self.calls.append(client_id_of(request.headers.get("Authorization", "")))
+            self.times.append(time.time())
             number = len(self.calls)
-        if number == 1 and self.hold_first:
+        if number == (1 if self.hold_first else self.hold):
             self.entered.set()
             self.release.wait(WAIT)
         if self.delay:
             time.sleep(self.delay)
+        if time.time() < self.refuse_until:
+            return Reply(401, {"error": "invalid_client", "error_description": "client authentication failed"})
         body: Dict[str, Any] = {"access_token": f"tok-{number}", "token_type": "Bearer"}
         if self.lifetime is not None:
             body["expires_in"] = self.lifetime
@@ -100,6 +112,7 @@ class WorkerResult:
     tokens: List[Optional[str]]
     errors: List[str]
     stderr: str
+    held: int  # how many times the worker held the shared lock (a counting cache; else 0)
 
 
 class Workers:
@@ -117,6 +130,7 @@ class Workers:
         self.base = base
         self.started: List[subprocess.Popen[str]] = []
         self._ready: Dict[int, Path] = {}  # pid -> the file the worker creates when ready
+        self._watching: Dict[int, Path] = {}  # pid -> the file it creates when it watches the entry
 
     def start(self, count: int, **overrides: Any) -> List[subprocess.Popen[str]]:
         """Start *count* workers; with ``start_file=True`` they wait for :meth:`go`."""
@@ -126,6 +140,7 @@ class Workers:
             number = len(self.started)
             spec = dict(self.base, **overrides)
             spec["ready_file"] = str(self.dir / f"ready-{number}")
+            spec["watch_file"] = str(self.dir / f"watching-{number}")
             spec["start_file"] = str(self.start_file) if spec.get("start_file") else None
             proc = subprocess.Popen(
                 [sys.executable, __file__, json.dumps(spec)],
@@ -135,19 +150,33 @@ class Workers:
                 env=env,
             )
             self._ready[proc.pid] = Path(spec["ready_file"])
+            self._watching[proc.pid] = Path(spec["watch_file"])
             self.started.append(proc)
             procs.append(proc)
         return procs
 
     def wait_ready(self, procs: List[subprocess.Popen[str]]) -> None:
         """Wait until each of *procs* has built its auth (bounded)."""
+        self._wait_for(procs, self._ready, "ready")
+
+    def all_watching(self, procs: List[subprocess.Popen[str]]) -> bool:
+        """Whether each of *procs* (with a counting cache) found the lock taken and
+        looked at a token in the entry instead."""
+        for proc in procs:
+            if proc.poll() is not None:
+                out, err = proc.communicate()
+                raise AssertionError(f"worker {proc.pid} exited early: {out} {err}")
+        return all(self._watching[proc.pid].exists() for proc in procs)
+
+    def _wait_for(self, procs: List[subprocess.Popen[str]], files: Dict[int, Path], what: str) -> None:
         deadline = time.monotonic() + WAIT
         for proc in procs:
-            while not self._ready[proc.pid].exists():
+            while not files[proc.pid].exists():
                 if proc.poll() is not None:
-                    raise AssertionError(f"worker {proc.pid} exited early: {proc.communicate()[1]}")
+                    out, err = proc.communicate()
+                    raise AssertionError(f"worker {proc.pid} exited early: {out} {err}")
                 if time.monotonic() > deadline:
-                    raise AssertionError(f"worker {proc.pid} not ready within {WAIT} s")
+                    raise AssertionError(f"worker {proc.pid} not {what} within {WAIT} s")
                 time.sleep(0.01)
 
     def go(self) -> None:
@@ -167,7 +196,7 @@ class Workers:
                 raise AssertionError(f"worker {proc.pid} did not finish in time; stderr:\n{err}") from None
             assert proc.returncode == 0, f"worker {proc.pid} failed ({proc.returncode}):\n{err}"
             report = json.loads(out.strip().splitlines()[-1])
-            results.append(WorkerResult(proc.pid, report["tokens"], report["errors"], err))
+            results.append(WorkerResult(proc.pid, report["tokens"], report["errors"], err, report["held"]))
         return results
 
     def kill(self, proc: subprocess.Popen[str]) -> None:
@@ -203,15 +232,56 @@ def warnings_in(caplog: pytest.LogCaptureFixture) -> List[str]:
 # -- the worker program ----------------------------------------------------------------
 
 
-def build_cache(spec: Dict[str, Any]) -> TokenCache:
+def counting(base: Type[Any], watch_file: str) -> Type[Any]:
+    """*base* (a shared cache class) that counts the times this process held the
+    lock in ``lock_or_wait``, and creates *watch_file* when it first looks at the
+    entry while another process holds the lock."""
+
+    class Counting(base):  # type: ignore[misc, valid-type]
+        held = 0
+
+        @contextmanager
+        def lock_or_wait(self, key: str, accept: Callable[[Token], bool]) -> Iterator[Optional[Token]]:
+            def watching(token: Token) -> bool:
+                Path(watch_file).touch()
+                return accept(token)
+
+            with super().lock_or_wait(key, watching) as found:
+                if found is None:
+                    Counting.held += 1
+                yield found
+
+    return Counting
+
+
+def build_cache(spec: Dict[str, Any], watch_file: str = "") -> TokenCache:
     kind = spec["kind"]
+    cls: Type[Any]
     if kind == "file":
-        return FileTokenCache(spec["path"], lock_timeout=spec.get("lock_timeout", 20.0))
+        cls = counting(FileTokenCache, watch_file) if spec.get("count") else FileTokenCache
+        return cls(spec["path"], lock_timeout=spec.get("lock_timeout", 20.0))  # type: ignore[no-any-return]
     if kind == "redis":
-        return RedisTokenCache(
-            spec["url"], lock_ttl=spec.get("lock_ttl", 15.0), lock_timeout=spec.get("lock_timeout", 20.0)
-        )
+        cls = counting(RedisTokenCache, watch_file) if spec.get("count") else RedisTokenCache
+        options = {"lock_ttl": spec.get("lock_ttl", 15.0), "lock_timeout": spec.get("lock_timeout", 20.0)}
+        return cls(redis_client(spec), **options)  # type: ignore[no-any-return]
     return MemoryTokenCache()
+
+
+def redis_client(spec: Dict[str, Any]) -> Any:
+    """A URL, or a Redis Cluster or Sentinel client made from the spec's nodes."""
+    if spec.get("cluster"):
+        from redis.cluster import ClusterNode, RedisCluster
+
+        nodes = [ClusterNode("127.0.0.1", port) for port in spec["cluster"]]
+        return RedisCluster(startup_nodes=nodes, socket_timeout=1, socket_connect_timeout=1)
+    if spec.get("sentinels"):
+        from redis.sentinel import Sentinel
+
+        sentinel = Sentinel(
+            [("127.0.0.1", port) for port in spec["sentinels"]], socket_timeout=0.5, socket_connect_timeout=0.5
+        )
+        return sentinel.master_for(spec["service"], socket_timeout=0.5, socket_connect_timeout=0.5)
+    return spec["url"]
 
 
 def worker_main(spec: Dict[str, Any]) -> None:
@@ -228,11 +298,12 @@ def worker_main(spec: Dict[str, Any]) -> None:
     session.trust_env = False  # no proxy or CA bundle from this machine's environment
     session.verify = spec["ca"]
     offset = float(spec.get("clock_offset", 0.0))
+    cache = build_cache(spec["cache"], spec.get("watch_file", ""))
     auth = ClientCredentialsAuth(
         spec["client_id"],
         CLIENT_SECRET,
         spec["token_url"],
-        cache=build_cache(spec["cache"]),
+        cache=cache,
         session=session,
         retry=RetryPolicy(attempts=1),  # every token call counts once at the endpoint
         clock=lambda: time.time() + offset,
@@ -244,6 +315,11 @@ def worker_main(spec: Dict[str, Any]) -> None:
             if time.monotonic() > deadline:
                 sys.exit("no start signal")
             time.sleep(0.002)
+    if spec.get("loop"):
+        tokens, errors = ask_in_a_loop(auth, session, spec)
+        held = getattr(type(cache), "held", 0)
+        print(json.dumps({"pid": os.getpid(), "tokens": tokens, "errors": errors, "held": held}), flush=True)
+        return
     count = int(spec.get("threads", 1))
     barrier = threading.Barrier(count, timeout=WAIT)
     tokens: List[Optional[str]] = [None] * count
@@ -261,7 +337,32 @@ def worker_main(spec: Dict[str, Any]) -> None:
         thread.start()
     for thread in threads:
         thread.join(2 * WAIT)
-    print(json.dumps({"pid": os.getpid(), "tokens": tokens, "errors": errors}), flush=True)
+    held = getattr(type(cache), "held", 0)
+    print(json.dumps({"pid": os.getpid(), "tokens": tokens, "errors": errors, "held": held}), flush=True)
+
+
+def ask_in_a_loop(
+    auth: ClientCredentialsAuth, session: requests.Session, spec: Dict[str, Any]
+) -> Tuple[List[Optional[str]], List[str]]:
+    """For ``loop`` seconds, every ``every`` seconds: get a token (``api`` unset) or
+    call the API at ``api`` with the auth. Returns the distinct tokens got, in
+    order, and an error (type and message) per failed try."""
+    tokens: List[Optional[str]] = []
+    errors: List[str] = []
+    end = time.monotonic() + float(spec["loop"])
+    while time.monotonic() < end:
+        try:
+            if spec.get("api"):
+                response = session.get(spec["api"], auth=auth, timeout=5)
+                if response.status_code != 200:
+                    errors.append(f"HTTP {response.status_code}")
+            token = auth.get_token().access_token  # the one just used: held in memory, no I/O
+            if not tokens or tokens[-1] != token:
+                tokens.append(token)
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+        time.sleep(float(spec.get("every", 0.02)))
+    return tokens, errors
 
 
 if __name__ == "__main__":
@@ -280,3 +381,58 @@ def stub() -> TokenEndpointStub:
 @pytest.fixture
 def server(serve: Callable[..., LocalServer], stub: TokenEndpointStub) -> LocalServer:
     return serve(stub)
+
+
+# -- scenarios the file and Redis cache tests share ----------------------------------------------
+
+
+def waiters_while_one_fetches(
+    workers: Workers, stub: TokenEndpointStub, cache: TokenCache, key: str, *, waiting: int, later: float
+) -> Tuple[WorkerResult, List[WorkerResult]]:
+    """One worker fetches a token (its call held at the endpoint) while *waiting*
+    workers of 4 threads need one too; only once every waiter is watching the
+    entry (*key* of *cache*) does the fetch end. Counting caches: each result's ``held`` says how
+    often that process held the shared lock. The workers live *later* seconds
+    in the future; the token cached before (call 1) has expired for them."""
+    stub.hold = 2
+    counted = dict(workers.base["cache"], count=True)
+    holder = workers.start(1, threads=1, clock_offset=later, cache=counted)[0]
+    assert stub.entered.wait(WAIT), "the first worker never called the token endpoint"
+    procs = workers.start(waiting, threads=4, start_file=True, clock_offset=later, cache=counted)
+    workers.wait_ready(procs)
+    workers.go()
+    # A waiter reads the entry when it changes: rewrite it (with another token expired
+    # for them) until each has looked at it, having found the lock taken.
+    deadline = time.monotonic() + WAIT
+    while not workers.all_watching(procs):
+        assert time.monotonic() < deadline, "the waiters did not watch the entry"
+        cache.set(key, Token("tok-expired-for-them", expires_at=time.time() + 3600))
+        time.sleep(0.05)
+    stub.release.set()
+    [held] = workers.collect([holder])
+    return held, workers.collect(procs)
+
+
+def fleet_while_refused(workers: Workers, stub: TokenEndpointStub, *, processes: int) -> List[WorkerResult]:
+    """*processes* workers ask for a token every 20 ms for 4.5 s while the endpoint
+    refuses the credentials for the first 2.5 s."""
+    procs = workers.start(processes, threads=1, start_file=True, loop=4.5, every=0.02)
+    workers.wait_ready(procs)
+    stub.refuse_until = time.time() + 2.5
+    workers.go()
+    return workers.collect(procs)
+
+
+def check_one_call_per_hold(stub: TokenEndpointStub, results: List[WorkerResult]) -> None:
+    """What :func:`fleet_while_refused` must show with a failure shared by the fleet:
+    refused at 0 s (held 1 s) and 1 s (held 2 s), answered at 3 s: three calls in
+    all, none during a hold, and every process raising the same error meanwhile."""
+    assert len(stub.calls) == 3, f"token calls at {[round(t - stub.times[0], 2) for t in stub.times]} s"
+    first, second, third = stub.times
+    assert second - first > 0.9  # nobody called during the first hold (1 s) ...
+    assert third - second > 1.9  # ... nor during the second (2 s)
+    assert [r.tokens for r in results] == [["tok-3"]] * len(results)
+    assert all(r.errors for r in results)  # every process saw the refusal, most without a call
+    [error] = {e for r in results for e in r.errors}
+    assert error.startswith("InvalidClientError: the token endpoint")
+    assert "invalid_client" in error

@@ -21,10 +21,20 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 
-from requests_multiauth import ConfigurationError, FileTokenCache, Token
+from requests_multiauth import ConfigurationError, FileTokenCache, InvalidClientError, Token
 from requests_multiauth.cache_file import default_directory
 from requests_multiauth.testing import LocalServer
-from tests.fixtures_cache import CLIENT_SECRET, WAIT, TokenEndpointStub, Workers, make_auth, warnings_in
+from tests.fixtures_cache import (
+    CLIENT_SECRET,
+    WAIT,
+    TokenEndpointStub,
+    Workers,
+    check_one_call_per_hold,
+    fleet_while_refused,
+    make_auth,
+    waiters_while_one_fetches,
+    warnings_in,
+)
 
 #: Workers live this far in the future, where the token cached before they start has expired.
 LATER = 7200.0
@@ -397,3 +407,47 @@ def test_importing_the_package_needs_neither_filelock_nor_redis() -> None:
 def test_a_lock_timeout_that_cannot_work_is_refused(lock_timeout: float, directory: Path) -> None:
     with pytest.raises(ConfigurationError, match="lock_timeout"):
         FileTokenCache(directory, lock_timeout=lock_timeout)
+
+
+# -- fleets: waiters that do not queue, failures held for all ------------------------------
+
+
+def test_waiters_take_the_token_from_the_entry_without_taking_the_lock_in_turn(
+    stub: TokenEndpointStub, server: LocalServer, directory: Path, workers: Workers
+) -> None:
+    cache = FileTokenCache(directory)
+    make_auth(server, cache).get_token()  # tok-1; expired for the workers
+    [entry] = entries(directory)
+    holder, waiters = waiters_while_one_fetches(workers, stub, cache, entry.stem, waiting=6, later=LATER)
+
+    assert stub.calls == ["client-a"] * 2  # the seed, then ONE call for the fleet
+    assert holder.held == 1
+    assert [w.held for w in waiters] == [0] * 6  # none of them took the lock: they read the entry
+    assert {token for w in waiters for token in w.tokens} == {"tok-2"}
+    assert all(w.errors == [] for w in waiters)
+
+
+def test_a_refused_fleet_makes_one_token_call_per_hold_interval_and_recovers(
+    stub: TokenEndpointStub, directory: Path, workers: Workers
+) -> None:
+    stub.delay = 0.0
+    results = fleet_while_refused(workers, stub, processes=6)
+    check_one_call_per_hold(stub, results)
+    assert not list(directory.glob("*.failure"))  # the success removed the failure record
+
+
+def test_the_failure_record_holds_no_secret_and_is_private(
+    stub: TokenEndpointStub, server: LocalServer, directory: Path
+) -> None:
+    stub.refuse_until = time.time() + 60
+    with pytest.raises(InvalidClientError) as raised:
+        make_auth(server, FileTokenCache(directory)).get_token()
+    [record] = directory.glob("*.failure")
+    text = record.read_text()
+    assert CLIENT_SECRET not in text
+    assert stat.S_IMODE(record.stat().st_mode) == 0o600
+    with pytest.raises(InvalidClientError) as held:  # another process's auth: no call
+        make_auth(server, FileTokenCache(directory), client_id="client-a").get_token()
+    assert len(stub.calls) == 1
+    assert str(held.value) == str(raised.value)
+    assert (held.value.status_code, held.value.error) == (401, "invalid_client")

@@ -23,10 +23,21 @@ from typing import Dict, Iterator, List, Optional
 import pytest
 import redis
 
-from requests_multiauth import ConfigurationError, RedisTokenCache, Token
+from requests_multiauth import ConfigurationError, InvalidClientError, RedisTokenCache, Token
 from requests_multiauth.cache_redis import NO_EXPIRY_TTL, PREFIX
+from requests_multiauth.renewal import FAILURE_HOLD_MAX, FAILURE_HOLD_MIN
 from requests_multiauth.testing import LocalServer
-from tests.fixtures_cache import CLIENT_SECRET, WAIT, TokenEndpointStub, Workers, make_auth, warnings_in
+from tests.fixtures_cache import (
+    CLIENT_SECRET,
+    WAIT,
+    TokenEndpointStub,
+    Workers,
+    check_one_call_per_hold,
+    fleet_while_refused,
+    make_auth,
+    waiters_while_one_fetches,
+    warnings_in,
+)
 
 #: Workers live this far in the future, where the token cached before they start has expired.
 LATER = 7200.0
@@ -371,3 +382,50 @@ def test_without_redis_building_the_cache_says_which_extra_to_install(monkeypatc
 def test_durations_that_cannot_work_are_refused(setting: Dict[str, float]) -> None:
     with pytest.raises(ConfigurationError, match=next(iter(setting))):
         RedisTokenCache("redis://127.0.0.1:6379/0", **setting)
+
+
+# -- fleets: waiters that do not queue, failures held for all ------------------------------
+
+
+@needs_redis
+def test_waiters_take_the_token_from_the_entry_without_taking_the_lock_in_turn(
+    stub: TokenEndpointStub, server: LocalServer, redis_server: RedisServer, workers: Workers
+) -> None:
+    cache = RedisTokenCache(redis_server.url)
+    make_auth(server, cache).get_token()  # tok-1; expired for the workers
+    key = only_key(redis_server.client())[len(PREFIX) + 1 : -1]
+    holder, waiters = waiters_while_one_fetches(workers, stub, cache, key, waiting=6, later=LATER)
+
+    assert stub.calls == ["client-a"] * 2  # the seed, then ONE call for the fleet
+    assert holder.held == 1
+    assert [w.held for w in waiters] == [0] * 6  # none of them took the lock: they read the entry
+    assert {token for w in waiters for token in w.tokens} == {"tok-2"}
+    assert all(w.errors == [] for w in waiters)
+
+
+@needs_redis
+def test_a_refused_fleet_makes_one_token_call_per_hold_interval_and_recovers(
+    stub: TokenEndpointStub, redis_server: RedisServer, workers: Workers
+) -> None:
+    stub.delay = 0.0
+    results = fleet_while_refused(workers, stub, processes=6)
+    check_one_call_per_hold(stub, results)
+    assert keys_of(redis_server.client(), "*:failure") == []  # the success removed the failure record
+
+
+@needs_redis
+def test_the_failure_record_holds_no_secret_and_expires(
+    stub: TokenEndpointStub, server: LocalServer, redis_server: RedisServer
+) -> None:
+    stub.refuse_until = time.time() + 60
+    with pytest.raises(InvalidClientError) as raised:
+        make_auth(server, RedisTokenCache(redis_server.url)).get_token()
+    client = redis_server.client()
+    [record] = keys_of(client, "*:failure")
+    assert CLIENT_SECRET.encode() not in client.get(record)  # type: ignore[operator]
+    assert 0 < client.pttl(record) <= (FAILURE_HOLD_MIN + FAILURE_HOLD_MAX) * 1000
+    with pytest.raises(InvalidClientError) as held:  # another process's auth: no call
+        make_auth(server, RedisTokenCache(redis_server.url)).get_token()
+    assert len(stub.calls) == 1
+    assert str(held.value) == str(raised.value)
+    assert (held.value.status_code, held.value.error) == (401, "invalid_client")
