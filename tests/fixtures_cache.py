@@ -262,7 +262,11 @@ def build_cache(spec: Dict[str, Any], watch_file: str = "") -> TokenCache:
         return cls(spec["path"], lock_timeout=spec.get("lock_timeout", 20.0))  # type: ignore[no-any-return]
     if kind == "redis":
         cls = counting(RedisTokenCache, watch_file) if spec.get("count") else RedisTokenCache
-        options = {"lock_ttl": spec.get("lock_ttl", 15.0), "lock_timeout": spec.get("lock_timeout", 20.0)}
+        options = {
+            "lock_ttl": spec.get("lock_ttl", 15.0),
+            "lock_timeout": spec.get("lock_timeout", 20.0),
+            "reconnect_after": spec.get("reconnect_after", 2.0),
+        }
         return cls(redis_client(spec), **options)  # type: ignore[no-any-return]
     return MemoryTokenCache()
 

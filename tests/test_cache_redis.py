@@ -1,7 +1,7 @@
 """RedisTokenCache (requests_multiauth/cache_redis.py): the hosts of a fleet share one token.
 
 Against a real ``redis-server`` started by a fixture on a free loopback port
-(no persistence, in a temporary directory) and stopped by its pid. Without the
+(no persistence, in a temporary directory; see tests/fixtures_redis.py) and stopped by its pid. Without the
 binary these tests skip, unless MULTIAUTH_REQUIRE_REDIS=1 (set by .ci/run),
 which makes a missing server a failure.
 """
@@ -9,16 +9,12 @@ which makes a missing server a failure.
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import socket
-import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List
 
 import pytest
 import redis
@@ -38,6 +34,7 @@ from tests.fixtures_cache import (
     waiters_while_one_fetches,
     warnings_in,
 )
+from tests.fixtures_redis import RedisServer, free_port, redis_binary
 
 #: Workers live this far in the future, where the token cached before they start has expired.
 LATER = 7200.0
@@ -45,68 +42,9 @@ LATER = 7200.0
 needs_redis = pytest.mark.redis
 
 
-@dataclass
-class RedisServer:
-    """A redis-server process of our own on 127.0.0.1; stop() and start() keep its port."""
-
-    binary: str
-    directory: Path
-    port: int
-    process: Optional[subprocess.Popen[bytes]] = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2, socket_connect_timeout=2)
-
-    def start(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            cwd=self.directory,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = self.client()
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server did not start on port {self.port}") from None
-                time.sleep(0.02)
-            finally:
-                client.close()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self.process = None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("MULTIAUTH_REQUIRE_REDIS") == "1":
-            pytest.fail("redis-server is not installed, and MULTIAUTH_REQUIRE_REDIS=1 says these tests must run")
-        pytest.skip("redis-server is not installed (MULTIAUTH_REQUIRE_REDIS=1 makes this a failure)")
-    server = RedisServer(binary, tmp_path / "redis", free_port())
+    server = RedisServer(redis_binary(), tmp_path / "redis", free_port())
     server.start()
     yield server
     server.stop()
