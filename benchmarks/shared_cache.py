@@ -1,26 +1,31 @@
-"""Token calls and wall time for N worker processes, with and without a shared token cache.
+"""Fleets of worker processes sharing a token: the time until every process has it, and the failure hold.
 
 ::
 
-    python -m benchmarks.shared_cache                    # 8 processes x 8 threads, 0.2 s token latency
-    python -m benchmarks.shared_cache --processes 16 --threads 4 --latency 0.5 --rounds 5
-    python -m benchmarks.shared_cache --redis-url redis://127.0.0.1:6379/0
+    python -m benchmarks.shared_cache                           # what benchmarks/FLEETS.md shows
+    python -m benchmarks.shared_cache --sizes 8 --rounds 1      # a quick look
+    python -m benchmarks.shared_cache --only hold --redis-url redis://127.0.0.1:6379/0
 
-Each round, for each cache (no shared cache, :class:`~requests_multiauth.FileTokenCache`,
-:class:`~requests_multiauth.RedisTokenCache`):
+Two scenarios, each run for every cache side by side (each process fetching its
+own token with :class:`~requests_multiauth.MemoryTokenCache`,
+:class:`~requests_multiauth.FileTokenCache`, :class:`~requests_multiauth.RedisTokenCache`):
 
-1. *first wave*: N fresh worker processes, each with one auth on that cache, wait
-   for a start signal; then T threads in each ask for a token at the same moment
-   (a fleet starting, or a token expiring everywhere at once);
-2. *joining*: N more fresh processes do the same once the first wave is done (a
-   worker restarted by gunicorn or Celery, a new notebook).
+* **fleet**: for each size N (8, 32, 96), N worker processes that stay alive, with
+  T threads each, one auth per process. Each round, the token expires everywhere at
+  once (every worker's clock jumps two hours ahead: the token lives one) and all
+  threads ask for a token together. Measured: token calls, and the time from the
+  start signal until the last process has its token; the goal is one call and
+  at most the token call's latency + 0.2 s + 2 ms per process.
+* **hold**: 16 processes ask for a token every 50 ms for 10 s while the token
+  endpoint refuses the credentials (HTTP 401 ``invalid_client``) for the first 6 s.
+  Measured: refused token calls in total, and the time from the endpoint's
+  recovery until every process has a token.
 
-It prints the token calls the endpoint received in each phase and the wall time
-from the start signal to the last thread holding a token (process start-up is
-not counted). The token endpoint is a LocalServer (HTTPS on loopback) in this
-process, answering after ``--latency`` seconds. Redis is the one at
-``--redis-url``, or a ``redis-server`` started on a free loopback port if the
-binary is installed; otherwise its row is skipped.
+The token endpoint is a LocalServer (HTTPS on loopback) in this process,
+answering after ``--latency`` seconds. Redis is the one at ``--redis-url``, or a
+``redis-server`` started on a free loopback port if the binary is installed;
+otherwise its rows are skipped. Workers are told to start through their stdin
+(no polling) and report on their stdout; process start-up is not counted.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
+import selectors
 import shutil
 import signal
 import socket
@@ -40,7 +47,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import IO, Any, Dict, Iterator, List, Optional, Sequence
 
 from requests_multiauth.testing import LocalServer, Reply, Request
 
@@ -51,17 +58,23 @@ CLIENT_SECRET = "bench-secret-for-loopback-only"
 #: Every wait on a worker ends after this long (seconds).
 WAIT = 120.0
 
+#: Each fleet round moves the workers' clocks this far ahead: the token (3600 s) has expired.
+ROUND_JUMP = 7200.0
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHES = ("none", "file", "redis")
-LABELS = {"none": "no shared cache", "file": "FileTokenCache", "redis": "RedisTokenCache"}
+LABELS = {"none": "each process its own", "file": "FileTokenCache", "redis": "RedisTokenCache"}
+SCENARIOS = ("fleet", "hold")
 
 
 @dataclass
 class Endpoint:
-    """Counts token calls; answers each after *latency* seconds."""
+    """Counts token calls; answers each after *latency* seconds, or refuses until *refuse_until*."""
 
     latency: float
     calls: int = 0
+    refused: int = 0
+    refuse_until: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, request: Request) -> Reply:
@@ -69,27 +82,26 @@ class Endpoint:
             self.calls += 1
             number = self.calls
         time.sleep(self.latency)
+        if time.time() < self.refuse_until:
+            with self.lock:
+                self.refused += 1
+            return Reply(401, {"error": "invalid_client", "error_description": "client authentication failed"})
         return Reply(
             200, {"access_token": f"bench-{number}-{uuid.uuid4().hex}", "token_type": "Bearer", "expires_in": 3600}
         )
 
     def take(self) -> int:
         with self.lock:
-            calls, self.calls = self.calls, 0
+            calls, self.calls, self.refused = self.calls, 0, 0
             return calls
-
-
-@dataclass
-class Phase:
-    token_calls: int
-    seconds: float
 
 
 # -- the worker ------------------------------------------------------------------------------------------
 
 
 def worker(spec: Dict[str, Any]) -> None:
-    """One process: an auth on the given cache; T threads ask for a token together."""
+    """One process: an auth on the given cache. Fleet: for each line on stdin, a
+    round (T threads ask together, clock moved ahead). Hold: one loop of asks."""
     import requests
 
     from requests_multiauth import ClientCredentialsAuth, FileTokenCache, MemoryTokenCache, RedisTokenCache, RetryPolicy
@@ -105,17 +117,30 @@ def worker(spec: Dict[str, Any]) -> None:
     session = requests.Session()
     session.trust_env = False  # no proxy, and no REQUESTS_CA_BUNDLE overriding verify
     session.verify = spec["ca"]
+    offset = [0.0]
     auth = ClientCredentialsAuth(
-        CLIENT_ID, CLIENT_SECRET, spec["token_url"], cache=cache, session=session, retry=RetryPolicy(attempts=1)
+        CLIENT_ID,
+        CLIENT_SECRET,
+        spec["token_url"],
+        cache=cache,
+        session=session,
+        retry=RetryPolicy(attempts=1),
+        clock=lambda: time.time() + offset[0],
     )
     cache.get("rma1-warm-up")  # connect now: at a real expiry, connections are already open
-    Path(spec["ready"]).touch()
-    deadline = time.monotonic() + WAIT
-    while not os.path.exists(spec["start"]):
-        if time.monotonic() > deadline:
-            sys.exit("no start signal")
-        time.sleep(0.001)
-    threads = int(spec["threads"])
+    print(json.dumps({"ready": True}), flush=True)
+    if spec["scenario"] == "hold":
+        sys.stdin.readline()
+        print(json.dumps(hold_loop(auth, float(spec["seconds"]))), flush=True)
+        return
+    for line in sys.stdin:
+        offset[0] = float(line)
+        done = ask_together(auth, int(spec["threads"]))
+        print(json.dumps({"done": max(done), "count": len(done)}), flush=True)
+
+
+def ask_together(auth: Any, threads: int) -> List[float]:
+    """*threads* threads ask *auth* for a token at the same moment; when each had it."""
     barrier = threading.Barrier(threads, timeout=WAIT)
     done: List[float] = []
 
@@ -129,52 +154,100 @@ def worker(spec: Dict[str, Any]) -> None:
         thread.start()
     for thread in pool:
         thread.join(WAIT)
-    print(json.dumps({"done": max(done), "count": len(done)}), flush=True)
+    return done
+
+
+def hold_loop(auth: Any, seconds: float) -> Dict[str, Any]:
+    """Ask for a token every 50 ms for *seconds*; when the first token came, and how many errors."""
+    first: Optional[float] = None
+    errors = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            auth.get_token()
+            if first is None:
+                first = time.time()
+        except Exception:  # the refusal (or its shared hold) is what is measured
+            errors += 1
+        time.sleep(0.05)
+    return {"first_token": first, "errors": errors}
 
 
 # -- the parent ------------------------------------------------------------------------------------------
 
 
-def run_wave(spec: Dict[str, Any], processes: int, workdir: Path, endpoint: Endpoint) -> Phase:
-    """Start *processes* workers, wait until all are ready, signal, and time them."""
-    wave = workdir / uuid.uuid4().hex[:8]
-    wave.mkdir()
-    start = wave / "start"
-    env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
-    procs = []
-    for number in range(processes):
-        worker_spec = dict(spec, ready=str(wave / f"ready-{number}"), start=str(start))
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "benchmarks.shared_cache", "--worker", json.dumps(worker_spec)],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.PIPE,
-                text=True,
+class Pool:
+    """Worker processes that stay alive: started once, driven through stdin, read through stdout."""
+
+    def __init__(self, spec: Dict[str, Any], processes: int) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
+        self.procs: List[subprocess.Popen[str]] = []
+        for _ in range(processes):
+            self.procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "benchmarks.shared_cache", "--worker", json.dumps(spec)],
+                    cwd=ROOT,
+                    env=env,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    bufsize=1,
+                )
             )
-        )
-    try:
-        deadline = time.monotonic() + WAIT
-        for number, proc in enumerate(procs):
-            while not (wave / f"ready-{number}").exists():
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"worker {proc.pid} did not get ready")
-                time.sleep(0.01)
-        endpoint.take()
+        self.read()  # every worker has built its auth and connected to its cache
+
+    def send(self, line: str) -> float:
+        """Send *line* to every worker; returns when the first was sent."""
         began = time.time()
-        start.touch()
-        finished = []
-        for proc in procs:
-            out, _ = proc.communicate(timeout=WAIT)
-            if proc.returncode != 0:
-                raise RuntimeError(f"worker {proc.pid} failed with {proc.returncode}")
-            finished.append(json.loads(out.strip().splitlines()[-1])["done"])
-        return Phase(endpoint.take(), max(finished) - began)
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
+        for proc in self.procs:
+            stdin: IO[str] = proc.stdin  # type: ignore[assignment]
+            stdin.write(line + "\n")
+            stdin.flush()
+        return began
+
+    def read(self) -> List[Dict[str, Any]]:
+        """One JSON line from every worker (bounded by WAIT)."""
+        answers: Dict[int, Dict[str, Any]] = {}
+        deadline = time.monotonic() + WAIT
+        with selectors.DefaultSelector() as selector:
+            for number, proc in enumerate(self.procs):
+                selector.register(proc.stdout, selectors.EVENT_READ, number)  # type: ignore[arg-type]
+            while len(answers) < len(self.procs):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise RuntimeError(f"{len(self.procs) - len(answers)} workers did not answer within {WAIT:g} s")
+                for key, _ in selector.select(left):
+                    line = key.fileobj.readline()  # type: ignore[union-attr]
+                    if not line:
+                        raise RuntimeError(f"worker {self.procs[key.data].pid} exited")
+                    answers[key.data] = json.loads(line)
+                    selector.unregister(key.fileobj)
+        return [answers[n] for n in range(len(self.procs))]
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.stdin is not None:
+                proc.stdin.close()
+        for proc in self.procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
                 proc.kill()
-                proc.wait(WAIT)
+                proc.wait(10)
+
+
+@dataclass
+class Round:
+    token_calls: int
+    seconds: float
+
+
+@dataclass
+class Hold:
+    refused: int
+    token_calls: int
+    recovery: float  # from the endpoint's recovery to the last process's first token
+    errors: int
 
 
 def free_port() -> int:
@@ -218,71 +291,144 @@ class RedisServer:
             self.process.wait(10)
 
 
+def fleet(spec: Dict[str, Any], processes: int, rounds: int, endpoint: Endpoint) -> List[Round]:
+    """*rounds* expiries of the token everywhere at once, in a pool of *processes* workers."""
+    pool = Pool(dict(spec, scenario="fleet"), processes)
+    try:
+        results = []
+        for number in range(rounds):
+            endpoint.take()
+            began = pool.send(str((number + 1) * ROUND_JUMP))
+            done = [answer["done"] for answer in pool.read()]
+            results.append(Round(endpoint.take(), max(done) - began))
+        return results
+    finally:
+        pool.stop()
+
+
+def hold(spec: Dict[str, Any], processes: int, refuse: float, seconds: float, endpoint: Endpoint) -> Hold:
+    """*processes* workers asking while the endpoint refuses for *refuse* seconds."""
+    pool = Pool(dict(spec, scenario="hold", seconds=seconds), processes)
+    try:
+        endpoint.take()
+        began = time.time()
+        endpoint.refuse_until = began + refuse
+        pool.send("go")
+        answers = pool.read()
+        refused = endpoint.refused
+        calls = endpoint.take()
+        endpoint.refuse_until = 0.0
+        firsts = [a["first_token"] for a in answers]
+        recovery = max(firsts) - (began + refuse) if all(f is not None for f in firsts) else float("inf")
+        return Hold(refused, calls, recovery, sum(a["errors"] for a in answers))
+    finally:
+        pool.stop()
+
+
 def run(
-    *, processes: int, threads: int, latency: float, rounds: int, caches: Sequence[str], redis_url: Optional[str]
-) -> Dict[str, List[List[Phase]]]:
-    """Every round, each cache's first wave then joining wave. Returns phases by cache."""
-    results: Dict[str, List[List[Phase]]] = {cache: [] for cache in caches}
+    *,
+    sizes: Sequence[int],
+    threads: int,
+    latency: float,
+    rounds: int,
+    caches: Sequence[str],
+    scenarios: Sequence[str],
+    hold_processes: int,
+    refuse: float,
+    redis_url: Optional[str],
+) -> Dict[str, Any]:
+    """Every scenario for every cache. Returns {"fleet": {size: {cache: [Round]}}, "hold": {cache: Hold}}."""
+    results: Dict[str, Any] = {"fleet": {}, "hold": {}}
     endpoint = Endpoint(latency)
     with tempfile.TemporaryDirectory(prefix="multiauth-bench-") as tmp, LocalServer(endpoint, tls=True) as server:
         workdir = Path(tmp)
         redis_server: Optional[RedisServer] = None
+        caches = list(caches)
         if "redis" in caches and redis_url is None:
             try:
                 redis_server = RedisServer(workdir)
                 redis_url = redis_server.url
             except (FileNotFoundError, RuntimeError) as exc:
                 print(f"RedisTokenCache skipped: no Redis ({exc}); pass --redis-url", file=sys.stderr)
-                results.pop("redis")
+                caches.remove("redis")
+
+        def spec(cache: str) -> Dict[str, Any]:
+            place = uuid.uuid4().hex[:8]  # a fresh place each time: every run starts without a token
+            return {
+                "cache": cache,
+                "token_url": server.url + "/oauth2/token",
+                "ca": server.verify,
+                "threads": threads,
+                "path": str(workdir / f"tokens-{place}"),
+                "url": redis_url,
+                "prefix": f"bench-{place}:",
+            }
+
         try:
-            for round_number in range(rounds):
-                for cache in results:
-                    spec = {
-                        "cache": cache,
-                        "token_url": server.url + "/oauth2/token",
-                        "ca": server.verify,
-                        "threads": threads,
-                        # A fresh place each round, so that every first wave starts without a token.
-                        "path": str(workdir / f"tokens-{round_number}"),
-                        "url": redis_url,
-                        "prefix": f"bench-{uuid.uuid4().hex[:8]}:",
-                    }
-                    first = run_wave(spec, processes, workdir, endpoint)
-                    joining = run_wave(spec, processes, workdir, endpoint)
-                    results[cache].append([first, joining])
-                    print(f"  round {round_number + 1}: {LABELS[cache]}: {first} / {joining}", file=sys.stderr)
+            if "fleet" in scenarios:
+                for size in sizes:
+                    results["fleet"][size] = {}
+                    for cache in caches:
+                        found = fleet(spec(cache), size, rounds, endpoint)
+                        results["fleet"][size][cache] = found
+                        print(f"  fleet {size}: {LABELS[cache]}: {found}", file=sys.stderr)
+            if "hold" in scenarios:
+                for cache in caches:
+                    found_hold = hold(spec(cache), hold_processes, refuse, refuse + 4.0, endpoint)
+                    results["hold"][cache] = found_hold
+                    print(f"  hold: {LABELS[cache]}: {found_hold}", file=sys.stderr)
         finally:
             if redis_server is not None:
                 redis_server.stop()
     return results
 
 
-def table(results: Dict[str, List[List[Phase]]], *, processes: int, threads: int, latency: float) -> Iterator[str]:
-    yield f"{processes} processes x {threads} threads, token endpoint latency {latency:g} s, median of rounds"
-    yield ""
-    yield "| cache | token calls, first wave | wall time, first wave | token calls, joining | wall time, joining |"
-    yield "|---|---:|---:|---:|---:|"
-    for cache, rounds in results.items():
-        first = [r[0] for r in rounds]
-        joining = [r[1] for r in rounds]
-
-        def calls(phases: List[Phase]) -> str:
-            values = sorted({p.token_calls for p in phases})
-            return " / ".join(str(v) for v in values)
-
-        def seconds(phases: List[Phase]) -> str:
-            return f"{statistics.median(p.seconds for p in phases):.3f} s"
-
-        yield f"| {LABELS[cache]} | {calls(first)} | {seconds(first)} | {calls(joining)} | {seconds(joining)} |"
+def table(results: Dict[str, Any], options: argparse.Namespace) -> Iterator[str]:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+    system = f"{platform.system()} {platform.release()}"
+    yield f"Machine: {os.cpu_count()} CPUs, {system}, Python {platform.python_version()}"
+    yield f"(load average at the end: {load[0]:.2f}), token endpoint latency {options.latency:g} s."
+    if results["fleet"]:
+        yield ""
+        yield (
+            f"**Fleet**: worker processes that stay alive, {options.threads} threads each; the token expires "
+            f"everywhere at once; time from the start signal until every process has its token, median of "
+            f"{options.rounds} rounds (min-max), and the goal: latency + 0.2 s + 2 ms per process."
+        )
+        yield ""
+        yield "| processes | cache | token calls per round | time until all have the token | goal |"
+        yield "|---:|---|---:|---:|---:|"
+        for size, by_cache in results["fleet"].items():
+            goal = options.latency + 0.2 + 0.002 * size
+            for cache, rounds in by_cache.items():
+                calls = " / ".join(str(c) for c in sorted({r.token_calls for r in rounds}))
+                seconds = [r.seconds for r in rounds]
+                spread = f"{statistics.median(seconds):.3f} s ({min(seconds):.2f}-{max(seconds):.2f})"
+                yield f"| {size} | {LABELS[cache]} | {calls} | {spread} | {goal:.3f} s |"
+    if results["hold"]:
+        yield ""
+        yield (
+            f"**Failure hold**: {options.hold_processes} processes ask for a token every 50 ms; the endpoint "
+            f"refuses the credentials for the first {options.refuse:g} s. Token calls refused, all token calls, "
+            f"and the time from the endpoint's recovery until every process has a token."
+        )
+        yield ""
+        yield "| cache | refused token calls | token calls in all | recovery |"
+        yield "|---|---:|---:|---:|"
+        for cache, found in results["hold"].items():
+            yield f"| {LABELS[cache]} | {found.refused} | {found.token_calls} | {found.recovery:.2f} s |"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.shared_cache", description=__doc__.split("\n")[0])
-    parser.add_argument("--processes", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=8, help="threads per process")
+    parser.add_argument("--sizes", default="8,32,96", help="fleet: comma-separated numbers of processes")
+    parser.add_argument("--threads", type=int, default=8, help="fleet: threads per process")
     parser.add_argument("--latency", type=float, default=0.2, help="seconds the token endpoint takes")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5, help="fleet: expiries per size and cache")
+    parser.add_argument("--hold-processes", type=int, default=16)
+    parser.add_argument("--refuse", type=float, default=6.0, help="hold: seconds the endpoint refuses")
     parser.add_argument("--caches", default=",".join(CACHES), help="comma-separated: none,file,redis")
+    parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated: fleet,hold")
     parser.add_argument("--redis-url", default=None, help="default: start a redis-server on loopback")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
@@ -292,18 +438,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # On SIGTERM, unwind like on Ctrl-C, so that the workers and redis-server we started are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     caches = [c for c in options.caches.split(",") if c]
-    unknown = set(caches) - set(CACHES)
+    scenarios = [s for s in options.only.split(",") if s]
+    unknown = (set(caches) - set(CACHES)) | (set(scenarios) - set(SCENARIOS))
     if unknown:
-        parser.error(f"unknown cache: {', '.join(sorted(unknown))}")
+        parser.error(f"unknown cache or scenario: {', '.join(sorted(unknown))}")
     results = run(
-        processes=options.processes,
+        sizes=[int(s) for s in options.sizes.split(",") if s],
         threads=options.threads,
         latency=options.latency,
         rounds=options.rounds,
         caches=caches,
+        scenarios=scenarios,
+        hold_processes=options.hold_processes,
+        refuse=options.refuse,
         redis_url=options.redis_url,
     )
-    for line in table(results, processes=options.processes, threads=options.threads, latency=options.latency):
+    for line in table(results, options):
         print(line)
     return 0
 
