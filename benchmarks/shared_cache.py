@@ -8,7 +8,10 @@
 
 Two scenarios, each run for every cache side by side (each process fetching its
 own token with :class:`~requests_multiauth.MemoryTokenCache`,
-:class:`~requests_multiauth.FileTokenCache`, :class:`~requests_multiauth.RedisTokenCache`):
+:class:`~requests_multiauth.FileTokenCache`, :class:`~requests_multiauth.RedisTokenCache`,
+and, for comparison, each shared cache as it was before (``-queue``: through the
+four methods of the ``TokenCache`` protocol only, so that waiters take the lock in
+turn and each process holds its failures alone)):
 
 * **fleet**: for each size N (8, 32, 96), N worker processes that stay alive, with
   T threads each, one auth per process. Each round, the token expires everywhere at
@@ -62,8 +65,14 @@ WAIT = 120.0
 ROUND_JUMP = 7200.0
 
 ROOT = Path(__file__).resolve().parent.parent
-CACHES = ("none", "file", "redis")
-LABELS = {"none": "each process its own", "file": "FileTokenCache", "redis": "RedisTokenCache"}
+CACHES = ("none", "file", "redis", "file-queue", "redis-queue")
+LABELS = {
+    "none": "each process its own",
+    "file": "FileTokenCache",
+    "redis": "RedisTokenCache",
+    "file-queue": "FileTokenCache, as before: lock queue, per-process hold",
+    "redis-queue": "RedisTokenCache, as before: lock queue, per-process hold",
+}
 SCENARIOS = ("fleet", "hold")
 
 
@@ -108,12 +117,15 @@ def worker(spec: Dict[str, Any]) -> None:
     from requests_multiauth.cache import TokenCache
 
     cache: TokenCache
-    if spec["cache"] == "file":
+    kind, _, queue = spec["cache"].partition("-")
+    if kind == "file":
         cache = FileTokenCache(spec["path"])
-    elif spec["cache"] == "redis":
+    elif kind == "redis":
         cache = RedisTokenCache(spec["url"], prefix=spec["prefix"])
     else:
         cache = MemoryTokenCache()
+    if queue:
+        cache = BasicCache(cache)
     session = requests.Session()
     session.trust_env = False  # no proxy, and no REQUESTS_CA_BUNDLE overriding verify
     session.verify = spec["ca"]
@@ -155,6 +167,27 @@ def ask_together(auth: Any, threads: int) -> List[float]:
     for thread in pool:
         thread.join(WAIT)
     return done
+
+
+class BasicCache:
+    """Only the four methods of the TokenCache protocol, none of the optional ones:
+    waiters take the lock in turn and each process holds its failures alone, as
+    before ``lock_or_wait`` and shared failures."""
+
+    def __init__(self, cache: Any) -> None:
+        self._cache = cache
+
+    def get(self, key: str) -> Any:
+        return self._cache.get(key)
+
+    def set(self, key: str, token: Any) -> None:
+        self._cache.set(key, token)
+
+    def delete(self, key: str) -> None:
+        self._cache.delete(key)
+
+    def lock(self, key: str) -> Any:
+        return self._cache.lock(key)
 
 
 def hold_loop(auth: Any, seconds: float) -> Dict[str, Any]:
@@ -344,13 +377,13 @@ def run(
         workdir = Path(tmp)
         redis_server: Optional[RedisServer] = None
         caches = list(caches)
-        if "redis" in caches and redis_url is None:
+        if any(c.startswith("redis") for c in caches) and redis_url is None:
             try:
                 redis_server = RedisServer(workdir)
                 redis_url = redis_server.url
             except (FileNotFoundError, RuntimeError) as exc:
                 print(f"RedisTokenCache skipped: no Redis ({exc}); pass --redis-url", file=sys.stderr)
-                caches.remove("redis")
+                caches = [c for c in caches if not c.startswith("redis")]
 
         def spec(cache: str) -> Dict[str, Any]:
             place = uuid.uuid4().hex[:8]  # a fresh place each time: every run starts without a token
@@ -427,7 +460,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="fleet: expiries per size and cache")
     parser.add_argument("--hold-processes", type=int, default=16)
     parser.add_argument("--refuse", type=float, default=6.0, help="hold: seconds the endpoint refuses")
-    parser.add_argument("--caches", default=",".join(CACHES), help="comma-separated: none,file,redis")
+    parser.add_argument("--caches", default=",".join(CACHES), help="comma-separated: " + ",".join(CACHES))
     parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated: fleet,hold")
     parser.add_argument("--redis-url", default=None, help="default: start a redis-server on loopback")
     parser.add_argument("--worker", help=argparse.SUPPRESS)

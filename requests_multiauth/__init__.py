@@ -20,7 +20,7 @@ from .auth import (
     TokenAuth,
     TokenAuthOptions,
 )
-from .cache import MemoryTokenCache, TokenCache
+from .cache import FailureSharingTokenCache, MemoryTokenCache, SharedFailure, TokenCache, WaitingTokenCache
 from .cache_file import FileTokenCache  # needs filelock only when built
 from .cache_redis import RedisTokenCache  # needs redis only when built
 from .client_auth import (  # the JWT methods need PyJWT only when built
@@ -70,6 +70,7 @@ __all__ = [
     "DiscoveryError",
     "ServerMetadata",
     "discover",
+    "FailureSharingTokenCache",
     "InsecureTransportError",
     "InvalidClientError",
     "MemoryTokenCache",
@@ -83,6 +84,7 @@ __all__ = [
     "PrivateKeyJwt",
     "RatedAuth",
     "RetryPolicy",
+    "SharedFailure",
     "StaticTokenAuth",
     "TlsClientAuth",
     "AuthTelemetry",
@@ -95,5 +97,6 @@ __all__ = [
     "TokenExpiryWarning",
     "TokenRequestError",
     "TokenResponseError",
+    "WaitingTokenCache",
     "__version__",
 ]

@@ -43,7 +43,8 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Tuple, Type, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Optional, Tuple, Type, Union
+from urllib.parse import unquote
 
 from . import _fork
 from ._cache_format import DamagedEntry, decode_entry, decode_failure, encode_entry, encode_failure
@@ -140,9 +141,14 @@ class RedisTokenCache:
     across networks.
 
     Args:
-        client_or_url: a ``redis.Redis`` client, or a URL (``redis://``,
-            ``rediss://``, ``unix://``) from which one is built with short socket
-            timeouts and a single retry.
+        client_or_url: a client (``redis.Redis``; a Sentinel-managed primary,
+            ``Sentinel(...).master_for(name)``; a ``redis.cluster.RedisCluster``),
+            or a URL from which one is built with short socket timeouts and a
+            single retry: ``redis://``, ``rediss://``, ``unix://``;
+            ``redis+sentinel://[user:password@]host:port[,host:port...]/service[/db]``
+            (the password is the primary's; the sentinels are asked without one);
+            ``redis+cluster://[user:password@]host:port[,host:port...]``; and
+            ``rediss+sentinel://``, ``rediss+cluster://`` for TLS.
         prefix: put before every key.
         lock_ttl: seconds after which a lock held by a crashed process expires.
         lock_timeout: seconds to wait for the lock before fetching without it,
@@ -165,9 +171,6 @@ class RedisTokenCache:
         reconnect_after: float = RECONNECT_AFTER,
     ) -> None:
         module = _import_redis()
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
-
         for name, value in (
             ("lock_ttl", lock_ttl),
             ("lock_timeout", lock_timeout),
@@ -179,13 +182,7 @@ class RedisTokenCache:
             raise ConfigurationError("lock_ttl must be at least a millisecond")
         self._owns_client = isinstance(client_or_url, str)
         if isinstance(client_or_url, str):
-            self.client: redis.Redis = module.Redis.from_url(
-                client_or_url,
-                socket_timeout=SOCKET_TIMEOUT,
-                socket_connect_timeout=CONNECT_TIMEOUT,
-                # One immediate retry: it reconnects a pooled connection that a Redis restart closed.
-                retry=Retry(NoBackoff(), 1),
-            )
+            self.client: redis.Redis = _client_from_url(module, client_or_url)
         else:
             self.client = client_or_url
         self.prefix = prefix
@@ -437,6 +434,68 @@ class RedisTokenCache:
                 self._where,
                 extra=log_fields("cache.available", cache=self._where),
             )
+
+
+def _client_from_url(module: Any, url: str) -> Any:
+    """A client for *url* with short socket timeouts and a single retry: ``redis://``,
+    ``rediss://``, ``unix://`` (one server), ``redis+sentinel://`` (the primary a
+    Sentinel group names) or ``redis+cluster://`` (a Redis Cluster), each also
+    with ``rediss+`` for TLS."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    timeouts: Dict[str, Any] = {"socket_timeout": SOCKET_TIMEOUT, "socket_connect_timeout": CONNECT_TIMEOUT}
+    # One immediate retry: it reconnects a pooled connection that a Redis restart closed.
+    retry = Retry(NoBackoff(), 1)
+    scheme, _, rest = url.partition("://")
+    kind = scheme.lower()
+    if kind not in ("redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster"):
+        return module.Redis.from_url(url, retry=retry, **timeouts)
+    netloc, _, path = rest.partition("/")
+    userinfo, _, hosts = netloc.rpartition("@")
+    username, _, password = userinfo.partition(":")
+    credentials: Dict[str, Any] = {"username": unquote(username) or None, "password": unquote(password) or None}
+    if kind.startswith("rediss"):
+        credentials["ssl"] = True
+    nodes = [_host_port(node, url) for node in hosts.split(",") if node]
+    if not nodes:
+        raise ConfigurationError(f"{safe_redis_url(url)} names no host")
+    if kind.endswith("+cluster"):
+        import redis.cluster
+
+        cluster: Any = redis.cluster  # parts of redis-py are not typed
+        startup = [cluster.ClusterNode(h, p) for h, p in nodes]
+        return cluster.RedisCluster(startup_nodes=startup, **credentials, **timeouts)
+    import redis.sentinel
+
+    Sentinel: Any = redis.sentinel.Sentinel  # not typed in redis-py
+
+    service, _, db = path.partition("/")
+    if not service:
+        raise ConfigurationError(
+            f"{safe_redis_url(url)} names no service: redis+sentinel://host:port[,host:port...]/service[/db]"
+        )
+    if db and not db.isdigit():
+        raise ConfigurationError(f"{safe_redis_url(url)}: the database must be a number")
+    sentinel = Sentinel(nodes, sentinel_kwargs=dict(timeouts), **timeouts)
+    return sentinel.master_for(unquote(service), db=int(db or 0), retry=retry, **credentials)
+
+
+def _host_port(node: str, url: str) -> Tuple[str, int]:
+    host, _, port = node.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigurationError(f"{safe_redis_url(url)}: each node must be host:port")
+    return host.strip("[]"), int(port)
+
+
+def safe_redis_url(url: str) -> str:
+    """*url* without its password, for error messages."""
+    scheme, _, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    userinfo, at, hosts = netloc.rpartition("@")
+    if at:
+        netloc = userinfo.partition(":")[0] + ":***@" + hosts
+    return f"{scheme}://{netloc}{slash}{path}"
 
 
 def _sha1(data: Union[bytes, str]) -> str:

@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterator, List
 import pytest
 from redis.cluster import RedisCluster
 
-from requests_multiauth import RedisTokenCache
+from requests_multiauth import ConfigurationError, RedisTokenCache
 from requests_multiauth.cache_redis import PREFIX
 from requests_multiauth.testing import LocalServer
 from tests.fixtures_cache import (
@@ -44,9 +44,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterGr
     group.stop()
 
 
-@pytest.fixture
-def sentinel_group(tmp_path: Path) -> Iterator[SentinelGroup]:
-    group = start_sentinel_group(tmp_path / "sentinel")
+@pytest.fixture(scope="module")
+def sentinel_group(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelGroup]:
+    # One group for the module (it takes seconds to form); the failover test runs last.
+    group = start_sentinel_group(tmp_path_factory.mktemp("sentinel"))
     yield group
     group.stop()
 
@@ -80,12 +81,14 @@ def keys_in(cluster: RedisClusterGroup) -> List[str]:
 # -- Redis Cluster ----------------------------------------------------------------------------------
 
 
-def test_a_cluster_fleet_makes_one_token_call_and_its_waiters_do_not_queue_on_the_lock(
+def test_a_cluster_fleet_makes_one_token_call_and_its_waiters_do_not_queue_on_the_lock(  # redis+cluster://
     server: LocalServer, stub: TokenEndpointStub, cluster: RedisClusterGroup, cluster_workers: Workers
 ) -> None:
     cache = RedisTokenCache(cluster.client())
     make_auth(server, cache).get_token()  # tok-1; expired for the workers
     [entry] = keys_in(cluster)
+    nodes = ",".join(f"127.0.0.1:{port}" for port in cluster.ports)
+    cluster_workers.base["cache"] = {"kind": "redis", "url": f"redis+cluster://{nodes}", "lock_timeout": WAIT}
     holder, waiters = waiters_while_one_fetches(
         cluster_workers, stub, cache, entry[len(PREFIX) + 1 : -1], waiting=4, later=LATER
     )
@@ -99,7 +102,7 @@ def test_a_cluster_fleet_makes_one_token_call_and_its_waiters_do_not_queue_on_th
     assert len(slots) == 1
 
 
-def test_a_refused_cluster_fleet_makes_one_token_call_per_hold_interval(
+def test_a_refused_cluster_fleet_makes_one_token_call_per_hold_interval(  # a RedisCluster client passed in
     stub: TokenEndpointStub, cluster: RedisClusterGroup, cluster_workers: Workers
 ) -> None:
     stub.delay = 0.0
@@ -111,17 +114,30 @@ def test_a_refused_cluster_fleet_makes_one_token_call_per_hold_interval(
 # -- Sentinel ---------------------------------------------------------------------------------------
 
 
-def test_a_sentinel_failover_in_the_middle_of_a_run_fails_no_request(
+def test_a_sentinel_managed_primary_passed_in_shares_one_token(
+    server: LocalServer, stub: TokenEndpointStub, sentinel_group: SentinelGroup
+) -> None:
+    from redis.sentinel import Sentinel
+
+    sentinel = Sentinel([("127.0.0.1", port) for port in sentinel_group.sentinel_ports], socket_timeout=1)
+    primary = sentinel.master_for(SERVICE, socket_timeout=1)
+    primary.flushall()
+    cache = RedisTokenCache(primary)
+    assert repr(cache) == f"RedisTokenCache('redis sentinel {SERVICE}', prefix='{PREFIX}')"
+    tokens = [make_auth(server, cache).get_token().access_token for _ in range(3)]
+    assert tokens == ["tok-1"] * 3
+    assert len(stub.calls) == 1
+
+
+def test_a_sentinel_failover_in_the_middle_of_a_run_fails_no_request(  # redis+sentinel://
     tmp_path: Path, server: LocalServer, stub: TokenEndpointStub, sentinel_group: SentinelGroup
 ) -> None:
     stub.lifetime = 3.2  # renewed ahead every 2.3 s: the first renewal falls in the failover
     stub.delay = 0.05
     processes, seconds = 6, 8.0
-    workers = new_workers(
-        tmp_path,
-        server,
-        {"sentinels": sentinel_group.sentinel_ports, "service": SERVICE, "lock_timeout": 5, "reconnect_after": 0.5},
-    )
+    sentinels = ",".join(f"127.0.0.1:{port}" for port in sentinel_group.sentinel_ports)
+    url = f"redis+sentinel://{sentinels}/{SERVICE}/0"
+    workers = new_workers(tmp_path, server, {"url": url, "lock_timeout": 5, "reconnect_after": 0.5})
     try:
         procs = workers.start(processes, threads=1, start_file=True, loop=seconds, every=0.02, api=server.url + "/api")
         workers.wait_ready(procs)
@@ -143,3 +159,18 @@ def test_a_sentinel_failover_in_the_middle_of_a_run_fails_no_request(
     assert len(stub.calls) <= 4 + processes, f"{len(stub.calls)} token calls"
     assert sentinel_group.primary_port() == sentinel_group.replica.port
     assert len({r.tokens[-1] for r in results}) == 1  # shared again, through the new primary
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis+sentinel://:pw-Zq81xLm@127.0.0.1:26379",  # no service
+        "redis+sentinel://:pw-Zq81xLm@127.0.0.1:26379/tokens/zero",
+        "redis+cluster://:pw-Zq81xLm@",
+        "redis+cluster://:pw-Zq81xLm@127.0.0.1",  # no port
+    ],
+)
+def test_sentinel_and_cluster_urls_that_cannot_work_are_refused_without_the_password(url: str) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        RedisTokenCache(url)
+    assert "pw-Zq81xLm" not in str(refused.value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import pytest
 
@@ -16,8 +16,9 @@ from requests_multiauth import (
     Token,
     TokenRequestError,
 )
+from requests_multiauth.cache import SharedFailure
 from requests_multiauth.errors import MultiAuthError
-from requests_multiauth.renewal import FAILURE_HOLD_MIN, RENEW_RETRY_MIN, TokenManager
+from requests_multiauth.renewal import FAILURE_HOLD_MAX, FAILURE_HOLD_MIN, RENEW_RETRY_MIN, TokenManager
 
 NOW = 1_800_000_000.0
 LIFETIME = 3600.0
@@ -471,3 +472,69 @@ def test_invalidate_ends_the_failure_hold() -> None:
         manager.token()
     manager.invalidate()
     assert manager.token().access_token == "token-2"
+
+
+# -- the failure hold shared through the cache -------------------------------------------------
+
+
+class FailureSharingCache(MemoryTokenCache):
+    """A MemoryTokenCache that also keeps failure records: what two managers on it
+    see is what two processes on a FileTokenCache or RedisTokenCache see."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures: Dict[str, SharedFailure] = {}
+
+    def get_failure(self, key: str) -> Optional[SharedFailure]:
+        return self.failures.get(key)
+
+    def set_failure(self, key: str, failure: SharedFailure, ttl: float) -> None:
+        self.failures[key] = failure
+
+    def delete_failure(self, key: str) -> None:
+        self.failures.pop(key, None)
+
+
+def test_a_failure_is_held_for_every_manager_on_the_cache_and_the_hold_grows_to_its_bound() -> None:
+    clock, cache = FakeClock(), FailureSharingCache()
+    error = InvalidClientError("the token endpoint refused the token request (HTTP 401)", status_code=401)
+    fetches = [FakeFetch(fail=set(range(1, 100)), error=error) for _ in range(3)]
+    managers = [make_manager(fetch, clock, cache=cache) for fetch in fetches]
+    calls_at: List[float] = []
+
+    offset = 0.0
+    for _ in range(400):  # every manager asks every 0.25 s for 100 s of fake time
+        for manager in managers:
+            before = sum(f.calls for f in fetches)
+            with pytest.raises(InvalidClientError) as raised:
+                manager.token()
+            if sum(f.calls for f in fetches) > before:
+                calls_at.append(offset)
+            assert (raised.value.status_code, str(raised.value)) == (401, str(error))
+        offset += 0.25
+        clock.set(offset)
+
+    gaps = [b - a for a, b in zip(calls_at, calls_at[1:])]
+    # One call per hold for the three of them: 1, 2, 4, 8, 16 s, then 30 s at most.
+    assert gaps[:5] == [1.0, 2.0, 4.0, 8.0, 16.0]
+    assert all(gap == FAILURE_HOLD_MAX for gap in gaps[5:])
+    assert len(calls_at) == 8  # 0, 1, 3, 7, 15, 31, 61, 91 s: not 3 x 8
+
+    for fetch in fetches:
+        fetch.fail = set()
+    clock.set(offset + FAILURE_HOLD_MAX)
+    assert managers[0].token().access_token.startswith("token-")  # the hold is over: success ...
+    assert cache.failures == {}  # ... removes the record
+    assert managers[1].token() == managers[0].token()  # and the others share the token
+
+
+def test_a_shared_failure_record_long_past_its_hold_is_forgotten() -> None:
+    clock, cache = FakeClock(), FailureSharingCache()
+    stale = SharedFailure("InvalidClientError", "refused", until=NOW - 2 * FAILURE_HOLD_MAX, failures=9)
+    cache.set_failure("rma1-test", stale, FAILURE_HOLD_MAX)
+    fetch = FakeFetch(fail={1})
+    manager = make_manager(fetch, clock, cache=cache)
+    with pytest.raises(TokenRequestError):
+        manager.token()
+    assert cache.failures["rma1-test"].failures == 1  # the count started over: held 1 s, not 30
+    assert cache.failures["rma1-test"].until == NOW + FAILURE_HOLD_MIN
