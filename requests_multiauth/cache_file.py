@@ -38,6 +38,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import random
 import stat
 import sys
 import tempfile
@@ -351,7 +352,8 @@ class FileTokenCache:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise filelock.Timeout(str(path))
-                time.sleep(min(pause, left))
+                # Jitter: a fleet that started waiting together would otherwise wake in step.
+                time.sleep(min(pause * random.uniform(0.5, 1.0), left))  # noqa: S311 - not cryptography
                 pause = min(pause * 1.5, WAIT_POLL_MAX)
                 token = watch.look()
                 if token is not None:

@@ -451,3 +451,20 @@ def test_the_failure_record_holds_no_secret_and_is_private(
     assert len(stub.calls) == 1
     assert str(held.value) == str(raised.value)
     assert (held.value.status_code, held.value.error) == (401, "invalid_client")
+
+
+def test_a_damaged_entry_is_reported_once_by_a_fleet_not_once_per_waiter(
+    server: LocalServer, stub: TokenEndpointStub, directory: Path, workers: Workers
+) -> None:
+    make_auth(server, FileTokenCache(directory)).get_token()
+    [entry] = entries(directory)
+    entry.write_bytes(DAMAGE["truncated"])
+    procs = workers.start(6, threads=4, start_file=True)
+    workers.wait_ready(procs)
+    workers.go()
+    results = workers.collect(procs)
+
+    assert len(stub.calls) == 2  # the seed, then one call for the fleet
+    assert {token for r in results for token in r.tokens} == {"tok-2"}
+    # Whoever reads the entry under the lock reports it; waiters look at it without a word.
+    assert sum(r.stderr.count("is damaged") for r in results) == 1

@@ -367,3 +367,21 @@ def test_the_failure_record_holds_no_secret_and_expires(
     assert len(stub.calls) == 1
     assert str(held.value) == str(raised.value)
     assert (held.value.status_code, held.value.error) == (401, "invalid_client")
+
+
+@needs_redis
+def test_a_damaged_entry_is_reported_once_by_a_fleet_not_once_per_waiter(
+    server: LocalServer, stub: TokenEndpointStub, redis_server: RedisServer, workers: Workers
+) -> None:
+    client = redis_server.client()
+    make_auth(server, RedisTokenCache(redis_server.url)).get_token()
+    client.set(only_key(client), b"\x00garbage{", px=60_000)
+    procs = workers.start(6, threads=4, start_file=True)
+    workers.wait_ready(procs)
+    workers.go()
+    results = workers.collect(procs)
+
+    assert len(stub.calls) == 2  # the seed, then one call for the fleet
+    assert {token for r in results for token in r.tokens} == {"tok-2"}
+    # Whoever reads the entry under the lock reports it; waiters look at it without a word.
+    assert sum(r.stderr.count("is damaged") for r in results) == 1
