@@ -172,6 +172,7 @@ class SharedFailure:
 
     @classmethod
     def of(cls, exc: MultiAuthError, *, until: float, failures: int) -> SharedFailure:
+        """The record of *exc*, held until *until* (epoch seconds), the *failures*-th in a row."""
         kind = next(k.__name__ for k in type(exc).__mro__ if _FAILURE_KINDS.get(k.__name__) is k)
         fields: Dict[str, Any] = {}
         if isinstance(exc, TokenRequestError):
@@ -197,6 +198,7 @@ class SharedFailure:
         return cls(self.message)
 
     def to_dict(self) -> Dict[str, Any]:
+        """The record as JSON-ready fields, for a cache to store."""
         return {
             "kind": self.kind,
             "message": self.message,
