@@ -139,7 +139,9 @@ def worker(spec: Dict[str, Any]) -> None:
         retry=RetryPolicy(attempts=1),
         clock=lambda: time.time() + offset[0],
     )
-    cache.get("rma1-warm-up")  # connect now: at a real expiry, connections are already open
+    # Connect, and load what the lock needs, now: at a real expiry, that is done already.
+    with cache.lock("rma1-warm-up"):
+        cache.get("rma1-warm-up")
     print(json.dumps({"ready": True}), flush=True)
     if spec["scenario"] == "hold":
         sys.stdin.readline()
