@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import threading
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -226,7 +227,13 @@ class SharedFailure:
             value = data.get(name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"{name} is not a number")
-            return float(value)
+            try:
+                result = float(value)
+            except OverflowError:
+                result = math.inf
+            if not math.isfinite(result):
+                raise ValueError(f"{name} is not a finite number")
+            return result
 
         status = data.get("status_code")
         if status is not None and (isinstance(status, bool) or not isinstance(status, int)):
@@ -235,11 +242,11 @@ class SharedFailure:
             kind=text("kind", optional=False) or "",
             message=text("message", optional=False) or "",
             until=number("until"),
-            failures=max(int(number("failures")), 1),
+            failures=min(max(int(number("failures")), 1), 1000),  # a count, not a number to compute with
             status_code=status,
             error=text("error"),
             error_description=text("error_description"),
-            attempts=max(int(number("attempts")), 1),
+            attempts=min(max(int(number("attempts")), 1), 1000),
         )
 
 

@@ -72,6 +72,11 @@ FAILURE_HOLD_MIN = 1.0
 FAILURE_HOLD_MAX = 30.0
 
 
+#: The count of failures in a row stops growing here: the hold stopped growing long
+#: before (at FAILURE_HOLD_MAX), and a count read from a shared cache stays small.
+_MAX_FAILURES = 64
+
+
 @dataclass(frozen=True)
 class _Entry:
     """A token with its two deadlines, computed once when it is adopted."""
@@ -240,7 +245,7 @@ class TokenManager:
             try:
                 token = self._fetch(previous, now)
             except MultiAuthError as exc:
-                failures = max(self._failures, shared.failures if shared is not None else 0)
+                failures = min(max(self._failures, shared.failures if shared is not None else 0), _MAX_FAILURES)
                 if not fresh:  # a failed renewal ahead of expiry has its own schedule (_renew_ahead_locked)
                     self._failures = failures
                     self._hold_failure(exc)
@@ -329,7 +334,7 @@ class TokenManager:
         cache = self._failure_cache()
         if cache is None:
             return
-        hold = min(FAILURE_HOLD_MAX, FAILURE_HOLD_MIN * 2 ** (failures - 1))
+        hold = min(FAILURE_HOLD_MAX, FAILURE_HOLD_MIN * 2 ** min(failures - 1, 30))  # a count read from the cache
         until = self._clock() + hold
         cache.set_failure(self.key, SharedFailure.of(exc, until=until, failures=failures), hold + FAILURE_HOLD_MAX)
 

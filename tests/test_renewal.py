@@ -538,3 +538,26 @@ def test_a_shared_failure_record_long_past_its_hold_is_forgotten() -> None:
         manager.token()
     assert cache.failures["rma1-test"].failures == 1  # the count started over: held 1 s, not 30
     assert cache.failures["rma1-test"].until == NOW + FAILURE_HOLD_MIN
+
+
+HUGE = b"9" * 400
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        b'{"format":1,"failure":{"kind":"InvalidClientError","message":"x","until":1e999,"failures":1}}',
+        b'{"format":1,"failure":{"kind":"InvalidClientError","message":"x","until":1.0,"failures":' + HUGE + b"}}",
+        b'{"format":1,"failure":{"kind":"InvalidClientError","message":"x","until":"soon"}}',
+        b'{"format":1,"failure":{"kind":null,"message":"x","until":1.0}}',
+        b'{"format":1,"token":{"access_token":"tok-not-a-failure"}}',
+    ],
+)
+def test_a_damaged_failure_record_is_refused_without_quoting_it(record: bytes) -> None:
+    from requests_multiauth._cache_format import DamagedEntry, decode_failure
+
+    # Refused, not computed with: a hold grown from a count of 10**400 would never end.
+    with pytest.raises(DamagedEntry) as refused:
+        decode_failure(record)
+    assert "tok-" not in str(refused.value)
+    assert "999" not in str(refused.value)
