@@ -190,7 +190,13 @@ class FileTokenCache:
         except FileNotFoundError:
             return None
         except (OSError, DamagedEntry) as exc:
-            log.debug("token cache %s: ignoring %s (%s)", self.path, path.name, exc)
+            log.debug(
+                "token cache %s: ignoring %s (%s)",
+                self.path,
+                path.name,
+                exc,
+                extra=log_fields("cache.failure_ignored", cache=str(self.path), entry=path.name, reason=str(exc)),
+            )
             return None
 
     def set_failure(self, key: str, failure: SharedFailure, ttl: float) -> None:
@@ -205,6 +211,7 @@ class FileTokenCache:
                 self.path,
                 path.name,
                 _why(exc),
+                extra=log_fields("cache.write_failed", cache=str(self.path), entry=path.name, reason=_why(exc)),
             )
 
     def delete_failure(self, key: str) -> None:

@@ -305,7 +305,13 @@ class RedisTokenCache:
         try:
             return decode_failure(data)
         except DamagedEntry as exc:
-            log.debug("token cache %s: ignoring the failure record of %s (%s)", self._where, key, exc)
+            log.debug(
+                "token cache %s: ignoring the failure record of %s (%s)",
+                self._where,
+                key,
+                exc,
+                extra=log_fields("cache.failure_ignored", cache=self._where, key=self._name(key), reason=str(exc)),
+            )
             return None
 
     def set_failure(self, key: str, failure: SharedFailure, ttl: float) -> None:
