@@ -20,17 +20,19 @@ The decoded answer then goes to :func:`~requests_multiauth.token.parse_token_res
 from __future__ import annotations
 
 import email.utils
+import errno
 import json
 import logging
+import os
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple, Union
 from urllib.parse import parse_qsl, urlencode
 
 import requests
 
-from . import _fork
+from . import _fork, _pool
 from ._urls import check_transport, safe_url
 from .dpop import DPOP_NONCE_ERROR, DPoPProofs
 from .errors import (
@@ -198,11 +200,14 @@ class TokenEndpoint:
         url: the endpoint; must be ``https://`` unless *allow_insecure_loopback*
             and the host is loopback.
         session: the ``requests.Session`` for token calls (proxies, CA bundle,
-            client certificates). Default: a new plain session, closed by :meth:`close`.
-            Its ``verify`` is passed on each token call, so that a CA bundle set
-            on it wins over ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``.
-        verify: the CA bundle (a path) or ``False`` for the session this endpoint
-            makes when given no *session*; it too wins over those variables.
+            client certificates); it stays the caller's. Its ``verify`` is passed
+            on each token call, so that a CA bundle set on it wins over
+            ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``. Default: the process's
+            shared token-call session (:mod:`._pool`): one bounded connection
+            pool per origin and TLS settings, one SSL context per CA bundle and
+            client certificate, idle connections closed after a few seconds.
+        verify: the CA bundle (a path) or ``False`` for the token calls when
+            given no *session*; it too wins over those variables.
         timeout: connect/read timeout of each try.
         retry: the retry policy for transient faults.
         allow_insecure_loopback: accept ``http://`` to loopback, for tests.
@@ -219,8 +224,8 @@ class TokenEndpoint:
             token call (RFC 8705 mutual TLS), as requests takes it: a PEM path
             or a (certificate path, key path) pair.
 
-    After ``os.fork()`` the child drops the pooled connections it inherited
-    (a TLS stream used by two processes breaks for both) and opens its own.
+    After ``os.fork()`` the child never sends on the pooled connections it
+    inherited (a TLS stream used by two processes breaks for both): it opens its own.
     """
 
     def __init__(
@@ -248,8 +253,7 @@ class TokenEndpoint:
         if session is not None and verify is not None:
             raise ConfigurationError("pass verify= or session=, not both: set the session's verify instead")
         self._verify = verify
-        self._owns_session = session is None
-        self._session = session if session is not None else self._new_session()
+        self._own_session = session  # None: the process's shared session (_pool)
         self._secrets: List[Optional[str]] = [s for s in secrets if s]
         self._sleep = sleep
         self._monotonic = monotonic
@@ -258,28 +262,24 @@ class TokenEndpoint:
         self.telemetry = telemetry if telemetry is not None else AuthTelemetry(type(self).__name__)
         _fork.register(self)
 
-    def reset_after_fork(self) -> None:
-        # The parent may go on using the keep-alive connections in the pool; a
-        # session we own is replaced without touching them, a caller's is emptied.
-        if self._owns_session:
-            self._session = self._new_session()
-        else:
-            for adapter in self._session.adapters.values():
-                adapter.close()
+    @property
+    def _session(self) -> requests.Session:
+        """The session token calls go through: the caller's, or the process's shared one."""
+        return self._own_session if self._own_session is not None else _pool.shared_session()
 
-    def _new_session(self) -> requests.Session:
-        session = requests.Session()
-        if self._verify is not None:
-            session.verify = self._verify
-        return session
+    def reset_after_fork(self) -> None:
+        # The shared session is replaced in the child by _pool, without touching
+        # the parent's connections; a caller's session is emptied.
+        if self._own_session is not None:
+            for adapter in self._own_session.adapters.values():
+                adapter.close()
 
     def __repr__(self) -> str:
         return f"TokenEndpoint({safe_url(self.url)!r})"
 
     def close(self) -> None:
-        """Close the session if this endpoint created it."""
-        if self._owns_session:
-            self._session.close()
+        """Nothing to close: the caller's session stays the caller's, and the shared
+        session's idle connections close by themselves (see :mod:`._pool`)."""
 
     def post(
         self,
@@ -396,9 +396,15 @@ class TokenEndpoint:
         *,
         nonce_retry: bool = True,
     ) -> Any:
-        verify = self._session.verify
+        session = self._session
+        if self._own_session is not None:
+            verify = session.verify
+            # A session's own CA bundle would otherwise lose to REQUESTS_CA_BUNDLE.
+            verify_now: Union[bool, str, None] = None if verify is True else verify
+        else:  # the shared session: this endpoint's verify= (a path or False) wins, else the environment's
+            verify_now = self._verify
         try:
-            response = self._session.post(
+            response = session.post(
                 self.url,
                 data=data,
                 json=json_body,
@@ -406,11 +412,11 @@ class TokenEndpoint:
                 timeout=self.timeout,
                 allow_redirects=False,
                 cert=self.cert,  # None: the session's own, if any
-                # A session's own CA bundle would otherwise lose to REQUESTS_CA_BUNDLE.
-                verify=None if verify is True else verify,
+                verify=verify_now,
             )
             text = response.text  # read the whole answer now: a reset mid-body is transient
         except requests.exceptions.SSLError as exc:
+            _raise_if_out_of_resources(exc, where, attempt)
             if "eof" in str(exc).lower():  # closed during the handshake: an overloaded or restarting server
                 raise _Transient("the connection closed during the TLS handshake") from None
             raise TokenRequestError(
@@ -421,7 +427,11 @@ class TokenEndpoint:
         except requests.exceptions.InvalidURL as exc:
             raise ConfigurationError(f"{where} is not a valid URL: {exc}") from None
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            _raise_if_out_of_resources(exc, where, attempt)
             raise _Transient(_describe_network_error(exc)) from None
+        except (OSError, MemoryError, RuntimeError) as exc:  # not wrapped by requests (loading the CA bundle)
+            _raise_if_out_of_resources(exc, where, attempt)
+            raise
 
         status = response.status_code
         if self.dpop is not None:
@@ -479,6 +489,59 @@ class TokenEndpoint:
 def _with_proof(dpop: DPoPProofs, url: str, headers: Mapping[str, str]) -> Dict[str, str]:
     """*headers* plus a new DPoP proof for a token request to *url*."""
     return {**headers, "DPoP": dpop.proof("POST", url)}
+
+
+#: OSError numbers that mean the process or the machine ran out of something.
+_OUT_OF = {
+    errno.EMFILE: "the process is out of file descriptors",
+    errno.ENFILE: "the machine is out of file descriptors",
+    errno.ENOMEM: "the process is out of memory",
+    errno.ENOBUFS: "the machine is out of network buffers",
+}
+
+
+def _resource_limit(exc: BaseException) -> Optional[str]:
+    """What the process ran out of, if that is what *exc* (or an exception it
+    wraps, as requests and urllib3 wrap them) says; None otherwise."""
+    seen: Set[int] = set()
+    pending: List[BaseException] = [exc]
+    while pending and len(seen) < 32:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, MemoryError):
+            return "the process is out of memory (MemoryError)"
+        if isinstance(current, RuntimeError) and "can't start new thread" in str(current):
+            return f"the process is out of threads ({current})"
+        if isinstance(current, OSError) and current.errno in _OUT_OF:
+            what = _OUT_OF[current.errno]
+            if current.errno == errno.EMFILE:
+                what += _descriptor_limit()
+            return f"{what} ({errno.errorcode[current.errno]}: {os.strerror(current.errno)})"
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+        reason = getattr(current, "reason", None)  # urllib3's MaxRetryError
+        if isinstance(reason, BaseException):
+            pending.append(reason)
+        pending.extend(arg for arg in current.args if isinstance(arg, BaseException))
+    return None
+
+
+def _descriptor_limit() -> str:
+    try:
+        import resource
+    except ImportError:  # Windows
+        return ""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return f": all {soft} allowed are open; raise the limit (ulimit -n) or open fewer connections"
+
+
+def _raise_if_out_of_resources(exc: BaseException, where: str, attempt: int) -> None:
+    """Report running out of descriptors, memory or threads as that, never as a
+    TLS or network fault: retrying does not help, and neither does a CA bundle."""
+    limit = _resource_limit(exc)
+    if limit is not None:
+        raise TokenRequestError(f"{where} could not be called: {limit}", attempts=attempt) from None
 
 
 def _describe_network_error(exc: Exception) -> str:

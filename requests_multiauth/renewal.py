@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from . import _fork
+from . import _fork, _workers
 from .cache import FailureSharingTokenCache, SharedFailure, TokenCache, lock_or_wait
 from .errors import ConfigurationError, MultiAuthError
 from .telemetry import AuthTelemetry, log_fields
@@ -96,8 +96,9 @@ class TokenManager:
         leeway: seconds before expiry at which a token counts as expired.
         clock: returns the time in epoch seconds; replaceable in tests.
         name: how logs name the owner (never a secret).
-        background: renew ahead of expiry on a short-lived background thread
-            (True) or on the request thread that notices first (False).
+        background: renew ahead of expiry on the process's renewal workers
+            (True; see :mod:`requests_multiauth._workers`) or on the request
+            thread that notices first (False).
         telemetry: where cache reads, renewals ahead and held failures are
             recorded; default a recorder of its own.
     """
@@ -125,7 +126,8 @@ class TokenManager:
         self._background = background
         self._entry: Optional[_Entry] = None
         self._lock = threading.Lock()  # held by whoever is getting a new token
-        self._renewal: Optional[threading.Thread] = None
+        self._queued = threading.Lock()  # held while a renewal ahead of expiry is queued or running
+        self._renewal: Optional[_workers.Task] = None
         self._renew_failures = 0
         self._renew_retry_at = 0.0
         self._failure: Optional[MultiAuthError] = None
@@ -137,6 +139,7 @@ class TokenManager:
     def reset_after_fork(self) -> None:
         # The parent's renewal thread does not exist here, and it may have held the lock.
         self._lock = threading.Lock()
+        self._queued = threading.Lock()
         self._renewal = None
         self._renew_retry_at = 0.0
 
@@ -346,19 +349,44 @@ class TokenManager:
     # -- renewal ahead of expiry -------------------------------------------------
 
     def _renew_ahead(self) -> None:
-        """Start renewing a stale token, unless a token call is already under way."""
-        if not self._lock.acquire(blocking=False):
-            return  # someone is renewing; keep using the stale token
+        """Start renewing a stale token, unless a renewal is already queued or a
+        token call is under way.
+
+        In the background (the default) the renewal is queued on the process's
+        renewal workers (:mod:`._workers`), earliest expiry first; it takes the
+        lock only when it runs, so that a request whose token expired meanwhile
+        fetches at once instead of waiting for the queue.
+        """
         if not self._background:
-            self._renew_ahead_locked()
+            if self._lock.acquire(blocking=False):  # else someone is renewing; keep using the stale token
+                self._renew_ahead_locked()
             return
+        if not self._queued.acquire(blocking=False):
+            return  # a renewal is queued or running already
         try:
-            thread = threading.Thread(target=self._renew_ahead_locked, name=f"renew {self._name}", daemon=True)
-            self._renewal = thread
-            thread.start()
+            entry = self._entry
+            left = entry.expire_at - self._clock() if entry is not None else 0.0
+            self._renewal = _workers.submit(self._renew_ahead_queued, seconds_left=left, name=self._name)
+        except RuntimeError as exc:  # "can't start new thread": report it as what it is
+            self._queued.release()
+            self._renew_retry_at = self._clock() + RENEW_RETRY_MIN
+            log.warning(
+                "%s: cannot start a thread to renew the token ahead of expiry (%s): the process is out of "
+                "threads; the current token stays in use, and a request renews it when it expires",
+                self._name,
+                exc,
+            )
         except BaseException:
-            self._lock.release()
+            self._queued.release()
             raise
+
+    def _renew_ahead_queued(self) -> None:
+        """Run on a renewal worker: renew unless someone else is getting a token now."""
+        try:
+            if self._lock.acquire(blocking=False):
+                self._renew_ahead_locked()
+        finally:
+            self._queued.release()
 
     def _renew_ahead_locked(self) -> None:
         """Get a fresh token while the stale one is still in use; on failure, log

@@ -180,21 +180,20 @@ def test_bare_origin_covers_every_path_of_that_origin_only():
     assert not adapter.serves("https://api.example.com.evil.example/anything")
 
 
-def test_close_closes_the_adapter_pools_and_the_auth_token_session(tokens, api_a, bundle, monkeypatch):
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", bundle)  # the auth makes its own token session; let it trust us
+def test_close_closes_the_adapter_pools_but_not_the_token_pool_other_auths_share(tokens, api_a, bundle, monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", bundle)  # the auths use the shared token session; let it trust us
     auth = tokens.auth("alpha", session=None)
+    other = tokens.auth("beta", session=None)
     adapter = AuthAdapter(auth, origins=api_a.url)
     session = plain_session(bundle)
     session.mount(api_a.url + "/", adapter)
     assert session.get(api_a.url + "/items").status_code == 200
-    token_pools = auth._endpoint._session.get_adapter(tokens.token_url).poolmanager.pools
     assert len(adapter.poolmanager.pools) == 1
-    assert len(token_pools) == 1
 
     session.close()
 
     assert len(adapter.poolmanager.pools) == 0
-    assert len(token_pools) == 0
+    assert other.get_token().access_token  # the token pool the auths share still works
     assert session.get(api_a.url + "/again").status_code == 200  # closed is not broken
 
 
