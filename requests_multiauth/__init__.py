@@ -10,6 +10,8 @@ without stalling requests, and on a 401 renews once and replays the request.
 Only the names in ``__all__`` are public; modules starting with ``_`` are not.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._endpoint import RetryPolicy
 from .adapter import AuthAdapter
 from .auth import (
@@ -21,8 +23,6 @@ from .auth import (
     TokenAuthOptions,
 )
 from .cache import FailureSharingTokenCache, MemoryTokenCache, SharedFailure, TokenCache, WaitingTokenCache
-from .cache_file import FileTokenCache  # needs filelock only when built
-from .cache_redis import RedisTokenCache  # needs redis only when built
 from .client_auth import (  # the JWT methods need PyJWT only when built
     ClientAssertion,
     ClientAuth,
@@ -51,7 +51,33 @@ from .session import MultiAuthSession
 from .telemetry import AuthTelemetry, TelemetrySnapshot
 from .token import Token
 
+if TYPE_CHECKING:
+    from .cache_file import FileTokenCache
+    from .cache_redis import RedisTokenCache
+
 __version__ = "0.1.0"
+
+#: Public names whose modules are imported on first use, so that ``import
+#: requests_multiauth`` costs nothing for the parts an application does not use.
+_LAZY = {
+    "FileTokenCache": "cache_file",
+    "RedisTokenCache": "cache_redis",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups do not come here again
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "ApiKeyTokenAuth",

@@ -107,6 +107,10 @@ class _HeaderAuth(AuthBase):
             response.request.headers.pop(self.header_name, None)
 
 
+def _cache_key_of(grant: Grant, extra: Tuple[Tuple[str, str], ...]) -> str:
+    return cache_key((*grant.cache_identity, *extra))
+
+
 class TokenAuth(_HeaderAuth):
     """Base class of the auths that obtain and renew tokens. Safe for concurrent use.
 
@@ -205,7 +209,7 @@ class TokenAuth(_HeaderAuth):
         )
         self._grant = grant
         self._clock = clock
-        identity = grant.cache_identity
+        extra_identity: Tuple[Tuple[str, str], ...] = ()
         fetch: Callable[[Optional[Token], float], Token] = self._fetch
         self._token_calls = 0
         self._presenter: Presenter
@@ -218,12 +222,12 @@ class TokenAuth(_HeaderAuth):
             self._observe = proofs.remember
             # Tokens bound to another key are of no use here: the key's public thumbprint
             # keeps them apart in a shared cache.
-            identity = (*identity, ("dpop_jkt", proofs.key.thumbprint))
+            extra_identity = (("dpop_jkt", proofs.key.thumbprint),)
             fetch = functools.partial(_of_type, "DPoP", fetch, self._label())
             self._on_response = self._on_dpop_response  # type: ignore[method-assign]
         self._manager = TokenManager(
             fetch,
-            key=cache_key(identity),
+            key=functools.partial(_cache_key_of, grant, extra_identity),  # made on the first token call
             cache=cache if cache is not None else MemoryTokenCache(),
             leeway=leeway,
             clock=clock,

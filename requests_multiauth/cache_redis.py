@@ -39,9 +39,9 @@ import hashlib
 import logging
 import math
 import random
+import secrets
 import threading
 import time
-import uuid
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Optional, Tuple, Type, Union
 from urllib.parse import unquote
@@ -351,7 +351,7 @@ class RedisTokenCache:
         approves of it; (None, None) if we go on without the lock."""
         if not self._available():
             return None, None  # the outage was reported when it began
-        owner = uuid.uuid4().hex
+        owner = secrets.token_hex(16)  # who holds the lock; uuid would import platform, slowly
         ttl_ms = max(int(self.lock_ttl * 1000), 1)
         deadline = time.monotonic() + self.lock_timeout
         pause = LOCK_POLL_MIN

@@ -45,8 +45,9 @@ Scope = Union[str, Sequence[str], None]
 #: would race its expiry, and a plain client-credentials grant costs the same.
 REFRESH_TOKEN_LEEWAY = 60.0
 
-#: PBKDF2 rounds of the API-key digest in cache keys: about 20 ms once per auth
-#: object (100,000 rounds cost a notebook a quarter of a second per auth).
+#: PBKDF2 rounds of the API-key digest in cache keys: a few milliseconds once
+#: per auth, on its first token call (100,000 rounds cost a notebook a quarter
+#: of a second per auth).
 KEY_DIGEST_ROUNDS = 10_000
 
 #: Statuses with which a token endpoint refuses a refresh token (RFC 6749 §5.2
@@ -57,8 +58,11 @@ _REFRESH_REFUSED = frozenset({400, 401, 403})
 class Grant(Protocol):
     """What the engine needs from a way of getting tokens."""
 
-    #: The grant's kind and public settings (never a secret), hashed into cache keys.
-    cache_identity: Tuple[Tuple[str, str], ...]
+    @property
+    def cache_identity(self) -> Tuple[Tuple[str, str], ...]:
+        """The grant's kind and public settings (never a secret), hashed into cache keys.
+        Read only when a cache key is made (on the first token call)."""
+        ...
 
     #: Strings that must never appear in a message (client secret, API key).
     secrets: Tuple[str, ...]
@@ -299,14 +303,25 @@ class ApiKeyGrant:
         self.default_lifetime = default_lifetime
         self.secrets: Tuple[str, ...] = (api_key,)
         self.cert: Optional[ClientCert] = None
+        self._token_url = token_url
+        self._cache_identity: Optional[Tuple[Tuple[str, str], ...]] = None
+
+    @property
+    def cache_identity(self) -> Tuple[Tuple[str, str], ...]:
         # No public identifier exists for an API key, so the key enters the cache
-        # key only through a slow one-way digest (see cache.cache_key).
-        self.cache_identity = _identity(
-            "api_key",
-            token_url=token_url,
-            key_digest=_key_digest(api_key),
-            params=repr(sorted(self.params.items())) if self.params else None,
-        )
+        # key only through a slow one-way digest (see _key_digest). It is made
+        # here, on the first token call, not when the auth is built: 3,000 auths
+        # built at start-up would otherwise spend seconds on digests before the
+        # first request (and a token call takes longer than the digest anyway).
+        identity = self._cache_identity
+        if identity is None:
+            identity = self._cache_identity = _identity(
+                "api_key",
+                token_url=self._token_url,
+                key_digest=_key_digest(self._api_key),
+                params=repr(sorted(self.params.items())) if self.params else None,
+            )
+        return identity
 
     def fetch(self, endpoint: TokenEndpoint, previous: Optional[Token], now: float) -> Token:
         body: Dict[str, Any] = {self.field: self._api_key}

@@ -29,7 +29,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 from . import _fork, _workers
 from .cache import FailureSharingTokenCache, SharedFailure, TokenCache, lock_or_wait
@@ -91,7 +91,9 @@ class TokenManager:
 
     Args:
         fetch: gets a new token: ``fetch(previous_token_or_None, now)``.
-        key: the cache key of these credentials.
+        key: the cache key of these credentials, or a function that makes it,
+            called on the first token call (an API key's digest costs
+            milliseconds that building an auth should not).
         cache: where the token is stored, and whose lock makes token calls single-flight.
         leeway: seconds before expiry at which a token counts as expired.
         clock: returns the time in epoch seconds; replaceable in tests.
@@ -107,7 +109,7 @@ class TokenManager:
         self,
         fetch: Fetch,
         *,
-        key: str,
+        key: Union[str, Callable[[], str]],
         cache: TokenCache,
         leeway: float = DEFAULT_LEEWAY,
         clock: Clock = time.time,
@@ -118,7 +120,8 @@ class TokenManager:
         if leeway < 0 or not math.isfinite(leeway):
             raise ConfigurationError("leeway must be a finite number of seconds, zero or more")
         self._fetch = fetch
-        self.key = key
+        self._key = key if isinstance(key, str) else None
+        self._make_key = key
         self.cache = cache
         self.leeway = leeway
         self._clock = clock
@@ -142,6 +145,15 @@ class TokenManager:
         self._queued = threading.Lock()
         self._renewal = None
         self._renew_retry_at = 0.0
+
+    @property
+    def key(self) -> str:
+        """The cache key of these credentials (made on first use)."""
+        key = self._key
+        if key is None:
+            make = self._make_key
+            key = self._key = make if isinstance(make, str) else make()
+        return key
 
     @property
     def current(self) -> Optional[Token]:
