@@ -68,6 +68,7 @@ Cert = Union[None, str, Tuple[str, str]]
 _lock = threading.Lock()
 _session: Optional[requests.Session] = None
 _contexts: Dict[Tuple[Any, ...], ssl.SSLContext] = {}
+_context_lock = threading.Lock()
 _sweep_pending = False
 
 
@@ -105,10 +106,20 @@ def ssl_context(verify: str, cert: Cert = None) -> ssl.SSLContext:
     ``ssl.SSLError`` for one that is not PEM).
     """
     key = _context_key(verify, cert)
-    with _lock:
-        context = _contexts.get(key)
+    context = _contexts.get(key)
     if context is not None:
         return context
+    with _context_lock:  # one thread loads a bundle; the others wait for it rather than load it again
+        context = _contexts.get(key)
+        if context is None:
+            context = _load_context(verify, cert)
+            for old in [k for k in _contexts if k[:2] == key[:2]]:  # the files changed: forget the old one
+                del _contexts[old]
+            _contexts[key] = context
+        return context
+
+
+def _load_context(verify: str, cert: Cert) -> ssl.SSLContext:
     from urllib3.util.ssl_ import create_urllib3_context
 
     context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
@@ -119,10 +130,7 @@ def ssl_context(verify: str, cert: Cert = None) -> ssl.SSLContext:
     if cert is not None:
         certfile, keyfile = (cert, None) if isinstance(cert, str) else cert
         context.load_cert_chain(certfile, keyfile)
-    with _lock:
-        for old in [k for k in _contexts if k[:2] == key[:2]]:  # the files changed: forget the old one
-            del _contexts[old]
-        return _contexts.setdefault(key, context)
+    return context
 
 
 class _IdleClosing:
@@ -130,6 +138,12 @@ class _IdleClosing:
     for IDLE_TIMEOUT is closed instead of reused (it may be half-closed by now)."""
 
     def _put_conn(self, conn: Any) -> None:
+        queue = getattr(self, "pool", None)
+        if conn is not None and queue is not None and queue.full():
+            # More calls at once than kept connections: close this one quietly
+            # (urllib3 would warn "Connection pool is full" for every such call).
+            conn.close()
+            return
         if conn is not None:
             conn._multiauth_idle_since = time.monotonic()  # noqa: SLF001 - our mark on the connection
         super()._put_conn(conn)  # type: ignore[misc]
@@ -282,8 +296,9 @@ def _sweep() -> None:
 class _AfterFork:
     def reset_after_fork(self) -> None:
         # The parent's connections stay open for the parent; the child starts afresh.
-        global _session, _lock, _sweep_pending
+        global _session, _lock, _context_lock, _sweep_pending
         _lock = threading.Lock()
+        _context_lock = threading.Lock()
         _session = None
         _sweep_pending = False
 

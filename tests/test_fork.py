@@ -226,3 +226,35 @@ def test_parent_and_child_do_not_share_a_pooled_tls_connection_to_the_token_endp
     # call on it would fail: the TLS stream's state moved on in the child.
     auth.invalidate()
     assert auth.get_token().access_token == "fork-token-3"
+
+
+def test_a_child_gets_its_own_shared_token_session_and_renewal_workers(
+    endpoint: HangingTokenEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from requests_multiauth import _pool, _workers
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(endpoint.server.verify))
+    clock = Clock()
+    auth = ClientCredentialsAuth(
+        CLIENT_ID, CLIENT_SECRET, endpoint.server.url + "/token", retry=RetryPolicy(attempts=1), clock=clock
+    )
+    auth.get_token()
+    parent_session = _pool.shared_session()
+    endpoint.hang_on = 2
+    clock.now = STALE
+    auth.get_token()
+    endpoint.wait_for(2)  # a parent's renewal worker is stuck in its token call
+
+    def child() -> str:
+        fresh = _pool.shared_session() is not parent_session
+        threads_before = _workers.threads()  # the parent's worker does not exist here
+        stale = auth.get_token().access_token  # a renewal starts on a worker of the child's own
+        auth._manager.join(WAIT)
+        current = auth._manager.current.access_token if auth._manager.current else None
+        return f"{fresh} {threads_before} {stale} {current}"
+
+    code, report = in_child(child)
+
+    endpoint.release()
+    auth._manager.join(WAIT)
+    assert (code, report) == (0, "True 0 fork-token-1 fork-token-3")

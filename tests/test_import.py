@@ -1,0 +1,45 @@
+"""``import requests_multiauth`` stays cheap: optional parts load only when used."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: What an application that only builds an auth must not pay for.
+OPTIONAL = ("redis", "filelock", "jwt", "cryptography", "opentelemetry", "oauthlib", "uuid", "platform")
+
+
+def run(code: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=str(ROOT), check=True
+    )
+    return result.stdout.strip()
+
+
+def test_the_import_loads_no_optional_library() -> None:
+    loaded = run(
+        "import sys, requests_multiauth\n"
+        f"print(sorted(name for name in sys.modules if name.split('.')[0] in {OPTIONAL!r}))"
+    )
+    assert loaded == "[]"
+
+
+def test_lazily_loaded_names_import_like_any_other() -> None:
+    shown = run(
+        "import requests_multiauth as rma\n"
+        "from requests_multiauth import FileTokenCache, RedisTokenCache\n"
+        "print(FileTokenCache.__name__, RedisTokenCache.__name__, 'RedisTokenCache' in dir(rma),"
+        " rma.RedisTokenCache is RedisTokenCache)"
+    )
+    assert shown == "FileTokenCache RedisTokenCache True True"
+
+
+def test_an_unknown_name_is_still_an_attribute_error() -> None:
+    shown = run(
+        "import requests_multiauth\n"
+        "try:\n    requests_multiauth.NoSuchName\nexcept AttributeError as exc:\n    print(exc)"
+    )
+    assert shown == "module 'requests_multiauth' has no attribute 'NoSuchName'"
