@@ -64,7 +64,8 @@ def token_pools(server: LocalServer) -> List[Any]:
     """The urllib3 pools of the shared session that lead to *server*."""
     manager = _pool.shared_session().get_adapter(server.url).poolmanager
     port = int(server.url.rsplit(":", 1)[1])
-    return [manager.pools[key] for key in manager.pools if key.key_port == port]
+    keys = manager.pools.keys()  # a RecentlyUsedContainer: not iterable itself
+    return [manager.pools[key] for key in keys if key.key_port == port]
 
 
 def open_connections(pool: Any) -> int:
