@@ -110,3 +110,22 @@ def test_results_file_reports_goals_and_every_scenario(quick_run: runner.Results
     has_matplotlib = importlib.util.find_spec("matplotlib") is not None
     assert ("stall.png" in written) == has_matplotlib
     assert Path(directory, "stall.png").exists() == has_matplotlib
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads /proc for memory and descriptors")
+def test_the_tenants_benchmark_counts_every_renewal_and_writes_its_results(tmp_path: Path) -> None:
+    from benchmarks import tenants
+
+    output = tmp_path / "TENANTS.md"
+    libraries = ["requests_multiauth"] + (["requests-auth"] if importlib.util.find_spec("requests_auth") else [])
+    argv = ["--tenants", "6", "--rounds", "2", "--latency", "0.01", "--output", str(output)]
+    assert tenants.main([*argv, "--libraries", ",".join(libraries)]) == 0
+
+    written = output.read_text()
+    rounds = [line for line in written.splitlines() if line.startswith("| requests_multiauth | 6 | ")]
+    assert len(rounds) == 3  # the summary row and one row per storm round
+    assert rounds[1].startswith("| requests_multiauth | 6 | 1 | 6 | ")  # round 1: 6 renewals, every token
+    assert rounds[2].startswith("| requests_multiauth | 6 | 2 | 6 | ")
+    assert f"--tenants 6 --rounds 2 --latency 0.01 --output {output}" in written
+    if "requests-auth" in libraries:
+        assert "| requests-auth | 6 | 1 | " in written
