@@ -250,7 +250,7 @@ class AuthAdapter(HTTPAdapter):
 
     def close(self) -> None:
         """Close the connection pools, and the auth's resources (a renewal under way
-        is waited for briefly; the token session, if the auth made it, is closed).
+        is waited for briefly; token connections are the process's, see ``TokenAuth.close``).
         The auth stays usable: a later request opens what it needs again."""
         super().close()
         close = getattr(self.auth, "close", None)

@@ -129,7 +129,9 @@ class TokenAuth(_HeaderAuth):
             :class:`~requests_multiauth.MemoryTokenCache`. Pass a shared cache to
             make processes or hosts share one token.
         session: the ``requests.Session`` for token calls (proxies, CA bundle);
-            never the session being authenticated. Default: a new one.
+            never the session being authenticated. Default: the process's shared
+            token session (bounded pools, one SSL context per CA bundle; see
+            ``docs/scale.rst``).
         verify: the CA bundle (a path) or ``False`` for token calls, when no
             *session* is given. Like a session's ``verify``, it wins over
             ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` (which plain requests
@@ -251,7 +253,9 @@ class TokenAuth(_HeaderAuth):
         self._manager.invalidate()
 
     def close(self) -> None:
-        """Wait briefly for a renewal under way, and close the token session if we made it."""
+        """Wait briefly for a renewal under way. The token session is not closed: a
+        ``session=`` given stays the caller's, and the shared one serves every auth
+        of the process (its idle connections close by themselves)."""
         self._manager.join(timeout=5.0)
         self._endpoint.close()
 
