@@ -115,7 +115,7 @@ class TokenAuth(_HeaderAuth):
     """Base class of the auths that obtain and renew tokens. Safe for concurrent use.
 
     Use one instance for all threads: it keeps one token and renews it once,
-    ahead of expiry, on a short-lived background thread, while requests keep
+    ahead of expiry, on one of the renewal threads the process shares, while requests keep
     using the still-valid token. A 401 to a request that carried our token
     renews that token (unless another thread already did) and replays the
     request once; a second 401 is returned as is.
