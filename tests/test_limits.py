@@ -28,12 +28,13 @@ CHILD = textwrap.dedent(
     import os, resource, sys
     from requests_multiauth import ClientCredentialsAuth, RetryPolicy, TokenRequestError, _pool
 
-    url, warm = sys.argv[1], sys.argv[2] == "warm"
+    url, warm, fresh_bundle = sys.argv[1], sys.argv[2] == "warm", sys.argv[3]
     auth = ClientCredentialsAuth("limits-client", "limits-secret-5e1b", url, retry=RetryPolicy(attempts=2, backoff=0))
-    if warm:  # the CA bundle is loaded already; the next call needs a new socket
-        auth.get_token()
-        _pool.shared_session().close()
-        auth.invalidate()
+    auth.get_token()  # everything a first call imports lazily (telemetry, ...) is imported now
+    _pool.shared_session().close()  # the next call needs a new socket
+    auth.invalidate()
+    if not warm:  # a CA bundle never loaded yet: the next call must open it
+        os.environ["REQUESTS_CA_BUNDLE"] = fresh_bundle
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(128, hard), hard))
     held = []
@@ -58,14 +59,16 @@ def token_server(serve: Callable[..., LocalServer]) -> LocalServer:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
-@pytest.mark.parametrize("when", ["first call", "warm"])
+@pytest.mark.parametrize("when", ["new CA bundle", "warm"])
 def test_out_of_file_descriptors_is_reported_as_that_not_as_tls_verification(
-    token_server: LocalServer, when: str
+    token_server: LocalServer, when: str, tmp_path: Path
 ) -> None:
+    fresh_bundle = tmp_path / "fresh-bundle.pem"
+    fresh_bundle.write_text(Path(str(token_server.verify)).read_text())
     env = dict(os.environ, REQUESTS_CA_BUNDLE=str(token_server.verify), PYTHONPATH=str(ROOT))
     env.pop("CURL_CA_BUNDLE", None)
     result = subprocess.run(
-        [sys.executable, "-c", CHILD, token_server.url + "/token", "warm" if when == "warm" else "cold"],
+        [sys.executable, "-c", CHILD, token_server.url + "/token", when, str(fresh_bundle)],
         capture_output=True,
         text=True,
         timeout=CHILD_TIMEOUT,
