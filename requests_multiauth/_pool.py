@@ -38,6 +38,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from . import _fork
+from .telemetry import log_fields
 
 __all__ = ["CONNECTIONS_PER_ORIGIN", "IDLE_TIMEOUT", "POOLED_ORIGINS", "shared_session", "ssl_context"]
 
@@ -278,7 +279,11 @@ def schedule_sweep() -> None:
     except RuntimeError as exc:  # no thread to be had: the sweep happens when one is
         with _lock:
             _sweep_pending = False
-        log.debug("could not schedule the sweep of idle token connections: %s", exc)
+        log.debug(
+            "could not schedule the sweep of idle token connections: %s",
+            exc,
+            extra=log_fields("pool.sweep_unscheduled", error=str(exc)),
+        )
 
 
 def _sweep() -> None:

@@ -35,6 +35,7 @@ import time
 from typing import Callable, List, Optional, Tuple
 
 from . import _fork
+from .telemetry import log_fields
 
 __all__ = ["RENEWAL_WORKERS", "WORKER_IDLE", "Task", "call_later", "submit"]
 
@@ -196,7 +197,7 @@ class _Workers:
             try:
                 job()
             except Exception:  # a task's own errors are its to report; never lose the worker
-                log.exception("a background task of requests_multiauth failed")
+                log.exception("a background task of requests_multiauth failed", extra=log_fields("worker.task_failed"))
 
     def _run(self, task: Task) -> None:
         started = time.monotonic()
@@ -225,6 +226,7 @@ class _Workers:
             len(self._queue),
             self.size,
             self._pace,
+            extra=log_fields("renewal.behind", queued=len(self._queue), workers=self.size, call_time=self._pace),
         )
 
 

@@ -387,6 +387,7 @@ class TokenManager:
                 "threads; the current token stays in use, and a request renews it when it expires",
                 self._name,
                 exc,
+                extra=log_fields("renewal.no_thread", auth=self._telemetry.auth, error=str(exc)),
             )
         except BaseException:
             self._queued.release()
