@@ -32,7 +32,6 @@ from .client_auth import (  # the JWT methods need PyJWT only when built
     PrivateKeyJwt,
     TlsClientAuth,
 )
-from .discovery import ServerMetadata, discover
 from .dpop import DPoPKey  # needs PyJWT only when a key is made
 from .errors import (
     ConfigurationError,
@@ -54,6 +53,7 @@ from .token import Token
 if TYPE_CHECKING:
     from .cache_file import FileTokenCache
     from .cache_redis import RedisTokenCache
+    from .discovery import ServerMetadata, discover
 
 __version__ = "0.1.0"
 
@@ -62,6 +62,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "FileTokenCache": "cache_file",
     "RedisTokenCache": "cache_redis",
+    "ServerMetadata": "discovery",
+    "discover": "discovery",
 }
 
 

@@ -30,11 +30,13 @@ def test_the_import_loads_no_optional_library() -> None:
 def test_lazily_loaded_names_import_like_any_other() -> None:
     shown = run(
         "import requests_multiauth as rma\n"
-        "from requests_multiauth import FileTokenCache, RedisTokenCache\n"
-        "print(FileTokenCache.__name__, RedisTokenCache.__name__, 'RedisTokenCache' in dir(rma),"
-        " rma.RedisTokenCache is RedisTokenCache)"
+        "import sys\n"
+        "lazy = [m for m in ('cache_file', 'cache_redis', 'discovery') if 'requests_multiauth.' + m in sys.modules]\n"
+        "from requests_multiauth import FileTokenCache, RedisTokenCache, ServerMetadata, discover\n"
+        "print(lazy, FileTokenCache.__name__, RedisTokenCache.__name__, ServerMetadata.__name__, discover.__name__,"
+        " 'RedisTokenCache' in dir(rma), rma.RedisTokenCache is RedisTokenCache)"
     )
-    assert shown == "FileTokenCache RedisTokenCache True True"
+    assert shown == "[] FileTokenCache RedisTokenCache ServerMetadata discover True True"
 
 
 def test_an_unknown_name_is_still_an_attribute_error() -> None:
