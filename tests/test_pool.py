@@ -61,11 +61,13 @@ def make_auths(server: LocalServer, count: int) -> List[ClientCredentialsAuth]:
 
 
 def token_pools(server: LocalServer) -> List[Any]:
-    """The urllib3 pools of the shared session that lead to *server*."""
+    """The urllib3 pools of the shared session that lead to *server* (its port, and its
+    CA: an earlier test's server may have had the same port)."""
     manager = _pool.shared_session().get_adapter(server.url).poolmanager
     port = int(server.url.rsplit(":", 1)[1])
+    context = _pool.ssl_context(str(server.verify))
     keys = manager.pools.keys()  # a RecentlyUsedContainer: not iterable itself
-    return [manager.pools[key] for key in keys if key.key_port == port]
+    return [manager.pools[key] for key in keys if key.key_port == port and key.key_ssl_context is context]
 
 
 def open_connections(pool: Any) -> int:
