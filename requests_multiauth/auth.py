@@ -124,7 +124,7 @@ class TokenAuth(_HeaderAuth):
         grant: how to get a new token.
         token_url: the token endpoint; ``https://`` only.
         leeway: seconds before its stated expiry at which a token counts as
-            expired (capped at a tenth of the token's lifetime).
+            expired (capped at a twentieth of the token's lifetime).
         cache: where the token is kept; default a private
             :class:`~requests_multiauth.MemoryTokenCache`. Pass a shared cache to
             make processes or hosts share one token.

@@ -50,15 +50,21 @@ Fetch = Callable[[Optional[Token], float], Token]
 DEFAULT_LEEWAY = 30.0
 
 #: The leeway never takes more than this share of a token's lifetime, so that a
-#: token living 60 s is still used for 54 s rather than 30.
-LEEWAY_SHARE = 0.1
+#: token living 60 s is still used for 57 s rather than 30.
+LEEWAY_SHARE = 0.05
 
 #: Renewal starts this long before a token expires (at most), so that it is
 #: done before anyone has to wait for it.
 RENEW_AHEAD = 300.0
 
-#: ... or, for short-lived tokens, in the last fifth of the usable lifetime.
-RENEW_AHEAD_SHARE = 0.2
+#: ... or, for short-lived tokens, in the last tenth of the usable lifetime: a
+#: token is renewed about once per lifetime, not a quarter more often.
+RENEW_AHEAD_SHARE = 0.1
+
+#: ... but never later than this many times the slowest recent token call before
+#: expiry (capped at half the usable lifetime), so that a slow endpoint's renewal
+#: is done before anyone has to wait for it, however short the token.
+RENEW_LATENCY_FACTOR = 4.0
 
 #: After a failed renewal ahead of expiry, the next try waits this long, doubling
 #: up to RENEW_RETRY_MAX: a broken endpoint is not asked on every request.
@@ -136,6 +142,7 @@ class TokenManager:
         self._failure: Optional[MultiAuthError] = None
         self._failure_until = 0.0
         self._failures = 0
+        self._call_seconds = 0.0  # how long the slowest recent token call took (see RENEW_LATENCY_FACTOR)
         self._telemetry = telemetry if telemetry is not None else AuthTelemetry(name)
         _fork.register(self)
 
@@ -257,6 +264,7 @@ class TokenManager:
             self._telemetry.record_cache_read(hit=False)
             shared = self._shared_failure(now, fresh)
             previous = cached if cached is not None else (entry.token if entry is not None else None)
+            started = time.monotonic()
             try:
                 token = self._fetch(previous, now)
             except MultiAuthError as exc:
@@ -266,6 +274,8 @@ class TokenManager:
                     self._hold_failure(exc)
                 self._share_failure(exc, failures + 1)
                 raise
+            # The slowest recent call, forgotten by halves: sets the renewal window's floor.
+            self._call_seconds = max(time.monotonic() - started, self._call_seconds * 0.5)
             self._failures = 0
             self._failure = None
             self.cache.set(self.key, token)
@@ -292,7 +302,10 @@ class TokenManager:
         issued = token.issued_at if token.issued_at is not None else now
         lifetime = max(token.expires_at - issued, 0.0)
         expire_at = token.expires_at - min(self.leeway, lifetime * LEEWAY_SHARE)
-        renew_at = expire_at - min(RENEW_AHEAD, max(expire_at - issued, 0.0) * RENEW_AHEAD_SHARE)
+        usable = max(expire_at - issued, 0.0)
+        window = min(RENEW_AHEAD, usable * RENEW_AHEAD_SHARE)
+        window = max(window, min(RENEW_LATENCY_FACTOR * self._call_seconds, usable * 0.5))
+        renew_at = expire_at - window
         return _Entry(token, renew_at, expire_at)
 
     def _raise_held_failure(self, now: float) -> None:

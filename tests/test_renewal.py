@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import pytest
@@ -151,13 +152,13 @@ def test_a_valid_token_is_reused_without_token_calls() -> None:
         (3600, 30, 3570.1, True),
         (3600, 0, 3599.9, False),  # ... and not at all without it
         (3600, 0, 3600.1, True),
-        (60, 30, 53.9, False),  # capped at a tenth of a 60 s lifetime: 6 s, not 30
-        (60, 30, 54.1, True),
-        (10, 300, 8.9, False),  # a leeway longer than the lifetime still leaves 90% of it
-        (10, 300, 9.1, True),
+        (60, 30, 56.9, False),  # capped at a twentieth of a 60 s lifetime: 3 s, not 30
+        (60, 30, 57.1, True),
+        (10, 300, 9.4, False),  # a leeway longer than the lifetime still leaves 95% of it
+        (10, 300, 9.6, True),
     ],
 )
-def test_leeway_counts_a_token_as_expired_early_but_never_more_than_a_tenth_of_its_lifetime(
+def test_leeway_counts_a_token_as_expired_early_but_never_more_than_a_twentieth_of_its_lifetime(
     lifetime: float, leeway: float, offset: float, renewed: bool
 ) -> None:
     clock, fetch = FakeClock(), FakeFetch(lifetime)
@@ -561,3 +562,26 @@ def test_a_damaged_failure_record_is_refused_without_quoting_it(record: bytes) -
         decode_failure(record)
     assert "tok-" not in str(refused.value)
     assert "999" not in str(refused.value)
+
+
+def test_a_slow_token_endpoint_widens_the_renewal_window_of_a_short_token() -> None:
+    clock = FakeClock()
+    quick = make_manager(FakeFetch(20), clock, leeway=0)
+    quick.token()
+    slow_fetch = FakeFetch(20)
+
+    def slow(previous: Optional[Token], now: float) -> Token:
+        time.sleep(0.75)  # a token call that takes three quarters of a second
+        return slow_fetch(previous, now)
+
+    slow_manager = TokenManager(slow, key="rma1-slow", cache=MemoryTokenCache(), clock=clock, name="slow", leeway=0)
+    slow_manager.token()
+    # Quick calls: renewal in the last tenth of a 20 s lifetime (2 s); a call that took 0.75 s
+    # moves it to at least four times that (3 s), so the renewal ends before expiry.
+    assert quick._entry is not None
+    assert slow_manager._entry is not None
+    quick_window = quick._entry.expire_at - quick._entry.renew_at
+    slow_window = slow_manager._entry.expire_at - slow_manager._entry.renew_at
+    assert quick_window == pytest.approx(2.0, abs=0.05)
+    assert slow_window >= 3.0
+    assert slow_window <= 20.0 / 2  # never more than half the usable lifetime
