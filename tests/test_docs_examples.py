@@ -32,22 +32,11 @@ EXAMPLES = sorted((DOCS / "examples").glob("*.py"))
 RUNNABLE = [path for path in EXAMPLES if path.name != "conftest.py"]
 # Examples of other libraries (the migration guides' "before"): installed by the docs extra.
 OTHER_LIBRARIES = {"requests_oauth2client": "requests-oauth2client", "authlib": "Authlib",
-                   "requests_oauthlib": "requests-oauthlib", "requests_auth": "requests-auth"}
+                   "requests_oauthlib": "requests-oauthlib", "requests_auth": "requests-auth",
+                   "dotenv": "python-dotenv"}
 # Runs of a few hundred ms each; the slowest (a notebook-style loop, the threads) take seconds.
 EXAMPLE_TIMEOUT = 120
 
-# Pages written in parallel by other work, whose Python snippets are still code blocks;
-# until they become docs/examples/ files they are not executed (see the report of h7).
-PAGES_WITH_UNEXECUTED_SNIPPETS = (
-    "client-auth/*.rst",
-    "dpop.rst",
-    "monitoring.rst",
-    "notebooks.rst",
-    "cli-cache.rst",
-    "scale.rst",
-    "fleets.rst",
-    "testing-oauth2.rst",
-)
 # A framework's glue (a Django view, a Celery decorator) is shown as a code block whose
 # caption says it is not run; the library part beside it is an example file.
 NOT_RUN_CAPTION = "not run"
@@ -154,11 +143,6 @@ def _rst_pages() -> List[Path]:
     return sorted(path for path in DOCS.rglob("*.rst") if "_build" not in path.parts)
 
 
-def _exempt(page: Path) -> bool:
-    relative = page.relative_to(DOCS)
-    return any(relative.match(pattern) for pattern in PAGES_WITH_UNEXECUTED_SNIPPETS)
-
-
 def test_every_example_file_is_shown_on_a_page() -> None:
     shown = set()
     for page in _rst_pages():
@@ -175,8 +159,6 @@ def test_every_python_snippet_is_an_example_that_runs() -> None:
     unexecuted = []
     block = re.compile(r"^([ \t]*)\.\. code-block:: +(python|py|python3|pycon)[ \t]*\n((?:\1 +:.*\n)*)", re.MULTILINE)
     for page in _rst_pages():
-        if _exempt(page):
-            continue
         text = page.read_text(encoding="utf-8")
         for match in block.finditer(text):
             if NOT_RUN_CAPTION not in match.group(3).lower():

@@ -4,7 +4,6 @@ SDK's in-memory reader and exporter, against the local provider emulations."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -244,23 +243,3 @@ def test_instruments_made_before_the_application_installs_the_sdk_report_to_it(
     ((attributes, value),) = result["points"][TOKEN_REQUESTS]
     assert (attributes["requests_multiauth.outcome"], value) == ("success", 1)
     assert result["spans"] == [SPAN_NAME]
-
-
-def test_the_monitoring_pages_example_runs_and_prints_the_metrics() -> None:
-    page = (Path(__file__).resolve().parent.parent / "docs" / "monitoring.rst").read_text(encoding="utf-8")
-    block = page.split(".. code-block:: python\n", 1)[1]
-    lines = []
-    for line in block.splitlines()[1:]:
-        if line and not line.startswith("    "):
-            break
-        lines.append(line[4:])
-    env = {key: value for key, value in os.environ.items() if key not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
-
-    child = subprocess.run(
-        [sys.executable, "-c", "\n".join(lines)], capture_output=True, text=True, timeout=WAIT, env=env, check=False
-    )
-
-    assert child.returncode == 0, child.stderr
-    assert "3 token calls seen by the server" in child.stdout
-    assert '"name": "requests_multiauth.token.requests"' in child.stdout
-    assert '"name": "requests_multiauth.replays"' in child.stdout
