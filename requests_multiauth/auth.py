@@ -65,6 +65,11 @@ EXPIRY_WARNING = 30 * 24 * 3600.0
 
 AUTHORIZATION = "Authorization"
 
+#: How many DPoP nonce challenges one request answers at most, each with a nonce
+#: other than the one it sent: a server that rotates its nonce every few seconds
+#: may rotate it again while the first replay is on its way.
+MAX_NONCE_REPLAYS = 2
+
 #: How a renewing auth's token state reads in IPython and Jupyter.
 _STATES = {
     "none": "no token yet (the first request fetches one)",
@@ -351,10 +356,12 @@ class TokenAuth(_HeaderAuth):
         Returns *response* untouched when it must not be replayed (see
         :func:`~requests_multiauth._replay.why_not_replay`). With ``dpop=``, a
         401 that asks for a DPoP nonce the request did not carry is replayed
-        with the same token and a new proof; the token is not given up. A
-        request gets at most one nonce replay and one renewal, in either order
-        (a nonce that rotated, or a token that expired, in the meantime), so
-        at most two replays, never a loop; the answers replayed are in history.
+        with the same token and a new proof; the token is not given up. Each
+        challenge is answered once; a request answers at most
+        MAX_NONCE_REPLAYS challenges (a server whose nonce rotated again while
+        the replay was on its way asks anew with another nonce) and renews at
+        most once, in any order, so at most three replays, never a loop; the
+        answers replayed are in history.
         """
         presenter = self._presenter
         reason = _replay.why_not_replay(
@@ -381,10 +388,12 @@ class TokenAuth(_HeaderAuth):
                 self._manager.invalidate(token)
             return response
         # A nonce challenge is answered with the same token and a new proof; any other 401 renews
-        # the token. Each at most once per request, in whichever order the server asks: a nonce
-        # that rotated, or a token that expired, while the request was on its way back.
+        # the token. A challenge repeating the nonce just sent is never answered (see above); a
+        # new nonce at most MAX_NONCE_REPLAYS times, a renewal at most once, in whichever order
+        # the server asks: a nonce that rotated, or a token that expired, while a request was out.
         answered: List[requests.Response] = []
-        nonce_answered = renewed = False
+        nonce_replays = 0
+        renewed = False
         current, current_token, prepared = response, token, response.request
         where = safe_url(sent_url)
         while True:
@@ -398,9 +407,9 @@ class TokenAuth(_HeaderAuth):
                 )
                 break
             if challenge:
-                if nonce_answered:
+                if nonce_replays >= MAX_NONCE_REPLAYS:
                     break
-                nonce_answered = True
+                nonce_replays += 1
                 message = "%s: %s asked for a new DPoP nonce; replaying with it"
                 next_token = current_token  # the token is fine: only the proof lacked the server's nonce
             else:
