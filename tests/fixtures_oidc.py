@@ -15,7 +15,6 @@ node or those packages the tests that need the server are skipped, and in CI
 from __future__ import annotations
 
 import base64
-import datetime
 import json
 import os
 import secrets
@@ -29,6 +28,8 @@ from typing import Any, Dict, Iterator, List, Mapping, NoReturn, Optional, Tuple
 
 import pytest
 import requests
+
+from requests_multiauth.testing._authserver import _make_self_signed  # one recipe for a self-signed client certificate
 
 HARNESS = Path(__file__).parent / "oidc"
 #: How long the node process may take to print its ready line (a cold start takes ~1 s).
@@ -226,30 +227,6 @@ def _pem(private_key: Any) -> bytes:
     return private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
 
 
-def _self_signed(common_name: str) -> Tuple[Any, Any]:
-    """A self-signed client certificate (EC P-256) and its key."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return cert, key
-
-
 def _cc_client(client_id: str, method: str, **metadata: Any) -> Dict[str, Any]:
     return {
         "client_id": client_id,
@@ -284,7 +261,7 @@ def make_materials(directory: Path) -> Tuple[Dict[str, Any], Dict[str, OidcClien
     tls_key_path = _private(directory / "tls-client-key.pem", tls_leaf.private_key_pem.bytes())
     tls_dn = x509.load_pem_x509_certificate(tls_leaf.cert_chain_pems[0].bytes()).subject.rfc4514_string()
 
-    self_cert, self_key = _self_signed("multiauth-self-signed-client")
+    self_cert, self_key = _make_self_signed("multiauth-self-signed-client")
     self_cert_path = str(directory / "self-signed.pem")
     Path(self_cert_path).write_bytes(self_cert.public_bytes(serialization.Encoding.PEM))
     self_key_path = _private(directory / "self-signed-key.pem", _pem(self_key))
