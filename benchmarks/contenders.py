@@ -34,7 +34,7 @@ from requests.adapters import HTTPAdapter
 from requests.auth import HTTPBasicAuth
 
 from requests_multiauth import CognitoAuth
-from requests_multiauth.renewal import DEFAULT_LEEWAY, LEEWAY_SHARE
+from requests_multiauth.engine.manager import DEFAULT_LEEWAY, LEEWAY_SHARE
 
 __all__ = ["CONTENDERS", "Contender", "Endpoint", "available", "build", "leeway_for"]
 

@@ -114,7 +114,7 @@ def worker(spec: Dict[str, Any]) -> None:
     import requests
 
     from requests_multiauth import ClientCredentialsAuth, FileTokenCache, MemoryTokenCache, RedisTokenCache, RetryPolicy
-    from requests_multiauth.cache import TokenCache
+    from requests_multiauth.caches.base import TokenCache
 
     cache: TokenCache
     kind, _, queue = spec["cache"].partition("-")

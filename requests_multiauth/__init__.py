@@ -12,8 +12,6 @@ Only the names in ``__all__`` are public; modules starting with ``_`` are not.
 
 from typing import TYPE_CHECKING, Any
 
-from ._endpoint import RetryPolicy
-from .adapter import AuthAdapter
 from .auth import (
     ApiKeyTokenAuth,
     AudienceClientCredentialsAuth,
@@ -22,7 +20,7 @@ from .auth import (
     TokenAuth,
     TokenAuthOptions,
 )
-from .cache import FailureSharingTokenCache, MemoryTokenCache, SharedFailure, TokenCache, WaitingTokenCache
+from .caches.base import FailureSharingTokenCache, MemoryTokenCache, SharedFailure, TokenCache, WaitingTokenCache
 from .client_auth import (  # the JWT methods need PyJWT only when built
     ClientAssertion,
     ClientAuth,
@@ -45,25 +43,31 @@ from .errors import (
     TokenRequestError,
     TokenResponseError,
 )
-from .providers import CognitoAuth, DataloyAuth, DiagramsAuth, OpsNowAuth, RatedAuth
-from .session import MultiAuthSession
+from .providers.builtin import CognitoAuth, DataloyAuth, DiagramsAuth, OpsNowAuth, RatedAuth
 from .telemetry import AuthTelemetry, TelemetrySnapshot
 from .token import Token
+from .transport.adapter import AuthAdapter
+from .transport.endpoint import RetryPolicy
+from .transport.session import MultiAuthSession
 
 if TYPE_CHECKING:
-    from .cache_file import FileTokenCache
-    from .cache_redis import RedisTokenCache
+    from .caches.file import FileTokenCache
+    from .caches.redis import RedisTokenCache
     from .discovery import ServerMetadata, discover
+    from .providers.registry import Provider, get_provider, list_providers
 
 __version__ = "0.1.0"
 
 #: Public names whose modules are imported on first use, so that ``import
 #: requests_multiauth`` costs nothing for the parts an application does not use.
 _LAZY = {
-    "FileTokenCache": "cache_file",
-    "RedisTokenCache": "cache_redis",
+    "FileTokenCache": "caches.file",
+    "RedisTokenCache": "caches.redis",
     "ServerMetadata": "discovery",
     "discover": "discovery",
+    "Provider": "providers.registry",
+    "get_provider": "providers.registry",
+    "list_providers": "providers.registry",
 }
 
 
@@ -99,6 +103,9 @@ __all__ = [
     "DiscoveryError",
     "ServerMetadata",
     "discover",
+    "Provider",
+    "get_provider",
+    "list_providers",
     "FailureSharingTokenCache",
     "InsecureTransportError",
     "InvalidClientError",

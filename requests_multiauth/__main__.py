@@ -1,4 +1,4 @@
-"""``python -m requests_multiauth``: the ``multiauth`` command (see :mod:`requests_multiauth.cli`)."""
+"""``python -m requests_multiauth``: the ``multiauth`` command (see :mod:`requests_multiauth.cli.app`)."""
 
 import sys
 

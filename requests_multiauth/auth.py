@@ -32,18 +32,18 @@ from typing import TYPE_CHECKING, Any, Callable, List, Mapping, Optional, Tuple,
 import requests
 from requests.auth import AuthBase
 
-from . import _replay
 from ._display import Rows, describe_expiry, pretty, render_html
-from ._endpoint import DEFAULT_TOKEN_TIMEOUT, ClientCert, RetryPolicy, Timeout, TokenEndpoint
-from ._urls import check_transport, origin, safe_url
-from .cache import MemoryTokenCache, TokenCache, cache_key
+from .caches.base import MemoryTokenCache, TokenCache, cache_key
 from .client_auth import ClientAuth, ClientAuthSpec
 from .dpop import BearerPresenter, DPoPKey, DPoPPresenter, Presenter, dpop_proofs
+from .engine.manager import DEFAULT_LEEWAY, Clock, TokenManager
 from .errors import ConfigurationError, TokenExpiredError, TokenExpiryWarning, TokenResponseError
-from .grants import ApiKeyGrant, ClientCredentialsGrant, Grant, JsonClientCredentialsGrant, Scope
-from .renewal import DEFAULT_LEEWAY, Clock, TokenManager
+from .grants.base import ApiKeyGrant, ClientCredentialsGrant, Grant, JsonClientCredentialsGrant, Scope
 from .telemetry import AuthTelemetry, log_fields
 from .token import Token, jwt_expiry
+from .transport import replay as _replay
+from .transport.endpoint import DEFAULT_TOKEN_TIMEOUT, ClientCert, RetryPolicy, Timeout, TokenEndpoint
+from .transport.urls import check_transport, origin, safe_url
 
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
@@ -354,7 +354,7 @@ class TokenAuth(_HeaderAuth):
         """Answer a 401: renew *token* and resend the request once through *send*.
 
         Returns *response* untouched when it must not be replayed (see
-        :func:`~requests_multiauth._replay.why_not_replay`). With ``dpop=``, a
+        :func:`~requests_multiauth.transport.replay.why_not_replay`). With ``dpop=``, a
         401 that asks for a DPoP nonce the request did not carry is replayed
         with the same token and a new proof; the token is not given up. Each
         challenge is answered once; a request answers at most

@@ -1,7 +1,7 @@
 """Who asks: how a client proves itself to a token endpoint.
 
 A token request answers three questions, each in one place: *what* is asked
-(the grant, :mod:`requests_multiauth.grants`), *who asks* (this module), and
+(the grant, :mod:`requests_multiauth.grants.base`), *who asks* (this module), and
 how the token is then presented. Each class here is one RFC 8414 client
 authentication method and knows only what that method adds to a token request:
 
@@ -20,7 +20,7 @@ object                         RFC 8414 name             what it adds to the tok
 A grant *binds* a method to its client (:meth:`ClientAuth.bind`) once, at
 construction, and gets a :class:`Binding`: the body fields and headers that
 never change, what must be made anew for each try (an assertion with a fresh
-``jti``, through :class:`~requests_multiauth._endpoint.AttemptExtras`), the
+``jti``, through :class:`~requests_multiauth.transport.endpoint.AttemptExtras`), the
 certificate to present, the strings to scrub from messages and the public
 identity that enters cache keys (the method and a public thumbprint, never
 private material).
@@ -48,8 +48,8 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 from urllib.parse import quote_plus
 
 from . import _jose
-from ._endpoint import AttemptExtras, ClientCert
 from .errors import ConfigurationError, TokenRequestError
+from .transport.endpoint import AttemptExtras, ClientCert
 
 __all__ = [
     "DEFAULT_ASSERTION_LIFETIME",

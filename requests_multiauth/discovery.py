@@ -32,10 +32,10 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 
-from ._endpoint import Timeout, parse_retry_after
-from ._urls import check_transport, origin, safe_url
 from .errors import ConfigurationError, DiscoveryError
 from .telemetry import log_fields
+from .transport.endpoint import Timeout, parse_retry_after
+from .transport.urls import check_transport, origin, safe_url
 
 __all__ = [
     "DEFAULT_MAX_AGE",

@@ -46,10 +46,10 @@ from urllib.parse import urljoin, urlparse
 import requests
 from requests.utils import requote_uri
 
-from . import _fork
 from ._jose import KeyInput, SigningKey, b64url, generate_signing_key, load_signing_key
-from ._urls import Origin, origin
+from .engine import fork as _fork
 from .errors import ConfigurationError
+from .transport.urls import Origin, origin
 
 if TYPE_CHECKING:
     from .token import Token

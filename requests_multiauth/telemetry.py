@@ -40,9 +40,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, List, Mapping, Optional, Tuple, Type, TypeVar
 from urllib.parse import urlsplit
 
-from . import _fork
-from ._urls import safe_url
+from .engine import fork as _fork
 from .errors import TokenRequestError, TokenResponseError
+from .transport.urls import safe_url
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span

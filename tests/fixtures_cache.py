@@ -38,7 +38,7 @@ from requests_multiauth import (
     Token,
     TokenCache,
 )
-from requests_multiauth.renewal import Clock
+from requests_multiauth.engine.manager import Clock
 from requests_multiauth.testing import LocalServer, Reply, Request
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from typing import Any, Dict, Iterator, List
 import pytest
 
 from requests_multiauth import ConfigurationError, FileTokenCache, InvalidClientError, Token
-from requests_multiauth.cache_file import default_directory
+from requests_multiauth.caches.file import default_directory
 from requests_multiauth.testing import LocalServer
 from tests.fixtures_cache import (
     CLIENT_SECRET,

@@ -20,8 +20,8 @@ import pytest
 import redis
 
 from requests_multiauth import ConfigurationError, InvalidClientError, RedisTokenCache, Token
-from requests_multiauth.cache_redis import NO_EXPIRY_TTL, PREFIX
-from requests_multiauth.renewal import FAILURE_HOLD_MAX, FAILURE_HOLD_MIN
+from requests_multiauth.caches.redis import NO_EXPIRY_TTL, PREFIX
+from requests_multiauth.engine.manager import FAILURE_HOLD_MAX, FAILURE_HOLD_MIN
 from requests_multiauth.testing import LocalServer
 from tests.fixtures_cache import (
     CLIENT_SECRET,

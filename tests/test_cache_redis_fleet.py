@@ -18,7 +18,7 @@ import pytest
 from redis.cluster import RedisCluster
 
 from requests_multiauth import ConfigurationError, RedisTokenCache
-from requests_multiauth.cache_redis import PREFIX
+from requests_multiauth.caches.redis import PREFIX
 from requests_multiauth.testing import LocalServer
 from tests.fixtures_cache import (
     WAIT,

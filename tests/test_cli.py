@@ -18,7 +18,8 @@ import certifi
 import pytest
 import requests
 
-from requests_multiauth import __version__, cli
+from requests_multiauth import __version__
+from requests_multiauth.cli import app as cli
 from requests_multiauth.testing import DataloyEmulator, LocalProviders, ProviderEmulator
 
 #: No command of the CLI should take long against loopback; this bounds a hang.
@@ -490,7 +491,7 @@ def test_demo_runs_every_preset_through_its_life_and_exits_0() -> None:
 
 
 def test_demo_without_trustme_runs_over_plain_http_on_loopback() -> None:
-    code = "import sys; sys.modules['trustme'] = None; from requests_multiauth.cli import main; sys.exit(main())"
+    code = "import sys; sys.modules['trustme'] = None; from requests_multiauth.cli.app import main; sys.exit(main())"
 
     result = run_cli("demo", python_code=code)
 
@@ -501,7 +502,7 @@ def test_demo_without_trustme_runs_over_plain_http_on_loopback() -> None:
 
 
 def test_demo_requiring_tls_without_trustme_exits_2() -> None:
-    code = "import sys; sys.modules['trustme'] = None; from requests_multiauth.cli import main; sys.exit(main())"
+    code = "import sys; sys.modules['trustme'] = None; from requests_multiauth.cli.app import main; sys.exit(main())"
 
     result = run_cli("demo", "--tls", python_code=code)
 

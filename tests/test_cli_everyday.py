@@ -18,7 +18,8 @@ from typing import List
 
 import pytest
 
-from requests_multiauth import CognitoAuth, cli
+from requests_multiauth import CognitoAuth
+from requests_multiauth.cli import app as cli
 from requests_multiauth.testing import LocalProviders
 
 from . import test_cli

@@ -29,7 +29,7 @@ from requests_multiauth import (
     TlsClientAuth,
 )
 from requests_multiauth.client_auth import DEFAULT_ASSERTION_LIFETIME
-from requests_multiauth.renewal import LEEWAY_SHARE, RENEW_AHEAD_SHARE
+from requests_multiauth.engine.manager import LEEWAY_SHARE, RENEW_AHEAD_SHARE
 from tests.fixtures_client_auth import WAIT
 from tests.fixtures_oidc import DEFAULT_TTL, OidcClient, OidcProvider
 from tests.fixtures_secrets import SecretWatch

@@ -7,7 +7,7 @@ index Sphinx writes of everything it documented) is compared with the package:
 * every name of ``requests_multiauth.__all__`` and ``requests_multiauth.testing.__all__``
   has an entry in the API reference;
 * every option and argument of every ``multiauth`` command and subcommand, walked from
-  ``requests_multiauth.cli.build_parser()``, has an entry on the command-line page.
+  ``requests_multiauth.cli.app.build_parser()``, has an entry on the command-line page.
 
 CI builds the site once and points ``MULTIAUTH_DOCS_HTML`` at it; without that variable
 the test builds it into a temporary directory (and skips when Sphinx, the ``docs`` extra,
@@ -28,7 +28,7 @@ import pytest
 
 import requests_multiauth
 import requests_multiauth.testing
-from requests_multiauth.cli import PROG, build_parser
+from requests_multiauth.cli.app import PROG, build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

@@ -27,10 +27,10 @@ from requests_multiauth import (
     Token,
     TokenRequestError,
 )
-from requests_multiauth._endpoint import TokenEndpoint
-from requests_multiauth.grants import ClientCredentialsGrant
+from requests_multiauth.grants.base import ClientCredentialsGrant
 from requests_multiauth.testing import LocalServer, Reply, Request
 from requests_multiauth.testing._server import DROP_CONNECTION
+from requests_multiauth.transport.endpoint import TokenEndpoint
 
 CLIENT_ID = "fault-client"
 CLIENT_SECRET = "fault-secret-3f9a1c"

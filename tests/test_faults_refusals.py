@@ -19,7 +19,7 @@ from requests_multiauth import (
     RetryPolicy,
     TokenRequestError,
 )
-from requests_multiauth.renewal import FAILURE_HOLD_MAX, FAILURE_HOLD_MIN
+from requests_multiauth.engine.manager import FAILURE_HOLD_MAX, FAILURE_HOLD_MIN
 from requests_multiauth.testing import LocalServer, Reply, Request
 
 CLIENT_ID = "refused-client"

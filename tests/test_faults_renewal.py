@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from requests_multiauth import ClientCredentialsAuth, RetryPolicy, TokenRequestError
-from requests_multiauth.renewal import DEFAULT_LEEWAY, RENEW_RETRY_MIN
+from requests_multiauth.engine.manager import DEFAULT_LEEWAY, RENEW_RETRY_MIN
 from requests_multiauth.testing import LocalServer, Reply, Request
 
 CLIENT_ID = "renewal-client"

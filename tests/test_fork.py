@@ -231,7 +231,8 @@ def test_parent_and_child_do_not_share_a_pooled_tls_connection_to_the_token_endp
 def test_a_child_gets_its_own_shared_token_session_and_renewal_workers(
     endpoint: HangingTokenEndpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from requests_multiauth import _pool, _workers
+    from requests_multiauth.engine import workers as _workers
+    from requests_multiauth.transport import pool as _pool
 
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(endpoint.server.verify))
     clock = Clock()

@@ -17,8 +17,8 @@ from typing import Callable
 import pytest
 import requests
 
-from requests_multiauth import _endpoint
 from requests_multiauth.testing import LocalServer, Reply
+from requests_multiauth.transport import endpoint as _endpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 CHILD_TIMEOUT = 60.0
@@ -26,7 +26,8 @@ CHILD_TIMEOUT = 60.0
 CHILD = textwrap.dedent(
     """
     import os, resource, sys
-    from requests_multiauth import ClientCredentialsAuth, RetryPolicy, TokenRequestError, _pool
+    from requests_multiauth import ClientCredentialsAuth, RetryPolicy, TokenRequestError
+    from requests_multiauth.transport import pool as _pool
 
     url, warm, fresh_bundle = sys.argv[1], sys.argv[2] == "warm", sys.argv[3]
     auth = ClientCredentialsAuth("limits-client", "limits-secret-5e1b", url, retry=RetryPolicy(attempts=2, backoff=0))

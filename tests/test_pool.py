@@ -16,8 +16,9 @@ from typing import Any, Callable, List
 import pytest
 import requests
 
-from requests_multiauth import ClientCredentialsAuth, RetryPolicy, _pool
+from requests_multiauth import ClientCredentialsAuth, RetryPolicy
 from requests_multiauth.testing import LocalServer, Reply, Request
+from requests_multiauth.transport import pool as _pool
 
 SECRET = "pool-secret-7f3a61"
 THREADS = 24

@@ -17,9 +17,9 @@ from requests_multiauth import (
     Token,
     TokenRequestError,
 )
-from requests_multiauth.cache import SharedFailure
+from requests_multiauth.caches.base import SharedFailure
+from requests_multiauth.engine.manager import FAILURE_HOLD_MAX, FAILURE_HOLD_MIN, RENEW_RETRY_MIN, TokenManager
 from requests_multiauth.errors import MultiAuthError
-from requests_multiauth.renewal import FAILURE_HOLD_MAX, FAILURE_HOLD_MIN, RENEW_RETRY_MIN, TokenManager
 
 NOW = 1_800_000_000.0
 LIFETIME = 3600.0
@@ -555,7 +555,7 @@ HUGE = b"9" * 400
     ],
 )
 def test_a_damaged_failure_record_is_refused_without_quoting_it(record: bytes) -> None:
-    from requests_multiauth._cache_format import DamagedEntry, decode_failure
+    from requests_multiauth.caches.format import DamagedEntry, decode_failure
 
     # Refused, not computed with: a hold grown from a count of 10**400 would never end.
     with pytest.raises(DamagedEntry) as refused:

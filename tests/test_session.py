@@ -13,8 +13,8 @@ import urllib3.util.retry
 from requests.adapters import HTTPAdapter
 
 from requests_multiauth import AuthAdapter, ConfigurationError, MultiAuthSession, StaticTokenAuth
-from requests_multiauth.session import DEFAULT_TIMEOUT, RETRY_AFTER_MAX, join_url, retry_policy
 from requests_multiauth.testing import DROP_CONNECTION, LocalProviders, Reply
+from requests_multiauth.transport.session import DEFAULT_TIMEOUT, RETRY_AFTER_MAX, join_url, retry_policy
 from tests.fixtures_apis import CLIENTS, Api, ca_bundle, open_route, redirect_to, tokens_carried
 
 

@@ -14,8 +14,9 @@ from typing import List, Optional
 
 import pytest
 
-from requests_multiauth import MemoryTokenCache, Token, _workers
-from requests_multiauth.renewal import TokenManager
+from requests_multiauth import MemoryTokenCache, Token
+from requests_multiauth.engine import workers as _workers
+from requests_multiauth.engine.manager import TokenManager
 
 NOW = 1_800_000_000.0
 LIFETIME = 3600.0

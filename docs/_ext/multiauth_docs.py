@@ -4,7 +4,7 @@
   the names of its content lines (``Title: Name Name ...``) in those groups, and every
   other public name after them, grouped by the module that defines it. A name added to
   ``__all__`` appears in the reference without anyone editing a page.
-* ``.. multiauth-cli::`` walks ``requests_multiauth.cli.build_parser()`` and writes one
+* ``.. multiauth-cli::`` walks ``requests_multiauth.cli.app.build_parser()`` and writes one
   section per command and subcommand, with an ``option`` entry for every option, so the
   command-line page lists exactly what the parser accepts.
 * ``.. optional-toctree::`` is a glob toctree whose patterns may match nothing yet
@@ -212,7 +212,7 @@ class MultiauthCli(SphinxDirective):
     """``.. multiauth-cli::``: the reference of the ``multiauth`` command, from its parser."""
 
     def run(self) -> List[nodes.Node]:
-        from requests_multiauth.cli import PROG, build_parser
+        from requests_multiauth.cli.app import PROG, build_parser
 
         container = nodes.section()
         container.document = self.state.document

@@ -32,7 +32,7 @@ from requests.auth import AuthBase
 from ._server import LocalServer, Reply, Request
 
 if TYPE_CHECKING:
-    from ..session import MultiAuthSession
+    from ..transport.session import MultiAuthSession
 
 __all__ = ["ManualClock", "ProviderEmulator", "Refusal"]
 
@@ -247,7 +247,7 @@ class ProviderEmulator:
         :meth:`api_session` it ignores proxy settings (``trust_env = False``).
         Closed, with its auth, by :meth:`stop` if not before.
         """
-        from ..session import MultiAuthSession  # the testing helpers stay importable on their own
+        from ..transport.session import MultiAuthSession  # the testing helpers stay importable on their own
 
         options.setdefault("base_url", self.api_url)
         options.setdefault("verify", self.verify)

@@ -35,7 +35,7 @@ from urllib.parse import urlencode
 
 import requests
 
-from ..providers import (
+from ..providers.builtin import (
     COGNITO_SCOPE_EXAMPLE,
     DATALOY_AUDIENCE,
     DIAGRAMS_REFRESH_SCOPE,

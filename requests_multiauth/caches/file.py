@@ -1,7 +1,7 @@
 """FileTokenCache: the processes of one machine share one token per cache key.
 
 The cache is a directory, private to the user (mode ``0700``), holding two
-files per cache key (see :func:`~requests_multiauth.cache.cache_key`; file
+files per cache key (see :func:`~requests_multiauth.caches.base.cache_key`; file
 names never contain a secret):
 
 * ``<key>.json``, the token entry (mode ``0600``). It is replaced atomically: the
@@ -20,7 +20,7 @@ names never contain a secret):
 
 and, after a failed token call, ``<key>.failure`` (mode ``0600``): the failure,
 without any secret, held for every process sharing the directory (see
-:class:`~requests_multiauth.cache.SharedFailure`); removed by the next token
+:class:`~requests_multiauth.caches.base.SharedFailure`); removed by the next token
 call that succeeds.
 
 What can go wrong is logged as a warning on the ``requests_multiauth`` logger,
@@ -48,12 +48,12 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Dict, Iterator, Optional, Tuple, Union
 
-from . import _fork
-from ._cache_format import MAX_ENTRY_SIZE, DamagedEntry, decode_entry, decode_failure, encode_entry, encode_failure
-from .cache import SharedFailure
-from .errors import ConfigurationError
-from .telemetry import log_fields
-from .token import Token
+from ..engine import fork as _fork
+from ..errors import ConfigurationError
+from ..telemetry import log_fields
+from ..token import Token
+from .base import SharedFailure
+from .format import MAX_ENTRY_SIZE, DamagedEntry, decode_entry, decode_failure, encode_entry, encode_failure
 
 if TYPE_CHECKING:
     import filelock

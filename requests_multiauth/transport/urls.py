@@ -6,7 +6,7 @@ import ipaddress
 from typing import Tuple
 from urllib.parse import urlsplit
 
-from .errors import ConfigurationError, InsecureTransportError
+from ..errors import ConfigurationError, InsecureTransportError
 
 Origin = Tuple[str, str, int]
 

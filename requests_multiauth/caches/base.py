@@ -1,6 +1,6 @@
 """Token caches: where a token lives between requests, and who may share it.
 
-The engine (:mod:`requests_multiauth.renewal`) keeps the current token in memory
+The engine (:mod:`requests_multiauth.engine.manager`) keeps the current token in memory
 for the per-request path and consults a :class:`TokenCache` only when it needs
 a new token. The cache decides who shares a token:
 
@@ -34,8 +34,8 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Protocol, Tuple, Type, runtime_checkable
 
-from . import _fork
-from .errors import (
+from ..engine import fork as _fork
+from ..errors import (
     ConfigurationError,
     InsecureTransportError,
     InvalidClientError,
@@ -44,7 +44,7 @@ from .errors import (
     TokenRequestError,
     TokenResponseError,
 )
-from .token import Token
+from ..token import Token
 
 __all__ = [
     "FailureSharingTokenCache",

@@ -1,14 +1,14 @@
 """How a token is written into a shared cache entry, and read back.
 
-:class:`~requests_multiauth.cache_file.FileTokenCache` and
-:class:`~requests_multiauth.cache_redis.RedisTokenCache` store the same bytes:
+:class:`~requests_multiauth.caches.file.FileTokenCache` and
+:class:`~requests_multiauth.caches.redis.RedisTokenCache` store the same bytes:
 a small JSON object with a format number and the token's fields. Reading is
 defensive: anything that is not such an object (a truncated write, another
 program's data, a future format) raises :class:`DamagedEntry`, whose message
 never quotes the entry, since the entry holds the token.
 
 Beside a token entry, a cache may keep a failure record
-(:class:`~requests_multiauth.cache.SharedFailure`): the same kind of object,
+(:class:`~requests_multiauth.caches.base.SharedFailure`): the same kind of object,
 with ``failure`` in place of ``token``, and no secret in it.
 """
 
@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, Union
 
-from .cache import SharedFailure
-from .errors import TokenResponseError
-from .token import Token
+from ..errors import TokenResponseError
+from ..token import Token
+from .base import SharedFailure
 
 __all__ = [
     "FORMAT",

@@ -17,7 +17,7 @@ A request goes::
     on a redirect off our API   our header is removed from the request that
                                 requests copies for the next hop
 
-The replay decision itself lives in :mod:`requests_multiauth._replay` and the
+The replay decision itself lives in :mod:`requests_multiauth.transport.replay` and the
 renewal in :mod:`requests_multiauth.auth`; this module only decides *which*
 requests get a token.
 """
@@ -31,9 +31,9 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from ._urls import Origin, origin, safe_url
-from .errors import ConfigurationError
-from .token import Token
+from ..errors import ConfigurationError
+from ..token import Token
+from .urls import Origin, origin, safe_url
 
 __all__ = ["AdapterAuth", "AuthAdapter", "mark_cross_origin_hop"]
 

@@ -32,10 +32,9 @@ from urllib.parse import parse_qsl, urlencode
 
 import requests
 
-from . import _fork, _pool
-from ._urls import check_transport, safe_url
-from .dpop import DPOP_NONCE_ERROR, DPoPProofs
-from .errors import (
+from ..dpop import DPOP_NONCE_ERROR, DPoPProofs
+from ..engine import fork as _fork
+from ..errors import (
     TLS_HINT,
     UNREACHABLE_HINT,
     ConfigurationError,
@@ -46,7 +45,9 @@ from .errors import (
     oauth_error,
     with_what_to_do,
 )
-from .telemetry import AuthTelemetry, log_fields
+from ..telemetry import AuthTelemetry, log_fields
+from . import pool as _pool
+from .urls import check_transport, safe_url
 
 __all__ = ["DEFAULT_TOKEN_TIMEOUT", "AttemptExtras", "ClientCert", "RetryPolicy", "TokenEndpoint"]
 

@@ -3,7 +3,7 @@
 :class:`TokenManager` owns one token for one set of credentials. A grant only
 knows how to get a *new* token; the manager decides when to ask, and makes
 sure that at most one token call is under way, whatever the number of threads
-(and, with a shared :class:`~requests_multiauth.cache.TokenCache`, processes or
+(and, with a shared :class:`~requests_multiauth.caches.base.TokenCache`, processes or
 hosts) that need it.
 
 A token goes through three states::
@@ -31,11 +31,12 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
-from . import _fork, _workers
-from .cache import FailureSharingTokenCache, SharedFailure, TokenCache, lock_or_wait
-from .errors import ConfigurationError, MultiAuthError
-from .telemetry import AuthTelemetry, log_fields
-from .token import Token
+from ..caches.base import FailureSharingTokenCache, SharedFailure, TokenCache, lock_or_wait
+from ..errors import ConfigurationError, MultiAuthError
+from ..telemetry import AuthTelemetry, log_fields
+from ..token import Token
+from . import fork as _fork
+from . import workers as _workers
 
 __all__ = ["DEFAULT_LEEWAY", "Clock", "TokenManager"]
 
@@ -105,7 +106,7 @@ class TokenManager:
         clock: returns the time in epoch seconds; replaceable in tests.
         name: how logs name the owner (never a secret).
         background: renew ahead of expiry on the process's renewal workers
-            (True; see :mod:`requests_multiauth._workers`) or on the request
+            (True; see :mod:`requests_multiauth.engine.workers`) or on the request
             thread that notices first (False).
         telemetry: where cache reads, renewals ahead and held failures are
             recorded; default a recorder of its own.

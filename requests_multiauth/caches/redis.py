@@ -1,6 +1,6 @@
 """RedisTokenCache: the hosts that reach one Redis share one token per cache key.
 
-Up to three Redis keys per cache key (see :func:`~requests_multiauth.cache.cache_key`;
+Up to three Redis keys per cache key (see :func:`~requests_multiauth.caches.base.cache_key`;
 keys never contain a secret), all in one Redis Cluster hash slot (the cache key is
 a ``{hash tag}``), so that the scripts below work on a cluster as on one server:
 
@@ -15,7 +15,7 @@ a ``{hash tag}``), so that the scripts below work on a cluster as on one server:
   (:meth:`RedisTokenCache.lock_or_wait`);
 * ``<prefix>{<key>}:failure``, after a failed token call: the failure, without
   any secret, held for every process (see
-  :class:`~requests_multiauth.cache.SharedFailure`); it expires by itself and is
+  :class:`~requests_multiauth.caches.base.SharedFailure`); it expires by itself and is
   removed by the next token call that succeeds.
 
 The client may be a ``redis.Redis`` (one server, or a Sentinel-managed primary
@@ -46,12 +46,12 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Optional, Tuple, Type, Union
 from urllib.parse import unquote
 
-from . import _fork
-from ._cache_format import DamagedEntry, decode_entry, decode_failure, encode_entry, encode_failure
-from .cache import SharedFailure
-from .errors import ConfigurationError, excerpt
-from .telemetry import log_fields
-from .token import Token
+from ..engine import fork as _fork
+from ..errors import ConfigurationError, excerpt
+from ..telemetry import log_fields
+from ..token import Token
+from .base import SharedFailure
+from .format import DamagedEntry, decode_entry, decode_failure, encode_entry, encode_failure
 
 if TYPE_CHECKING:
     import redis

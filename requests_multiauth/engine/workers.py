@@ -1,7 +1,7 @@
 """The background threads of the process: renewals ahead of expiry, and housekeeping.
 
 Every auth of the process renews its stale token here (see
-:meth:`~requests_multiauth.renewal.TokenManager._renew_ahead`), on at most
+:meth:`~requests_multiauth.engine.manager.TokenManager._renew_ahead`), on at most
 :data:`RENEWAL_WORKERS` threads, instead of on a thread of its own: when a
 thousand tokens fall due together, a thousand threads would fight over the
 interpreter lock with the requests they are meant to spare, and a thousand
@@ -34,8 +34,8 @@ import threading
 import time
 from typing import Callable, List, Optional, Tuple
 
-from . import _fork
-from .telemetry import log_fields
+from ..telemetry import log_fields
+from . import fork as _fork
 
 __all__ = ["RENEWAL_WORKERS", "WORKER_IDLE", "Task", "call_later", "submit"]
 

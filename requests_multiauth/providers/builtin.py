@@ -31,7 +31,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence
 
-from .auth import (
+from ..auth import (
     AUTHORIZATION,
     EXPIRY_WARNING,
     ApiKeyTokenAuth,
@@ -40,10 +40,10 @@ from .auth import (
     StaticTokenAuth,
     TokenAuthOptions,
 )
-from .client_auth import ClientAuthSpec
-from .errors import ConfigurationError
-from .grants import Scope
-from .renewal import Clock
+from ..client_auth import ClientAuthSpec
+from ..engine.manager import Clock
+from ..errors import ConfigurationError
+from ..grants.base import Scope
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack

@@ -37,8 +37,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from . import _fork
-from .telemetry import log_fields
+from ..engine import fork as _fork
+from ..telemetry import log_fields
 
 __all__ = ["CONNECTIONS_PER_ORIGIN", "IDLE_TIMEOUT", "POOLED_ORIGINS", "shared_session", "ssl_context"]
 
@@ -272,7 +272,7 @@ def schedule_sweep() -> None:
         if _sweep_pending:
             return
         _sweep_pending = True
-    from . import _workers
+    from ..engine import workers as _workers
 
     try:
         _workers.call_later(IDLE_TIMEOUT, _sweep)

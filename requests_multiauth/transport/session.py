@@ -29,9 +29,9 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InvalidHeader, ReadTimeoutError
 from urllib3.util.retry import Retry
 
-from ._urls import origin, safe_url
+from ..errors import ConfigurationError
 from .adapter import AdapterAuth, AuthAdapter, is_cross_origin_hop, mark_cross_origin_hop
-from .errors import ConfigurationError
+from .urls import origin, safe_url
 
 __all__ = [
     "DEFAULT_RETRIES",

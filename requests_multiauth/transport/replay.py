@@ -1,7 +1,7 @@
 """Whether and how a request that got a 401 may be sent again.
 
 The decision is a pure function of the response, so it is tested without a
-server; :mod:`requests_multiauth.auth` and :mod:`requests_multiauth.adapter`
+server; :mod:`requests_multiauth.auth` and :mod:`requests_multiauth.transport.adapter`
 act on it. We follow requests' own recipe (``HTTPDigestAuth.handle_401``):
 read and close the 401, copy the request, rewind its body, send the copy
 through the same adapter, keep the first response in ``history``.
@@ -16,7 +16,7 @@ import requests
 from requests.cookies import extract_cookies_to_jar
 from requests.utils import rewind_body
 
-from ._urls import origin
+from .urls import origin
 
 #: Set on a response that is the answer to a replay, so that no second layer
 #: (an AuthAdapter under a session that also has our auth) replays it again.

@@ -22,7 +22,7 @@ closed early (``multiauth demo | head -1``), as for any command killed by SIGPIP
 standard error, naming what is missing; they never contain a secret (the
 library scrubs every message it raises).
 
-The demo itself lives in :mod:`requests_multiauth._demo`.
+The demo itself lives in :mod:`requests_multiauth.cli.demo`.
 """
 
 from __future__ import annotations
@@ -44,13 +44,10 @@ from typing import IO, Any, Callable, Dict, Iterator, Mapping, NoReturn, Optiona
 
 import requests
 
-from . import __version__
-from ._cli_oauth2 import SETTINGS as OAUTH2_SETTINGS
-from ._cli_oauth2 import oauth2_from_env
-from ._urls import check_transport, safe_url
-from .auth import StaticTokenAuth, TokenAuth
-from .cache import TokenCache
-from .errors import (
+from .. import __version__
+from ..auth import StaticTokenAuth, TokenAuth
+from ..caches.base import TokenCache
+from ..errors import (
     TLS_HINT,
     UNREACHABLE_HINT,
     ConfigurationError,
@@ -59,7 +56,7 @@ from .errors import (
     MultiAuthError,
     TokenRequestError,
 )
-from .providers import (
+from ..providers.builtin import (
     DATALOY_AUDIENCE,
     DIAGRAMS_TOKEN_URL,
     OPSNOW_TOKEN_URL,
@@ -69,8 +66,11 @@ from .providers import (
     OpsNowAuth,
     RatedAuth,
 )
-from .telemetry import CacheRead, Event, TokenRequest, log_fields
-from .token import Token
+from ..telemetry import CacheRead, Event, TokenRequest, log_fields
+from ..token import Token
+from ..transport.urls import check_transport, safe_url
+from .oauth2 import SETTINGS as OAUTH2_SETTINGS
+from .oauth2 import oauth2_from_env
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
 
@@ -88,7 +88,7 @@ EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
 
 #: Where the command keeps tokens between runs, if set; else the user's cache
-#: directory (see ``requests_multiauth.cache_file.default_directory``).
+#: directory (see ``requests_multiauth.caches.file.default_directory``).
 CACHE_DIR_VARIABLE = "MULTIAUTH_CACHE_DIR"
 
 #: Connect and read timeout of the API request of ``multiauth request``, in
@@ -332,7 +332,7 @@ def token_cache_directory(environ: Mapping[str, str]) -> Path:
     """Where ``token`` and ``request`` keep tokens: ``$MULTIAUTH_CACHE_DIR``, else the
     directory a ``FileTokenCache`` uses by default (``$XDG_CACHE_HOME`` or
     ``~/.cache``, then ``requests_multiauth/tokens``), shared with programs that use it."""
-    from .cache_file import default_directory
+    from ..caches.file import default_directory
 
     configured = environ.get(CACHE_DIR_VARIABLE, "").strip()
     return Path(configured).expanduser() if configured else default_directory()
@@ -341,7 +341,7 @@ def token_cache_directory(environ: Mapping[str, str]) -> Path:
 def open_token_cache(environ: Mapping[str, str]) -> Optional[TokenCache]:
     """The command's token cache, or None (logged) when it cannot be used: the
     command then works as with ``--no-cache``, it does not fail because of its cache."""
-    from .cache_file import FileTokenCache
+    from ..caches.file import FileTokenCache
 
     directory = token_cache_directory(environ)
     try:
@@ -495,8 +495,8 @@ def command_request(
 
 
 def command_demo(args: argparse.Namespace, out: IO[str]) -> int:
-    """Run every preset against the local providers; see :mod:`requests_multiauth._demo`."""
-    from ._demo import run_demo  # imports the local providers only when asked for
+    """Run every preset against the local providers; see :mod:`requests_multiauth.cli.demo`."""
+    from .demo import run_demo  # imports the local providers only when asked for
 
     try:
         return run_demo(out, tls=args.tls, providers=args.provider or None)

@@ -2,8 +2,8 @@
 
 A grant knows what to send to a token endpoint and how to read the answer. It
 knows nothing of caching, locking, expiry or retries: the engine in
-:mod:`requests_multiauth.renewal` decides *when* to call :meth:`Grant.fetch`,
-and :class:`~requests_multiauth._endpoint.TokenEndpoint` does the I/O.
+:mod:`requests_multiauth.engine.manager` decides *when* to call :meth:`Grant.fetch`,
+and :class:`~requests_multiauth.transport.endpoint.TokenEndpoint` does the I/O.
 
 A grant says *what* is asked; *who asks* is the client authentication
 (:mod:`requests_multiauth.client_auth`), bound once at construction: the grant
@@ -22,12 +22,12 @@ import hashlib
 import logging
 from typing import Any, Dict, Mapping, Optional, Protocol, Sequence, Tuple, Union
 
-from ._endpoint import ClientCert, TokenEndpoint
-from ._urls import safe_url
-from .client_auth import Binding, ClientAuthSpec, basic_auth_header, resolve_client_auth
-from .errors import API_KEY_HINT, ConfigurationError, InvalidClientError, TokenRequestError
-from .telemetry import error_name, log_fields
-from .token import Token, parse_token_response
+from ..client_auth import Binding, ClientAuthSpec, basic_auth_header, resolve_client_auth
+from ..errors import API_KEY_HINT, ConfigurationError, InvalidClientError, TokenRequestError
+from ..telemetry import error_name, log_fields
+from ..token import Token, parse_token_response
+from ..transport.endpoint import ClientCert, TokenEndpoint
+from ..transport.urls import safe_url
 
 __all__ = [
     "ApiKeyGrant",

@@ -34,9 +34,9 @@ from typing import IO, Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 import requests
 
-from ._endpoint import RetryPolicy
-from .errors import TokenExpiredError, TokenExpiryWarning
-from .testing import LocalProviders, ManualClock, ProviderEmulator
+from ..errors import TokenExpiredError, TokenExpiryWarning
+from ..testing import LocalProviders, ManualClock, ProviderEmulator
+from ..transport.endpoint import RetryPolicy
 
 __all__ = ["DEMO_PATHS", "StepFailed", "run_demo"]
 

@@ -1,0 +1,8 @@
+"""Where tokens are kept between token calls.
+
+``base`` has the cache protocol (:class:`TokenCache` and its optional capabilities),
+the cache key and :class:`MemoryTokenCache`, an auth's private default; ``file`` and
+``redis`` share one token between the processes of a machine or the hosts of a fleet,
+writing entries in the one format of ``format``. The engine (``engine/``) reads and
+writes them under their locks; nothing else does.
+"""
