@@ -54,7 +54,10 @@ if TYPE_CHECKING:
     from .caches.file import FileTokenCache
     from .caches.redis import RedisTokenCache
     from .discovery import ServerMetadata, discover
+    from .providers.entra_id import EntraIdAuth
+    from .providers.github_app import GitHubAppAuth, GitHubAppJwtAuth
     from .providers.registry import Provider, get_provider, list_providers
+    from .providers.zoom import ZoomAuth
 
 __version__ = "0.1.0"
 
@@ -68,6 +71,10 @@ _LAZY = {
     "Provider": "providers.registry",
     "get_provider": "providers.registry",
     "list_providers": "providers.registry",
+    "EntraIdAuth": "providers.entra_id",
+    "GitHubAppAuth": "providers.github_app",
+    "GitHubAppJwtAuth": "providers.github_app",
+    "ZoomAuth": "providers.zoom",
 }
 
 
@@ -134,5 +141,9 @@ __all__ = [
     "TokenRequestError",
     "TokenResponseError",
     "WaitingTokenCache",
+    "EntraIdAuth",
+    "GitHubAppAuth",
+    "GitHubAppJwtAuth",
+    "ZoomAuth",
     "__version__",
 ]

@@ -204,6 +204,13 @@ def certificate_thumbprint(cert: Union[str, bytes, os.PathLike[str]]) -> str:
     """The ``x5t#S256`` of a certificate (RFC 7515 §4.1.8, RFC 8705 §3.1):
     base64url SHA-256 of its DER. *cert* is PEM text or bytes, or a path to a PEM file."""
     require_jwt("a certificate thumbprint")
+    return b64url(hashlib.sha256(certificate_der(cert)).digest())
+
+
+def certificate_der(cert: Union[str, bytes, os.PathLike[str]]) -> bytes:
+    """The DER of a certificate (the first one of a PEM that holds several, or a key too):
+    what ``x5t``, ``x5t#S256`` and ``x5c`` are made of. *cert* is PEM text or bytes, DER, or a path."""
+    require_jwt("a certificate")
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -215,7 +222,7 @@ def certificate_thumbprint(cert: Union[str, bytes, os.PathLike[str]]) -> str:
             certificate = x509.load_der_x509_certificate(data)
         except ValueError:
             raise ConfigurationError("the certificate is neither a PEM nor a DER X.509 certificate") from None
-    return b64url(hashlib.sha256(certificate.public_bytes(Encoding.DER)).digest())
+    return certificate.public_bytes(Encoding.DER)
 
 
 def sign_with_secret(

@@ -49,8 +49,30 @@ from ._providers import (
 )
 from ._server import DROP_CONNECTION, Body, Handler, LocalServer, Reply, Request, wsgi_handler
 
+#: Emulators imported on first use (PEP 562), so this module stays cheap to import.
+_LAZY = {
+    "EntraIdEmulator": "._entra",
+    "GitHubEmulator": "._github",
+    "ZoomEmulator": "._zoom",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
     "DROP_CONNECTION",
+    "EntraIdEmulator",
+    "GitHubEmulator",
+    "ZoomEmulator",
     "OPSNOW_SHAPES",
     "ApiCall",
     "Body",

@@ -1,0 +1,176 @@
+"""Zoom: Server-to-Server OAuth (``account_credentials``), the app type that replaced Zoom's JWT apps.
+
+One ``POST https://zoom.us/oauth/token?grant_type=account_credentials&account_id=...``
+with the client id and secret in an HTTP Basic header answers a bearer token that
+lives one hour; there is no refresh token, so each renewal is a new grant.
+Reference: https://developers.zoom.us/docs/internal-apps/s2s-oauth/ and
+https://developers.zoom.us/docs/integrations/oauth/ ("Server to Server").
+
+Zoom's refusals (``{"reason": ..., "error": ...}``, with the 47xx codes of
+https://developers.zoom.us/docs/integrations/oauth-error-messages/) are raised as
+:class:`~requests_multiauth.TokenRequestError` with Zoom's meaning and advice.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
+from urllib.parse import urlencode
+
+from ..auth import TokenAuth, TokenAuthOptions
+from ..client_auth import basic_auth_header
+from ..errors import ConfigurationError, TokenRequestError
+from ..token import Token, parse_token_response
+from ..transport.endpoint import TokenEndpoint
+from ._advice import advise
+from .registry import EnvVar, FromEnv, Provider
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["PROVIDER", "ZOOM_TOKEN_LIFETIME", "ZOOM_TOKEN_URL", "ZoomAccountCredentialsGrant", "ZoomAuth"]
+
+#: Zoom's token endpoint (https://developers.zoom.us/docs/internal-apps/s2s-oauth/).
+ZOOM_TOKEN_URL = "https://zoom.us/oauth/token"
+
+#: "The token's time to live is one hour (3600 seconds)" (same page); used when an answer says none.
+ZOOM_TOKEN_LIFETIME = 3600.0
+
+#: The grant type of Server-to-Server OAuth apps (same page).
+ACCOUNT_CREDENTIALS = "account_credentials"
+
+#: Zoom's refusals: its ``error`` code, or a 47xx code, with the documented meaning and what to do
+#: (https://developers.zoom.us/docs/integrations/oauth-error-messages/).
+ZOOM_ERRORS: Mapping[str, Tuple[str, str]] = {
+    "invalid_client": (
+        "Zoom 4702/4704: the client ID or client secret is wrong, or the app does not exist",
+        "copy the Client ID and Client Secret again from the app's App Credentials page in the Zoom App Marketplace",
+    ),
+    "unsupported_grant_type": (
+        "Zoom 4705: the grant type is not supported from the token endpoint",
+        "use a Server-to-Server OAuth app: only those may use grant_type=account_credentials",
+    ),
+    "invalid_request": (
+        "Zoom 4706: a required parameter (account_id, grant_type, the client credentials) is missing or wrong",
+        "check the Account ID on the app's App Credentials page: it must be the account that owns the app",
+    ),
+    "access_denied": (
+        "Zoom: the app is deactivated or not activated for this account",
+        "activate the Server-to-Server OAuth app in the Zoom App Marketplace (Activation tab)",
+    ),
+}
+
+
+class ZoomAccountCredentialsGrant:
+    """Zoom's ``account_credentials`` grant: the query names the account, Basic names the app.
+
+    Safe for concurrent use (it holds only its settings). Each call is one POST
+    with an empty body; Zoom's refusals are raised with Zoom's meaning and advice.
+    """
+
+    name = "account_credentials"
+    cert = None
+
+    def __init__(self, account_id: str, client_id: str, client_secret: str, *, token_url: str) -> None:
+        for label, value in (("account_id", account_id), ("client_id", client_id), ("client_secret", client_secret)):
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigurationError(
+                    f"{label} is missing or empty: copy it from the Server-to-Server OAuth app's App Credentials page"
+                )
+        self.account_id = account_id
+        self.client_id = client_id
+        self._authorization = basic_auth_header(client_id, client_secret)
+        self.secrets: Tuple[str, ...] = (client_secret, self._authorization.split(" ", 1)[1])
+        self.cache_identity = (
+            ("kind", "zoom_account_credentials"),
+            ("account_id", account_id),
+            ("client_id", client_id),
+            ("token_url", token_url),
+        )
+
+    def query(self) -> Dict[str, str]:
+        """The query of every token request: the grant type and the account."""
+        return {"grant_type": ACCOUNT_CREDENTIALS, "account_id": self.account_id}
+
+    def fetch(self, endpoint: TokenEndpoint, previous: Optional[Token], now: float) -> Token:
+        def parse(answer: Any) -> Token:
+            return parse_token_response(answer, now=now, default_lifetime=ZOOM_TOKEN_LIFETIME, secrets=self.secrets)
+
+        try:
+            token: Token = endpoint.post(
+                # the fields go in the query, as Zoom's example sends them; the body stays empty
+                headers={"Authorization": self._authorization},
+                parse=parse,
+                grant=self.name,
+            )
+        except TokenRequestError as exc:
+            meaning, hint = ZOOM_ERRORS.get(exc.error or "", (None, None))
+            raise advise(exc, meaning, hint) from None
+        return token
+
+    def __repr__(self) -> str:
+        return f"ZoomAccountCredentialsGrant(account_id={self.account_id!r}, client_id={self.client_id!r})"
+
+
+class ZoomAuth(FromEnv, TokenAuth):
+    """Zoom's APIs with a Server-to-Server OAuth app. Safe for concurrent use.
+
+    Args:
+        account_id, client_id, client_secret: the app's App Credentials.
+        token_url: Zoom's token endpoint; another for a proxy or a local emulator.
+        options: the options of every renewing auth (``cache``, ``leeway``, ``session`` ...).
+
+    Zoom tokens live one hour and come with no refresh token: each renewal is a
+    new ``account_credentials`` grant. Zoom invalidates nothing when a new token
+    is issued, so every process sharing a cache (``FileTokenCache``,
+    ``RedisTokenCache``) uses one token.
+
+    Environment (``from_env()``): ``ZOOM_ACCOUNT_ID``, ``ZOOM_CLIENT_ID``,
+    ``ZOOM_CLIENT_SECRET``, optionally ``ZOOM_TOKEN_URL`` and ``ZOOM_CA_BUNDLE``.
+
+    Raises:
+        ConfigurationError: a credential is missing or empty.
+        TokenRequestError, InvalidClientError: Zoom refused (its meaning and advice in the message).
+    """
+
+    provider_name = "zoom"
+
+    def __init__(
+        self,
+        account_id: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        token_url: str = ZOOM_TOKEN_URL,
+        **options: Unpack[TokenAuthOptions],
+    ) -> None:
+        grant = ZoomAccountCredentialsGrant(account_id, client_id, client_secret, token_url=token_url)
+        self.account_id = account_id
+        self.client_id = client_id
+        separator = "&" if "?" in token_url else "?"
+        super().__init__(grant, f"{token_url}{separator}{urlencode(grant.query())}", **options)
+        self.token_url = token_url
+
+    def _public_fields(self) -> Tuple[Tuple[str, Any], ...]:
+        return (*super()._public_fields(), ("account_id", self.account_id), ("client_id", self.client_id))
+
+
+def _emulator(**options: Any) -> Any:
+    from ..testing._zoom import ZoomEmulator
+
+    return ZoomEmulator(**options)
+
+
+PROVIDER = Provider(
+    name="zoom",
+    auth_class=ZoomAuth,
+    env=(
+        EnvVar("ZOOM_ACCOUNT_ID", "account_id", "the Server-to-Server OAuth app's Account ID"),
+        EnvVar("ZOOM_CLIENT_ID", "client_id", "the app's Client ID"),
+        EnvVar("ZOOM_CLIENT_SECRET", "client_secret", "the app's Client Secret", secret=True),
+        EnvVar("ZOOM_TOKEN_URL", "token_url", "the token endpoint (default https://zoom.us/oauth/token)", required=False),
+        EnvVar("ZOOM_CA_BUNDLE", "verify", "a CA bundle for the token calls", required=False, path=True),
+    ),
+    docs_url="https://developers.zoom.us/docs/internal-apps/s2s-oauth/",
+    emulator=_emulator,
+    scheme="Server-to-Server OAuth: account_credentials with Basic client auth",
+)
