@@ -289,8 +289,15 @@ class EntraIdAuth(FromEnv, TokenAuth):
         for label, value in (("tenant_id", tenant_id), ("client_id", client_id)):
             if not isinstance(value, str) or not value.strip():
                 raise ConfigurationError(f"{label} is missing or empty: copy it from the app registration's Overview")
-        given = [name for name, value in (("client_secret", client_secret), ("certificate", certificate),
-                                          ("federated_token", federated_token)) if value is not None]
+        given = [
+            name
+            for name, value in (
+                ("client_secret", client_secret),
+                ("certificate", certificate),
+                ("federated_token", federated_token),
+            )
+            if value is not None
+        ]
         if len(given) != 1:
             raise ConfigurationError(
                 "pass exactly one of client_secret=, certificate= or federated_token= "
@@ -311,15 +318,13 @@ class EntraIdAuth(FromEnv, TokenAuth):
         self.tenant_id = tenant_id
         self.authority = _authority(authority)
         url = token_url or f"{self.authority}/{tenant_id}/oauth2/v2.0/token"
-        client_auth: ClientAuth
-        if client_secret is not None:
-            client_auth = ClientSecretPost()
-            self.credential = "secret"
-        elif certificate is not None:
+        # Exactly one is given (checked above); a secret goes in the body, as the client-credentials page shows.
+        client_auth: ClientAuth = ClientSecretPost()
+        self.credential = "secret"
+        if certificate is not None:
             client_auth = EntraCertificate(certificate, password=password, thumbprint=thumbprint, x5c=x5c)
             self.credential = "certificate"
-        else:
-            assert federated_token is not None
+        elif federated_token is not None:
             client_auth = _federated(federated_token)
             self.credential = "federated_token"
         grant = EntraIdGrant(client_id, client_secret, scope=scopes, client_auth=client_auth, token_url=url)
@@ -408,4 +413,3 @@ PROVIDER = Provider(
     emulator=_emulator,
     scheme="Entra ID v2.0 client credentials: secret, certificate or federated token",
 )
-

@@ -13,13 +13,13 @@ https://developers.zoom.us/docs/integrations/oauth-error-messages/) are raised a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
-from urllib.parse import urlencode
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Tuple
 
 from ..auth import TokenAuth, TokenAuthOptions
 from ..client_auth import basic_auth_header
 from ..errors import ConfigurationError, TokenRequestError
-from ..token import Token, parse_token_response
+from ..grants.base import Grant, GrantRequest
+from ..token import Token
 from ..transport.endpoint import TokenEndpoint
 from ._advice import advise
 from .registry import EnvVar, FromEnv, Provider
@@ -60,15 +60,15 @@ ZOOM_ERRORS: Mapping[str, Tuple[str, str]] = {
 }
 
 
-class ZoomAccountCredentialsGrant:
+class ZoomAccountCredentialsGrant(Grant):
     """Zoom's ``account_credentials`` grant: the query names the account, Basic names the app.
 
-    Safe for concurrent use (it holds only its settings). Each call is one POST
-    with an empty body; Zoom's refusals are raised with Zoom's meaning and advice.
+    Each try is one POST with the fields in the query, as Zoom's example sends them, and
+    no body; Zoom's refusals are raised with Zoom's meaning and advice.
     """
 
     name = "account_credentials"
-    cert = None
+    default_lifetime = ZOOM_TOKEN_LIFETIME
 
     def __init__(self, account_id: str, client_id: str, client_secret: str, *, token_url: str) -> None:
         for label, value in (("account_id", account_id), ("client_id", client_id), ("client_secret", client_secret)):
@@ -78,34 +78,27 @@ class ZoomAccountCredentialsGrant:
                 )
         self.account_id = account_id
         self.client_id = client_id
+        self.token_url = token_url
         self._authorization = basic_auth_header(client_id, client_secret)
-        self.secrets: Tuple[str, ...] = (client_secret, self._authorization.split(" ", 1)[1])
-        self.cache_identity = (
-            ("kind", "zoom_account_credentials"),
-            ("account_id", account_id),
-            ("client_id", client_id),
-            ("token_url", token_url),
+        self.secrets = (client_secret, self._authorization.split(" ", 1)[1])
+
+    def identity(self) -> Mapping[str, Optional[str]]:
+        return {"account_id": self.account_id, "client_id": self.client_id, "token_url": self.token_url}
+
+    def request(self, previous: Optional[Token], now: float) -> GrantRequest:
+        # https://developers.zoom.us/docs/integrations/oauth/ ("Server to Server"): the fields "either as query
+        # parameters or in the request body"; the example puts them in the query.
+        return GrantRequest(
+            query={"grant_type": ACCOUNT_CREDENTIALS, "account_id": self.account_id},
+            headers={"Authorization": self._authorization},
         )
 
-    def query(self) -> Dict[str, str]:
-        """The query of every token request: the grant type and the account."""
-        return {"grant_type": ACCOUNT_CREDENTIALS, "account_id": self.account_id}
-
     def fetch(self, endpoint: TokenEndpoint, previous: Optional[Token], now: float) -> Token:
-        def parse(answer: Any) -> Token:
-            return parse_token_response(answer, now=now, default_lifetime=ZOOM_TOKEN_LIFETIME, secrets=self.secrets)
-
         try:
-            token: Token = endpoint.post(
-                # the fields go in the query, as Zoom's example sends them; the body stays empty
-                headers={"Authorization": self._authorization},
-                parse=parse,
-                grant=self.name,
-            )
+            return super().fetch(endpoint, previous, now)
         except TokenRequestError as exc:
             meaning, hint = ZOOM_ERRORS.get(exc.error or "", (None, None))
             raise advise(exc, meaning, hint) from None
-        return token
 
     def __repr__(self) -> str:
         return f"ZoomAccountCredentialsGrant(account_id={self.account_id!r}, client_id={self.client_id!r})"
@@ -146,9 +139,7 @@ class ZoomAuth(FromEnv, TokenAuth):
         grant = ZoomAccountCredentialsGrant(account_id, client_id, client_secret, token_url=token_url)
         self.account_id = account_id
         self.client_id = client_id
-        separator = "&" if "?" in token_url else "?"
-        super().__init__(grant, f"{token_url}{separator}{urlencode(grant.query())}", **options)
-        self.token_url = token_url
+        super().__init__(grant, token_url, **options)
 
     def _public_fields(self) -> Tuple[Tuple[str, Any], ...]:
         return (*super()._public_fields(), ("account_id", self.account_id), ("client_id", self.client_id))
@@ -167,7 +158,7 @@ PROVIDER = Provider(
         EnvVar("ZOOM_ACCOUNT_ID", "account_id", "the Server-to-Server OAuth app's Account ID"),
         EnvVar("ZOOM_CLIENT_ID", "client_id", "the app's Client ID"),
         EnvVar("ZOOM_CLIENT_SECRET", "client_secret", "the app's Client Secret", secret=True),
-        EnvVar("ZOOM_TOKEN_URL", "token_url", "the token endpoint (default https://zoom.us/oauth/token)", required=False),
+        EnvVar("ZOOM_TOKEN_URL", "token_url", "the token endpoint (default: Zoom's)", required=False),
         EnvVar("ZOOM_CA_BUNDLE", "verify", "a CA bundle for the token calls", required=False, path=True),
     ),
     docs_url="https://developers.zoom.us/docs/internal-apps/s2s-oauth/",
