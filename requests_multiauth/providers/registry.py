@@ -43,6 +43,8 @@ ENTRY_POINT_GROUP = "requests_multiauth.providers"
 #: The modules of ``requests_multiauth.providers`` that declare a built-in ``PROVIDER``.
 BUILTIN_MODULES: Tuple[str, ...] = (
     "entra_id",
+    "github_app",
+    "github_app_jwt",
     "zoom",
 )
 
