@@ -136,8 +136,8 @@ class EntraCertificate(PrivateKeyJwt):
     The header carries the certificate's ``x5t#S256`` (PS256) or ``x5t`` (SHA-1,
     RS256), and with *x5c* the certificate itself; the claims are those of
     https://learn.microsoft.com/entra/identity-platform/certificate-credentials:
-    ``aud`` = the token endpoint, ``iss`` = ``sub`` = the client id, ``jti``, ``nbf``,
-    ``iat``, ``exp``. The key and certificate are read once (a PEM holding both, or a
+    ``aud`` = the token endpoint, ``iss`` = ``sub`` = the client id, ``jti``, ``iat``,
+    ``exp`` (the page's optional ``nbf`` is left out, as msal and azure-identity leave it). The key and certificate are read once (a PEM holding both, or a
     PKCS #12 file with *password*); the key is never shown.
     """
 
@@ -161,11 +161,6 @@ class EntraCertificate(PrivateKeyJwt):
         if x5c:
             self._headers["x5c"] = [base64.b64encode(der).decode("ascii")]  # RFC 7515 §4.1.6: standard base64 DER
         self.x5t_s256 = None  # the header is ours (above), not PrivateKeyJwt's
-
-    def claims(self, client_id: str, audience: str, now: Optional[float] = None) -> Dict[str, Any]:
-        claims = super().claims(client_id, audience, now)
-        claims["nbf"] = claims["iat"]  # the page lists nbf; msal and azure-identity send it
-        return claims
 
     def _sign(self, claims: Dict[str, Any], client_secret: Optional[str]) -> str:
         return self.key.sign(claims, self._headers)

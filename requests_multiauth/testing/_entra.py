@@ -90,6 +90,10 @@ def _make_certificate(common_name: str) -> Tuple[Any, Any]:
     return certificate, key
 
 
+def _unpadded(value: Any) -> Optional[str]:
+    return value.rstrip("=") if isinstance(value, str) else None
+
+
 class EntraIdEmulator(ProviderEmulator):
     """Entra ID for one tenant and one app: secret, certificate and federated credentials.
 
@@ -368,9 +372,10 @@ class EntraIdEmulator(ProviderEmulator):
             if isinstance(chain, list) and chain and base64.b64decode(chain[0]) == self.certificate_der:
                 return self._certificate.public_key()
             return None
-        if header.get("x5t#S256") == self.sha256_thumbprint:
+        # base64url, with or without padding: msal and azure-identity pad it, Entra ID accepts both.
+        if _unpadded(header.get("x5t#S256")) == self.sha256_thumbprint:
             return self._certificate.public_key()
-        if self.accept_sha1 and header.get("x5t") == self.sha1_thumbprint:
+        if self.accept_sha1 and _unpadded(header.get("x5t")) == self.sha1_thumbprint:
             return self._certificate.public_key()
         return None
 
