@@ -44,7 +44,8 @@ def test_the_token_request_is_zooms_account_credentials_with_basic_auth_and_no_b
     assert sent.body == b""
     token = auth.get_token()
     assert token.extra["api_url"] == "https://api.zoom.us"
-    assert token.expires_at is not None and token.expires_at - token.issued_at == pytest.approx(3600, abs=2)
+    assert token.expires_at is not None
+    assert token.expires_at - token.issued_at == pytest.approx(3600, abs=2)
 
 
 def test_the_default_token_url_is_zooms_and_token_url_points_elsewhere(zoom: ZoomEmulator) -> None:
@@ -86,7 +87,8 @@ def test_32_threads_right_after_expiry_make_one_token_call_and_no_failure(zoom: 
 
 def test_8_processes_sharing_a_file_cache_make_one_token_call_in_all(zoom: ZoomEmulator, tmp_path: Path) -> None:
     results = processes_share_a_file_cache("zoom", zoom.environ(), tmp_path)
-    assert len(results) == PROCESSES and all(result["ok"] for result in results)
+    assert len(results) == PROCESSES
+    assert all(result["ok"] for result in results)
     assert len({result["expires_at"] for result in results}) == 1
     assert zoom.token_calls == 1
 
@@ -113,8 +115,10 @@ def test_bad_credentials_raise_zooms_meaning_and_advice_and_are_not_retried(
     with pytest.raises(InvalidClientError) as raised:
         auth.get_token()
     message = str(raised.value)
-    assert "Zoom 4702/4704" in message and "App Credentials" in message
-    assert "wrong-secret-123456" not in message and "wrong-secret-123456" not in repr(auth)
+    assert "Zoom 4702/4704" in message
+    assert "App Credentials" in message
+    assert "wrong-secret-123456" not in message
+    assert "wrong-secret-123456" not in repr(auth)
     assert zoom.token_calls == 1
 
 
@@ -135,7 +139,9 @@ def test_no_secret_or_token_in_reprs_errors_or_logs(zoom: ZoomEmulator, secret_s
     zoom.revoke()
     me(zoom.api_session(), auth, zoom)
     for text in (repr(auth), repr(auth.get_token()), repr(dataclasses.replace(token)), str(auth.telemetry.snapshot())):
-        assert zoom.client_secret not in text and token.access_token not in text and basic not in text
+        assert zoom.client_secret not in text
+        assert token.access_token not in text
+        assert basic not in text
 
 
 def test_zoomus_sends_the_same_credentials_and_fields_as_zoomauth(
