@@ -137,8 +137,9 @@ class EntraCertificate(PrivateKeyJwt):
     RS256), and with *x5c* the certificate itself; the claims are those of
     https://learn.microsoft.com/entra/identity-platform/certificate-credentials:
     ``aud`` = the token endpoint, ``iss`` = ``sub`` = the client id, ``jti``, ``iat``,
-    ``exp`` (the page's optional ``nbf`` is left out, as msal and azure-identity leave it). The key and certificate are read once (a PEM holding both, or a
-    PKCS #12 file with *password*); the key is never shown.
+    ``exp`` (the page's optional ``nbf`` is left out, as msal and azure-identity leave it).
+    The key and certificate are read once (a PEM holding both, or a PKCS #12 file with
+    *password*); the key is never shown.
     """
 
     def __init__(
