@@ -330,9 +330,7 @@ class EntraIdAuth(FromEnv, TokenAuth):
         super().__init__(grant, url, **options)
 
     @classmethod
-    def from_env(  # type: ignore[override]
-        cls, environ: Optional[Mapping[str, str]] = None, **options: Any
-    ) -> EntraIdAuth:
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None, **options: Any) -> EntraIdAuth:
         """Build from azure-identity's variables, with ``EnvironmentCredential``'s precedence:
         a client secret, else a certificate, else a federated token file (workload identity).
         *options* win over any variable; a credential given in *options* wins over all."""

@@ -23,6 +23,7 @@ is never a reason to renew a token; only a 401 is.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from .. import _jose
@@ -244,9 +245,9 @@ class GitHubInstallationGrant(Grant):
             paths = [f"/orgs/{self.owner}/installation", f"/users/{self.owner}/installation"]
         for index, path in enumerate(paths):
             try:
+                lookup = GrantRequest(method="GET", url=self.api_url + path)
                 answer = endpoint.call(
-                    lambda path=path: self._signed(GrantRequest(method="GET", url=self.api_url + path), now),
-                    grant="github_app_installation_lookup",
+                    functools.partial(self._signed, lookup, now), grant="github_app_installation_lookup"
                 )
             except TokenRequestError as exc:
                 if exc.status_code == 404 and index + 1 < len(paths):
