@@ -32,6 +32,7 @@ from requests_multiauth import (
     DiagramsAuth,
     FileTokenCache,
     MemoryTokenCache,
+    MultiAuthError,
     OpsNowAuth,
     RatedAuth,
     StaticTokenAuth,
@@ -333,3 +334,63 @@ def test_a_redirect_from_https_to_plain_http_on_the_same_host_carries_no_token(
     assert header_name not in landing.headers
     assert "Authorization" not in landing.headers
     assert not any(token in str(landing.headers) for token in issuer.issued)
+
+
+# -- the vendor presets of Zoom, Entra ID and GitHub Apps ----------------------------------------------
+
+
+def _vendor_secrets(name: str, emulator: Any) -> List[str]:
+    """The long-lived secrets of *name*'s emulated credentials (keys go through add_private_key)."""
+    if name == "zoom":
+        return [emulator.client_secret, basic_credentials(emulator.client_id, emulator.client_secret)]
+    if name == "entra-id":
+        return [emulator.client_secret, emulator.pfx_password]
+    return []
+
+
+@pytest.mark.parametrize("name", ["zoom", "entra-id", "github-app"])
+def test_vendor_presets_show_no_secret_key_assertion_or_token_in_reprs_errors_logs_telemetry_or_cache_keys(
+    secret_strings: SecretWatch, name: str
+) -> None:
+    """Through the registry, as ``multiauth token NAME`` builds them: the auth from the
+    emulator's environment, a token, a revocation and its replay, and a refused call."""
+    from requests_multiauth import get_provider
+
+    provider = get_provider(name)
+    with provider.emulator() as emulator:
+        cache = MemoryTokenCache()
+        auth = provider.auth_class.from_env(emulator.environ(), cache=cache)
+        token = auth.get_token()
+        secrets = [*_vendor_secrets(name, emulator), token.access_token]
+        if name == "entra-id":
+            secret_strings.add_private_key(emulator.key_pem)
+        if name == "github-app":
+            secret_strings.add_private_key(emulator.private_key)
+            secrets += [entry["headers"]["Authorization"].split(" ", 1)[1] for entry in emulator.jwts()]
+        secret_strings.add(*secrets)
+        emulator.revoke()
+        session = emulator.api_session()
+        path = {"zoom": "users/me", "entra-id": "me", "github-app": "/repos/octo-org/hello-world"}[name]
+        assert session.get(emulator.api_url + path, auth=auth).status_code == 200
+        secrets.append(auth.get_token().access_token)
+        secret_strings.add(secrets[-1])
+        broken = dict(emulator.environ())
+        if name == "github-app":
+            broken["GITHUB_APP_OWNER"] = "nobody-at-all"
+        else:
+            broken[{"zoom": "ZOOM_CLIENT_SECRET", "entra-id": "AZURE_CLIENT_SECRET"}[name]] = "wrong-secret-value"
+        with pytest.raises(MultiAuthError) as raised:
+            provider.auth_class.from_env(broken).get_token()
+        error_text = "".join(traceback.format_exception(raised.type, raised.value, raised.tb))
+        texts = [
+            *_texts(auth),
+            *_texts(auth.get_token()),
+            *_texts(cache),
+            error_text,
+            str(auth.telemetry.snapshot()),
+            repr(list(cache._tokens)),  # the cache keys
+        ]
+        assert list(cache._tokens)
+        assert all(key.startswith("rma1-") for key in cache._tokens)
+        assert [(s[:8], t[:80]) for t in texts for s in secrets if s in t] == []
+        assert [t[:80] for t in texts if "PRIVATE KEY" in t] == []
