@@ -24,6 +24,7 @@ is never a reason to renew a token; only a 401 is.
 from __future__ import annotations
 
 import functools
+import os
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from .. import _jose
@@ -47,6 +48,9 @@ __all__ = [
     "GitHubAppJwtGrant",
     "GitHubInstallationGrant",
 ]
+
+#: The app's private key as GitHub hands it out: PEM text or bytes, or the path of the ``.pem`` file.
+PrivateKey = Union[str, bytes, "os.PathLike[str]"]
 
 #: GitHub.com's REST API; GitHub Enterprise Server's is ``https://HOST/api/v3``.
 GITHUB_API_URL = "https://api.github.com"
@@ -134,7 +138,7 @@ def _headers(jwt: str) -> Dict[str, str]:
 class AppJwt:
     """Signs app JWTs with the app's private key. Immutable and thread-safe; the key is never shown."""
 
-    def __init__(self, app_id: Union[int, str], private_key: _jose.KeyInput) -> None:
+    def __init__(self, app_id: Union[int, str], private_key: PrivateKey) -> None:
         if isinstance(app_id, bool) or not isinstance(app_id, (int, str)) or not str(app_id).strip():
             raise ConfigurationError("app_id is missing: pass the App ID (a number) or the Client ID (Iv...)")
         self.issuer = str(app_id).strip()
@@ -327,7 +331,7 @@ class GitHubAppAuth(FromEnv, TokenAuth):
     def __init__(
         self,
         app_id: Union[int, str],
-        private_key: _jose.KeyInput,
+        private_key: PrivateKey,
         *,
         installation_id: Optional[int] = None,
         owner: Optional[str] = None,
@@ -377,7 +381,7 @@ class GitHubAppJwtAuth(FromEnv, TokenAuth):
     def __init__(
         self,
         app_id: Union[int, str],
-        private_key: _jose.KeyInput,
+        private_key: PrivateKey,
         *,
         api_url: str = GITHUB_API_URL,
         **options: Unpack[TokenAuthOptions],

@@ -191,11 +191,14 @@ class EntraIdEmulator(ProviderEmulator):
         return {"tenant_id": self.tenant_id, "client_id": self.client_id, "client_secret": self.client_secret}
 
     def environ(self) -> Dict[str, str]:
-        """azure-identity's variables for the secret (``EnvironmentCredential``'s first choice)."""
+        """azure-identity's variables: the secret, which ``EnvironmentCredential`` chooses first,
+        and the certificate and federated token files, for code that reads them itself."""
         values = {
             "AZURE_TENANT_ID": self.tenant_id,
             "AZURE_CLIENT_ID": self.client_id,
             "AZURE_CLIENT_SECRET": self.client_secret,
+            "AZURE_CLIENT_CERTIFICATE_PATH": self.certificate_path,
+            "AZURE_FEDERATED_TOKEN_FILE": self.federated_token_file,
             "AZURE_AUTHORITY_HOST": self.authority,
             "ENTRA_ID_SCOPE": GRAPH_SCOPE,
         }
@@ -233,7 +236,7 @@ class EntraIdEmulator(ProviderEmulator):
         return jwt.encode(claims, self._issuer_key, algorithm="RS256", headers={"kid": "issuer-1"})
 
     def rotate_federated_token(self, **options: Any) -> str:
-        """Write a new federated token to :attr:`federated_token_file` (as the kubelet rotates it); returns it."""
+        """Write a new federated token to ``federated_token_file`` (as the kubelet rotates it); returns it."""
         token = self.mint_federated_token(**options)
         temporary = f"{self.federated_token_file}.new"
         with open(temporary, "w", encoding="ascii") as handle:
