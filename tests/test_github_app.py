@@ -302,3 +302,23 @@ def test_pygithub_sends_the_same_jwt_claims_and_lookup_and_token_requests_as_our
     ours_answer = github.auth().get_token()
     assert isinstance(their_token.expires_at, datetime.datetime)
     assert abs(their_token.expires_at.timestamp() - (ours_answer.expires_at or 0)) < 30
+
+
+def test_a_rate_limited_token_call_says_it_is_a_rate_limit_not_a_credential_problem(github: GitHubEmulator) -> None:
+    from requests_multiauth.testing import Reply
+
+    reset = str(int(github.clock()) + 600)
+    github.inject(
+        Reply(
+            403,
+            {"message": "API rate limit exceeded for 127.0.0.1.", "documentation_url": "https://docs.github.com/rest"},
+            {"x-ratelimit-remaining": "0", "x-ratelimit-reset": reset},
+        )
+    )
+    with pytest.raises(TokenRequestError) as raised:
+        github.auth(installation_id=github.installation("octo-org").id).get_token()
+    assert not isinstance(raised.value, InvalidClientError)
+    assert raised.value.status_code == 403
+    assert "not a credential problem" in str(raised.value)
+    assert "x-ratelimit-reset" in str(raised.value)
+    assert github.token_calls == 1
