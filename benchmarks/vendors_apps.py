@@ -128,7 +128,7 @@ def _pygithub(github: Any) -> Callable[[], Send]:
         client = Github(auth=auth, base_url=github.api_url, verify=github.verify, pool_size=64)
 
         def send() -> int:
-            client.get_repo("octo-org/hello-world", lazy=False)
+            client.get_repo("octo-org/hello-world")  # not lazy: one API call
             return 200
 
         return send
