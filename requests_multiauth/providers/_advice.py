@@ -31,7 +31,8 @@ def advise(exc: E, meaning: Optional[str], hint: Optional[str]) -> E:
     message = message.rstrip(". ")
     if meaning is not None:
         message = f"{message} ({meaning})"
+    advice = hint if hint is not None else exc.hint  # no advice of the vendor's: keep the general one
     changed = copy.copy(exc)
-    changed.args = (with_what_to_do(message, hint) if hint is not None else message,)
-    changed.hint = hint if hint is not None else exc.hint
+    changed.args = (with_what_to_do(message, advice) if advice is not None else message,)
+    changed.hint = advice
     return changed.with_traceback(None)
