@@ -272,7 +272,7 @@ def test_no_key_password_assertion_secret_or_token_in_reprs_errors_or_logs(
     entra.rotate_federated_token(lifetime=-600)
     with pytest.raises(InvalidClientError) as raised:
         EntraIdAuth.from_env(
-            {**entra.environ(), "AZURE_CLIENT_SECRET": "", "AZURE_FEDERATED_TOKEN_FILE": entra.federated_token_file}
+            {**entra.environ(), "AZURE_CLIENT_SECRET": "", "AZURE_CLIENT_CERTIFICATE_PATH": ""}
         ).get_token()
     assert Path(entra.federated_token_file).read_text() not in str(raised.value)
 
