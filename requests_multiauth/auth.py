@@ -43,6 +43,7 @@ from .telemetry import AuthTelemetry, log_fields
 from .token import Token, jwt_expiry
 from .transport import replay as _replay
 from .transport.endpoint import DEFAULT_TOKEN_TIMEOUT, ClientCert, RetryPolicy, Timeout, TokenEndpoint
+from .transport.tls import check_paths
 from .transport.urls import check_transport, origin, safe_url
 
 if TYPE_CHECKING:
@@ -201,6 +202,9 @@ class TokenAuth(_HeaderAuth):
         self.token_url = token_url
         # getattr: a grant written before mutual TLS existed has no cert.
         self.cert: Optional[ClientCert] = getattr(grant, "cert", None)
+        check_paths(verify=verify, cert=self.cert)
+        if session is not None:
+            check_paths(verify=session.verify, cert=session.cert, what="the session's ")
         self.telemetry = AuthTelemetry(type(self).__name__, shared_cache=cache is not None)
         self._endpoint = TokenEndpoint(
             token_url,

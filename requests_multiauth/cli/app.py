@@ -887,7 +887,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except UsageError as exc:
         err.write(f"{PROG}: error: {_one_line(str(exc))}\n")
         return EXIT_USAGE
-    except (MultiAuthError, requests.RequestException, OSError) as exc:
+    except (MultiAuthError, ConfigurationError, requests.RequestException, OSError) as exc:
         err.write(f"{PROG}: error: {_describe_failure(exc, args)}\n")
         return EXIT_FAILED
     except KeyboardInterrupt:
@@ -899,7 +899,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def _describe_failure(exc: BaseException, args: argparse.Namespace) -> str:
     if isinstance(exc, TokenRequestError) and args.command in ("token", "request"):
         exc = exc.with_hint(_shell_hint(exc, PROVIDERS[args.provider])) if exc.hint else exc
-    if isinstance(exc, MultiAuthError):
+    if isinstance(exc, (MultiAuthError, ConfigurationError)):
         return _one_line(str(exc))  # the library's messages are already scrubbed of secrets
     # requests' own errors quote the URL, which may carry a query with secrets: name the class only.
     url = getattr(args, "url", None)

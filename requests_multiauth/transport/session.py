@@ -19,7 +19,6 @@ not applied to it); ``send`` fills in the default timeout; the adapter
 from __future__ import annotations
 
 import copy
-import random
 import re
 from typing import Any, Dict, Optional, Set, Tuple, Union
 from urllib.parse import urlsplit
@@ -31,6 +30,8 @@ from urllib3.util.retry import Retry
 
 from ..errors import ConfigurationError
 from .adapter import AdapterAuth, AuthAdapter, is_cross_origin_hop, mark_cross_origin_hop
+from .retry import DEFAULT_RETRY, jitter
+from .tls import call_verify
 from .urls import origin, safe_url
 
 __all__ = [
@@ -60,14 +61,15 @@ DEFAULT_RETRIES = 3
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 #: urllib3's backoff factor: no wait before the first retry, then 1 s, 2 s, 4 s ...
-RETRY_BACKOFF = 0.5
+#: (the numbers of the package's one retry policy, transport/retry.py).
+RETRY_BACKOFF = DEFAULT_RETRY.backoff
 
 #: The longest wait between two tries when the server does not say (Retry-After).
-RETRY_BACKOFF_MAX = 10.0
+RETRY_BACKOFF_MAX = DEFAULT_RETRY.max_backoff
 
 #: The longest ``Retry-After`` honoured; a server asking for more is waited on
 #: this long, then retried, so that one answer cannot stall a worker for hours.
-RETRY_AFTER_MAX = 30.0
+RETRY_AFTER_MAX = DEFAULT_RETRY.max_retry_after
 
 _HAS_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -78,7 +80,7 @@ class _Retry(Retry):
 
     def get_backoff_time(self) -> float:
         backoff = min(super().get_backoff_time(), RETRY_BACKOFF_MAX)
-        return backoff * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, so clients do not retry in step
+        return jitter(backoff)  # so that clients do not retry in step
 
     def get_retry_after(self, response: Any) -> Optional[float]:
         try:
@@ -275,9 +277,7 @@ class MultiAuthSession(requests.Session):
             return False
         return isinstance(adapter, AuthAdapter) and adapter.serves(url)
 
-    def merge_environment_settings(
-        self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> Dict[str, Any]:
+    def merge_environment_settings(self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any) -> Dict[str, Any]:
         """requests' merge of the environment, except that a ``verify`` set on the
         session beats ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` (see the class docstring).
 
@@ -285,8 +285,8 @@ class MultiAuthSession(requests.Session):
         or True; passing the session's own CA bundle on for a request that gave
         none keeps them out. A request's explicit ``verify=`` is left as given.
         """
-        if verify is None and self.verify is not True:
-            verify = self.verify
+        if verify is None:
+            verify = call_verify(self.verify)
         merged: Dict[str, Any] = super().merge_environment_settings(url, proxies, stream, verify, cert)
         return merged
 
