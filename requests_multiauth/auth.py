@@ -200,8 +200,7 @@ class TokenAuth(_HeaderAuth):
         self.header_name = header_name
         self.allow_insecure_loopback = allow_insecure_loopback
         self.token_url = token_url
-        # getattr: a grant written before mutual TLS existed has no cert.
-        self.cert: Optional[ClientCert] = getattr(grant, "cert", None)
+        self.cert: Optional[ClientCert] = grant.cert
         check_paths(verify=verify, cert=self.cert)
         if session is not None:
             check_paths(verify=session.verify, cert=session.cert, what="the session's ")
@@ -217,6 +216,7 @@ class TokenAuth(_HeaderAuth):
             dpop=proofs,
             cert=self.cert,
             telemetry=self.telemetry,
+            plain_http_hosts=grant.plain_http_hosts,
         )
         self._grant = grant
         self._clock = clock
