@@ -27,7 +27,7 @@ import logging
 import time
 import warnings
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, List, Mapping, Optional, Tuple, TypedDict, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple, TypedDict, Union
 
 import requests
 from requests.auth import AuthBase
@@ -35,10 +35,11 @@ from requests.auth import AuthBase
 from ._display import Rows, describe_expiry, pretty, render_html
 from .caches.base import MemoryTokenCache, TokenCache, cache_key
 from .client_auth import ClientAuth, ClientAuthSpec
-from .dpop import BearerPresenter, DPoPKey, DPoPPresenter, Presenter, dpop_proofs
+from .dpop import DPoPKey
 from .engine.manager import DEFAULT_LEEWAY, Clock, TokenManager
-from .errors import ConfigurationError, TokenExpiredError, TokenExpiryWarning, TokenResponseError
+from .errors import ConfigurationError, TokenExpiredError, TokenExpiryWarning
 from .grants.base import ApiKeyGrant, ClientCredentialsGrant, Grant, JsonClientCredentialsGrant, Scope
+from .presentation import AUTHORIZATION, Presenter, presenter_for
 from .telemetry import AuthTelemetry, log_fields
 from .token import Token, jwt_expiry
 from .transport import replay as _replay
@@ -63,8 +64,6 @@ log = logging.getLogger("requests_multiauth")
 #: How long before a static token's expiry users are warned (the Rated token
 #: lives a year; a month leaves time to make a new one).
 EXPIRY_WARNING = 30 * 24 * 3600.0
-
-AUTHORIZATION = "Authorization"
 
 #: How many DPoP nonce challenges one request answers at most, each with a nonce
 #: other than the one it sent: a server that rotates its nonce every few seconds
@@ -95,29 +94,237 @@ class TokenAuthOptions(TypedDict, total=False):
     dpop: Union[bool, DPoPKey, None]
 
 
-class _HeaderAuth(AuthBase):
-    """What every auth shares: the HTTPS check and the header."""
+class _RequestFlow(AuthBase):
+    """The one request flow of every auth of the package. Safe for concurrent use.
 
-    header_name: str
+    ``auth(request)`` checks HTTPS, gets a token from the auth's source
+    (:meth:`_token`), lets the presenter (:mod:`requests_multiauth.presentation`)
+    put it on the request and binds the response hook to that token; the hook
+    shows every answer to the presenter, answers a 401 through
+    :meth:`replay_once`, and readies a redirect's next hop. A subclass says
+    only where tokens come from: :meth:`_token`, :meth:`_renewed` (None: it
+    cannot renew) and :meth:`_drop`.
+    """
+
+    #: Whether a 401 to our token can be answered with a new one.
+    _renews: bool = True
+
+    _presenter: Presenter
     allow_insecure_loopback: bool
+    telemetry: AuthTelemetry
 
-    def _header_value(self, access_token: str) -> str:
-        if self.header_name == AUTHORIZATION:
-            return "Bearer " + access_token
-        return access_token
+    @property
+    def header_name(self) -> str:
+        """The header that carries the token (``Authorization`` unless a custom one was given)."""
+        return self._presenter.header_name
 
-    def _strip_on_cross_origin_redirect(self, response: requests.Response, sent_url: str) -> None:
-        # requests drops Authorization when a redirect leaves the host, but not a
-        # custom header: drop ours from the request the redirect is copied from.
-        if self.header_name != AUTHORIZATION and _replay.redirect_leaves_origin(response, sent_url):
-            response.request.headers.pop(self.header_name, None)
+    @property
+    def presenter(self) -> Presenter:
+        """How tokens go on requests: what :class:`~requests_multiauth.AuthAdapter` and
+        :class:`~requests_multiauth.MultiAuthSession` ask about headers and responses."""
+        return self._presenter
+
+    @property
+    def response_observer(self) -> Optional[Callable[[requests.Response], object]]:
+        """What a transport that sends for this auth shows every response to, or None:
+        with ``dpop=``, the nonce keeper."""
+        return self._presenter.observe
+
+    # -- where tokens come from (the subclass) ---------------------------------------------
+
+    def _token(self) -> Token:
+        """A token to send now."""
+        raise NotImplementedError
+
+    def _renewed(self, rejected: Token) -> Token:
+        """A token other than *rejected*, which the server refused (only called when :attr:`_renews`)."""
+        raise NotImplementedError
+
+    def _drop(self, rejected: Token) -> None:
+        """Give up *rejected* without a replay (its 401 could not be replayed)."""
+
+    def _label(self) -> str:
+        return type(self).__name__
+
+    # -- the request flow ---------------------------------------------------------------------
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        token = self.authorize(request)
+        request.register_hook("response", functools.partial(self._on_response, token, request.url or ""))
+        return request
+
+    def authorize(self, request: requests.PreparedRequest) -> Token:
+        """Set the token header(s) on *request* without a response hook; return the token.
+
+        For transports that do their own replay (:class:`~requests_multiauth.AuthAdapter`).
+        """
+        check_transport(request.url or "", allow_insecure_loopback=self.allow_insecure_loopback)
+        token = self._token()
+        self._presenter.present(request, token)
+        return token
+
+    def _on_response(
+        self, token: Token, sent_url: str, response: requests.Response, **send_kwargs: Any
+    ) -> requests.Response:
+        observe = self._presenter.observe
+        if observe is not None:
+            observe(response)  # with DPoP: every answer may carry the server's next nonce, a 200 as a 401
+        if response.status_code == 401:
+            response = self.replay_once(response, token, sent_url, response.connection.send, send_kwargs)
+        if response.is_redirect:
+            self._presenter.redirect(response, sent_url, self._token)
+        return response
+
+    def replay_once(
+        self,
+        response: requests.Response,
+        token: Token,
+        sent_url: str,
+        send: Callable[..., requests.Response],
+        send_kwargs: Mapping[str, Any],
+    ) -> requests.Response:
+        """Answer a 401: renew *token* and resend the request once through *send*.
+
+        Returns *response* untouched when it must not be replayed (see
+        :func:`~requests_multiauth.transport.replay.why_not_replay`), or when the
+        auth cannot renew (a static token: the 401 is returned with a logged hint).
+        With ``dpop=``, a 401 that asks for a DPoP nonce the request did not carry
+        is replayed with the same token and a new proof; the token is not given up.
+        Each challenge is answered once; a request answers at most
+        MAX_NONCE_REPLAYS challenges (a server whose nonce rotated again while
+        the replay was on its way asks anew with another nonce) and renews at
+        most once, in any order, so at most three replays, never a loop; the
+        answers replayed are in history.
+        """
+        presenter = self._presenter
+        reason = _replay.why_not_replay(
+            response, sent_url=sent_url, header=presenter.header_name, value=presenter.value(token)
+        )
+        if reason is None:
+            challenge = presenter.nonce_challenge(response)
+            if challenge is False:
+                reason = _replay.SAME_NONCE
+            elif challenge is None and not self._renews:
+                reason = _replay.CANNOT_RENEW
+        decision = self.telemetry.record_replay(reason)
+        if reason is not None:
+            self._not_replayed(response, token, sent_url, reason, decision)
+            return response
+        # A nonce challenge is answered with the same token and a new proof; any other 401 renews
+        # the token. A challenge repeating the nonce just sent is never answered (see above); a
+        # new nonce at most MAX_NONCE_REPLAYS times, a renewal at most once, in whichever order
+        # the server asks: a nonce that rotated, or a token that expired, while a request was out.
+        answered: List[requests.Response] = []
+        nonce_replays = 0
+        renewed = False
+        current, current_token, prepared = response, token, response.request
+        where = safe_url(sent_url)
+        while True:
+            challenge = presenter.nonce_challenge(current)
+            if challenge is False:  # (only after a first replay: the first answer was checked above)
+                log.info(
+                    "%s: %s asked for the DPoP nonce it was sent; not replaying",
+                    self._label(),
+                    where,
+                    extra=decision.log_extra(url=where),
+                )
+                break
+            if challenge:
+                if nonce_replays >= MAX_NONCE_REPLAYS:
+                    break
+                nonce_replays += 1
+                message = "%s: %s asked for a new DPoP nonce; replaying with it"
+                next_token = current_token  # the token is fine: only the proof lacked the server's nonce
+            else:
+                if renewed or not self._renews:
+                    break
+                renewed = True
+                message = "%s: %s answered 401; renewing the token and replaying"
+                next_token = self._renewed(current_token)
+            log.debug(message, self._label(), where, extra=decision.log_extra(url=where))
+            prepared, replay = self._send_again(current, next_token, send, send_kwargs)
+            answered.append(current)
+            current, current_token = replay, next_token
+            if not self._replayable(replay, current_token, sent_url):
+                break
+        if not answered:
+            return response
+        final = _replay.finish_replay(current, answered[-1], prepared)
+        final.history[0:0] = answered[:-1]
+        return final
+
+    def _not_replayed(
+        self, response: requests.Response, token: Token, sent_url: str, reason: str, decision: Any
+    ) -> None:
+        """Log why the 401 *response* is returned as is; drop *token* when only its body stopped the replay."""
+        ours = reason is _replay.UNREWINDABLE  # our token, our origin: only the body stops the replay
+        where = safe_url(response.url or "")
+        log.log(
+            logging.WARNING if ours else logging.DEBUG,
+            "%s: not replaying the 401 from %s: %s",
+            self._label(),
+            where,
+            reason,
+            extra=decision.log_extra(url=where),
+        )
+        if ours:
+            # Without a replay nothing renews the token: drop it (if no one else has), so the
+            # next request gets a new one instead of the same 401 until the token expires.
+            self._drop(token)
+
+    def _replayable(self, replay: requests.Response, token: Token, sent_url: str) -> bool:
+        """True if *replay*, the answer to a replay that carried *token*, is a 401 that may earn another."""
+        if replay.status_code != 401:
+            return False
+        value = self._presenter.value(token)
+        return (
+            _replay.why_not_replay(replay, sent_url=sent_url, header=self._presenter.header_name, value=value) is None
+        )
+
+    def _send_again(
+        self,
+        response: requests.Response,
+        token: Token,
+        send: Callable[..., requests.Response],
+        send_kwargs: Mapping[str, Any],
+    ) -> Tuple[requests.PreparedRequest, requests.Response]:
+        """The request *response* answered, body rewound, presented anew with *token*, sent through *send*."""
+        prepared = _replay.copy_for_replay(response)
+        check_transport(prepared.url or "", allow_insecure_loopback=self.allow_insecure_loopback)
+        self._presenter.present(prepared, token)
+        replay = send(prepared, **send_kwargs)
+        observe = self._presenter.observe
+        if observe is not None:
+            observe(replay)  # the replay passes no response hook
+        return prepared, replay
+
+    def _repr_html_(self) -> str:
+        return render_html(type(self).__name__, self.display_rows())
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        pretty(printer, cycle, type(self).__name__, self.display_rows())
+
+    def display_rows(self) -> Rows:
+        """What IPython and Jupyter show of this auth; never a secret or a token."""
+        raise NotImplementedError
 
 
 def _cache_key_of(grant: Grant, extra: Tuple[Tuple[str, str], ...]) -> str:
     return cache_key((*grant.cache_identity, *extra))
 
 
-class TokenAuth(_HeaderAuth):
+def _checked(
+    presenter: Presenter,
+    fetch: Callable[[Optional[Token], float], Token],
+    label: str,
+    previous: Optional[Token],
+    now: float,
+) -> Token:
+    """*fetch*, refusing a token of another type than the auth presents (RFC 9449 §5)."""
+    return presenter.check_type(fetch(previous, now), label)
+
+
+class TokenAuth(_RequestFlow):
     """Base class of the auths that obtain and renew tokens. Safe for concurrent use.
 
     Use one instance for all threads: it keeps one token and renews it once,
@@ -191,13 +398,7 @@ class TokenAuth(_HeaderAuth):
         header_name: str = AUTHORIZATION,
         dpop: Union[bool, DPoPKey, None] = None,
     ) -> None:
-        proofs = dpop_proofs(dpop)
-        if proofs is not None and header_name != AUTHORIZATION:
-            raise ConfigurationError(
-                f"dpop= sends the token in the Authorization header (RFC 9449 §7.1), not in {header_name!r}: "
-                "drop header_name= or dpop="
-            )
-        self.header_name = header_name
+        self._presenter = presenter_for(header_name, dpop)
         self.allow_insecure_loopback = allow_insecure_loopback
         self.token_url = token_url
         self.cert: Optional[ClientCert] = grant.cert
@@ -213,32 +414,18 @@ class TokenAuth(_HeaderAuth):
             retry=retry,
             allow_insecure_loopback=allow_insecure_loopback,
             secrets=grant.secrets,
-            dpop=proofs,
+            try_hook=self._presenter.token_call_hook,
             cert=self.cert,
             telemetry=self.telemetry,
             plain_http_hosts=grant.plain_http_hosts,
         )
         self._grant = grant
         self._clock = clock
-        extra_identity: Tuple[Tuple[str, str], ...] = ()
-        fetch: Callable[[Optional[Token], float], Token] = self._fetch
         self._token_calls = 0
-        self._presenter: Presenter
-        self.dpop_key: Optional[DPoPKey] = proofs.key if proofs is not None else None
-        if proofs is None:
-            self._presenter = BearerPresenter(header_name)
-            fetch = functools.partial(_of_type, "Bearer", fetch, self._label())
-        else:
-            self._presenter = DPoPPresenter(proofs)
-            self._observe = proofs.remember
-            # Tokens bound to another key are of no use here: the key's public thumbprint
-            # keeps them apart in a shared cache.
-            extra_identity = (("dpop_jkt", proofs.key.thumbprint),)
-            fetch = functools.partial(_of_type, "DPoP", fetch, self._label())
-            self._on_response = self._on_dpop_response  # type: ignore[method-assign]
+        self.dpop_key: Optional[DPoPKey] = self._presenter.key
         self._manager = TokenManager(
-            fetch,
-            key=functools.partial(_cache_key_of, grant, extra_identity),  # made on the first token call
+            functools.partial(_checked, self._presenter, self._fetch, self._label()),
+            key=functools.partial(_cache_key_of, grant, self._presenter.cache_identity),  # made on the first call
             cache=cache if cache is not None else MemoryTokenCache(),
             leeway=leeway,
             clock=clock,
@@ -287,177 +474,16 @@ class TokenAuth(_HeaderAuth):
         rows.append(("cache", repr(self._manager.cache)))
         return rows
 
-    def _repr_html_(self) -> str:
-        return render_html(type(self).__name__, self.display_rows())
+    # -- where tokens come from -----------------------------------------------------------
 
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        pretty(printer, cycle, type(self).__name__, self.display_rows())
+    def _token(self) -> Token:
+        return self._manager.token()
 
-    # -- the request flow ---------------------------------------------------------
+    def _renewed(self, rejected: Token) -> Token:
+        return self._manager.token_after_rejection(rejected)
 
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        token = self.authorize(request)
-        request.register_hook("response", functools.partial(self._on_response, token, request.url or ""))
-        return request
-
-    def _on_response(
-        self, token: Token, sent_url: str, response: requests.Response, **send_kwargs: Any
-    ) -> requests.Response:
-        if response.status_code == 401:
-            return self.replay_once(response, token, sent_url, response.connection.send, send_kwargs)
-        if response.is_redirect:
-            self._strip_on_cross_origin_redirect(response, sent_url)
-        return response
-
-    def _on_dpop_response(
-        self, token: Token, sent_url: str, response: requests.Response, **send_kwargs: Any
-    ) -> requests.Response:
-        self._observe(response)  # every answer may carry the server's next nonce, a 200 as a 401
-        if response.status_code == 401:
-            response = self.replay_once(response, token, sent_url, response.connection.send, send_kwargs)
-        if response.is_redirect:
-            if _replay.redirect_leaves_origin(response, sent_url):
-                response.request.headers.pop("DPoP", None)
-            else:
-                self._present_for_redirect(response)
-        return response
-
-    def _present_for_redirect(self, response: requests.Response) -> None:
-        # requests does not call the auth for a redirect's next hop: it copies the request
-        # the redirect answered (the one the caller sent, when this answer is a replay's).
-        replayed = getattr(response, _replay.REPLAYED, False) and response.history
-        request = response.history[0].request if replayed else response.request
-        if isinstance(self._presenter, DPoPPresenter) and request is not None:
-            check_transport(request.url or "", allow_insecure_loopback=self.allow_insecure_loopback)
-            self._presenter.present_redirect(response, request, self._manager.token())
-
-    @property
-    def response_observer(self) -> Optional[Callable[[requests.Response], object]]:
-        """What a transport that sends for this auth (:class:`~requests_multiauth.AuthAdapter`)
-        shows every response to, or None: with ``dpop=``, the nonce keeper."""
-        return self._presenter.observe
-
-    def authorize(self, request: requests.PreparedRequest) -> Token:
-        """Set the token header on *request* without a response hook; return the token.
-
-        For transports that do their own replay (:class:`~requests_multiauth.AuthAdapter`).
-        """
-        check_transport(request.url or "", allow_insecure_loopback=self.allow_insecure_loopback)
-        token = self._manager.token()
-        self._presenter.present(request, token)
-        return token
-
-    def replay_once(
-        self,
-        response: requests.Response,
-        token: Token,
-        sent_url: str,
-        send: Callable[..., requests.Response],
-        send_kwargs: Mapping[str, Any],
-    ) -> requests.Response:
-        """Answer a 401: renew *token* and resend the request once through *send*.
-
-        Returns *response* untouched when it must not be replayed (see
-        :func:`~requests_multiauth.transport.replay.why_not_replay`). With ``dpop=``, a
-        401 that asks for a DPoP nonce the request did not carry is replayed
-        with the same token and a new proof; the token is not given up. Each
-        challenge is answered once; a request answers at most
-        MAX_NONCE_REPLAYS challenges (a server whose nonce rotated again while
-        the replay was on its way asks anew with another nonce) and renews at
-        most once, in any order, so at most three replays, never a loop; the
-        answers replayed are in history.
-        """
-        presenter = self._presenter
-        reason = _replay.why_not_replay(
-            response, sent_url=sent_url, header=presenter.header_name, value=presenter.value(token)
-        )
-        if reason is None and presenter.nonce_challenge(response) is False:
-            reason = _replay.SAME_NONCE
-        decision = self.telemetry.record_replay(reason)
-        if reason is not None:
-            ours = reason is _replay.UNREWINDABLE  # our token, our origin: only the body stops the replay
-            level = logging.WARNING if ours else logging.DEBUG
-            where = safe_url(response.url or "")
-            log.log(
-                level,
-                "%s: not replaying the 401 from %s: %s",
-                self._label(),
-                where,
-                reason,
-                extra=decision.log_extra(url=where),
-            )
-            if ours:
-                # Without a replay nothing renews the token: drop it (if no one else has), so the
-                # next request gets a new one instead of the same 401 until the token expires.
-                self._manager.invalidate(token)
-            return response
-        # A nonce challenge is answered with the same token and a new proof; any other 401 renews
-        # the token. A challenge repeating the nonce just sent is never answered (see above); a
-        # new nonce at most MAX_NONCE_REPLAYS times, a renewal at most once, in whichever order
-        # the server asks: a nonce that rotated, or a token that expired, while a request was out.
-        answered: List[requests.Response] = []
-        nonce_replays = 0
-        renewed = False
-        current, current_token, prepared = response, token, response.request
-        where = safe_url(sent_url)
-        while True:
-            challenge = presenter.nonce_challenge(current)
-            if challenge is False:  # (only after a first replay: the first answer was checked above)
-                log.info(
-                    "%s: %s asked for the DPoP nonce it was sent; not replaying",
-                    self._label(),
-                    where,
-                    extra=decision.log_extra(url=where),
-                )
-                break
-            if challenge:
-                if nonce_replays >= MAX_NONCE_REPLAYS:
-                    break
-                nonce_replays += 1
-                message = "%s: %s asked for a new DPoP nonce; replaying with it"
-                next_token = current_token  # the token is fine: only the proof lacked the server's nonce
-            else:
-                if renewed:
-                    break
-                renewed = True
-                message = "%s: %s answered 401; renewing the token and replaying"
-                next_token = self._manager.token_after_rejection(current_token)
-            log.debug(message, self._label(), where, extra=decision.log_extra(url=where))
-            prepared, replay = self._send_again(current, next_token, send, send_kwargs)
-            answered.append(current)
-            current, current_token = replay, next_token
-            if not self._replayable(replay, current_token, sent_url):
-                break
-        if not answered:
-            return response
-        final = _replay.finish_replay(current, answered[-1], prepared)
-        final.history[0:0] = answered[:-1]
-        return final
-
-    def _replayable(self, replay: requests.Response, token: Token, sent_url: str) -> bool:
-        """True if *replay*, the answer to a replay that carried *token*, is a 401 that may earn another."""
-        if replay.status_code != 401:
-            return False
-        value = self._presenter.value(token)
-        return (
-            _replay.why_not_replay(replay, sent_url=sent_url, header=self._presenter.header_name, value=value) is None
-        )
-
-    def _send_again(
-        self,
-        response: requests.Response,
-        token: Token,
-        send: Callable[..., requests.Response],
-        send_kwargs: Mapping[str, Any],
-    ) -> Tuple[requests.PreparedRequest, requests.Response]:
-        """The request *response* answered, body rewound, presented anew with *token*, sent through *send*."""
-        prepared = _replay.copy_for_replay(response)
-        check_transport(prepared.url or "", allow_insecure_loopback=self.allow_insecure_loopback)
-        self._presenter.present(prepared, token)
-        replay = send(prepared, **send_kwargs)
-        if self._presenter.observe is not None:
-            self._presenter.observe(replay)  # the replay passes no response hook
-        return prepared, replay
+    def _drop(self, rejected: Token) -> None:
+        self._manager.invalidate(rejected)
 
     # -- description ------------------------------------------------------------------
 
@@ -468,30 +494,6 @@ class TokenAuth(_HeaderAuth):
     def _label(self) -> str:
         fields = self._public_fields()
         return f"{type(self).__name__}({fields[0][1] if fields else ''})"
-
-
-def _of_type(
-    token_type: str,
-    fetch: Callable[[Optional[Token], float], Token],
-    label: str,
-    previous: Optional[Token],
-    now: float,
-) -> Token:
-    """*fetch*, refusing a token of another type than the auth presents (RFC 9449 §5:
-    the type tells the client whether the token is bound to its key)."""
-    token = fetch(previous, now)
-    if token.token_type == token_type:
-        return token
-    if token_type == "DPoP":
-        raise TokenResponseError(
-            f"{label}: the token endpoint answered a {token.token_type} token to a request with a DPoP proof, "
-            "so the token is not bound to the key and anyone holding it could use it. What to do: enable DPoP "
-            "for this client at the authorization server, or drop dpop= to use bearer tokens"
-        )
-    raise TokenResponseError(
-        f"{label}: the token endpoint answered a {token.token_type} token, which only works with a proof of "
-        "its key: pass dpop=DPoPKey(...) (or dpop=True) to use DPoP-bound tokens"
-    )
 
 
 class ClientCredentialsAuth(TokenAuth):
@@ -703,10 +705,13 @@ class ApiKeyTokenAuth(TokenAuth):
         super().__init__(grant, token_url, **options)
 
 
-class StaticTokenAuth(_HeaderAuth):
-    """A fixed bearer token, made elsewhere and not renewable here.
+class StaticTokenAuth(_RequestFlow):
+    """A fixed bearer token, made elsewhere: a token source that never renews.
 
-    Safe for concurrent use. It makes no token call, so nothing is retried.
+    Safe for concurrent use. It makes no token call, so nothing is retried. It
+    goes through the same request flow as :class:`TokenAuth` (header, response
+    hook, redirects, the replay path of :class:`~requests_multiauth.AuthAdapter`),
+    except that a 401 cannot be answered with a new token.
 
     If the token is a JWT with an ``exp`` claim (read, not verified), a
     :class:`~requests_multiauth.TokenExpiryWarning` is issued once when fewer
@@ -721,7 +726,12 @@ class StaticTokenAuth(_HeaderAuth):
         warn_before: seconds before expiry from which to warn.
         renew_hint: where a new token is made, for messages.
         clock, allow_insecure_loopback, header_name: as for :class:`TokenAuth`.
+
+    Attributes:
+        telemetry: the 401s it could not answer (``not_replayed``), as for :class:`TokenAuth`.
     """
+
+    _renews = False
 
     def __init__(
         self,
@@ -737,27 +747,40 @@ class StaticTokenAuth(_HeaderAuth):
         if not isinstance(token, str) or not token.strip():
             raise ConfigurationError("the token is missing or empty: pass it as a non-empty string")
         token = token.strip()
-        self.header_name = header_name
+        self._presenter = presenter_for(header_name)
         self.allow_insecure_loopback = allow_insecure_loopback
         self.renew_hint = renew_hint
+        self.telemetry = AuthTelemetry(type(self).__name__)
         self._clock = clock
         expiry = expires_at if expires_at is not None else jwt_expiry(token)
-        self._token = Token(access_token=token, expires_at=expiry)
-        self._header = self._header_value(token)
+        self._fixed = Token(access_token=token, expires_at=expiry)
         self._warn_at = expiry - warn_before if expiry is not None else None
         self._warned = False
 
     def get_token(self) -> Token:
         """The token, after the expiry check (which may warn or raise)."""
-        self._check_expiry()
-        return self._token
+        return self._token()
+
+    def close(self) -> None:
+        """Nothing to release: present so that every auth can be closed alike."""
+
+    def __getstate__(self) -> Dict[str, Any]:
+        # Pickled with its token and settings (a session holding it may be); its
+        # telemetry counts this process's events and starts anew in the other.
+        state = self.__dict__.copy()
+        del state["telemetry"]
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.telemetry = AuthTelemetry(type(self).__name__)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(token={self._token!r})"
+        return f"{type(self).__name__}(token={self._fixed!r})"
 
     def display_rows(self) -> Rows:
         """What IPython and Jupyter show of this auth; never the token."""
-        expiry = self._token.expires_at
+        expiry = self._fixed.expires_at
         now = self._clock()
         if expiry is None:
             state = "sent as is (no expiry known); cannot be renewed here"
@@ -773,19 +796,15 @@ class StaticTokenAuth(_HeaderAuth):
         rows.append(("token calls so far", "none: the token was made elsewhere"))
         return rows
 
-    def _repr_html_(self) -> str:
-        return render_html(type(self).__name__, self.display_rows())
+    # -- the source: one token, checked for expiry before each use ------------------------------
 
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        pretty(printer, cycle, type(self).__name__, self.display_rows())
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        self.authorize(request)
-        request.register_hook("response", functools.partial(self._on_response, request.url or ""))
-        return request
+    def _token(self) -> Token:
+        if self._warn_at is not None:
+            self._check_expiry()
+        return self._fixed
 
     def _check_expiry(self) -> None:
-        expiry = self._token.expires_at
+        expiry = self._fixed.expires_at
         if expiry is None or self._warn_at is None:
             return
         now = self._clock()
@@ -801,47 +820,19 @@ class StaticTokenAuth(_HeaderAuth):
             days = (expiry - now) / 86400
             warnings.warn(
                 TokenExpiryWarning(f"the token expires on {when} (in {days:.0f} days): {self.renew_hint}"),
-                stacklevel=4,
+                stacklevel=5,
             )
 
-    def authorize(self, request: requests.PreparedRequest) -> Token:
-        """Set the token header on *request* without a response hook; return the token.
-
-        For transports that handle the response themselves
-        (:class:`~requests_multiauth.AuthAdapter`); the expiry check applies.
-        """
-        check_transport(request.url or "", allow_insecure_loopback=self.allow_insecure_loopback)
-        if self._warn_at is not None:
-            self._check_expiry()
-        request.headers[self.header_name] = self._header
-        return self._token
-
-    def replay_once(
-        self,
-        response: requests.Response,
-        token: Token,
-        sent_url: str,
-        send: Callable[..., requests.Response],
-        send_kwargs: Mapping[str, Any],
-    ) -> requests.Response:
-        """A static token cannot be renewed: the 401 is returned as is, with a logged hint."""
-        if response.status_code == 401 and origin(response.url or sent_url) == origin(sent_url):
-            log.warning(
-                "%s answered 401 to the static token: it may be revoked or expired; %s",
-                safe_url(response.url or sent_url),
-                self.renew_hint,
-                extra=log_fields(
-                    "static_token.rejected", auth=type(self).__name__, url=safe_url(response.url or sent_url)
-                ),
-            )
-        return response
-
-    def close(self) -> None:
-        """Nothing to release: present so that every auth can be closed alike."""
-
-    def _on_response(self, sent_url: str, response: requests.Response, **_: Any) -> requests.Response:
-        if response.status_code == 401:
-            return self.replay_once(response, self._token, sent_url, response.connection.send, {})
-        if response.is_redirect:
-            self._strip_on_cross_origin_redirect(response, sent_url)
-        return response
+    def _not_replayed(
+        self, response: requests.Response, token: Token, sent_url: str, reason: str, decision: Any
+    ) -> None:
+        """A static token cannot be renewed: a 401 from its origin is logged with where to make a new one."""
+        where = safe_url(response.url or sent_url)
+        if origin(response.url or sent_url) != origin(sent_url):
+            return
+        log.warning(
+            "%s answered 401 to the static token: it may be revoked or expired; %s",
+            where,
+            self.renew_hint,
+            extra=log_fields("static_token.rejected", auth=type(self).__name__, url=where),
+        )

@@ -36,7 +36,6 @@ from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, P
 
 from ..engine import fork as _fork
 from ..errors import (
-    ConfigurationError,
     InsecureTransportError,
     InvalidClientError,
     MultiAuthError,
@@ -135,7 +134,6 @@ _FAILURE_KINDS: Dict[str, Type[MultiAuthError]] = {
         TokenResponseError,
         TokenExpiredError,
         InsecureTransportError,
-        ConfigurationError,
         MultiAuthError,
     )
 }

@@ -32,7 +32,6 @@ import time
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence
 
 from ..auth import (
-    AUTHORIZATION,
     EXPIRY_WARNING,
     ApiKeyTokenAuth,
     AudienceClientCredentialsAuth,
@@ -44,6 +43,7 @@ from ..client_auth import ClientAuthSpec
 from ..engine.manager import Clock
 from ..errors import ConfigurationError
 from ..grants.base import Scope
+from ..presentation import AUTHORIZATION
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack

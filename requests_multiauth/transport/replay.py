@@ -26,6 +26,9 @@ REPLAYED = "_requests_multiauth_replayed"
 #: give that token up some other way (see TokenAuth.replay_once).
 UNREWINDABLE = "its body is a stream that cannot be rewound and sent again"
 
+#: Why a 401 to a token that cannot be renewed here (a static token) is returned as is.
+CANNOT_RENEW = "the token cannot be renewed here"
+
 #: Why a DPoP nonce challenge is not answered: it asks for the very nonce the request
 #: carried, so a replay would get the same answer (see DPoPProofs.new_nonce_demanded).
 SAME_NONCE = "it asks for the very DPoP nonce the request carried, so a replay would loop"

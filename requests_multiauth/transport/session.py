@@ -320,9 +320,16 @@ class MultiAuthSession(requests.Session):
                 prepared_request.headers.pop(name, None)
 
     def _token_headers(self) -> Set[str]:
-        auths = [self.auth, *(adapter.auth for adapter in self._mounted_auths().values())]
-        names = (getattr(a, "header_name", None) for a in auths)
-        return {"Authorization", "DPoP", *(name for name in names if name)}  # DPoP: a proof is for its own URL
+        """Every header an auth of this session sets (their presenters say which), and Authorization."""
+        names = {"Authorization"}
+        for auth in (self.auth, *(adapter.auth for adapter in self._mounted_auths().values())):
+            presenter = getattr(auth, "presenter", None)
+            header = getattr(auth, "header_name", None)  # an auth of another library may name one
+            if presenter is not None:
+                names.update(presenter.header_names)
+            elif isinstance(header, str):
+                names.add(header)
+        return names
 
     # -- lifecycle and description --------------------------------------------------------
 
