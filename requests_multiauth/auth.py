@@ -23,6 +23,7 @@ cannot renew.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import time
 import warnings
@@ -309,6 +310,32 @@ class _RequestFlow(AuthBase):
         raise NotImplementedError
 
 
+def _spell_out_options(cls: type) -> None:
+    """Give *cls* (a TokenAuth subclass) the signature ``help()``, ``inspect`` and IDEs
+    that read it show: its ``__init__``'s own parameters, with ``**options`` replaced
+    by TokenAuth's keyword-only options (leeway, cache, session ...), read from
+    ``TokenAuth.__init__`` itself, so that no parameter list is copied.
+    (Type checkers see the same options through ``Unpack[TokenAuthOptions]``.)
+    """
+    init = cls.__dict__.get("__init__")
+    if init is None:
+        return  # the parent's __init__, and its signature, apply
+    signature = inspect.signature(init)
+    params = list(signature.parameters.values())
+    if not params or params[-1].kind is not inspect.Parameter.VAR_KEYWORD:
+        type.__setattr__(cls, "__signature__", None)  # its own explicit signature: inspect reads it
+        return
+    named = {param.name for param in params}
+    options = [
+        param
+        for param in inspect.signature(TokenAuth.__init__).parameters.values()
+        if param.kind is inspect.Parameter.KEYWORD_ONLY and param.name not in named
+    ]
+    spelled = signature.replace(parameters=[*params[:-1], *options])
+    init.__signature__ = spelled
+    type.__setattr__(cls, "__signature__", spelled.replace(parameters=list(spelled.parameters.values())[1:]))
+
+
 def _cache_key_of(grant: Grant, extra: Tuple[Tuple[str, str], ...]) -> str:
     return cache_key((*grant.cache_identity, *extra))
 
@@ -433,6 +460,10 @@ class TokenAuth(_RequestFlow):
             telemetry=self.telemetry,
         )
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _spell_out_options(cls)
+
     def _fetch(self, previous: Optional[Token], now: float) -> Token:
         # Called by the manager under its lock, one at a time: the count needs no lock of its own.
         self._token_calls += 1
@@ -516,7 +547,9 @@ class ClientCredentialsAuth(TokenAuth):
         client_id: the client's id.
         client_secret: the client's secret; None (the default) for a method
             that needs none. A method that needs one raises ConfigurationError without it.
-        token_url: the token endpoint (by keyword when *client_secret* is left out).
+        token_url: the token endpoint; required (by keyword when *client_secret*
+            is left out: ``ClientCredentialsAuth(client_id, token_url=...,
+            client_auth=PrivateKeyJwt(key))``). Missing, it is a ConfigurationError.
         scope: a space-separated string or a list of scopes; a narrower granted
             scope is accepted.
         client_auth: how the client authenticates, see above.
@@ -531,7 +564,7 @@ class ClientCredentialsAuth(TokenAuth):
         self,
         client_id: str,
         client_secret: Optional[str] = None,
-        token_url: str = "",
+        token_url: Optional[str] = None,
         *,
         scope: Scope = None,
         client_auth: ClientAuthSpec = "basic",
@@ -550,12 +583,12 @@ class ClientCredentialsAuth(TokenAuth):
             refresh_scope=refresh_scope,
             use_refresh_token=use_refresh_token,
             default_lifetime=default_lifetime,
-            token_url=token_url,
+            token_url=token_url or "",
         )
         self.client_id = grant.client_id
         self.scope = grant.scope
         self.client_auth = grant.client_auth
-        super().__init__(grant, token_url, **options)
+        super().__init__(grant, token_url or "", **options)
 
     @classmethod
     def from_issuer(
@@ -638,7 +671,7 @@ class AudienceClientCredentialsAuth(TokenAuth):
         self,
         client_id: str,
         client_secret: Optional[str] = None,
-        token_url: str = "",
+        token_url: Optional[str] = None,
         *,
         audience: Optional[str],
         params: Optional[Mapping[str, Any]] = None,
@@ -653,12 +686,12 @@ class AudienceClientCredentialsAuth(TokenAuth):
             params=params,
             client_auth=client_auth,
             default_lifetime=default_lifetime,
-            token_url=token_url,
+            token_url=token_url or "",
         )
         self.client_id = grant.client_id
         self.audience = audience
         self.client_auth = grant.client_auth
-        super().__init__(grant, token_url, **options)
+        super().__init__(grant, token_url or "", **options)
 
     def _public_fields(self) -> Tuple[Tuple[str, Any], ...]:
         return (
