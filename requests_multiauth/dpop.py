@@ -32,8 +32,6 @@ encodings.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import hashlib
 import json
@@ -48,7 +46,7 @@ from urllib.parse import urljoin, urlparse
 import requests
 from requests.utils import requote_uri
 
-from ._jose import KeyInput, SigningKey, b64url, generate_signing_key, load_signing_key
+from ._jose import KeyInput, SigningKey, b64url, generate_signing_key, load_signing_key, unverified_claims
 from .engine import fork as _fork
 from .errors import ConfigurationError
 from .transport.urls import Origin, origin
@@ -209,16 +207,8 @@ def _nonce_origin(url: str) -> Origin:
 
 def proof_nonce(proof: Optional[str]) -> Optional[str]:
     """The ``nonce`` claim of a proof we made, or None (read back only on a challenge)."""
-    if not proof:
-        return None
-    parts = proof.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (binascii.Error, ValueError):
-        return None
-    nonce = claims.get("nonce") if isinstance(claims, dict) else None
+    claims = unverified_claims(proof) if proof else None
+    nonce = claims.get("nonce") if claims is not None else None
     return nonce if isinstance(nonce, str) else None
 
 
