@@ -13,14 +13,7 @@ Only the names in ``__all__`` are public; modules starting with ``_`` are not.
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time every name loads on first use (below)
-    from .auth import (
-        ApiKeyTokenAuth,
-        AudienceClientCredentialsAuth,
-        ClientCredentialsAuth,
-        StaticTokenAuth,
-        TokenAuth,
-        TokenAuthOptions,
-    )
+    from .auth import TokenAuth, TokenAuthOptions
     from .caches.base import FailureSharingTokenCache, MemoryTokenCache, SharedFailure, TokenCache, WaitingTokenCache
     from .caches.file import FileTokenCache
     from .caches.redis import RedisTokenCache
@@ -50,6 +43,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time every name loa
     from .grants.base import Grant, GrantRequest
     from .providers.builtin import CognitoAuth, DataloyAuth, DiagramsAuth, OpsNowAuth, RatedAuth
     from .providers.registry import Provider, get_provider, list_providers
+    from .standard import ApiKeyTokenAuth, AudienceClientCredentialsAuth, ClientCredentialsAuth
+    from .static import StaticTokenAuth
     from .telemetry import AuthTelemetry, TelemetrySnapshot
     from .token import Token
     from .transport.adapter import AuthAdapter
@@ -63,10 +58,10 @@ __version__ = "0.1.0"
 #: only for the parts it uses: a preset, a cache, discovery, the CLI. A new preset
 #: adds one line here and nothing to the import.
 _LAZY = {
-    "ApiKeyTokenAuth": "auth",
-    "AudienceClientCredentialsAuth": "auth",
-    "ClientCredentialsAuth": "auth",
-    "StaticTokenAuth": "auth",
+    "ApiKeyTokenAuth": "standard",
+    "AudienceClientCredentialsAuth": "standard",
+    "ClientCredentialsAuth": "standard",
+    "StaticTokenAuth": "static",
     "TokenAuth": "auth",
     "TokenAuthOptions": "auth",
     "FailureSharingTokenCache": "caches.base",

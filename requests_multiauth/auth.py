@@ -1,75 +1,61 @@
-"""The ``requests`` auth classes: set the header, and renew and replay once on a 401.
+"""TokenAuth: the base of every renewing auth, and the options they all take.
 
-A request goes::
+A :class:`TokenAuth` joins the parts a token travels through: its grant
+(grants/: what is asked), the token endpoint (transport/endpoint.py: the I/O,
+retries, typed errors), the engine (engine/manager.py: reuse, single flight,
+renewal ahead, shared caches) and the presentation (presentation.py: Bearer or
+DPoP). Requests go through the one request flow of :mod:`requests_multiauth.flow`.
+A subclass (standard.py, providers/) only builds its grant.
 
-    auth(request)        HTTPS check, then a valid token from the TokenManager
-                         (renewal.py), header set, 401 hook bound to that token
-    adapter sends it
-    hook(response)       a 401 for our token: renew (only that token is given
-                         up), rewind the body, replay once via the same adapter;
-                         anything else passes through untouched
-
-How the token goes on the request (``Authorization: Bearer``, a custom
-header, or ``Authorization: DPoP`` with a proof) is the presenter's business
-(dpop.py): the auth asks it for the header(s) of each request and of a replay.
-With ``dpop=``, a 401 that only asks for a DPoP nonce is replayed once with
-the same token and a new proof, through the same replay path.
-
-:class:`TokenAuth` is the base of every renewing auth; each subclass only
-chooses its grant (grants.py). :class:`StaticTokenAuth` sends a fixed token it
-cannot renew.
+Where the request goes next: :mod:`requests_multiauth.flow` (``auth(request)``).
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import logging
 import time
-import warnings
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple, TypedDict, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple, TypedDict, Union
 
 import requests
-from requests.auth import AuthBase
 
-from ._display import Rows, describe_expiry, pretty, render_html
+from ._display import Rows, describe_expiry
 from .caches.base import MemoryTokenCache, TokenCache, cache_key
-from .client_auth import ClientAuth, ClientAuthSpec
 from .dpop import DPoPKey
 from .engine.manager import DEFAULT_LEEWAY, Clock, TokenManager
-from .errors import ConfigurationError, TokenExpiredError, TokenExpiryWarning
-from .grants.base import ApiKeyGrant, ClientCredentialsGrant, Grant, JsonClientCredentialsGrant, Scope
+from .flow import MAX_NONCE_REPLAYS, RequestFlow
+from .grants.base import Grant
 from .presentation import AUTHORIZATION, Presenter, presenter_for
-from .telemetry import AuthTelemetry, log_fields
-from .token import Token, jwt_expiry
-from .transport import replay as _replay
+from .telemetry import AuthTelemetry
+from .token import Token
 from .transport.endpoint import DEFAULT_TOKEN_TIMEOUT, ClientCert, RetryPolicy, Timeout, TokenEndpoint
 from .transport.tls import check_paths
-from .transport.urls import check_transport, origin, safe_url
+from .transport.urls import safe_url
 
 if TYPE_CHECKING:
-    from typing_extensions import Self, Unpack
+    pass
 
-__all__ = [
-    "ApiKeyTokenAuth",
-    "AudienceClientCredentialsAuth",
-    "ClientCredentialsAuth",
-    "StaticTokenAuth",
-    "TokenAuth",
-    "TokenAuthOptions",
-]
+__all__ = ["MAX_NONCE_REPLAYS", "TokenAuth", "TokenAuthOptions"]
 
-log = logging.getLogger("requests_multiauth")
+#: Names that lived here before the one request flow was split out, and where they live now:
+#: ``from requests_multiauth.auth import ClientCredentialsAuth`` keeps working (PEP 562).
+_MOVED = {
+    "ApiKeyTokenAuth": "standard",
+    "AudienceClientCredentialsAuth": "standard",
+    "ClientCredentialsAuth": "standard",
+    "StaticTokenAuth": "static",
+    "EXPIRY_WARNING": "static",
+}
 
-#: How long before a static token's expiry users are warned (the Rated token
-#: lives a year; a month leaves time to make a new one).
-EXPIRY_WARNING = 30 * 24 * 3600.0
 
-#: How many DPoP nonce challenges one request answers at most, each with a nonce
-#: other than the one it sent: a server that rotates its nonce every few seconds
-#: may rotate it again while the first replay is on its way.
-MAX_NONCE_REPLAYS = 2
+def __getattr__(name: str) -> Any:
+    module = _MOVED.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{module}", __package__), name)
+
 
 #: How a renewing auth's token state reads in IPython and Jupyter.
 _STATES = {
@@ -93,221 +79,6 @@ class TokenAuthOptions(TypedDict, total=False):
     allow_insecure_loopback: bool
     header_name: str
     dpop: Union[bool, DPoPKey, None]
-
-
-class _RequestFlow(AuthBase):
-    """The one request flow of every auth of the package. Safe for concurrent use.
-
-    ``auth(request)`` checks HTTPS, gets a token from the auth's source
-    (:meth:`_token`), lets the presenter (:mod:`requests_multiauth.presentation`)
-    put it on the request and binds the response hook to that token; the hook
-    shows every answer to the presenter, answers a 401 through
-    :meth:`replay_once`, and readies a redirect's next hop. A subclass says
-    only where tokens come from: :meth:`_token`, :meth:`_renewed` (None: it
-    cannot renew) and :meth:`_drop`.
-    """
-
-    #: Whether a 401 to our token can be answered with a new one.
-    _renews: bool = True
-
-    _presenter: Presenter
-    allow_insecure_loopback: bool
-    telemetry: AuthTelemetry
-
-    @property
-    def header_name(self) -> str:
-        """The header that carries the token (``Authorization`` unless a custom one was given)."""
-        return self._presenter.header_name
-
-    @property
-    def presenter(self) -> Presenter:
-        """How tokens go on requests: what :class:`~requests_multiauth.AuthAdapter` and
-        :class:`~requests_multiauth.MultiAuthSession` ask about headers and responses."""
-        return self._presenter
-
-    @property
-    def response_observer(self) -> Optional[Callable[[requests.Response], object]]:
-        """What a transport that sends for this auth shows every response to, or None:
-        with ``dpop=``, the nonce keeper."""
-        return self._presenter.observe
-
-    # -- where tokens come from (the subclass) ---------------------------------------------
-
-    def _token(self) -> Token:
-        """A token to send now."""
-        raise NotImplementedError
-
-    def _renewed(self, rejected: Token) -> Token:
-        """A token other than *rejected*, which the server refused (only called when :attr:`_renews`)."""
-        raise NotImplementedError
-
-    def _drop(self, rejected: Token) -> None:
-        """Give up *rejected* without a replay (its 401 could not be replayed)."""
-
-    def _label(self) -> str:
-        return type(self).__name__
-
-    # -- the request flow ---------------------------------------------------------------------
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        token = self.authorize(request)
-        request.register_hook("response", functools.partial(self._on_response, token, request.url or ""))
-        return request
-
-    def authorize(self, request: requests.PreparedRequest) -> Token:
-        """Set the token header(s) on *request* without a response hook; return the token.
-
-        For transports that do their own replay (:class:`~requests_multiauth.AuthAdapter`).
-        """
-        check_transport(request.url or "", allow_insecure_loopback=self.allow_insecure_loopback)
-        token = self._token()
-        self._presenter.present(request, token)
-        return token
-
-    def _on_response(
-        self, token: Token, sent_url: str, response: requests.Response, **send_kwargs: Any
-    ) -> requests.Response:
-        observe = self._presenter.observe
-        if observe is not None:
-            observe(response)  # with DPoP: every answer may carry the server's next nonce, a 200 as a 401
-        if response.status_code == 401:
-            response = self.replay_once(response, token, sent_url, response.connection.send, send_kwargs)
-        if response.is_redirect:
-            self._presenter.redirect(response, sent_url, self._token)
-        return response
-
-    def replay_once(
-        self,
-        response: requests.Response,
-        token: Token,
-        sent_url: str,
-        send: Callable[..., requests.Response],
-        send_kwargs: Mapping[str, Any],
-    ) -> requests.Response:
-        """Answer a 401: renew *token* and resend the request once through *send*.
-
-        Returns *response* untouched when it must not be replayed (see
-        :func:`~requests_multiauth.transport.replay.why_not_replay`), or when the
-        auth cannot renew (a static token: the 401 is returned with a logged hint).
-        With ``dpop=``, a 401 that asks for a DPoP nonce the request did not carry
-        is replayed with the same token and a new proof; the token is not given up.
-        Each challenge is answered once; a request answers at most
-        MAX_NONCE_REPLAYS challenges (a server whose nonce rotated again while
-        the replay was on its way asks anew with another nonce) and renews at
-        most once, in any order, so at most three replays, never a loop; the
-        answers replayed are in history.
-        """
-        presenter = self._presenter
-        reason = _replay.why_not_replay(
-            response, sent_url=sent_url, header=presenter.header_name, value=presenter.value(token)
-        )
-        if reason is None:
-            challenge = presenter.nonce_challenge(response)
-            if challenge is False:
-                reason = _replay.SAME_NONCE
-            elif challenge is None and not self._renews:
-                reason = _replay.CANNOT_RENEW
-        decision = self.telemetry.record_replay(reason)
-        if reason is not None:
-            self._not_replayed(response, token, sent_url, reason, decision)
-            return response
-        # A nonce challenge is answered with the same token and a new proof; any other 401 renews
-        # the token. A challenge repeating the nonce just sent is never answered (see above); a
-        # new nonce at most MAX_NONCE_REPLAYS times, a renewal at most once, in whichever order
-        # the server asks: a nonce that rotated, or a token that expired, while a request was out.
-        answered: List[requests.Response] = []
-        nonce_replays = 0
-        renewed = False
-        current, current_token, prepared = response, token, response.request
-        where = safe_url(sent_url)
-        while True:
-            challenge = presenter.nonce_challenge(current)
-            if challenge is False:  # (only after a first replay: the first answer was checked above)
-                log.info(
-                    "%s: %s asked for the DPoP nonce it was sent; not replaying",
-                    self._label(),
-                    where,
-                    extra=decision.log_extra(url=where),
-                )
-                break
-            if challenge:
-                if nonce_replays >= MAX_NONCE_REPLAYS:
-                    break
-                nonce_replays += 1
-                message = "%s: %s asked for a new DPoP nonce; replaying with it"
-                next_token = current_token  # the token is fine: only the proof lacked the server's nonce
-            else:
-                if renewed or not self._renews:
-                    break
-                renewed = True
-                message = "%s: %s answered 401; renewing the token and replaying"
-                next_token = self._renewed(current_token)
-            log.debug(message, self._label(), where, extra=decision.log_extra(url=where))
-            prepared, replay = self._send_again(current, next_token, send, send_kwargs)
-            answered.append(current)
-            current, current_token = replay, next_token
-            if not self._replayable(replay, current_token, sent_url):
-                break
-        if not answered:
-            return response
-        final = _replay.finish_replay(current, answered[-1], prepared)
-        final.history[0:0] = answered[:-1]
-        return final
-
-    def _not_replayed(
-        self, response: requests.Response, token: Token, sent_url: str, reason: str, decision: Any
-    ) -> None:
-        """Log why the 401 *response* is returned as is; drop *token* when only its body stopped the replay."""
-        ours = reason is _replay.UNREWINDABLE  # our token, our origin: only the body stops the replay
-        where = safe_url(response.url or "")
-        log.log(
-            logging.WARNING if ours else logging.DEBUG,
-            "%s: not replaying the 401 from %s: %s",
-            self._label(),
-            where,
-            reason,
-            extra=decision.log_extra(url=where),
-        )
-        if ours:
-            # Without a replay nothing renews the token: drop it (if no one else has), so the
-            # next request gets a new one instead of the same 401 until the token expires.
-            self._drop(token)
-
-    def _replayable(self, replay: requests.Response, token: Token, sent_url: str) -> bool:
-        """True if *replay*, the answer to a replay that carried *token*, is a 401 that may earn another."""
-        if replay.status_code != 401:
-            return False
-        value = self._presenter.value(token)
-        return (
-            _replay.why_not_replay(replay, sent_url=sent_url, header=self._presenter.header_name, value=value) is None
-        )
-
-    def _send_again(
-        self,
-        response: requests.Response,
-        token: Token,
-        send: Callable[..., requests.Response],
-        send_kwargs: Mapping[str, Any],
-    ) -> Tuple[requests.PreparedRequest, requests.Response]:
-        """The request *response* answered, body rewound, presented anew with *token*, sent through *send*."""
-        prepared = _replay.copy_for_replay(response)
-        check_transport(prepared.url or "", allow_insecure_loopback=self.allow_insecure_loopback)
-        self._presenter.present(prepared, token)
-        replay = send(prepared, **send_kwargs)
-        observe = self._presenter.observe
-        if observe is not None:
-            observe(replay)  # the replay passes no response hook
-        return prepared, replay
-
-    def _repr_html_(self) -> str:
-        return render_html(type(self).__name__, self.display_rows())
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        pretty(printer, cycle, type(self).__name__, self.display_rows())
-
-    def display_rows(self) -> Rows:
-        """What IPython and Jupyter show of this auth; never a secret or a token."""
-        raise NotImplementedError
 
 
 def _spell_out_options(cls: type) -> None:
@@ -351,7 +122,7 @@ def _checked(
     return presenter.check_type(fetch(previous, now), label)
 
 
-class TokenAuth(_RequestFlow):
+class TokenAuth(RequestFlow):
     """Base class of the auths that obtain and renew tokens. Safe for concurrent use.
 
     Use one instance for all threads: it keeps one token and renews it once,
@@ -525,347 +296,3 @@ class TokenAuth(_RequestFlow):
     def _label(self) -> str:
         fields = self._public_fields()
         return f"{type(self).__name__}({fields[0][1] if fields else ''})"
-
-
-class ClientCredentialsAuth(TokenAuth):
-    """OAuth 2.0 client credentials (RFC 6749 §4.4), with refresh tokens when offered.
-
-    Safe for concurrent use, and meant to be shared: reuse, renewal ahead of expiry,
-    the 401 replay, the retries of token calls (``retry=``) and the errors raised
-    are those of :class:`TokenAuth`.
-
-    The token request is a form body built by oauthlib, with the client
-    authenticated by HTTP Basic (``client_auth="basic"``, the default),
-    ``"basic_urlencoded"`` (RFC 6749 §2.3.1) or ``"post"`` (in the body), or by
-    any method of :mod:`~requests_multiauth.client_auth`: an RFC 8414 name
-    (``"client_secret_jwt"`` ...) or an object such as
-    :class:`~requests_multiauth.PrivateKeyJwt`,
-    :class:`~requests_multiauth.ClientAssertion` or
-    :class:`~requests_multiauth.TlsClientAuth`.
-
-    Args:
-        client_id: the client's id.
-        client_secret: the client's secret; None (the default) for a method
-            that needs none. A method that needs one raises ConfigurationError without it.
-        token_url: the token endpoint; required (by keyword when *client_secret*
-            is left out: ``ClientCredentialsAuth(client_id, token_url=...,
-            client_auth=PrivateKeyJwt(key))``). Missing, it is a ConfigurationError.
-        scope: a space-separated string or a list of scopes; a narrower granted
-            scope is accepted.
-        client_auth: how the client authenticates, see above.
-        params: extra form fields sent as given (``resource``, ``audience`` ...).
-        refresh_scope: the ``scope`` sent with a refresh-token request.
-        use_refresh_token: renew with the refresh token when the answer has one.
-        default_lifetime: the lifetime to assume when an answer states none.
-        **options: the options of :class:`TokenAuth` (leeway, cache, session, ...).
-    """
-
-    def __init__(
-        self,
-        client_id: str,
-        client_secret: Optional[str] = None,
-        token_url: Optional[str] = None,
-        *,
-        scope: Scope = None,
-        client_auth: ClientAuthSpec = "basic",
-        params: Optional[Mapping[str, str]] = None,
-        refresh_scope: Scope = None,
-        use_refresh_token: bool = True,
-        default_lifetime: Optional[float] = None,
-        **options: Unpack[TokenAuthOptions],
-    ) -> None:
-        grant = ClientCredentialsGrant(
-            client_id,
-            client_secret,
-            scope=scope,
-            client_auth=client_auth,
-            params=params,
-            refresh_scope=refresh_scope,
-            use_refresh_token=use_refresh_token,
-            default_lifetime=default_lifetime,
-            token_url=token_url or "",
-        )
-        self.client_id = grant.client_id
-        self.scope = grant.scope
-        self.client_auth = grant.client_auth
-        super().__init__(grant, token_url or "", **options)
-
-    @classmethod
-    def from_issuer(
-        cls,
-        issuer: str,
-        client_id: str,
-        client_secret: Optional[str] = None,
-        *,
-        client_auth: Optional[ClientAuthSpec] = None,
-        allow_insecure_loopback: bool = False,
-        **options: Any,
-    ) -> Self:
-        """An auth for the authorization server *issuer*, configured from its
-        discovery document (RFC 8414 / OpenID Connect Discovery; see
-        :func:`~requests_multiauth.discover`).
-
-        The token endpoint comes from the document. Without *client_auth*, the
-        method is chosen from ``token_endpoint_auth_methods_supported``
-        (``client_secret_basic``, then ``client_secret_post``, when a secret is
-        given); an explicit *client_auth* the server does not list is refused.
-        Signed assertions (``ClientSecretJwt``, ``PrivateKeyJwt``) name the issuer
-        as their ``aud`` unless given one, and a ``TlsClientAuth`` client sends
-        its token requests to the document's ``mtls_endpoint_aliases`` token
-        endpoint when it has one. The document is fetched once per issuer per process (cached for an
-        hour), with the ``session`` and ``timeout`` given in *options*.
-
-        Args:
-            issuer: the issuer, exactly as the server states it.
-            client_id, client_secret: the client's credentials.
-            client_auth: how the client authenticates (see the class); chosen
-                from the server's list when omitted.
-            allow_insecure_loopback: as for :class:`TokenAuth`.
-            **options: every other option of this class, passed through.
-
-        Raises:
-            DiscoveryError: the document could not be had, or names another issuer.
-            ConfigurationError: the server does not list *client_auth*, or lists
-                no method these credentials can use.
-        """
-        from .discovery import choose_client_auth, discover
-
-        session = options.get("session")
-        timeout = options.get("timeout")
-        metadata = discover(
-            issuer,
-            session=session,
-            allow_insecure_loopback=allow_insecure_loopback,
-            **({"timeout": timeout} if timeout is not None else {}),
-        )
-        choice = choose_client_auth(metadata, client_auth, has_secret=client_secret is not None)
-        return cls(
-            client_id,
-            client_secret,
-            token_url=choice.token_url,
-            client_auth=choice.client_auth,
-            allow_insecure_loopback=allow_insecure_loopback,
-            **options,
-        )
-
-    def _public_fields(self) -> Tuple[Tuple[str, Any], ...]:
-        scope = (("scope", self.scope),) if self.scope is not None else ()
-        return (("client_id", self.client_id), *super()._public_fields(), *scope, *_method_field(self.client_auth))
-
-
-class AudienceClientCredentialsAuth(TokenAuth):
-    """Client credentials as a JSON body with an ``audience`` (Auth0-style APIs).
-
-    Safe for concurrent use, and meant to be shared: reuse, renewal ahead of expiry,
-    the 401 replay, the retries of token calls (``retry=``) and the errors raised
-    are those of :class:`TokenAuth`.
-
-    Sends ``{"client_id", "client_secret", "audience", "grant_type":
-    "client_credentials"}`` plus *params*. With ``client_auth="basic"`` the id
-    and secret travel in an HTTP Basic header instead of the body; any method of
-    :mod:`~requests_multiauth.client_auth` may be given (*client_secret* is then
-    optional where the method needs none).
-    """
-
-    def __init__(
-        self,
-        client_id: str,
-        client_secret: Optional[str] = None,
-        token_url: Optional[str] = None,
-        *,
-        audience: Optional[str],
-        params: Optional[Mapping[str, Any]] = None,
-        client_auth: ClientAuthSpec = "post",
-        default_lifetime: Optional[float] = None,
-        **options: Unpack[TokenAuthOptions],
-    ) -> None:
-        grant = JsonClientCredentialsGrant(
-            client_id,
-            client_secret,
-            audience=audience,
-            params=params,
-            client_auth=client_auth,
-            default_lifetime=default_lifetime,
-            token_url=token_url or "",
-        )
-        self.client_id = grant.client_id
-        self.audience = audience
-        self.client_auth = grant.client_auth
-        super().__init__(grant, token_url or "", **options)
-
-    def _public_fields(self) -> Tuple[Tuple[str, Any], ...]:
-        return (
-            ("client_id", self.client_id),
-            *super()._public_fields(),
-            ("audience", self.audience),
-            *_method_field(self.client_auth),
-        )
-
-
-def _method_field(client_auth: ClientAuth) -> Tuple[Tuple[str, Any], ...]:
-    """The client authentication for a repr, unless it is a shared secret (as before it could be anything else)."""
-    if client_auth.needs_secret and client_auth.method != "client_secret_jwt":
-        return ()
-    return (("client_auth", client_auth),)
-
-
-class ApiKeyTokenAuth(TokenAuth):
-    """An API key exchanged for a short-lived access token (POST JSON ``{"apiKey": ...}``).
-
-    Safe for concurrent use, and meant to be shared: reuse, renewal ahead of expiry,
-    the 401 replay (a new exchange), the retries of token calls (``retry=``) and the errors raised
-    are those of :class:`TokenAuth`.
-
-    Args:
-        api_key: the key; a secret, never shown.
-        token_url: the exchange endpoint.
-        field: the JSON field that carries the key.
-        params: extra JSON fields sent as given.
-        default_lifetime: the lifetime to assume when the answer states none.
-    """
-
-    def __init__(
-        self,
-        api_key: str,
-        token_url: str,
-        *,
-        field: str = "apiKey",
-        params: Optional[Mapping[str, Any]] = None,
-        default_lifetime: Optional[float] = None,
-        **options: Unpack[TokenAuthOptions],
-    ) -> None:
-        grant = ApiKeyGrant(api_key, field=field, params=params, default_lifetime=default_lifetime, token_url=token_url)
-        super().__init__(grant, token_url, **options)
-
-
-class StaticTokenAuth(_RequestFlow):
-    """A fixed bearer token, made elsewhere: a token source that never renews.
-
-    Safe for concurrent use. It makes no token call, so nothing is retried. It
-    goes through the same request flow as :class:`TokenAuth` (header, response
-    hook, redirects, the replay path of :class:`~requests_multiauth.AuthAdapter`),
-    except that a 401 cannot be answered with a new token.
-
-    If the token is a JWT with an ``exp`` claim (read, not verified), a
-    :class:`~requests_multiauth.TokenExpiryWarning` is issued once when fewer
-    than *warn_before* seconds remain, and :class:`~requests_multiauth.TokenExpiredError`
-    is raised, before any connection, instead of sending it once it has expired.
-    Any other token is sent as is. A 401 is returned to the caller with a logged
-    hint: there is nothing to renew.
-
-    Args:
-        token: the bearer token.
-        expires_at: the expiry in epoch seconds, if known and not in the token.
-        warn_before: seconds before expiry from which to warn.
-        renew_hint: where a new token is made, for messages.
-        clock, allow_insecure_loopback, header_name: as for :class:`TokenAuth`.
-
-    Attributes:
-        telemetry: the 401s it could not answer (``not_replayed``), as for :class:`TokenAuth`.
-    """
-
-    _renews = False
-
-    def __init__(
-        self,
-        token: str,
-        *,
-        expires_at: Optional[float] = None,
-        warn_before: float = EXPIRY_WARNING,
-        renew_hint: str = "make a new token where this one was made",
-        clock: Clock = time.time,
-        allow_insecure_loopback: bool = False,
-        header_name: str = AUTHORIZATION,
-    ) -> None:
-        if not isinstance(token, str) or not token.strip():
-            raise ConfigurationError("the token is missing or empty: pass it as a non-empty string")
-        token = token.strip()
-        self._presenter = presenter_for(header_name)
-        self.allow_insecure_loopback = allow_insecure_loopback
-        self.renew_hint = renew_hint
-        self.telemetry = AuthTelemetry(type(self).__name__)
-        self._clock = clock
-        expiry = expires_at if expires_at is not None else jwt_expiry(token)
-        self._fixed = Token(access_token=token, expires_at=expiry)
-        self._warn_at = expiry - warn_before if expiry is not None else None
-        self._warned = False
-
-    def get_token(self) -> Token:
-        """The token, after the expiry check (which may warn or raise)."""
-        return self._token()
-
-    def close(self) -> None:
-        """Nothing to release: present so that every auth can be closed alike."""
-
-    def __getstate__(self) -> Dict[str, Any]:
-        # Pickled with its token and settings (a session holding it may be); its
-        # telemetry counts this process's events and starts anew in the other.
-        state = self.__dict__.copy()
-        del state["telemetry"]
-        return state
-
-    def __setstate__(self, state: Dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self.telemetry = AuthTelemetry(type(self).__name__)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(token={self._fixed!r})"
-
-    def display_rows(self) -> Rows:
-        """What IPython and Jupyter show of this auth; never the token."""
-        expiry = self._fixed.expires_at
-        now = self._clock()
-        if expiry is None:
-            state = "sent as is (no expiry known); cannot be renewed here"
-        elif now >= expiry:
-            state = f"expired: requests raise TokenExpiredError; {self.renew_hint}"
-        elif self._warn_at is not None and now >= self._warn_at:
-            state = "valid, expires soon; cannot be renewed here"
-        else:
-            state = "valid; cannot be renewed here"
-        rows = [("token", state), ("expires", describe_expiry(expiry, now))]
-        if self.header_name != AUTHORIZATION:
-            rows.append(("header", self.header_name))
-        rows.append(("token calls so far", "none: the token was made elsewhere"))
-        return rows
-
-    # -- the source: one token, checked for expiry before each use ------------------------------
-
-    def _token(self) -> Token:
-        if self._warn_at is not None:
-            self._check_expiry()
-        return self._fixed
-
-    def _check_expiry(self) -> None:
-        expiry = self._fixed.expires_at
-        if expiry is None or self._warn_at is None:
-            return
-        now = self._clock()
-        if now < self._warn_at:
-            return
-        when = datetime.fromtimestamp(expiry, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        if now >= expiry:
-            raise TokenExpiredError(
-                f"the token expired on {when}; it cannot be renewed automatically: {self.renew_hint}"
-            )
-        if not self._warned:
-            self._warned = True
-            days = (expiry - now) / 86400
-            warnings.warn(
-                TokenExpiryWarning(f"the token expires on {when} (in {days:.0f} days): {self.renew_hint}"),
-                stacklevel=5,
-            )
-
-    def _not_replayed(
-        self, response: requests.Response, token: Token, sent_url: str, reason: str, decision: Any
-    ) -> None:
-        """A static token cannot be renewed: a 401 from its origin is logged with where to make a new one."""
-        where = safe_url(response.url or sent_url)
-        if origin(response.url or sent_url) != origin(sent_url):
-            return
-        log.warning(
-            "%s answered 401 to the static token: it may be revoked or expired; %s",
-            where,
-            self.renew_hint,
-            extra=log_fields("static_token.rejected", auth=type(self).__name__, url=where),
-        )

@@ -48,6 +48,7 @@ from urllib.parse import quote_plus
 from . import _jose
 from .errors import ConfigurationError, TokenRequestError
 from .transport.endpoint import AttemptExtras, ClientCert
+from .transport.tls import check_readable
 
 __all__ = [
     "DEFAULT_ASSERTION_LIFETIME",
@@ -582,13 +583,7 @@ def _readable(path: Cert, what: str) -> str:
         raise ConfigurationError(f"{what}: pass the path of a PEM file")
     if "-----BEGIN" in name:
         raise ConfigurationError(f"{what} must be a file path, not PEM text: requests reads it from a file")
-    try:
-        with open(name, "rb"):
-            pass
-    except FileNotFoundError:
-        raise ConfigurationError(f"{what}: no file at {name!r}") from None
-    except OSError as exc:
-        raise ConfigurationError(f"{what}: cannot read {name!r}: {exc.strerror or type(exc).__name__}") from None
+    check_readable(name, what)
     return name
 
 

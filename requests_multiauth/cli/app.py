@@ -45,7 +45,7 @@ from typing import IO, Any, Callable, Dict, Iterator, Mapping, NoReturn, Optiona
 import requests
 
 from .. import __version__
-from ..auth import StaticTokenAuth, TokenAuth
+from ..auth import TokenAuth
 from ..caches.base import TokenCache
 from ..errors import (
     TLS_HINT,
@@ -66,6 +66,7 @@ from ..providers.builtin import (
     OpsNowAuth,
     RatedAuth,
 )
+from ..static import StaticTokenAuth
 from ..telemetry import CacheRead, Event, TokenRequest, log_fields
 from ..token import Token
 from ..transport.urls import check_transport, safe_url

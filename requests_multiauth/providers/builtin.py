@@ -31,19 +31,14 @@ import os
 import time
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence
 
-from ..auth import (
-    EXPIRY_WARNING,
-    ApiKeyTokenAuth,
-    AudienceClientCredentialsAuth,
-    ClientCredentialsAuth,
-    StaticTokenAuth,
-    TokenAuthOptions,
-)
+from ..auth import TokenAuthOptions
 from ..client_auth import ClientAuthSpec
 from ..engine.manager import Clock
 from ..errors import ConfigurationError
 from ..grants.base import Scope
 from ..presentation import AUTHORIZATION
+from ..standard import ApiKeyTokenAuth, AudienceClientCredentialsAuth, ClientCredentialsAuth
+from ..static import EXPIRY_WARNING, StaticTokenAuth
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack

@@ -21,7 +21,7 @@ from typing import Iterable, Optional, Tuple, Union
 
 from ..errors import ConfigurationError
 
-__all__ = ["Verify", "call_verify", "check_paths"]
+__all__ = ["Verify", "call_verify", "check_paths", "check_readable"]
 
 #: A ``verify`` as requests takes it: True (the default bundle, or the environment's), False, or a CA path.
 Verify = Union[bool, str, None]
@@ -49,13 +49,16 @@ def check_paths(*, verify: Verify = None, cert: Cert = None, what: str = "") -> 
 
 
 def _check(path: str, what: str, *, directory_ok: bool) -> None:
-    if directory_ok and os.path.isdir(path):
-        return
+    if not (directory_ok and os.path.isdir(path)):
+        check_readable(path, what)
+
+
+def check_readable(path: str, what: str) -> None:
+    """A ConfigurationError naming *what* and *path* unless *path* is a file this process can read."""
     try:
         with open(path, "rb"):
             pass
     except FileNotFoundError:
-        raise ConfigurationError(f"{what}: no file at {path!r}; pass the path of an existing PEM file") from None
+        raise ConfigurationError(f"{what}: no file at {path!r}") from None
     except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ConfigurationError(f"{what}: cannot read {path!r}: {reason}") from None
+        raise ConfigurationError(f"{what}: cannot read {path!r}: {exc.strerror or type(exc).__name__}") from None
