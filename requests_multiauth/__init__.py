@@ -8,6 +8,11 @@ The auth gets a token, reuses it while it is valid, renews it ahead of expiry
 without stalling requests, and on a 401 renews once and replays the request.
 
 Only the names in ``__all__`` are public; modules starting with ``_`` are not.
+
+A request goes: ``auth(request)`` (flow.py) → a valid token from the engine (engine/),
+or one new token through the grant (grants/) and the token endpoint (transport/endpoint.py)
+→ the token presented (presentation.py) → sent by requests or an AuthAdapter (transport/)
+→ a 401 for that token renewed and replayed once (flow.py, transport/replay.py).
 """
 
 from typing import TYPE_CHECKING, Any

@@ -14,6 +14,9 @@ when a key is first loaded, never with the package.
 A :class:`SigningKey` is a secret: its ``repr`` shows the algorithm, the key id
 and the public thumbprint, never private material, and no error raised here
 quotes the key or its password.
+
+Where the request goes next: the signed assertion or proof goes into a token request
+(client_auth.py, transport/endpoint.py) or an API request (presentation.py).
 """
 
 from __future__ import annotations

@@ -32,6 +32,9 @@ is immutable after construction and safe for concurrent use; reprs show the
 method, algorithm, key id and public thumbprints, never a key, secret or
 assertion. Signing is PyJWT's (``pip install 'requests-multiauth[jwt]'``),
 imported when a JWT method is constructed, never with the package.
+
+Where the request goes next: the grant (grants/) merges what the method adds into each
+try of the token call, which the token endpoint (transport/endpoint.py) sends.
 """
 
 from __future__ import annotations

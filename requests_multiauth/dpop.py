@@ -28,6 +28,9 @@ Signing is PyJWT's (the ``jwt`` extra): the key object, the signing algorithm
 and the base64url JWS header (which never changes for a key) are prepared once
 per key, so a proof costs one signature, one small JSON dump and two base64url
 encodings.
+
+Where the request goes next: presentation.py puts the proofs on API requests; the token
+endpoint (transport/endpoint.py) calls the per-try hook on token requests.
 """
 
 from __future__ import annotations

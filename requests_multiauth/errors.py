@@ -34,6 +34,9 @@ and the message (see ``_ShortTraceback._render_traceback_``), not as pages
 of frames inside requests and this package; the whole traceback stays on the
 exception (``traceback.print_last()`` prints it). Plain Python, logs and
 ``traceback`` show everything as usual.
+
+Where the request goes next: an error is raised to the caller (or held by the engine
+and raised again to the next callers for a while, engine/manager.py).
 """
 
 from __future__ import annotations

@@ -27,6 +27,9 @@ reason the library words itself, never by the server's text.
 Every log record of the package carries its event name in the
 ``requests_multiauth_event`` attribute and its fields as attributes of their own
 (see :func:`log_fields`), so JSON log handlers get fields, not sentences.
+
+Where the request goes next: events go to subscribers, OpenTelemetry and the log; the
+request itself goes on untouched (nothing here runs for a request with a valid token).
 """
 
 from __future__ import annotations

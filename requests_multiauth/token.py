@@ -15,6 +15,9 @@ The rules, in order of preference:
 
 Fields are looked up at the top level and, failing that, under a ``data``
 wrapper. An answer carrying an ``error`` field is a failure even with status 200.
+
+Where the request goes next: the Token goes to the engine (engine/manager.py), which
+keeps it in a cache (caches/) and hands it to the flow (flow.py).
 """
 
 from __future__ import annotations

@@ -15,6 +15,9 @@ failure into a typed error:
   :class:`~requests_multiauth.errors.TokenResponseError`.
 
 The decoded answer then goes to :func:`~requests_multiauth.token.parse_token_response`.
+
+Where the request goes next: the answer goes to the grant's parser (token.py) and the
+Token to the engine (engine/manager.py).
 """
 
 from __future__ import annotations

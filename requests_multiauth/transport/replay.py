@@ -5,6 +5,8 @@ server; :mod:`requests_multiauth.auth` and :mod:`requests_multiauth.transport.ad
 act on it. We follow requests' own recipe (``HTTPDigestAuth.handle_401``):
 read and close the 401, copy the request, rewind its body, send the copy
 through the same adapter, keep the first response in ``history``.
+
+Where the request goes next: the flow (flow.py) or the adapter sends the copy once.
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ leaves a URL under a :meth:`~MultiAuthSession.mount_auth` prefix to that
 prefix's :class:`~requests_multiauth.AuthAdapter` (the session's ``auth`` is
 not applied to it); ``send`` fills in the default timeout; the adapter
 (adapter.py) authenticates, sends with urllib3 retries, and replays a 401 once.
+
+Where the request goes next: the auth of the session or of the mounted adapter
+(flow.py, adapter.py), then the wire.
 """
 
 from __future__ import annotations
