@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import inspect
 import time
-from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple, TypedDict, Union
+from typing import Any, Callable, Optional, Tuple, TypedDict, Union
 
 import requests
 
@@ -32,29 +32,19 @@ from .transport.endpoint import DEFAULT_TOKEN_TIMEOUT, ClientCert, RetryPolicy, 
 from .transport.tls import check_paths
 from .transport.urls import safe_url
 
-if TYPE_CHECKING:
-    pass
-
 __all__ = ["MAX_NONCE_REPLAYS", "TokenAuth", "TokenAuthOptions"]
 
-#: Names that lived here before the one request flow was split out, and where they live now:
-#: ``from requests_multiauth.auth import ClientCredentialsAuth`` keeps working (PEP 562).
-_MOVED = {
-    "ApiKeyTokenAuth": "standard",
-    "AudienceClientCredentialsAuth": "standard",
-    "ClientCredentialsAuth": "standard",
-    "StaticTokenAuth": "static",
-    "EXPIRY_WARNING": "static",
-}
+#: Names that lived here before the one request flow was split out (flow.py, static.py,
+#: standard.py): ``from requests_multiauth.auth import ClientCredentialsAuth`` keeps working.
+_MOVED = frozenset({"ApiKeyTokenAuth", "AudienceClientCredentialsAuth", "ClientCredentialsAuth", "StaticTokenAuth"})
 
 
 def __getattr__(name: str) -> Any:
-    module = _MOVED.get(name)
-    if module is None:
+    if name not in _MOVED:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
+    import requests_multiauth
 
-    return getattr(importlib.import_module(f".{module}", __package__), name)
+    return getattr(requests_multiauth, name)  # the package's first-use loading (PEP 562)
 
 
 #: How a renewing auth's token state reads in IPython and Jupyter.
