@@ -58,8 +58,9 @@ class RequestFlow(AuthBase):
     put it on the request and binds the response hook to that token; the hook
     shows every answer to the presenter, answers a 401 through
     :meth:`replay_once`, and readies a redirect's next hop. A subclass says
-    only where tokens come from: :meth:`_token`, :meth:`_renewed` (None: it
-    cannot renew) and :meth:`_drop`.
+    only where tokens come from: :meth:`_token`, :meth:`_renewed` and
+    :meth:`_drop`, or ``_renews = False`` for a source that cannot renew (its
+    401s are returned, and :meth:`_not_replayed` says why).
     """
 
     #: Whether a 401 to our token can be answered with a new one.
