@@ -16,7 +16,7 @@ import base64
 import hashlib
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, List
 
 import jwt
 import pytest
@@ -388,3 +388,44 @@ def test_our_assertion_verifies_with_the_certificate_public_key_alone(entra: Ent
         entra.sha256_thumbprint + "=" * (-len(entra.sha256_thumbprint) % 4)
     )
     assert time.time() < jwt.decode(value, options={"verify_signature": False})["exp"]
+
+
+def test_a_federated_token_file_rotated_while_8_threads_run_is_used_at_the_next_token_call_with_no_failure(
+    entra: EntraIdEmulator,
+) -> None:
+    import threading
+
+    clock = ManualClock()
+    entra.clock = clock
+    auth = entra.auth(federated_token=Path(entra.federated_token_file))
+    session = entra.api_session()
+    statuses: List[int] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def work() -> None:
+        for _ in range(200):  # bounded; stops earlier when the rotations are done
+            if stop.is_set():
+                return
+            status = me(session, auth, entra).status_code
+            with lock:
+                statuses.append(status)
+
+    written = [Path(entra.federated_token_file).read_text()]
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for _ in range(3):
+        time.sleep(0.2)
+        written.append(entra.rotate_federated_token())
+        clock.advance(entra.lifetime + 1)  # the access token expires: the next token call reads the file
+        time.sleep(0.2)
+    stop.set()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert statuses
+    assert set(statuses) == {200}
+    sent = [fields(request)["client_assertion"] for request in entra.token_requests()]
+    assert set(sent) <= set(written)
+    assert sent[-1] == written[-1]  # the newest content was used once the file changed
