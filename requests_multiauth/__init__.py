@@ -31,17 +31,20 @@ from .client_auth import (  # the JWT methods need PyJWT only when built
     TlsClientAuth,
 )
 from .dpop import DPoPKey  # needs PyJWT only when a key is made
-from .errors import (
+from .errors import (  # the bounds of a token call
+    AnswerTooLargeError,
     ConfigurationError,
     DiscoveryError,
     InsecureTransportError,
     InvalidClientError,
+    MalformedAnswerError,
     MultiAuthError,
     MultiAuthWarning,
     TokenExpiredError,
     TokenExpiryWarning,
     TokenRequestError,
     TokenResponseError,
+    TokenTimeoutError,
 )
 from .providers.builtin import CognitoAuth, DataloyAuth, DiagramsAuth, OpsNowAuth, RatedAuth
 from .telemetry import AuthTelemetry, TelemetrySnapshot
@@ -87,6 +90,9 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AnswerTooLargeError",
+    "MalformedAnswerError",
+    "TokenTimeoutError",
     "ApiKeyTokenAuth",
     "AudienceClientCredentialsAuth",
     "ClientAssertion",

@@ -14,6 +14,16 @@ failure into a typed error:
 * a 2xx whose body is not JSON raises
   :class:`~requests_multiauth.errors.TokenResponseError`.
 
+Every token call is bounded in time and memory, whatever the endpoint does
+(see :meth:`RetryPolicy.deadline` for the rule): one deadline for the whole
+call, tries included; each try within its connect + read timeout in all, the
+answer read by chunks (:mod:`.answer`) and abandoned at the deadline or at
+``RetryPolicy.max_answer_bytes`` of decoded body. An answer that breaks HTTP
+(a status line like ``2OO``, more than 100 headers, a 64 KiB header line) is a
+:class:`~requests_multiauth.errors.MalformedAnswerError`, not a reset, and is
+not retried; an answer cut off before its announced length is retried (a
+dropped connection does that; a new one usually gets the whole answer).
+
 The decoded answer then goes to :func:`~requests_multiauth.token.parse_token_response`.
 """
 
@@ -21,6 +31,7 @@ from __future__ import annotations
 
 import email.utils
 import errno
+import http.client
 import json
 import logging
 import os
@@ -37,9 +48,12 @@ from ..engine import fork as _fork
 from ..errors import (
     TLS_HINT,
     UNREACHABLE_HINT,
+    AnswerTooLargeError,
     ConfigurationError,
+    MalformedAnswerError,
     TokenRequestError,
     TokenResponseError,
+    TokenTimeoutError,
     answer_excerpt,
     excerpt,
     oauth_error,
@@ -47,9 +61,18 @@ from ..errors import (
 )
 from ..telemetry import AuthTelemetry, log_fields
 from . import pool as _pool
+from .answer import ACCEPT_ENCODING, DEFAULT_MAX_ANSWER_BYTES, AnswerFault, read_body
 from .urls import check_transport, safe_url
 
-__all__ = ["DEFAULT_TOKEN_TIMEOUT", "AttemptExtras", "ClientCert", "RetryPolicy", "TokenEndpoint"]
+__all__ = [
+    "DEFAULT_MAX_ANSWER_BYTES",
+    "DEFAULT_TOKEN_TIMEOUT",
+    "AttemptExtras",
+    "ClientCert",
+    "RetryPolicy",
+    "TokenEndpoint",
+    "timeouts",
+]
 
 log = logging.getLogger("requests_multiauth")
 
@@ -72,13 +95,25 @@ DEFAULT_TOKEN_TIMEOUT: Timeout = (3.05, 10.0)
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
+def timeouts(timeout: Timeout) -> Tuple[float, float]:
+    """The (connect, read) timeouts of *timeout*, as requests reads it (one number is both)."""
+    if isinstance(timeout, tuple):
+        return float(timeout[0]), float(timeout[1])
+    return float(timeout), float(timeout)
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How a token request is retried after a transient fault.
 
     Transient faults are connection errors, timeouts, an answer cut off midway,
     HTTP 408/425/429/5xx and a 400 whose body says "Rate exceeded" (AWS Cognito's
-    throttling answer). Refusals are never retried.
+    throttling answer). Refusals are never retried, and neither are answers
+    that break HTTP or pass *max_answer_bytes*.
+
+    A token call is bounded as a whole by its :meth:`deadline`, and each try
+    by its connect + read timeout in all (headers and body together), so that a
+    server that trickles its answer a byte at a time is cut off, not waited on.
 
     Attributes:
         attempts: how many times the request is sent at most, first try included.
@@ -88,9 +123,12 @@ class RetryPolicy:
         max_backoff: the longest wait between two tries, in seconds.
         max_retry_after: the longest ``Retry-After`` honoured, in seconds; a
             server asking for more is waited on this long, then retried.
-        budget: the total time, in seconds, a token request may take including
-            waits; no retry is started that would end past it. (The last try
-            itself may still take up to the read timeout.)
+        budget: the longest a token call may take, in seconds, tries and waits
+            included: the call's :meth:`deadline` is never later.
+        max_answer_bytes: the largest answer read, in bytes of decoded body
+            (a compressed answer counts what it decompresses to); a larger one
+            is abandoned where it passes the cap, with
+            :class:`~requests_multiauth.errors.AnswerTooLargeError`.
     """
 
     attempts: int = 4
@@ -98,12 +136,35 @@ class RetryPolicy:
     max_backoff: float = 8.0
     max_retry_after: float = 30.0
     budget: float = 60.0
+    max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
             raise ConfigurationError("RetryPolicy.attempts must be at least 1")
         if min(self.backoff, self.max_backoff, self.max_retry_after, self.budget) < 0:
             raise ConfigurationError("RetryPolicy durations must not be negative")
+        if isinstance(self.max_answer_bytes, bool) or not isinstance(self.max_answer_bytes, int):
+            raise ConfigurationError("RetryPolicy.max_answer_bytes must be a whole number of bytes")
+        if self.max_answer_bytes < 1:
+            raise ConfigurationError("RetryPolicy.max_answer_bytes must be at least 1")
+
+    def deadline(self, timeout: Timeout) -> float:
+        """The longest a token call with these retries and *timeout* takes, in seconds.
+
+        The rule: every try within its connect + read timeout (headers and body
+        together), every wait between tries at most its backoff (``Retry-After``
+        waits count against the same total), and the whole never past
+        :attr:`budget`::
+
+            deadline = min(budget, attempts * (connect + read) + sum of the backoffs)
+
+        With the defaults (``timeout=(3.05, 10)``, 4 attempts, backoffs 0.5 + 1 + 2 s)
+        that is 55.7 s; with ``timeout=(2, 2)`` 19.5 s. A thread waiting for
+        another's token call waits as long at most.
+        """
+        connect, read = timeouts(timeout)
+        waits = sum(min(self.max_backoff, self.backoff * 2.0 ** (retry - 1)) for retry in range(1, self.attempts))
+        return min(self.budget, self.attempts * (connect + read) + waits)
 
     def delay(self, retry: int, retry_after: Optional[float]) -> float:
         """Seconds to wait before retry number *retry* (1 for the first retry)."""
@@ -182,11 +243,19 @@ def _for_attempt(
 class _Transient(Exception):
     """A failed try that may succeed if repeated."""
 
-    def __init__(self, reason: str, status_code: Optional[int] = None, retry_after: Optional[float] = None):
+    def __init__(
+        self,
+        reason: str,
+        status_code: Optional[int] = None,
+        retry_after: Optional[float] = None,
+        *,
+        timed_out: bool = False,
+    ):
         super().__init__(reason)
         self.reason = reason
         self.status_code = status_code
         self.retry_after = retry_after
+        self.timed_out = timed_out  # the try ran out of time (a timeout or its share of the deadline)
 
 
 class _NonceDemanded(TokenRequestError):
@@ -311,28 +380,31 @@ class TokenEndpoint:
             TokenResponseError: a 2xx whose body is not a token answer.
         """
         redact = self._secrets + [s for s in secrets if s]
-        all_headers: Dict[str, str] = {}  # requests' defaults otherwise: what the providers' examples send
+        # requests' defaults otherwise: what the providers' examples send. Only the codings
+        # whose decompression is bounded (see .answer) are asked for.
+        all_headers: Dict[str, str] = {"Accept-Encoding": ACCEPT_ENCODING}
         if data is not None:
             all_headers["Content-Type"] = "application/x-www-form-urlencoded"
         all_headers.update(headers or {})
         where = f"the token endpoint {safe_url(self.url)}"
         policy = self.retry
+        deadline = policy.deadline(self.timeout)
         started = self._monotonic()
         last: Optional[_Transient] = None
         for attempt in range(1, policy.attempts + 1):
             if last is not None:
                 wait = policy.delay(attempt - 1, last.retry_after)
-                if self._monotonic() - started + wait > policy.budget:
+                if self._monotonic() - started + wait >= deadline:  # no time left for a try after the wait
                     log.warning(
-                        "%s: %s; giving up, the retry budget of %g s is spent",
+                        "%s: %s; giving up, the deadline of %g s is spent",
                         where,
                         last.reason,
-                        policy.budget,
+                        deadline,
                         extra=log_fields(
                             "token.give_up", url=safe_url(self.url), reason=last.reason, attempts=attempt - 1
                         ),
                     )
-                    return self._give_up(where, last, attempt - 1, budget=policy.budget)
+                    return self._give_up(where, last, attempt - 1, deadline=deadline, budget=policy.budget)
                 log.warning(
                     "%s: %s; retrying in %.1f s (attempt %d of %d)",
                     where,
@@ -345,11 +417,15 @@ class TokenEndpoint:
                     ),
                 )
                 self._sleep(wait)
+            # This try's share of the deadline, on the real clock its reads wait on.
+            left = deadline - (self._monotonic() - started)
+            until = time.monotonic() + min(left, sum(timeouts(self.timeout)))
             try:
-                return self._attempt(prepare, grant, data, json_body, all_headers, where, redact, attempt, parse)
+                return self._attempt(prepare, grant, data, json_body, all_headers, where, redact, attempt, parse, until)
             except _Transient as transient:
                 last = transient
-        return self._give_up(where, last or _Transient("no attempt was made"), policy.attempts)
+        last = last or _Transient("no attempt was made")
+        return self._give_up(where, last, policy.attempts, deadline=deadline if last.timed_out else None)
 
     def _attempt(
         self,
@@ -362,18 +438,19 @@ class TokenEndpoint:
         secrets: List[Optional[str]],
         attempt: int,
         parse: Optional[Callable[[Any], Any]],
+        until: float,
     ) -> Any:
-        """One try, with what *prepare* makes for it. With DPoP: a new proof, and a
+        """One try, with what *prepare* makes for it, over by *until* (on time.monotonic). With DPoP: a new proof, and a
         nonce the server demands answered once, at once (with a new assertion too)."""
         body, json_, try_headers, try_secrets = _for_attempt(prepare, data, json_body, headers, secrets)
         dpop = self.dpop
         if dpop is None:
             with self.telemetry.token_request(grant, self.url, attempt):  # logs the attempt, times and counts it
-                return self._try(body, json_, try_headers, where, try_secrets, attempt, parse)
+                return self._try(body, json_, try_headers, where, try_secrets, attempt, parse, until)
         try:
             with self.telemetry.token_request(grant, self.url, attempt):
                 with_proof = _with_proof(dpop, self.url, try_headers)
-                return self._try(body, json_, with_proof, where, try_secrets, attempt, parse)
+                return self._try(body, json_, with_proof, where, try_secrets, attempt, parse, until)
         except _NonceDemanded:
             log.debug(
                 "%s asked for a DPoP nonce; sending the token request again with it",
@@ -383,7 +460,7 @@ class TokenEndpoint:
         body, json_, try_headers, try_secrets = _for_attempt(prepare, data, json_body, headers, secrets)
         with self.telemetry.token_request(grant, self.url, attempt):
             with_nonce = _with_proof(dpop, self.url, try_headers)
-            return self._try(body, json_, with_nonce, where, try_secrets, attempt, parse, nonce_retry=False)
+            return self._try(body, json_, with_nonce, where, try_secrets, attempt, parse, until, nonce_retry=False)
 
     def _try(
         self,
@@ -394,9 +471,11 @@ class TokenEndpoint:
         secrets: List[Optional[str]],
         attempt: int,
         parse: Optional[Callable[[Any], Any]],
+        until: float,
         *,
         nonce_retry: bool = True,
     ) -> Any:
+        """Send one try and read its answer, all of it by *until* (on time.monotonic)."""
         session = self._session
         if self._own_session is not None:
             verify = session.verify
@@ -404,18 +483,23 @@ class TokenEndpoint:
             verify_now: Union[bool, str, None] = None if verify is True else verify
         else:  # the shared session: this endpoint's verify= (a path or False) wins, else the environment's
             verify_now = self._verify
+        connect, read = timeouts(self.timeout)
+        share = until - time.monotonic()
+        if share <= 0:
+            raise _Transient("no time was left for this try", timed_out=True)
         try:
             response = session.post(
                 self.url,
                 data=data,
                 json=json_body,
                 headers=headers,
-                timeout=self.timeout,
+                timeout=(min(connect, share), min(read, share)),
                 allow_redirects=False,
                 cert=self.cert,  # None: the session's own, if any
                 verify=verify_now,
+                stream=True,  # the body is read below, by chunks, within bounds
             )
-            text = response.text  # read the whole answer now: a reset mid-body is transient
+            text = self._read(response, until, read, share, where)
         except requests.exceptions.SSLError as exc:
             _raise_if_out_of_resources(exc, where, attempt)
             if "eof" in str(exc).lower():  # closed during the handshake: an overloaded or restarting server
@@ -429,7 +513,13 @@ class TokenEndpoint:
             raise ConfigurationError(f"{where} is not a valid URL: {exc}") from None
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
             _raise_if_out_of_resources(exc, where, attempt)
-            raise _Transient(_describe_network_error(exc)) from None
+            malformed = _malformed_answer(exc)
+            if malformed is not None:  # the server broke HTTP: it will again; not a reset
+                raise MalformedAnswerError(
+                    f"{where} answered with {malformed}, which is not HTTP; not retried. "
+                    "What to do: check that token_url is the token endpoint and not another service on its port"
+                ) from None
+            raise _Transient(_describe_network_error(exc), timed_out=isinstance(exc, requests.Timeout)) from None
         except (OSError, MemoryError, RuntimeError) as exc:  # not wrapped by requests (loading the CA bundle)
             _raise_if_out_of_resources(exc, where, attempt)
             raise
@@ -476,11 +566,57 @@ class TokenEndpoint:
             attempts=attempt,
         )
 
-    def _give_up(self, where: str, last: _Transient, attempts: int, budget: Optional[float] = None) -> Any:
+    def _read(self, response: requests.Response, until: float, read: float, share: float, where: str) -> str:
+        """The whole answer of *response* as text, read within the try's bounds."""
+        try:
+            body = read_body(response, deadline=until, limit=self.retry.max_answer_bytes, read_timeout=read)
+        except AnswerFault as fault:
+            if fault.kind == "size":
+                raise AnswerTooLargeError(
+                    f"{where} answered HTTP {response.status_code} with more than {fault.limit} bytes "
+                    f"({fault}); a token answer is a few kilobytes, so it was abandoned there. What to do: check "
+                    "token_url, or raise RetryPolicy(max_answer_bytes=...) if the answer is really this large",
+                    limit=fault.limit or self.retry.max_answer_bytes,
+                ) from None
+            if fault.kind == "deadline":
+                raise _Transient(
+                    f"the answer did not arrive whole within the try's {share:.3g} s ({fault.received} bytes came)",
+                    timed_out=True,
+                ) from None
+            if fault.kind == "truncated":
+                raise _Transient(str(fault)) from None
+            raise MalformedAnswerError(
+                f"{where} answered HTTP {response.status_code}, but {fault}; not retried"
+            ) from None
+        response._content = body  # noqa: SLF001 - what requests itself fills in when it reads the body
+        response._content_consumed = True  # noqa: SLF001
+        return body.decode(_charset(response), errors="replace")
+
+    def _give_up(
+        self,
+        where: str,
+        last: _Transient,
+        attempts: int,
+        *,
+        deadline: Optional[float] = None,
+        budget: Optional[float] = None,
+    ) -> Any:
+        """Raise the error of a call that ran out of tries (or, with *deadline*, of time)."""
         tries = "once" if attempts == 1 else f"{attempts} times"
-        spent = f"; the retry budget of {budget:g} s is spent" if budget is not None else ""
-        raise TokenRequestError(
-            with_what_to_do(f"{where} failed: {last.reason} (tried {tries}{spent})", UNREACHABLE_HINT),
+        if deadline is None:
+            raise TokenRequestError(
+                with_what_to_do(f"{where} failed: {last.reason} (tried {tries})", UNREACHABLE_HINT),
+                status_code=last.status_code,
+                attempts=attempts,
+                hint=UNREACHABLE_HINT,
+            )
+        which = f"the time budget of {budget:g} s" if budget is not None and budget <= deadline else f"{deadline:g} s"
+        raise TokenTimeoutError(
+            with_what_to_do(
+                f"{where} failed: {last.reason} (tried {tries}; the token call's deadline of {which} is spent)",
+                UNREACHABLE_HINT,
+            ),
+            deadline=deadline,
             status_code=last.status_code,
             attempts=attempts,
             hint=UNREACHABLE_HINT,
@@ -557,6 +693,48 @@ def _describe_network_error(exc: Exception) -> str:
     if "reset" in str(exc).lower() or "aborted" in str(exc).lower():
         return "the connection was reset"
     return "the connection failed"
+
+
+def _charset(response: requests.Response) -> str:
+    """The charset the answer names, else UTF-8 (JSON's, RFC 8259 §8.1); never guessed from
+    the bytes (requests' guess reads the whole body again, slowly for a large one)."""
+    content_type = response.headers.get("Content-Type", "")
+    for parameter in content_type.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            charset = value.strip().strip('"')
+            try:
+                "".encode(charset)
+            except LookupError:
+                break
+            return charset
+    return "utf-8"
+
+
+def _malformed_answer(exc: BaseException) -> Optional[str]:
+    """What was wrong with an answer that broke HTTP, if that is what *exc* (or an
+    exception it wraps) says; None for a network fault (a reset, a connection
+    closed before any answer: http.client's RemoteDisconnected, which is transient)."""
+    seen: Set[int] = set()
+    pending: List[BaseException] = [exc]
+    while pending and len(seen) < 32:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, (http.client.RemoteDisconnected, ConnectionError)):
+            return None
+        if isinstance(current, http.client.LineTooLong):
+            return f"an overlong line ({current.args[0] if current.args else 'header line'})"
+        if isinstance(current, http.client.UnknownProtocol):
+            return "an unknown protocol version"
+        if isinstance(current, http.client.BadStatusLine):
+            return f"a malformed status line {excerpt(str(current.args[0]) if current.args else '')!r}"
+        if isinstance(current, http.client.HTTPException) and "headers" in str(current):
+            return f"too many headers ({current})"
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+        pending.extend(arg for arg in current.args if isinstance(arg, BaseException))
+    return None
 
 
 def _is_throttling(text: str) -> bool:
