@@ -46,6 +46,7 @@ from .errors import (  # the bounds of a token call
     TokenResponseError,
     TokenTimeoutError,
 )
+from .grants.base import Grant, GrantRequest
 from .providers.builtin import CognitoAuth, DataloyAuth, DiagramsAuth, OpsNowAuth, RatedAuth
 from .telemetry import AuthTelemetry, TelemetrySnapshot
 from .token import Token
@@ -113,6 +114,8 @@ __all__ = [
     "get_provider",
     "list_providers",
     "FailureSharingTokenCache",
+    "Grant",
+    "GrantRequest",
     "InsecureTransportError",
     "InvalidClientError",
     "MemoryTokenCache",
