@@ -240,6 +240,7 @@ class TokenAuth(_HeaderAuth):
             clock=clock,
             name=self._label(),
             telemetry=self.telemetry,
+            deadline=self._endpoint.retry.deadline(self._endpoint.timeout),  # waits for another's call end then
         )
 
     def _fetch(self, previous: Optional[Token], now: float) -> Token:
