@@ -194,7 +194,8 @@ class TokenTimeoutError(TokenRequestError):
             own token call ran out of time.
     """
 
-    def __init__(self, message: str, *, deadline: float, waited_for: Optional[str] = None, **fields: Any) -> None:
+    def __init__(self, message: str, *, deadline: float = 0.0, waited_for: Optional[str] = None, **fields: Any) -> None:
+        # Defaults only so that copy and pickle, which call the class with the message alone, work.
         super().__init__(message, **fields)
         self.deadline = deadline
         self.waited_for = waited_for
@@ -209,7 +210,7 @@ class AnswerTooLargeError(TokenResponseError):
         limit: the cap that was passed, in bytes.
     """
 
-    def __init__(self, message: str, *, limit: int) -> None:
+    def __init__(self, message: str, *, limit: int = 0) -> None:  # a default for copy and pickle
         super().__init__(message)
         self.limit = limit
 

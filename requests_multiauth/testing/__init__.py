@@ -14,6 +14,11 @@
   (``pip install 'requests-multiauth[testing]'``), imported when one is made.
 * :class:`LocalServer` runs any handler function (or a WSGI app, through
   :func:`wsgi_handler`).
+* Misbehaviours (:class:`Trickle`, :class:`Oversized`, :class:`GzipBomb`,
+  :class:`MalformedStatus`, :class:`ManyHeaders`, :class:`LongHeader`,
+  :class:`Truncated`, :class:`Redirect`) are replies no well-behaved server
+  sends, for testing timeouts and limits: return one from a handler, or queue
+  it with ``emulator.inject(...)``.
 
 Both serve HTTPS with a certificate from a throwaway ``trustme`` CA when
 ``trustme`` is installed (``pip install 'requests-multiauth[testing]'``), and
@@ -38,6 +43,7 @@ import sys
 
 from ._authserver import ApiCall, OAuth2Emulator, RegisteredClient, SeenAssertion, TokenCall
 from ._emulator import ManualClock, ProviderEmulator
+from ._hostile import GzipBomb, LongHeader, MalformedStatus, ManyHeaders, Oversized, Redirect, Trickle, Truncated
 from ._providers import (
     OPSNOW_SHAPES,
     CognitoEmulator,
@@ -47,7 +53,7 @@ from ._providers import (
     OpsNowEmulator,
     RatedEmulator,
 )
-from ._server import DROP_CONNECTION, Body, Handler, LocalServer, Reply, Request, wsgi_handler
+from ._server import DROP_CONNECTION, Body, Handler, LocalServer, Misbehaviour, Reply, Request, wsgi_handler
 
 __all__ = [
     "DROP_CONNECTION",
@@ -57,6 +63,15 @@ __all__ = [
     "CognitoEmulator",
     "DataloyEmulator",
     "DiagramsEmulator",
+    "GzipBomb",
+    "LongHeader",
+    "MalformedStatus",
+    "ManyHeaders",
+    "Misbehaviour",
+    "Oversized",
+    "Redirect",
+    "Trickle",
+    "Truncated",
     "Handler",
     "LocalProviders",
     "LocalServer",
