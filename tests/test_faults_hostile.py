@@ -184,7 +184,7 @@ def test_a_gzip_bomb_stops_at_the_cap_with_a_typed_error_and_is_not_retried(
         auth.get_token()
 
     assert caught.value.limit == DEFAULT_MAX_ANSWER_BYTES
-    assert "decompressed" in str(caught.value)
+    assert "decompresses to more than the 1048576 bytes allowed" in str(caught.value)
     assert len(server.received(TOKEN_PATH)) == 1
 
 
@@ -308,3 +308,51 @@ def test_an_emulator_answers_with_an_injected_misbehaviour_then_as_usual(
 
     assert token.access_token
     assert cognito.token_calls >= 1
+
+
+# -- discovery is bounded the same way ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("misbehaviour", "said"),
+    [
+        (Oversized(size=50 * 1000 * 1000), "more than the 1048576 allowed"),
+        (GzipBomb(), "decompresses to more than the 1048576 bytes allowed"),
+        (MalformedStatus(), "malformed status line"),
+    ],
+    ids=["50-mb", "gzip-bomb", "status-2OO"],
+)
+def test_discovery_refuses_an_oversized_or_malformed_document_at_once(
+    serve: Callable[..., LocalServer], misbehaviour: Misbehaviour, said: str
+) -> None:
+    from requests_multiauth import DiscoveryError, discover
+    from requests_multiauth.discovery import clear_discovery_cache
+
+    server = serve(always(misbehaviour))
+    clear_discovery_cache()
+
+    with pytest.raises(DiscoveryError) as caught:
+        discover(server.url, session=server.session())
+
+    assert said in str(caught.value)
+    assert len(server.received()) == 1  # not retried, and no second location tried
+
+
+def test_discovery_cuts_a_trickled_document_off_at_each_fetch_s_timeouts(serve: Callable[..., LocalServer]) -> None:
+    from requests_multiauth import DiscoveryError, discover
+    from requests_multiauth.discovery import DISCOVERY_ATTEMPTS, DISCOVERY_BACKOFF, clear_discovery_cache
+
+    server = serve(always(LONG_TRICKLE))
+    clear_discovery_cache()
+    timeout = (0.5, 0.5)
+
+    started = time.monotonic()
+    with pytest.raises(DiscoveryError) as caught:
+        discover(server.url, session=server.session(), timeout=timeout)
+    took = time.monotonic() - started
+
+    # Each fetch within connect + read, plus the backoffs between tries; at most that.
+    bound = DISCOVERY_ATTEMPTS * sum(timeout) + sum(DISCOVERY_BACKOFF * 2**n for n in range(DISCOVERY_ATTEMPTS - 1))
+    assert "deadline passed" in str(caught.value)
+    assert took <= bound + 1.0, (took, bound)
+    assert len(server.received()) == DISCOVERY_ATTEMPTS

@@ -27,12 +27,20 @@ import http.client
 import socket
 import time
 import zlib
-from typing import Any, Callable, Optional
+from typing import Any, Callable, List, Optional, Set
 
 import requests
 import urllib3
 
-__all__ = ["ACCEPT_ENCODING", "DEFAULT_MAX_ANSWER_BYTES", "AnswerFault", "read_body", "set_read_timeout"]
+__all__ = [
+    "ACCEPT_ENCODING",
+    "DEFAULT_MAX_ANSWER_BYTES",
+    "AnswerFault",
+    "keep_body",
+    "malformed_answer",
+    "read_body",
+    "set_read_timeout",
+]
 
 #: The largest decoded answer read, in bytes (1 MiB). A token answer is a few
 #: kilobytes (a JWT access token with its ID token: under 16 KB), a discovery
@@ -157,7 +165,9 @@ def read_body(
         decoder = _Decoder(coding) if (coding := _coding(response)) is not None else None
         declared = _declared_length(response)
         if declared is not None and declared > limit + _ENCODED_SLACK:
-            raise AnswerFault("size", f"the answer announced {declared} bytes", received=0, limit=limit)
+            raise AnswerFault(
+                "size", f"the answer announced {declared} bytes, more than the {limit} allowed", received=0, limit=limit
+            )
         while True:
             left = deadline - monotonic()
             if left <= 0:
@@ -169,17 +179,29 @@ def read_body(
             received += len(chunk)
             if decoder is None:
                 if len(body) + len(chunk) > limit:
-                    raise AnswerFault("size", f"more than {limit} bytes", received=received, limit=limit)
+                    raise AnswerFault(
+                        "size", f"the answer is longer than the {limit} bytes allowed", received=received, limit=limit
+                    )
                 body += chunk
                 continue
             if received > limit + _ENCODED_SLACK:
-                raise AnswerFault("size", f"more than {limit} compressed bytes", received=received, limit=limit)
+                raise AnswerFault(
+                    "size",
+                    f"the compressed answer is longer than the {limit} bytes allowed",
+                    received=received,
+                    limit=limit,
+                )
             try:
                 decoded = decoder.decode(chunk, limit - len(body))
             except zlib.error:
                 raise AnswerFault("encoding", "the compressed answer cannot be decoded", received=received) from None
             if len(body) + len(decoded) > limit:
-                raise AnswerFault("size", f"more than {limit} bytes once decompressed", received=received, limit=limit)
+                raise AnswerFault(
+                    "size",
+                    f"the answer decompresses to more than the {limit} bytes allowed",
+                    received=received,
+                    limit=limit,
+                )
             body += decoded
         if declared is not None and received < declared:
             raise AnswerFault("truncated", _truncated(received, declared), received=received)
@@ -234,3 +256,42 @@ def _truncated(received: int, declared: Optional[int]) -> str:
     if declared is None:
         return f"the answer was cut off after {received} bytes"
     return f"the answer was cut off after {received} of the {declared} bytes it announced"
+
+
+def keep_body(response: requests.Response, body: bytes) -> None:
+    """Make *body* the content of *response* (sent with ``stream=True``, read by
+    :func:`read_body`), so that ``.content``, ``.text`` and ``.json()`` give it."""
+    response._content = body  # noqa: SLF001 - what requests fills in itself when it reads a body
+    response._content_consumed = True  # noqa: SLF001
+
+
+def malformed_answer(exc: BaseException) -> Optional[str]:
+    """What was wrong with an answer that broke HTTP, if that is what *exc* (or an
+    exception it wraps) says; None for a network fault (a reset, a connection
+    closed before any answer: http.client's RemoteDisconnected, which is transient)."""
+    seen: Set[int] = set()
+    pending: List[BaseException] = [exc]
+    while pending and len(seen) < 32:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, (http.client.RemoteDisconnected, ConnectionError)):
+            return None
+        if isinstance(current, http.client.LineTooLong):
+            return f"an overlong line ({current.args[0] if current.args else 'header line'})"
+        if isinstance(current, http.client.UnknownProtocol):
+            return "an unknown protocol version"
+        if isinstance(current, http.client.BadStatusLine):
+            return f"a malformed status line {_quote(str(current.args[0]) if current.args else '')!r}"
+        if isinstance(current, http.client.HTTPException) and "headers" in str(current):
+            return f"too many headers ({current})"
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+        pending.extend(arg for arg in current.args if isinstance(arg, BaseException))
+    return None
+
+
+def _quote(line: str) -> str:
+    """A short quote of a server's line for a message (it may be 64 KiB long)."""
+    flat = " ".join(line.split())
+    return flat[:80] + "..." if len(flat) > 80 else flat

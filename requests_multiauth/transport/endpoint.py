@@ -32,7 +32,6 @@ from __future__ import annotations
 import dataclasses
 import email.utils
 import errno
-import http.client
 import json
 import logging
 import os
@@ -62,7 +61,7 @@ from ..errors import (
 )
 from ..telemetry import AuthTelemetry, log_fields
 from . import pool as _pool
-from .answer import ACCEPT_ENCODING, DEFAULT_MAX_ANSWER_BYTES, AnswerFault, read_body
+from .answer import ACCEPT_ENCODING, DEFAULT_MAX_ANSWER_BYTES, AnswerFault, keep_body, malformed_answer, read_body
 from .urls import check_transport, safe_url
 
 if TYPE_CHECKING:
@@ -511,7 +510,7 @@ class TokenEndpoint:
             raise ConfigurationError(f"{where} is not a valid URL: {exc}") from None
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
             _raise_if_out_of_resources(exc, where, attempt)
-            malformed = _malformed_answer(exc)
+            malformed = malformed_answer(exc)
             if malformed is not None:  # the server broke HTTP: it will again; not a reset
                 raise MalformedAnswerError(
                     f"{where} answered with {malformed}, which is not HTTP; not retried. "
@@ -571,8 +570,8 @@ class TokenEndpoint:
         except AnswerFault as fault:
             if fault.kind == "size":
                 raise AnswerTooLargeError(
-                    f"{where} answered HTTP {response.status_code} with more than {fault.limit} bytes "
-                    f"({fault}); a token answer is a few kilobytes, so it was abandoned there. What to do: check "
+                    f"{where} answered HTTP {response.status_code}, but {fault}; a token answer is a few "
+                    "kilobytes, so it was abandoned there. What to do: check "
                     "token_url, or raise RetryPolicy(max_answer_bytes=...) if the answer is really this large",
                     limit=fault.limit or self.retry.max_answer_bytes,
                 ) from None
@@ -586,8 +585,7 @@ class TokenEndpoint:
             raise MalformedAnswerError(
                 f"{where} answered HTTP {response.status_code}, but {fault}; not retried"
             ) from None
-        response._content = body  # noqa: SLF001 - what requests itself fills in when it reads the body
-        response._content_consumed = True  # noqa: SLF001
+        keep_body(response, body)
         return body.decode(_charset(response), errors="replace")
 
     def _give_up(
@@ -720,32 +718,6 @@ def _charset(response: requests.Response) -> str:
                 break
             return charset
     return "utf-8"
-
-
-def _malformed_answer(exc: BaseException) -> Optional[str]:
-    """What was wrong with an answer that broke HTTP, if that is what *exc* (or an
-    exception it wraps) says; None for a network fault (a reset, a connection
-    closed before any answer: http.client's RemoteDisconnected, which is transient)."""
-    seen: Set[int] = set()
-    pending: List[BaseException] = [exc]
-    while pending and len(seen) < 32:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, (http.client.RemoteDisconnected, ConnectionError)):
-            return None
-        if isinstance(current, http.client.LineTooLong):
-            return f"an overlong line ({current.args[0] if current.args else 'header line'})"
-        if isinstance(current, http.client.UnknownProtocol):
-            return "an unknown protocol version"
-        if isinstance(current, http.client.BadStatusLine):
-            return f"a malformed status line {excerpt(str(current.args[0]) if current.args else '')!r}"
-        if isinstance(current, http.client.HTTPException) and "headers" in str(current):
-            return f"too many headers ({current})"
-        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
-        pending.extend(arg for arg in current.args if isinstance(arg, BaseException))
-    return None
 
 
 def _is_throttling(text: str) -> bool:
