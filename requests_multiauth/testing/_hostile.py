@@ -14,8 +14,9 @@ handler, or queue it on an emulator with ``emulator.inject(...)``::
 
 Their settings are given by keyword (``Oversized(size=...)``; the first
 positional field of a reply is its status), except the location of a
-:class:`Redirect`. Every misbehaviour ends its connection when it is done, and
-stops at once when its server stops (a trickle does not outlive the test).
+:class:`Redirect` and the line of a :class:`MalformedStatus`. Every
+misbehaviour ends its connection when it is done, and stops at once when its
+server stops (a trickle does not outlive the test).
 """
 
 from __future__ import annotations
@@ -140,12 +141,16 @@ class GzipBomb(Misbehaviour):
         out.write(pending + compressor.flush())
 
 
-@dataclass
+@dataclass(init=False)
 class MalformedStatus(Misbehaviour):
     """A status line that is not one (default ``HTTP/1.1 2OO OK``, letters O for
     zeros), then a token answer."""
 
     line: str = "HTTP/1.1 2OO OK"
+
+    def __init__(self, line: str = "HTTP/1.1 2OO OK") -> None:
+        super().__init__(200, None, {})
+        self.line = line
 
     def send(self, out: io.BufferedIOBase, stop: threading.Event) -> None:
         data = json.dumps(_TOKEN_ANSWER).encode()
