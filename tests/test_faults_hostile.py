@@ -41,6 +41,7 @@ from requests_multiauth.testing import (
     Reply,
     Request,
     Trickle,
+    TrickleHeaders,
     Truncated,
 )
 from requests_multiauth.transport.answer import DEFAULT_MAX_ANSWER_BYTES
@@ -124,6 +125,26 @@ def test_a_trickled_answer_is_cut_off_at_the_try_s_connect_plus_read_timeout(
     assert caught.value.waited_for is None  # its own call ran out of time
     assert took <= caught.value.deadline + 1.0
     assert caught.value.attempts == 1
+
+
+def test_trickled_headers_are_cut_off_at_the_try_s_connect_plus_read_timeout(
+    serve: Callable[..., LocalServer],
+) -> None:
+    server = serve(always(TrickleHeaders(interval=0.1)))  # 90 headers: over 6 minutes
+    policy = RetryPolicy(attempts=2, backoff=0.01, max_backoff=0.01)
+    auth = ClientCredentialsAuth(  # the shared token-call session: no session=
+        CLIENT_ID, CLIENT_SECRET, server.url + TOKEN_PATH, verify=str(server.verify), timeout=(1.0, 1.0), retry=policy
+    )
+
+    started = time.monotonic()
+    with pytest.raises(TokenTimeoutError) as caught:
+        auth.get_token()
+    took = time.monotonic() - started
+
+    assert "the status line and headers did not arrive within the try's 2 s" in str(caught.value)
+    assert took <= policy.deadline((1.0, 1.0)) + 1.0
+    assert caught.value.attempts == 2
+    assert len(server.received(TOKEN_PATH)) == 2
 
 
 def test_the_deadline_rule_counts_every_try_and_every_backoff_and_never_passes_the_budget() -> None:

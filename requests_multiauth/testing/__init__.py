@@ -14,7 +14,7 @@
   (``pip install 'requests-multiauth[testing]'``), imported when one is made.
 * :class:`LocalServer` runs any handler function (or a WSGI app, through
   :func:`wsgi_handler`).
-* Misbehaviours (:class:`Trickle`, :class:`Oversized`, :class:`GzipBomb`,
+* Misbehaviours (:class:`Trickle`, :class:`TrickleHeaders`, :class:`Oversized`, :class:`GzipBomb`,
   :class:`MalformedStatus`, :class:`ManyHeaders`, :class:`LongHeader`,
   :class:`Truncated`, :class:`Redirect`) are replies no well-behaved server
   sends, for testing timeouts and limits: return one from a handler, or queue
@@ -43,7 +43,17 @@ import sys
 
 from ._authserver import ApiCall, OAuth2Emulator, RegisteredClient, SeenAssertion, TokenCall
 from ._emulator import ManualClock, ProviderEmulator
-from ._hostile import GzipBomb, LongHeader, MalformedStatus, ManyHeaders, Oversized, Redirect, Trickle, Truncated
+from ._hostile import (
+    GzipBomb,
+    LongHeader,
+    MalformedStatus,
+    ManyHeaders,
+    Oversized,
+    Redirect,
+    Trickle,
+    TrickleHeaders,
+    Truncated,
+)
 from ._providers import (
     OPSNOW_SHAPES,
     CognitoEmulator,
@@ -71,6 +81,7 @@ __all__ = [
     "Oversized",
     "Redirect",
     "Trickle",
+    "TrickleHeaders",
     "Truncated",
     "Handler",
     "LocalProviders",

@@ -39,6 +39,7 @@ __all__ = [
     "Oversized",
     "Redirect",
     "Trickle",
+    "TrickleHeaders",
     "Truncated",
 ]
 
@@ -80,6 +81,31 @@ class Trickle(Misbehaviour):
             if stop.wait(self.interval):
                 return
             out.write(data[start : start + max(self.chunk, 1)])
+
+
+@dataclass
+class TrickleHeaders(Misbehaviour):
+    """The status line at once, then the headers *chunk* bytes every *interval*
+    seconds (a slowloris answer): only a bound on the whole try stops it, since no
+    read waits long, and no header line is complete until the end."""
+
+    interval: float = 1.0
+    chunk: int = 1
+    count: int = 90
+
+    def send(self, out: io.BufferedIOBase, stop: threading.Event) -> None:
+        data = json.dumps(_TOKEN_ANSWER).encode()
+        headers = {f"X-Slow-{number}": "x" * 40 for number in range(self.count)}
+        headers.update({"Content-Type": "application/json", "Content-Length": str(len(data))})
+        head = _head(200, headers)
+        status_line_end = head.index(b"\r\n") + 2
+        out.write(head[:status_line_end])
+        step = max(self.chunk, 1)
+        for start in range(status_line_end, len(head), step):
+            if stop.wait(self.interval):
+                return
+            out.write(head[start : start + step])
+        out.write(data)
 
 
 @dataclass

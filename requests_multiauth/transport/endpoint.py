@@ -29,6 +29,7 @@ The decoded answer then goes to :func:`~requests_multiauth.token.parse_token_res
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import email.utils
 import errno
@@ -63,6 +64,7 @@ from ..telemetry import AuthTelemetry, log_fields
 from . import pool as _pool
 from .answer import ACCEPT_ENCODING, DEFAULT_MAX_ANSWER_BYTES, AnswerFault, keep_body, malformed_answer, read_body
 from .urls import check_transport, safe_url
+from .watchdog import watching
 
 if TYPE_CHECKING:
     from ..grants.base import GrantRequest
@@ -483,19 +485,31 @@ class TokenEndpoint:
         share = until - time.monotonic()
         if share <= 0:
             raise _Transient("no time was left for this try", timed_out=True)
+        # The shared session's connection is shut down at the deadline if the headers are
+        # not in by then (a caller's session: each read within the read timeout only).
+        watch = watching(until) if self._own_session is None else contextlib.nullcontext(None)
         try:
-            response = session.request(
-                sending.method,
-                sending.url,
-                data=sending.form,
-                json=sending.json,
-                headers=sending.headers,
-                timeout=(min(connect, share), min(read, share)),
-                allow_redirects=False,
-                cert=self.cert,  # None: the session's own, if any
-                verify=verify_now,
-                stream=True,  # the body is read below, by chunks, within bounds
-            )
+            with watch as watched:
+                try:
+                    response = session.request(
+                        sending.method,
+                        sending.url,
+                        data=sending.form,
+                        json=sending.json,
+                        headers=sending.headers,
+                        timeout=(min(connect, share), min(read, share)),
+                        allow_redirects=False,
+                        cert=self.cert,  # None: the session's own, if any
+                        verify=verify_now,
+                        stream=True,  # the body is read below, by chunks, within bounds
+                    )
+                except requests.RequestException:
+                    if watched is not None and watched.expired:
+                        raise _headers_too_slow(share) from None
+                    raise
+            if watched is not None and watched.expired:  # headers cut short by the shutdown parse as ended
+                response.close()
+                raise _headers_too_slow(share)
             text = self._read(response, until, read, share, where)
         except requests.exceptions.SSLError as exc:
             _raise_if_out_of_resources(exc, where, attempt)
@@ -617,6 +631,10 @@ class TokenEndpoint:
             attempts=attempts,
             hint=UNREACHABLE_HINT,
         )
+
+
+def _headers_too_slow(share: float) -> _Transient:
+    return _Transient(f"the status line and headers did not arrive within the try's {share:.3g} s", timed_out=True)
 
 
 def _with_proof(dpop: DPoPProofs, sending: _Sending) -> _Sending:
