@@ -31,6 +31,7 @@ from typing import Any, Callable, List, Optional, Set
 
 import requests
 import urllib3
+import urllib3.response
 
 __all__ = [
     "ACCEPT_ENCODING",
@@ -219,10 +220,13 @@ def _read_once(
 ) -> bytes:
     """At most CHUNK raw bytes from one read of the socket (b"" at the end)."""
     try:
+        if not isinstance(raw, urllib3.response.HTTPResponse):  # an adapter's own raw (a file, in tests)
+            return bytes(raw.read(CHUNK) or b"")
         read1 = getattr(raw, "read1", None)
         if read1 is not None:  # urllib3 2
             return bytes(read1(CHUNK, decode_content=False))
-        return bytes(raw._fp.read1(CHUNK))  # noqa: SLF001 - urllib3 1.26 has no public one-read method
+        fp: Any = getattr(raw, "_fp", None)  # urllib3 1.26 has no public one-read method: http.client's
+        return bytes(fp.read1(CHUNK)) if fp is not None else b""
     except (socket.timeout, urllib3.exceptions.ReadTimeoutError, TimeoutError) as exc:
         if monotonic() >= deadline:
             raise AnswerFault("deadline", _past_deadline(received), received=received) from None
