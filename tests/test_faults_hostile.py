@@ -377,3 +377,13 @@ def test_discovery_cuts_a_trickled_document_off_at_each_fetch_s_timeouts(serve: 
     assert "deadline passed" in str(caught.value)
     assert took <= bound + 1.0, (took, bound)
     assert len(server.received()) == DISCOVERY_ATTEMPTS
+
+
+def test_an_answer_in_a_coding_not_asked_for_is_malformed_not_decoded(serve: Callable[..., LocalServer]) -> None:
+    server = serve(always(Reply(200, b"\x8b\x05\x80{}\x03", {"Content-Encoding": "br"})))
+
+    with pytest.raises(MalformedAnswerError) as caught:
+        auth_for(server, retry=QUICK).get_token()
+
+    assert "'br', which was not asked for" in str(caught.value)
+    assert len(server.received(TOKEN_PATH)) == 1
