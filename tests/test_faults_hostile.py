@@ -141,7 +141,7 @@ def test_trickled_headers_are_cut_off_at_the_try_s_connect_plus_read_timeout(
         auth.get_token()
     took = time.monotonic() - started
 
-    assert "the status line and headers did not arrive within the try's 2 s" in str(caught.value)
+    assert "the status line and headers did not arrive within the try's" in str(caught.value)  # 2 s, or what was left
     assert took <= policy.deadline((1.0, 1.0)) + 1.0
     assert caught.value.attempts == 2
     assert len(server.received(TOKEN_PATH)) == 2

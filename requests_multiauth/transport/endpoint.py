@@ -485,31 +485,8 @@ class TokenEndpoint:
         share = until - time.monotonic()
         if share <= 0:
             raise _Transient("no time was left for this try", timed_out=True)
-        # The shared session's connection is shut down at the deadline if the headers are
-        # not in by then (a caller's session: each read within the read timeout only).
-        watch = watching(until) if self._own_session is None else contextlib.nullcontext(None)
         try:
-            with watch as watched:
-                try:
-                    response = session.request(
-                        sending.method,
-                        sending.url,
-                        data=sending.form,
-                        json=sending.json,
-                        headers=sending.headers,
-                        timeout=(min(connect, share), min(read, share)),
-                        allow_redirects=False,
-                        cert=self.cert,  # None: the session's own, if any
-                        verify=verify_now,
-                        stream=True,  # the body is read below, by chunks, within bounds
-                    )
-                except requests.RequestException:
-                    if watched is not None and watched.expired:
-                        raise _headers_too_slow(share) from None
-                    raise
-            if watched is not None and watched.expired:  # headers cut short by the shutdown parse as ended
-                response.close()
-                raise _headers_too_slow(share)
+            response = self._send(session, sending, verify_now, until, connect, read, share)
             text = self._read(response, until, read, share, where)
         except requests.exceptions.SSLError as exc:
             _raise_if_out_of_resources(exc, where, attempt)
@@ -576,6 +553,45 @@ class TokenEndpoint:
             where=where,
             attempts=attempt,
         )
+
+    def _send(
+        self,
+        session: requests.Session,
+        sending: _Sending,
+        verify: Union[bool, str, None],
+        until: float,
+        connect: float,
+        read: float,
+        share: float,
+    ) -> requests.Response:
+        """Send *sending* and return its answer once the headers are in (the body is read by _read).
+
+        Through the shared session, the connection is shut down at *until* if the
+        headers are not in by then (:mod:`.watchdog`); through a caller's session,
+        each read waits at most the read timeout."""
+        watch = watching(until) if self._own_session is None else contextlib.nullcontext(None)
+        with watch as watched:
+            try:
+                response = session.request(
+                    sending.method,
+                    sending.url,
+                    data=sending.form,
+                    json=sending.json,
+                    headers=sending.headers,
+                    timeout=(min(connect, share), min(read, share)),
+                    allow_redirects=False,
+                    cert=self.cert,  # None: the session's own, if any
+                    verify=verify,
+                    stream=True,  # the body is read by _read, by chunks, within bounds
+                )
+            except requests.RequestException:
+                if watched is not None and watched.expired:
+                    raise _headers_too_slow(share) from None
+                raise
+        if watched is not None and watched.expired:  # headers cut short by the shutdown parse as ended
+            response.close()
+            raise _headers_too_slow(share)
+        return response
 
     def _read(self, response: requests.Response, until: float, read: float, share: float, where: str) -> str:
         """The whole answer of *response* as text, read within the try's bounds."""
