@@ -258,14 +258,17 @@ class TokenEndpoint:
             client certificate, idle connections closed after a few seconds.
         verify: the CA bundle (a path) or ``False`` for the token calls when
             given no *session*; it too wins over those variables.
-        timeout: connect/read timeout of each try.
-        retry: the retry policy for transient faults.
+        timeout: connect/read timeout of each try; connect + read also bounds
+            the whole try (headers and body), whatever the server trickles.
+        retry: the retry policy for transient faults, the call's deadline
+            (:meth:`RetryPolicy.deadline`) and the cap on answers.
         allow_insecure_loopback: accept ``http://`` to loopback, for tests.
         secrets: strings that must never appear in an error message.
         telemetry: where each token call (HTTP attempt) is recorded; default a
             recorder of its own, named ``TokenEndpoint``.
         sleep: waits between tries; replaceable in tests.
-        monotonic: the clock the retry budget is measured on; replaceable in tests.
+        monotonic: the clock the deadline of a token call (its tries and waits) is
+            measured on; replaceable in tests. Reads wait on ``time.monotonic``.
         dpop: the DPoP key and nonces of the auth: every try carries a new
             ``DPoP`` proof for this URL, and a 400 ``use_dpop_nonce`` answer is
             sent again once, at once, with the nonce it gives (not a retry of
