@@ -43,7 +43,11 @@ from .errors import (
     TokenRequestError,
     TokenResponseError,
 )
-from .providers.builtin import CognitoAuth, DataloyAuth, DiagramsAuth, OpsNowAuth, RatedAuth
+from .providers.cognito import CognitoAuth
+from .providers.dataloy import DataloyAuth
+from .providers.diagrams import DiagramsAuth
+from .providers.opsnow import OpsNowAuth
+from .providers.rated import RatedAuth
 from .telemetry import AuthTelemetry, TelemetrySnapshot
 from .token import Token
 from .transport.adapter import AuthAdapter
