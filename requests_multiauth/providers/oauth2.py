@@ -199,6 +199,6 @@ PROVIDER = Provider(
     ),
     docs_url="https://requests-multiauth.readthedocs.io/en/latest/cli.html",
     emulator=_emulator,
-    scheme="any OAuth 2.0 client-credentials server: a secret, a private key, an assertion or a client certificate",
+    scheme="any OAuth 2.0 client-credentials server (secret, key, assertion or certificate)",
     from_env=oauth2_from_env,
 )

@@ -79,5 +79,5 @@ PROVIDER = Provider(
     env=(EnvVar("RATED_TOKEN", "token", "the slaOS m2m token", secret=True),),
     docs_url="https://docs.rated.co/api-beta/authentication",
     emulator=_emulator,
-    scheme="static bearer JWT made in the browser (lives a year, cannot be renewed here)",
+    scheme="static bearer JWT made in the browser (lives a year; not renewable)",
 )

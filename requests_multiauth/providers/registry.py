@@ -57,7 +57,7 @@ class EnvVar:
     """One environment variable a preset's ``from_env()`` reads.
 
     Attributes:
-        name: the variable (``"DATALOY_CLIENT_ID"``).
+        name: the variable (``"ACME_CLIENT_ID"``).
         parameter: the keyword of the auth class it fills (``"client_id"``).
         meaning: what it holds, in a few words, for ``multiauth providers`` and the docs.
         required: ``from_env()`` refuses to build without it.

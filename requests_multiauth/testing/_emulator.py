@@ -270,8 +270,8 @@ class ProviderEmulator:
 
         Generated from the provider's registry record (``get_provider(name).env``) and
         :meth:`environ_values`, so a variable name is written only in the record.
-        Over HTTPS they include the preset's CA bundle variable (``DATALOY_CA_BUNDLE``
-        ..., the one that fills ``verify``), the CA bundle that the preset's token
+        Over HTTPS they include the preset's CA bundle variable (``<PROVIDER>_CA_BUNDLE``,
+        the one that fills ``verify``), the CA bundle that the preset's token
         calls then trust, so that ``DataloyAuth.from_env(provider.environ())`` works
         without touching ``REQUESTS_CA_BUNDLE``. (The API requests still need a session that
         trusts the CA: :meth:`~requests_multiauth.testing.ProviderEmulator.api_session` or
