@@ -43,6 +43,7 @@ from .errors import (
     TokenRequestError,
     TokenResponseError,
 )
+from .grants.base import Grant, GrantRequest
 from .providers.cognito import CognitoAuth
 from .providers.dataloy import DataloyAuth
 from .providers.diagrams import DiagramsAuth
@@ -111,6 +112,8 @@ __all__ = [
     "get_provider",
     "list_providers",
     "FailureSharingTokenCache",
+    "Grant",
+    "GrantRequest",
     "InsecureTransportError",
     "InvalidClientError",
     "MemoryTokenCache",
