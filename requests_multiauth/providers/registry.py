@@ -118,6 +118,9 @@ class Provider:
         Raises:
             ConfigurationError: a required variable is missing, or a value is unusable.
         """
+        if self.from_env is None and issubclass(self.auth_class, FromEnv):
+            # This record's variables, whether or not the record is registered yet.
+            return self.auth_class(**env_arguments(self, self.auth_class, environ, options))
         build = self.from_env if self.from_env is not None else getattr(self.auth_class, "from_env", None)
         if build is None:
             raise ConfigurationError(

@@ -12,6 +12,8 @@
   registry, mTLS and certificate-bound tokens, DPoP with switchable nonces) and a
   protected API that checks how each token is bound; it needs PyJWT
   (``pip install 'requests-multiauth[testing]'``), imported when one is made.
+* :class:`AppJwtEmulator` trades an app's signed JWT for a token (the scheme of the
+  "Write your own scheme" page), for tests of a custom :class:`~requests_multiauth.Grant`.
 * :class:`LocalServer` runs any handler function (or a WSGI app, through
   :func:`wsgi_handler`).
 
@@ -37,6 +39,7 @@ loads it as a plugin, and it has no asserts to rewrite.)
 
 import sys
 
+from ._appjwt import AppJwtEmulator
 from ._authserver import ApiCall, OAuth2Emulator, RegisteredClient, SeenAssertion, TokenCall
 from ._emulator import ManualClock, ProviderEmulator
 from ._providers import (
@@ -54,6 +57,7 @@ __all__ = [
     "DROP_CONNECTION",
     "OPSNOW_SHAPES",
     "ApiCall",
+    "AppJwtEmulator",
     "Body",
     "CognitoEmulator",
     "DataloyEmulator",
