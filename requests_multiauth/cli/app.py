@@ -49,7 +49,7 @@ from typing import IO, Any, Callable, Dict, Iterator, Mapping, NoReturn, Optiona
 import requests
 
 from .. import __version__
-from ..auth import StaticTokenAuth, TokenAuth
+from ..auth import TokenAuth
 from ..caches.base import TokenCache
 from ..errors import (
     TLS_HINT,
@@ -61,6 +61,7 @@ from ..errors import (
     TokenRequestError,
 )
 from ..providers import registry
+from ..static import StaticTokenAuth
 from ..telemetry import CacheRead, Event, TokenRequest, log_fields
 from ..token import Token
 from ..transport.urls import check_transport, safe_url
@@ -915,7 +916,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except UsageError as exc:
         err.write(f"{PROG}: error: {_one_line(str(exc))}\n")
         return EXIT_USAGE
-    except (MultiAuthError, requests.RequestException, OSError) as exc:
+    except (MultiAuthError, ConfigurationError, requests.RequestException, OSError) as exc:
         err.write(f"{PROG}: error: {_describe_failure(exc, args)}\n")
         return EXIT_FAILED
     except KeyboardInterrupt:
@@ -928,7 +929,7 @@ def _describe_failure(exc: BaseException, args: argparse.Namespace) -> str:
     if isinstance(exc, TokenRequestError) and args.command in ("token", "request"):
         provider = command_provider(registry.get_provider(args.provider))
         exc = exc.with_hint(_shell_hint(exc, provider)) if exc.hint else exc
-    if isinstance(exc, MultiAuthError):
+    if isinstance(exc, (MultiAuthError, ConfigurationError)):
         return _one_line(str(exc))  # the library's messages are already scrubbed of secrets
     # requests' own errors quote the URL, which may carry a query with secrets: name the class only.
     url = getattr(args, "url", None)

@@ -11,11 +11,12 @@ when none is asked for.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
-from ..auth import ClientCredentialsAuth, TokenAuthOptions
+from ..auth import TokenAuthOptions
 from ..client_auth import ClientAuthSpec
 from ..grants.base import Scope
+from ..standard import ClientCredentialsAuth
 from .registry import EnvVar, FromEnv, Provider
 
 if TYPE_CHECKING:
@@ -44,8 +45,8 @@ class CognitoAuth(FromEnv, ClientCredentialsAuth):
     def __init__(
         self,
         client_id: str,
-        client_secret: str,
-        token_url: str,
+        client_secret: Optional[str] = None,
+        token_url: Optional[str] = None,
         scope: Scope = None,
         *,
         client_auth: ClientAuthSpec = "basic",

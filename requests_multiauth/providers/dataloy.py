@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
-from ..auth import AudienceClientCredentialsAuth, TokenAuthOptions
+from ..auth import TokenAuthOptions
 from ..client_auth import ClientAuthSpec
+from ..standard import AudienceClientCredentialsAuth
 from .registry import EnvVar, FromEnv, Provider
 
 if TYPE_CHECKING:
@@ -41,8 +42,8 @@ class DataloyAuth(FromEnv, AudienceClientCredentialsAuth):
     def __init__(
         self,
         client_id: str,
-        client_secret: str,
-        token_url: str,
+        client_secret: Optional[str] = None,
+        token_url: Optional[str] = None,
         audience: Optional[str] = DATALOY_AUDIENCE,
         *,
         params: Optional[Mapping[str, Any]] = None,

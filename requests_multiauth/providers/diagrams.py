@@ -10,10 +10,12 @@ provider fixed: ``/v0/oauth2/token``); the answer carries ``expires_in``,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
-from ..auth import ClientCredentialsAuth, TokenAuthOptions
+from ..auth import TokenAuthOptions
+from ..client_auth import ClientAuthSpec
 from ..grants.base import Scope
+from ..standard import ClientCredentialsAuth
 from .registry import EnvVar, FromEnv, Provider
 
 if TYPE_CHECKING:
@@ -35,7 +37,10 @@ class DiagramsAuth(FromEnv, ClientCredentialsAuth):
     ``grant_type=refresh_token&scope=data&refresh_token=...`` while the refresh
     token lives, and fall back to a new client-credentials grant if it is
     refused or expired. Renewal follows ``expires_in`` / ``expiration_date``,
-    a 401, or the JWT ``exp``, whichever the answer offers.
+    a 401, or the JWT ``exp``, whichever the answer offers. The application
+    authenticates with HTTP Basic, as the provider documents; ``client_auth=``
+    takes any other method (then *application_secret* is optional where the
+    method needs none).
 
     ``from_env()`` reads the variables ``multiauth providers`` lists for ``diagrams``.
     """
@@ -45,17 +50,18 @@ class DiagramsAuth(FromEnv, ClientCredentialsAuth):
     def __init__(
         self,
         application_id: str,
-        application_secret: str,
+        application_secret: Optional[str] = None,
         *,
         token_url: str = DIAGRAMS_TOKEN_URL,
         refresh_scope: Scope = DIAGRAMS_REFRESH_SCOPE,
+        client_auth: ClientAuthSpec = "basic",
         **options: Unpack[TokenAuthOptions],
     ) -> None:
         super().__init__(
             application_id,
             application_secret,
             token_url,
-            client_auth="basic",
+            client_auth=client_auth,
             refresh_scope=refresh_scope,
             **options,
         )

@@ -28,9 +28,9 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, Mapping, Optional
 
-from ..auth import ClientCredentialsAuth
 from ..client_auth import ClientAssertion, ClientAuth, ClientAuthSpec, PrivateKeyJwt, TlsClientAuth
 from ..errors import ConfigurationError
+from ..standard import ClientCredentialsAuth
 from .registry import EnvVar, Provider
 
 __all__ = ["CLIENT_AUTH_CHOICES", "PROVIDER", "oauth2_from_env"]

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..auth import ApiKeyTokenAuth, TokenAuthOptions
+from ..auth import TokenAuthOptions
+from ..standard import ApiKeyTokenAuth
 from .registry import EnvVar, FromEnv, Provider
 
 if TYPE_CHECKING:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import time
 from typing import Any, Optional
 
-from ..auth import AUTHORIZATION, EXPIRY_WARNING, StaticTokenAuth
 from ..engine.manager import Clock
+from ..presentation import AUTHORIZATION
+from ..static import EXPIRY_WARNING, StaticTokenAuth
 from .registry import EnvVar, FromEnv, Provider
 
 __all__ = ["PROVIDER", "RATED_TOKEN_PAGE", "RatedAuth"]
