@@ -25,26 +25,40 @@ not retried; an answer cut off before its announced length is retried (a
 dropped connection does that; a new one usually gets the whole answer).
 
 The decoded answer then goes to :func:`~requests_multiauth.token.parse_token_response`.
+
+Where the request goes next: the answer goes to the grant's parser (token.py) and the
+Token to the engine (engine/manager.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import email.utils
 import errno
 import json
 import logging
 import os
-import random
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    NoReturn,
+    Optional,
+    Protocol,
+    Set,
+    Tuple,
+    Union,
+)
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
 
-from ..dpop import DPOP_NONCE_ERROR, DPoPProofs
 from ..engine import fork as _fork
 from ..errors import (
     TLS_HINT,
@@ -62,7 +76,9 @@ from ..errors import (
 )
 from ..telemetry import AuthTelemetry, log_fields
 from . import pool as _pool
-from .answer import ACCEPT_ENCODING, DEFAULT_MAX_ANSWER_BYTES, AnswerFault, keep_body, malformed_answer, read_body
+from .answer import ACCEPT_ENCODING, AnswerFault, keep_body, malformed_answer, read_body
+from .retry import DEFAULT_RETRY, RetryPolicy, Transient, parse_retry_after, retrying, timeouts
+from .tls import call_verify
 from .urls import check_transport, safe_url
 from .watchdog import watching
 
@@ -70,15 +86,15 @@ if TYPE_CHECKING:
     from ..grants.base import GrantRequest
 
 __all__ = [
-    "DEFAULT_MAX_ANSWER_BYTES",
+    "DEFAULT_RETRY",
     "DEFAULT_TOKEN_TIMEOUT",
     "AttemptExtras",
     "ClientCert",
     "RetryPolicy",
     "TokenEndpoint",
-    "timeouts",
+    "TryHook",
+    "parse_retry_after",
 ]
-
 
 log = logging.getLogger("requests_multiauth")
 
@@ -101,105 +117,6 @@ DEFAULT_TOKEN_TIMEOUT: Timeout = (3.05, 10.0)
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
-def timeouts(timeout: Timeout) -> Tuple[float, float]:
-    """The (connect, read) timeouts of *timeout*, as requests reads it (one number is both)."""
-    if isinstance(timeout, tuple):
-        return float(timeout[0]), float(timeout[1])
-    return float(timeout), float(timeout)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How a token request is retried after a transient fault.
-
-    Transient faults are connection errors, timeouts, an answer cut off midway,
-    HTTP 408/425/429/5xx and a 400 whose body says "Rate exceeded" (AWS Cognito's
-    throttling answer). Refusals are never retried, and neither are answers
-    that break HTTP or pass *max_answer_bytes*.
-
-    A token call is bounded as a whole by its :meth:`deadline`, and each try
-    by its connect + read timeout in all (headers and body together), so that a
-    server that trickles its answer a byte at a time is cut off, not waited on.
-
-    Attributes:
-        attempts: how many times the request is sent at most, first try included.
-        backoff: the wait before the first retry, in seconds; it doubles on each
-            further retry, with up to 50% random jitter so that many clients do
-            not retry in step.
-        max_backoff: the longest wait between two tries, in seconds.
-        max_retry_after: the longest ``Retry-After`` honoured, in seconds; a
-            server asking for more is waited on this long, then retried.
-        budget: the longest a token call may take, in seconds, tries and waits
-            included: the call's :meth:`deadline` is never later.
-        max_answer_bytes: the largest answer read, in bytes of decoded body
-            (a compressed answer counts what it decompresses to); a larger one
-            is abandoned where it passes the cap, with
-            :class:`~requests_multiauth.errors.AnswerTooLargeError`.
-    """
-
-    attempts: int = 4
-    backoff: float = 0.5
-    max_backoff: float = 8.0
-    max_retry_after: float = 30.0
-    budget: float = 60.0
-    max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ConfigurationError("RetryPolicy.attempts must be at least 1")
-        if min(self.backoff, self.max_backoff, self.max_retry_after, self.budget) < 0:
-            raise ConfigurationError("RetryPolicy durations must not be negative")
-        if isinstance(self.max_answer_bytes, bool) or not isinstance(self.max_answer_bytes, int):
-            raise ConfigurationError("RetryPolicy.max_answer_bytes must be a whole number of bytes")
-        if self.max_answer_bytes < 1:
-            raise ConfigurationError("RetryPolicy.max_answer_bytes must be at least 1")
-
-    def deadline(self, timeout: Timeout) -> float:
-        """The longest a token call with these retries and *timeout* takes, in seconds.
-
-        The rule: every try within its connect + read timeout (headers and body
-        together), every wait between tries at most its backoff (``Retry-After``
-        waits count against the same total), and the whole never past
-        :attr:`budget`::
-
-            deadline = min(budget, attempts * (connect + read) + sum of the backoffs)
-
-        With the defaults (``timeout=(3.05, 10)``, 4 attempts, backoffs 0.5 + 1 + 2 s)
-        that is 55.7 s; with ``timeout=(2, 2)`` 19.5 s. A thread waiting for
-        another's token call waits as long at most.
-        """
-        connect, read = timeouts(timeout)
-        waits = sum(min(self.max_backoff, self.backoff * 2.0 ** (retry - 1)) for retry in range(1, self.attempts))
-        return min(self.budget, self.attempts * (connect + read) + waits)
-
-    def delay(self, retry: int, retry_after: Optional[float]) -> float:
-        """Seconds to wait before retry number *retry* (1 for the first retry)."""
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_retry_after)
-        base: float = min(self.max_backoff, self.backoff * 2.0 ** (retry - 1))
-        return base * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
-
-
-#: Used when none is given: four tries within a minute.
-DEFAULT_RETRY = RetryPolicy()
-
-
-def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(moment.timestamp() - now, 0.0)
-
-
 @dataclass(frozen=True)
 class AttemptExtras:
     """What one try of a token request adds to it, made anew for every try.
@@ -220,26 +137,30 @@ class AttemptExtras:
     secrets: Tuple[str, ...] = ()
 
 
-class _Transient(Exception):
-    """A failed try that may succeed if repeated."""
+class TryHook(Protocol):
+    """What an auth adds to every try of its token calls, and how it reads each answer.
 
-    def __init__(
-        self,
-        reason: str,
-        status_code: Optional[int] = None,
-        retry_after: Optional[float] = None,
-        *,
-        timed_out: bool = False,
-    ):
-        super().__init__(reason)
-        self.reason = reason
-        self.status_code = status_code
-        self.retry_after = retry_after
-        self.timed_out = timed_out  # the try ran out of time (a timeout or its share of the deadline)
+    The endpoint calls it without knowing what it is: with ``dpop=``, the auth's
+    :class:`~requests_multiauth.dpop.DPoPProofs` (a proof on every try, the
+    nonces its answers carry, one immediate resend for ``use_dpop_nonce``).
+    """
+
+    def headers(self, method: str, url: str) -> Mapping[str, str]:
+        """Headers this try of a *method* request to *url* adds."""
+        ...
+
+    def observe(self, response: requests.Response) -> None:
+        """Called with every answer of the token endpoint."""
+        ...
+
+    def send_again(self, response: requests.Response) -> Optional[str]:
+        """Why the server wants the try that got *response* sent again at once
+        (not a retry of the retry policy), or None."""
+        ...
 
 
-class _NonceDemanded(TokenRequestError):
-    """The server asked for a DPoP nonce the try did not carry (RFC 9449 §8): send again at once.
+class _SendAgain(TokenRequestError):
+    """The server asked for this try to be sent again at once (see TryHook.send_again).
     Never leaves the endpoint; a TokenRequestError so that telemetry counts the answer as a refusal."""
 
 
@@ -258,10 +179,8 @@ class TokenEndpoint:
             client certificate, idle connections closed after a few seconds.
         verify: the CA bundle (a path) or ``False`` for the token calls when
             given no *session*; it too wins over those variables.
-        timeout: connect/read timeout of each try; connect + read also bounds
-            the whole try (headers and body), whatever the server trickles.
-        retry: the retry policy for transient faults, the call's deadline
-            (:meth:`RetryPolicy.deadline`) and the cap on answers.
+        timeout: connect/read timeout of each try.
+        retry: the retry policy for transient faults.
         allow_insecure_loopback: accept ``http://`` to loopback, for tests.
         secrets: strings that must never appear in an error message.
         telemetry: where each token call (HTTP attempt) is recorded; default a
@@ -269,10 +188,10 @@ class TokenEndpoint:
         sleep: waits between tries; replaceable in tests.
         monotonic: the clock the deadline of a token call (its tries and waits) is
             measured on; replaceable in tests. Reads wait on ``time.monotonic``.
-        dpop: the DPoP key and nonces of the auth: every try carries a new
-            ``DPoP`` proof for this URL, and a 400 ``use_dpop_nonce`` answer is
-            sent again once, at once, with the nonce it gives (not a retry of
-            the retry policy).
+        try_hook: what the auth adds to every try and reads of every answer
+            (:class:`TryHook`). With ``dpop=``: a new ``DPoP`` proof on every
+            try, and a 400 ``use_dpop_nonce`` answer is sent again once, at
+            once, with the nonce it gives (not a retry of the retry policy).
         cert: a client certificate presented in the TLS handshake of every
             token call (RFC 8705 mutual TLS), as requests takes it: a PEM path
             or a (certificate path, key path) pair.
@@ -296,7 +215,7 @@ class TokenEndpoint:
         telemetry: Optional[AuthTelemetry] = None,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
-        dpop: Optional[DPoPProofs] = None,
+        try_hook: Optional[TryHook] = None,
         cert: Optional[ClientCert] = None,
         plain_http_hosts: Iterable[str] = (),
     ) -> None:
@@ -320,7 +239,7 @@ class TokenEndpoint:
         self._secrets: List[Optional[str]] = [s for s in secrets if s]
         self._sleep = sleep
         self._monotonic = monotonic
-        self.dpop = dpop
+        self.try_hook = try_hook
         self.cert = cert
         self.telemetry = telemetry if telemetry is not None else AuthTelemetry(type(self).__name__)
         _fork.register(self)
@@ -369,45 +288,51 @@ class TokenEndpoint:
             TokenResponseError: a 2xx whose body is not a token answer.
         """
         where = f"the token endpoint {safe_url(self.url)}"
-        policy = self.retry
-        deadline = policy.deadline(self.timeout)
-        started = self._monotonic()
-        last: Optional[_Transient] = None
-        for attempt in range(1, policy.attempts + 1):
-            if last is not None:
-                wait = policy.delay(attempt - 1, last.retry_after)
-                if self._monotonic() - started + wait >= deadline:  # no time left for a try after the wait
-                    log.warning(
-                        "%s: %s; giving up, the deadline of %g s is spent",
-                        where,
-                        last.reason,
-                        deadline,
-                        extra=log_fields(
-                            "token.give_up", url=safe_url(self.url), reason=last.reason, attempts=attempt - 1
-                        ),
-                    )
-                    return self._give_up(where, last, attempt - 1, deadline=deadline, budget=policy.budget)
+
+        def on_retry(fault: Transient, wait: float, attempt: int) -> None:
+            log.warning(
+                "%s: %s; retrying in %.1f s (attempt %d of %d)",
+                where,
+                fault.reason,
+                wait,
+                attempt,
+                self.retry.attempts,
+                extra=log_fields(
+                    "token.retry", url=safe_url(self.url), reason=fault.reason, wait=wait, attempt=attempt
+                ),
+            )
+
+        deadline = self.retry.deadline(self.timeout)
+
+        def give_up(fault: Transient, attempts: int, spent: Optional[float]) -> NoReturn:
+            if spent is not None:
                 log.warning(
-                    "%s: %s; retrying in %.1f s (attempt %d of %d)",
+                    "%s: %s; giving up, the deadline of %g s is spent",
                     where,
-                    last.reason,
-                    wait,
-                    attempt,
-                    policy.attempts,
-                    extra=log_fields(
-                        "token.retry", url=safe_url(self.url), reason=last.reason, wait=wait, attempt=attempt
-                    ),
+                    fault.reason,
+                    spent,
+                    extra=log_fields("token.give_up", url=safe_url(self.url), reason=fault.reason, attempts=attempts),
                 )
-                self._sleep(wait)
+            timed_out = spent is not None or fault.timed_out
+            self._give_up(where, fault, attempts, deadline=deadline if timed_out else None, budget=self.retry.budget)
+
+        started = self._monotonic()
+
+        def attempt(number: int) -> Any:
             # This try's share of the deadline, on the real clock its reads wait on.
             left = deadline - (self._monotonic() - started)
             until = time.monotonic() + min(left, sum(timeouts(self.timeout)))
-            try:
-                return self._attempt(make, grant, attempt, parse, until)
-            except _Transient as transient:
-                last = transient
-        last = last or _Transient("no attempt was made")
-        return self._give_up(where, last, policy.attempts, deadline=deadline if last.timed_out else None)
+            return self._attempt(make, grant, number, parse, until)
+
+        return retrying(
+            self.retry,
+            attempt,
+            on_retry=on_retry,
+            give_up=give_up,
+            sleep=self._sleep,
+            monotonic=self._monotonic,
+            deadline=deadline,
+        )
 
     def _attempt(
         self,
@@ -417,25 +342,27 @@ class TokenEndpoint:
         parse: Optional[Callable[[Any], Any]],
         until: float,
     ) -> Any:
-        """One try, with what *make* makes for it, over by *until* (on time.monotonic). With DPoP: a new proof, and a
-        nonce the server demands answered once, at once (with a new assertion too)."""
+        """One try, over by *until* (on time.monotonic), with what *make* makes for it,
+        and what the auth's hook adds (a DPoP proof). A server that asks for the try
+        again at once (a DPoP nonce) gets it once, made anew (with a new assertion too)."""
         sending = self._prepare(make())
-        dpop = self.dpop
-        if dpop is None:
+        hook = self.try_hook
+        if hook is None:
             with self.telemetry.token_request(grant, sending.url, attempt):  # logs the attempt, times and counts it
                 return self._try(sending, attempt, parse, until)
         try:
             with self.telemetry.token_request(grant, sending.url, attempt):
-                return self._try(_with_proof(dpop, sending), attempt, parse, until)
-        except _NonceDemanded:
+                return self._try(_with_hook(hook, sending), attempt, parse, until)
+        except _SendAgain as again:
             log.debug(
-                "%s asked for a DPoP nonce; sending the token request again with it",
+                "%s asked for %s; sending the token request again with it",
                 sending.where,
+                again,
                 extra=log_fields("token.dpop_nonce", url=safe_url(sending.url), attempt=attempt),
             )
         sending = self._prepare(make())
         with self.telemetry.token_request(grant, sending.url, attempt):
-            return self._try(_with_proof(dpop, sending), attempt, parse, until, nonce_retry=False)
+            return self._try(_with_hook(hook, sending), attempt, parse, until, send_again=False)
 
     def _prepare(self, request: GrantRequest) -> _Sending:
         """What one try sends: *request* with its URL checked and its headers complete."""
@@ -473,28 +400,24 @@ class TokenEndpoint:
         parse: Optional[Callable[[Any], Any]],
         until: float,
         *,
-        nonce_retry: bool = True,
+        send_again: bool = True,
     ) -> Any:
         """Send one try and read its answer, all of it by *until* (on time.monotonic)."""
         where, secrets = sending.where, sending.secrets
         session = self._session
-        if self._own_session is not None:
-            verify = session.verify
-            # A session's own CA bundle would otherwise lose to REQUESTS_CA_BUNDLE.
-            verify_now: Union[bool, str, None] = None if verify is True else verify
-        else:  # the shared session: this endpoint's verify= (a path or False) wins, else the environment's
-            verify_now = self._verify
+        # The session's own CA bundle, or this endpoint's verify= for the shared session, wins over the environment's.
+        verify_now = call_verify(session.verify) if self._own_session is not None else self._verify
         connect, read = timeouts(self.timeout)
         share = until - time.monotonic()
         if share <= 0:
-            raise _Transient("no time was left for this try", timed_out=True)
+            raise Transient("no time was left for this try", timed_out=True)
         try:
             response = self._send(session, sending, verify_now, until, connect, read, share)
             text = self._read(response, until, read, share, where)
         except requests.exceptions.SSLError as exc:
             _raise_if_out_of_resources(exc, where, attempt)
             if "eof" in str(exc).lower():  # closed during the handshake: an overloaded or restarting server
-                raise _Transient("the connection closed during the TLS handshake") from None
+                raise Transient("the connection closed during the TLS handshake") from None
             raise TokenRequestError(
                 with_what_to_do(f"{where} failed TLS verification ({type(exc).__name__})", TLS_HINT),
                 attempts=attempt,
@@ -510,16 +433,19 @@ class TokenEndpoint:
                     f"{where} answered with {malformed}, which is not HTTP; not retried. "
                     "What to do: check that token_url is the token endpoint and not another service on its port"
                 ) from None
-            raise _Transient(_describe_network_error(exc), timed_out=isinstance(exc, requests.Timeout)) from None
+            raise Transient(_describe_network_error(exc), timed_out=isinstance(exc, requests.Timeout)) from None
         except (OSError, MemoryError, RuntimeError) as exc:  # not wrapped by requests (loading the CA bundle)
             _raise_if_out_of_resources(exc, where, attempt)
             raise
 
         status = response.status_code
-        if self.dpop is not None:
-            self.dpop.remember(response)
-            if nonce_retry and status == 400 and self.dpop.new_nonce_demanded(response):
-                raise _NonceDemanded(f"{where} asked for a DPoP nonce", status_code=400, error=DPOP_NONCE_ERROR)
+        hook = self.try_hook
+        if hook is not None:
+            hook.observe(response)
+            reason = hook.send_again(response) if send_again else None
+            if reason is not None:
+                error, _description = _error_fields(_json_object(text))
+                raise _SendAgain(reason, status_code=status, error=error)
         if 200 <= status < 300:
             answer = _decode_success(response, text, where, secrets)
             if parse is None:
@@ -545,7 +471,7 @@ class TokenEndpoint:
         error, description = _error_fields(fields)
         if status in TRANSIENT_STATUSES or (status == 400 and _is_throttling(text)):
             retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
-            raise _Transient(f"HTTP {status}" + (f" {error}" if error else ""), status, retry_after)
+            raise Transient(f"HTTP {status}" + (f" {error}" if error else ""), status, retry_after)
         if description is None and error is None:
             description = excerpt(text, secrets) if text.strip() else None
         raise oauth_error(
@@ -609,12 +535,12 @@ class TokenEndpoint:
                     limit=fault.limit or self.retry.max_answer_bytes,
                 ) from None
             if fault.kind == "deadline":
-                raise _Transient(
+                raise Transient(
                     f"the answer did not arrive whole within the try's {share:.3g} s ({fault.received} bytes came)",
                     timed_out=True,
                 ) from None
             if fault.kind == "truncated":
-                raise _Transient(str(fault)) from None
+                raise Transient(str(fault)) from None
             raise MalformedAnswerError(
                 f"{where} answered HTTP {response.status_code}, but {fault}; not retried"
             ) from None
@@ -624,12 +550,12 @@ class TokenEndpoint:
     def _give_up(
         self,
         where: str,
-        last: _Transient,
+        last: Transient,
         attempts: int,
         *,
         deadline: Optional[float] = None,
         budget: Optional[float] = None,
-    ) -> Any:
+    ) -> NoReturn:
         """Raise the error of a call that ran out of tries (or, with *deadline*, of time)."""
         tries = "once" if attempts == 1 else f"{attempts} times"
         if deadline is None:
@@ -652,13 +578,13 @@ class TokenEndpoint:
         )
 
 
-def _headers_too_slow(share: float) -> _Transient:
-    return _Transient(f"the status line and headers did not arrive within the try's {share:.3g} s", timed_out=True)
+def _headers_too_slow(share: float) -> Transient:
+    return Transient(f"the status line and headers did not arrive within the try's {share:.3g} s", timed_out=True)
 
 
-def _with_proof(dpop: DPoPProofs, sending: _Sending) -> _Sending:
-    """*sending* with a new DPoP proof for its method and URL."""
-    return dataclasses.replace(sending, headers={**sending.headers, "DPoP": dpop.proof(sending.method, sending.url)})
+def _with_hook(hook: TryHook, sending: _Sending) -> _Sending:
+    """*sending* with the headers *hook* adds to this try (a new DPoP proof for its method and URL)."""
+    return dataclasses.replace(sending, headers={**sending.headers, **hook.headers(sending.method, sending.url)})
 
 
 @dataclass(frozen=True)
