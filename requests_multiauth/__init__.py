@@ -43,6 +43,7 @@ from .errors import (
     TokenRequestError,
     TokenResponseError,
 )
+from .grants.base import Grant, GrantRequest
 from .providers.builtin import CognitoAuth, DataloyAuth, DiagramsAuth, OpsNowAuth, RatedAuth
 from .telemetry import AuthTelemetry, TelemetrySnapshot
 from .token import Token
@@ -107,6 +108,8 @@ __all__ = [
     "get_provider",
     "list_providers",
     "FailureSharingTokenCache",
+    "Grant",
+    "GrantRequest",
     "InsecureTransportError",
     "InvalidClientError",
     "MemoryTokenCache",

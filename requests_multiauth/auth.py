@@ -199,8 +199,7 @@ class TokenAuth(_HeaderAuth):
         self.header_name = header_name
         self.allow_insecure_loopback = allow_insecure_loopback
         self.token_url = token_url
-        # getattr: a grant written before mutual TLS existed has no cert.
-        self.cert: Optional[ClientCert] = getattr(grant, "cert", None)
+        self.cert: Optional[ClientCert] = grant.cert
         self.telemetry = AuthTelemetry(type(self).__name__, shared_cache=cache is not None)
         self._endpoint = TokenEndpoint(
             token_url,
@@ -213,6 +212,7 @@ class TokenAuth(_HeaderAuth):
             dpop=proofs,
             cert=self.cert,
             telemetry=self.telemetry,
+            plain_http_hosts=grant.plain_http_hosts,
         )
         self._grant = grant
         self._clock = clock

@@ -78,6 +78,42 @@ _REFRESH_EXPIRES_AT_KEYS = (
 )
 _SCOPE_KEYS = ("scope", "scopes")
 
+#: The fields :class:`Token` has a place for; every other field of an answer goes to ``Token.extra``.
+_KNOWN_KEYS = frozenset(
+    (
+        *_ACCESS_TOKEN_KEYS,
+        *_TOKEN_TYPE_KEYS,
+        *_EXPIRES_IN_KEYS,
+        *_EXPIRES_AT_KEYS,
+        *_REFRESH_TOKEN_KEYS,
+        *_REFRESH_EXPIRES_IN_KEYS,
+        *_REFRESH_EXPIRES_AT_KEYS,
+        *_SCOPE_KEYS,
+    )
+)
+
+
+class ReadOnlyMap(Dict[str, Any]):
+    """A dict that refuses changes: ``Token.extra``. (A dict, so that it pickles,
+    copies and serialises like one.)"""
+
+    def _refuse(self, *_: Any, **__: Any) -> None:
+        raise TypeError("Token.extra is read-only: make a new Token with dataclasses.replace()")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+
+    def __ior__(self, other: Any) -> ReadOnlyMap:  # type: ignore[override,misc]
+        raise TypeError("Token.extra is read-only: make a new Token with dataclasses.replace()")
+
+    def __reduce__(self) -> Any:
+        return (ReadOnlyMap, (dict(self),))
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} extra fields: {', '.join(sorted(self))}>"
+
+
+_EMPTY = ReadOnlyMap()
+
 #: What an access token may consist of: visible ASCII, as in RFC 6750's b64token
 #: and every opaque or JWT token met in practice. Anything else (a line break, a
 #: space, a non-Latin letter) would fail or be split when put in a header.
@@ -99,6 +135,10 @@ class Token:
         scope: the granted scope as a space-separated string, if the server said.
         issued_at: when this client received the token, in epoch seconds. With
             ``expires_at`` it gives the lifetime, which sizes the renewal window.
+        extra: what the answer said beyond RFC 6749 (``instance_url``,
+            ``issued_token_type``, ``id_token`` ...), read-only. Kept by the shared
+            caches with the token; never shown in a ``repr``, since it may hold
+            tokens too.
 
     The ``repr`` shows the expiry, never the token or the refresh token.
     """
@@ -110,6 +150,11 @@ class Token:
     refresh_expires_at: Optional[float] = None
     scope: Optional[str] = None
     issued_at: Optional[float] = None
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=lambda: _EMPTY, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.extra, ReadOnlyMap):
+            object.__setattr__(self, "extra", ReadOnlyMap(self.extra))
 
     def __repr__(self) -> str:
         parts = [f"token_type={self.token_type!r}"]
@@ -151,7 +196,9 @@ class Token:
 
     def to_dict(self) -> Dict[str, Any]:
         """The token as a JSON-ready dict, for token caches. Holds the secret."""
-        return dataclasses.asdict(self)
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        fields["extra"] = dict(self.extra)
+        return fields
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Token:
@@ -165,6 +212,8 @@ class Token:
             raise TokenResponseError("a cached token has no access_token")
         if token.token_type not in TOKEN_TYPES.values():
             raise TokenResponseError("a cached token has an unknown token_type")
+        if not all(isinstance(key, str) for key in token.extra):
+            raise TokenResponseError("a cached token's extra fields are not named by strings")
         for name in ("expires_at", "refresh_expires_at", "issued_at"):
             value = getattr(token, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
@@ -269,6 +318,7 @@ def parse_token_response(
         refresh_expires_at=refresh_expires_at,
         scope=_scope(_first(fields, _SCOPE_KEYS)),
         issued_at=now,
+        extra={key: value for key, value in fields.items() if key not in _KNOWN_KEYS},
     )
 
 

@@ -20,7 +20,9 @@ import dataclasses
 import functools
 import hashlib
 import logging
-from typing import Any, Dict, Mapping, Optional, Protocol, Sequence, Tuple, Union
+from dataclasses import dataclass
+from typing import Any, ClassVar, Dict, Mapping, Optional, Sequence, Tuple, Union
+from urllib.parse import urlencode
 
 from ..client_auth import Binding, ClientAuthSpec, basic_auth_header, resolve_client_auth
 from ..errors import API_KEY_HINT, ConfigurationError, InvalidClientError, TokenRequestError
@@ -33,8 +35,10 @@ __all__ = [
     "ApiKeyGrant",
     "ClientCredentialsGrant",
     "Grant",
+    "GrantRequest",
     "JsonClientCredentialsGrant",
     "basic_auth_header",
+    "client_request",
 ]
 
 log = logging.getLogger("requests_multiauth")
@@ -55,25 +59,117 @@ KEY_DIGEST_ROUNDS = 10_000
 _REFRESH_REFUSED = frozenset({400, 401, 403})
 
 
-class Grant(Protocol):
-    """What the engine needs from a way of getting tokens."""
+@dataclass(frozen=True)
+class GrantRequest:
+    """What one try of a token call sends. A grant makes a new one for every try
+    (retries included), so a signed assertion in it is never sent twice.
+
+    Attributes:
+        form: the form fields (``application/x-www-form-urlencoded``), as a mapping
+            or already encoded; or None.
+        json: a JSON object body instead; or None (then *form* is sent, or no body).
+        headers: headers of this try (``Authorization: Basic ...``, ``Accept`` ...).
+        query: parameters added to the URL's query string.
+        method: the HTTP method: ``POST`` for a token endpoint, ``GET`` for a
+            metadata server or a lookup.
+        url: where to send it; None means the auth's token URL. A grant of several
+            steps (a lookup, then the token call; a token exchange, then
+            impersonation) names each step's URL. Every URL passes the same
+            transport rules (HTTPS only) as the token URL.
+        secrets: strings of this try to keep out of every message and log (a fresh
+            assertion, a subject token read for this try).
+    """
+
+    form: Optional[Union[str, Mapping[str, str]]] = None
+    json: Optional[Mapping[str, Any]] = None
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    query: Optional[Mapping[str, str]] = None
+    method: str = "POST"
+    url: Optional[str] = None
+    secrets: Tuple[str, ...] = ()
+
+
+class Grant:
+    """A way of getting a new token: subclass it to teach the engine a new scheme.
+
+    A grant only says what one token call sends (:meth:`request`) and how its
+    answer reads (:meth:`parse`). Everything else is the engine's and is
+    inherited by any grant given to :class:`~requests_multiauth.TokenAuth`:
+    reuse of a valid token, renewal ahead of expiry on a background thread,
+    single flight across threads (and processes or hosts with a shared cache),
+    the 401 renew-and-replay, DPoP proofs, retries with backoff, typed errors
+    and telemetry. A grant holds no lock and keeps no token.
+
+    Thread safety: :meth:`fetch` is called by one thread at a time for an auth
+    (under its lock), but one grant should not be shared by two auths.
+
+    Attributes (class or instance):
+        name: what is asked, for telemetry and logs (``"client_credentials"``,
+            ``"jwt_bearer"`` ...).
+        secrets: long-lived secrets (a client secret, a key's PEM text) to keep
+            out of every message, whatever the server echoes back.
+        cert: a client certificate for the token endpoint's TLS handshake (mutual
+            TLS) as requests takes it, or None.
+        default_lifetime: the lifetime to assume when an answer states none (the
+            provider's documented one), or None.
+        plain_http_hosts: ``host:port`` of endpoints this grant may call over plain
+            HTTP. Only for a cloud's metadata endpoint, which is HTTP by design and
+            carries no secret; the rule that decides it lives in ``transport/urls.py``.
+    """
+
+    name: ClassVar[str] = "custom"
+    secrets: Tuple[str, ...] = ()
+    cert: Optional[ClientCert] = None
+    default_lifetime: Optional[float] = None
+    plain_http_hosts: Tuple[str, ...] = ()
+
+    def identity(self) -> Mapping[str, Optional[str]]:
+        """Public settings that tell two grants' tokens apart (a client id, a scope,
+        an audience): hashed into the cache key, so never a secret. Values that are
+        None are left out. The grant's class name is always part of the key."""
+        return {}
 
     @property
     def cache_identity(self) -> Tuple[Tuple[str, str], ...]:
-        """The grant's kind and public settings (never a secret), hashed into cache keys.
-        Read only when a cache key is made (on the first token call)."""
-        ...
+        """The grant's kind and :meth:`identity`, as the cache key is made from them.
+        Read once, on the first token call."""
+        return _identity(self.name, **self.identity())
 
-    #: Strings that must never appear in a message (client secret, API key).
-    secrets: Tuple[str, ...]
+    def request(self, previous: Optional[Token], now: float) -> GrantRequest:
+        """What the next try sends. Called for every try, retries included.
 
-    #: The client certificate for the token endpoint's TLS handshake (mutual TLS), or None.
-    cert: Optional[ClientCert]
+        Args:
+            previous: the last token held, if any (it may carry a refresh token).
+            now: the current time, epoch seconds, on the auth's clock.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must define request(previous, now)")
+
+    def parse(self, answer: Any, now: float) -> Token:
+        """The token in a decoded 2xx answer. The default reads every common shape
+        (see :func:`~requests_multiauth.token.parse_token_response`); a
+        :class:`~requests_multiauth.TokenResponseError` raised here is reported
+        with the answer's status and a redacted excerpt."""
+        return parse_token_response(answer, now=now, default_lifetime=self.default_lifetime, secrets=self.secrets)
 
     def fetch(self, endpoint: TokenEndpoint, previous: Optional[Token], now: float) -> Token:
-        """Get a new token. *previous* is the last token held, if any (it may
-        carry a refresh token). Raises the errors of ``TokenEndpoint.post``."""
-        ...
+        """Get a new token: one call of :meth:`request` per try, then :meth:`parse`.
+
+        Override it for a grant of several steps (look something up first, or
+        trade the token for another), calling ``endpoint.call`` once per step.
+
+        Raises:
+            TokenRequestError, InvalidClientError: refused, or still failing after the retries.
+            TokenResponseError: the answer holds no usable token.
+        """
+        token: Token = endpoint.call(
+            functools.partial(self.request, previous, now),
+            parse=functools.partial(self._parse_at, now),
+            grant=self.name,
+        )
+        return token
+
+    def _parse_at(self, now: float, answer: Any) -> Token:
+        return self.parse(answer, now)
 
 
 def _required(name: str, value: Any) -> str:
@@ -90,14 +186,45 @@ def _scope_string(scope: Scope) -> Optional[str]:
     return " ".join(scope) or None
 
 
-def _identity(kind: str, client: Optional[Binding] = None, **fields: Optional[str]) -> Tuple[Tuple[str, str], ...]:
-    """The public identity of a grant for cache keys: its kind and settings, and
-    the client authentication's (its method and public thumbprint, if other than a secret)."""
-    own = ((k, v) for k, v in fields.items() if v is not None)
-    return (("kind", kind), *sorted((*own, *(client.identity if client is not None else ()))))
+def _identity(kind: str, **fields: Optional[str]) -> Tuple[Tuple[str, str], ...]:
+    """The public identity of a grant for cache keys: its kind and settings (a
+    client authentication's among them: its method and public thumbprint)."""
+    return (("kind", kind), *sorted((k, v) for k, v in fields.items() if v is not None))
 
 
-class ClientCredentialsGrant:
+def client_request(
+    client: Binding,
+    *,
+    form: Optional[Union[str, Mapping[str, str]]] = None,
+    json: Optional[Mapping[str, Any]] = None,
+    secrets: Tuple[Optional[str], ...] = (),
+) -> GrantRequest:
+    """A request carrying *form* or *json* and what the client authentication adds:
+    its fields and headers, and what this try alone adds (a fresh assertion)."""
+    headers = dict(client.headers)
+    kept = tuple(secret for secret in secrets if secret)
+    if client.prepare is not None:
+        extras = client.prepare()
+        form, json = _with_fields(form, json, extras.fields)
+        headers.update(extras.headers)
+        kept += extras.secrets
+    return GrantRequest(form=form, json=json, headers=headers, secrets=kept)
+
+
+def _with_fields(
+    form: Optional[Union[str, Mapping[str, str]]], json: Optional[Mapping[str, Any]], fields: Mapping[str, str]
+) -> Tuple[Optional[Union[str, Mapping[str, str]]], Optional[Mapping[str, Any]]]:
+    """*form* or *json* with *fields* appended (an empty *fields* changes nothing)."""
+    if not fields:
+        return form, json
+    if json is not None:
+        return form, {**json, **fields}
+    if isinstance(form, str):
+        return (form + "&" if form else "") + urlencode(list(fields.items())), None
+    return {**(form or {}), **fields}, None
+
+
+class ClientCredentialsGrant(Grant):
     """OAuth 2.0 client credentials (RFC 6749 §4.4), with refresh tokens if offered.
 
     The form body is built by oauthlib's ``BackendApplicationClient``. The client
@@ -112,6 +239,8 @@ class ClientCredentialsGrant:
     refresh token lives, and falls back to a new client-credentials grant if the
     server refuses it. A refresh answer without a refresh token keeps the old one.
     """
+
+    name = "client_credentials"
 
     def __init__(
         self,
@@ -138,16 +267,26 @@ class ClientCredentialsGrant:
         from oauthlib.oauth2 import BackendApplicationClient
 
         self._oauth = BackendApplicationClient(client_id)
-        self.secrets: Tuple[str, ...] = self._client.secrets
+        self.secrets = self._client.secrets
         self.cert = self._client.cert
-        self.cache_identity = _identity(
-            "client_credentials",
-            self._client,
-            token_url=token_url,
-            client_id=client_id,
-            scope=self.scope,
-            params=repr(sorted(self.params.items())) if self.params else None,
+        self._token_url = token_url
+
+    def identity(self) -> Mapping[str, Optional[str]]:
+        return {
+            **dict(self._client.identity),
+            "token_url": self._token_url,
+            "client_id": self.client_id,
+            "scope": self.scope,
+            "params": repr(sorted(self.params.items())) if self.params else None,
+        }
+
+    def request(self, previous: Optional[Token], now: float) -> GrantRequest:
+        client_fields = dict(self._client.fields)
+        include_client_id = client_fields.pop("client_id", None) is not None  # oauthlib adds it, in its place
+        body = self._oauth.prepare_request_body(
+            scope=self.scope, include_client_id=include_client_id, **client_fields, **self.params
         )
+        return client_request(self._client, form=body)
 
     def fetch(self, endpoint: TokenEndpoint, previous: Optional[Token], now: float) -> Token:
         if self.use_refresh_token and previous is not None and previous.refresh_token:
@@ -168,22 +307,23 @@ class ClientCredentialsGrant:
                     "the refresh token has expired; asking for a new token with the client credentials",
                     extra=log_fields("refresh_token.expired", url=safe_url(endpoint.url)),
                 )
-        client_fields = dict(self._client.fields)
-        include_client_id = client_fields.pop("client_id", None) is not None  # oauthlib adds it, in its place
-        body = self._oauth.prepare_request_body(
-            scope=self.scope, include_client_id=include_client_id, **client_fields, **self.params
-        )
-        return self._post(endpoint, body, now, granted_if_unsaid=self.scope)
+        return self._granted(super().fetch(endpoint, previous, now), self.scope)
 
     def _refresh(self, endpoint: TokenEndpoint, previous: Token, refresh_token: str, now: float) -> Token:
-        body = self._oauth.prepare_refresh_body(
-            refresh_token=refresh_token,
-            scope=self.refresh_scope,
-            **self._client.fields,
+        def make() -> GrantRequest:
+            body = self._oauth.prepare_refresh_body(
+                refresh_token=refresh_token, scope=self.refresh_scope, **self._client.fields
+            )
+            return client_request(self._client, form=body, secrets=(refresh_token,))
+
+        parse = functools.partial(
+            parse_token_response,
+            now=now,
+            default_lifetime=self.default_lifetime,
+            secrets=(*self.secrets, refresh_token),
         )
-        token = self._post(
-            endpoint, body, now, refresh_token=refresh_token, granted_if_unsaid=self.refresh_scope or previous.scope
-        )
+        token: Token = endpoint.call(make, parse=parse, grant="refresh_token")
+        token = self._granted(token, self.refresh_scope or previous.scope)
         if token.refresh_token is None:  # the answer kept quiet: the old refresh token still holds
             token = dataclasses.replace(
                 token, refresh_token=refresh_token, refresh_expires_at=previous.refresh_expires_at
@@ -194,38 +334,16 @@ class ClientCredentialsGrant:
         )
         return token
 
-    def _post(
-        self,
-        endpoint: TokenEndpoint,
-        body: str,
-        now: float,
-        *,
-        refresh_token: Optional[str] = None,
-        granted_if_unsaid: Optional[str] = None,
-    ) -> Token:
-        """POST *body*; an answer that names no scope was granted *granted_if_unsaid*
-        (RFC 6749 §5.1: the scope is only stated when it differs from the request)."""
-        parse = functools.partial(
-            parse_token_response,
-            now=now,
-            default_lifetime=self.default_lifetime,
-            secrets=(*self.secrets, refresh_token),
-        )
-        grant = "refresh_token" if refresh_token else "client_credentials"
-        token: Token = endpoint.post(
-            data=body,
-            headers=self._client.headers,
-            secrets=(refresh_token,),
-            parse=parse,
-            prepare=self._client.prepare,
-            grant=grant,
-        )
-        if token.scope is None and granted_if_unsaid:
-            token = dataclasses.replace(token, scope=granted_if_unsaid)
+    @staticmethod
+    def _granted(token: Token, asked: Optional[str]) -> Token:
+        """An answer that names no scope granted what was asked (RFC 6749 §5.1: the
+        scope is only stated when it differs from the request)."""
+        if token.scope is None and asked:
+            return dataclasses.replace(token, scope=asked)
         return token
 
 
-class JsonClientCredentialsGrant:
+class JsonClientCredentialsGrant(Grant):
     """Client credentials sent as a JSON object with an ``audience`` (Auth0 style).
 
     Sends ``{"client_id", "client_secret", "audience", "grant_type":
@@ -233,6 +351,8 @@ class JsonClientCredentialsGrant:
     ``client_auth="basic"`` the id and secret go in an HTTP Basic header instead;
     with an assertion method, ``client_id`` comes first and the assertion last.
     """
+
+    name = "client_credentials"
 
     def __init__(
         self,
@@ -251,42 +371,40 @@ class JsonClientCredentialsGrant:
         self.client_auth = resolve_client_auth(client_auth)
         self._client = self.client_auth.bind(self.client_id, client_secret, token_url=token_url)
         self.default_lifetime = default_lifetime
-        self.secrets: Tuple[str, ...] = self._client.secrets
+        self.secrets = self._client.secrets
         self.cert = self._client.cert
-        self.cache_identity = _identity(
-            "json_client_credentials",
-            self._client,
-            token_url=token_url,
-            client_id=client_id,
-            audience=audience,
-            params=repr(sorted(self.params.items())) if self.params else None,
-        )
+        self._token_url = token_url
 
-    def fetch(self, endpoint: TokenEndpoint, previous: Optional[Token], now: float) -> Token:
+    @property
+    def cache_identity(self) -> Tuple[Tuple[str, str], ...]:
+        return _identity("json_client_credentials", **self.identity())
+
+    def identity(self) -> Mapping[str, Optional[str]]:
+        return {
+            **dict(self._client.identity),
+            "token_url": self._token_url,
+            "client_id": self.client_id,
+            "audience": self.audience,
+            "params": repr(sorted(self.params.items())) if self.params else None,
+        }
+
+    def request(self, previous: Optional[Token], now: float) -> GrantRequest:
         body: Dict[str, Any] = dict(self._client.fields)
         if self.audience is not None:
             body["audience"] = self.audience
         body["grant_type"] = "client_credentials"
         body.update(self.params)
-        parse = functools.partial(
-            parse_token_response, now=now, default_lifetime=self.default_lifetime, secrets=self.secrets
-        )
-        token: Token = endpoint.post(
-            json_body=body,
-            headers=self._client.headers,
-            parse=parse,
-            prepare=self._client.prepare,
-            grant="client_credentials",
-        )
-        return token
+        return client_request(self._client, json=body)
 
 
-class ApiKeyGrant:
+class ApiKeyGrant(Grant):
     """An API key exchanged for an access token: POST JSON ``{"apiKey": "..."}``.
 
     The answer's shape is read liberally (``data`` wrapper, camelCase, JWT ``exp``),
     with *default_lifetime* as the last resort.
     """
+
+    name = "api_key"
 
     def __init__(
         self,
@@ -301,8 +419,7 @@ class ApiKeyGrant:
         self.field = field
         self.params: Dict[str, Any] = dict(params or {})
         self.default_lifetime = default_lifetime
-        self.secrets: Tuple[str, ...] = (api_key,)
-        self.cert: Optional[ClientCert] = None
+        self.secrets = (api_key,)
         self._token_url = token_url
         self._cache_identity: Optional[Tuple[Tuple[str, str], ...]] = None
 
@@ -323,18 +440,17 @@ class ApiKeyGrant:
             )
         return identity
 
-    def fetch(self, endpoint: TokenEndpoint, previous: Optional[Token], now: float) -> Token:
+    def request(self, previous: Optional[Token], now: float) -> GrantRequest:
         body: Dict[str, Any] = {self.field: self._api_key}
         body.update(self.params)
-        parse = functools.partial(
-            parse_token_response, now=now, default_lifetime=self.default_lifetime, secrets=(self._api_key,)
-        )
+        return GrantRequest(json=body)
+
+    def fetch(self, endpoint: TokenEndpoint, previous: Optional[Token], now: float) -> Token:
         try:
-            token: Token = endpoint.post(json_body=body, parse=parse, grant="api_key")
+            return super().fetch(endpoint, previous, now)
         except InvalidClientError as exc:
             # An API key has no client id and no client_auth: say what there is to check.
             raise exc.with_hint(API_KEY_HINT) from None
-        return token
 
 
 def _key_digest(secret: str) -> str:

@@ -19,6 +19,7 @@ The decoded answer then goes to :func:`~requests_multiauth.token.parse_token_res
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import errno
 import json
@@ -27,8 +28,8 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple, Union
-from urllib.parse import parse_qsl, urlencode
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple, Union
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
 
@@ -48,6 +49,9 @@ from ..errors import (
 from ..telemetry import AuthTelemetry, log_fields
 from . import pool as _pool
 from .urls import check_transport, safe_url
+
+if TYPE_CHECKING:
+    from ..grants.base import GrantRequest
 
 __all__ = ["DEFAULT_TOKEN_TIMEOUT", "AttemptExtras", "ClientCert", "RetryPolicy", "TokenEndpoint"]
 
@@ -153,32 +157,6 @@ class AttemptExtras:
     secrets: Tuple[str, ...] = ()
 
 
-def _with_fields(data: _Form, json_body: _Json, fields: Mapping[str, str]) -> Tuple[_Form, _Json]:
-    """*data* or *json_body* with *fields* appended (an empty *fields* changes nothing)."""
-    if not fields:
-        return data, json_body
-    if json_body is not None:
-        return data, {**json_body, **fields}
-    if isinstance(data, str):
-        return (data + "&" if data else "") + urlencode(list(fields.items())), None
-    return {**(data or {}), **fields}, None
-
-
-def _for_attempt(
-    prepare: Optional[Callable[[], AttemptExtras]],
-    data: _Form,
-    json_body: _Json,
-    headers: Mapping[str, str],
-    secrets: List[Optional[str]],
-) -> Tuple[_Form, _Json, Mapping[str, str], List[Optional[str]]]:
-    """The body, headers and secrets of one try: the request's, plus what *prepare* makes for this try."""
-    if prepare is None:
-        return data, json_body, headers, secrets
-    extras = prepare()
-    data, json_body = _with_fields(data, json_body, extras.fields)
-    return data, json_body, {**headers, **extras.headers}, [*secrets, *extras.secrets]
-
-
 class _Transient(Exception):
     """A failed try that may succeed if repeated."""
 
@@ -224,6 +202,8 @@ class TokenEndpoint:
         cert: a client certificate presented in the TLS handshake of every
             token call (RFC 8705 mutual TLS), as requests takes it: a PEM path
             or a (certificate path, key path) pair.
+        plain_http_hosts: ``host:port`` of cloud metadata endpoints that may be
+            called over plain HTTP (see :func:`~.urls.check_transport`).
 
     After ``os.fork()`` the child never sends on the pooled connections it
     inherited (a TLS stream used by two processes breaks for both): it opens its own.
@@ -244,10 +224,18 @@ class TokenEndpoint:
         monotonic: Callable[[], float] = time.monotonic,
         dpop: Optional[DPoPProofs] = None,
         cert: Optional[ClientCert] = None,
+        plain_http_hosts: Iterable[str] = (),
     ) -> None:
         if not isinstance(url, str) or not url:
             raise ConfigurationError("the token URL is missing: pass token_url='https://...'")
-        check_transport(url, allow_insecure_loopback=allow_insecure_loopback, what="client credentials")
+        self.allow_insecure_loopback = allow_insecure_loopback
+        self.plain_http_hosts = tuple(plain_http_hosts)
+        check_transport(
+            url,
+            allow_insecure_loopback=allow_insecure_loopback,
+            plain_http_hosts=self.plain_http_hosts,
+            what="client credentials",
+        )
         self.url = url
         self.timeout = timeout
         self.retry = retry or DEFAULT_RETRY
@@ -282,39 +270,30 @@ class TokenEndpoint:
         """Nothing to close: the caller's session stays the caller's, and the shared
         session's idle connections close by themselves (see :mod:`._pool`)."""
 
-    def post(
+    def call(
         self,
+        make: Callable[[], GrantRequest],
         *,
-        data: Optional[Union[str, Mapping[str, str]]] = None,
-        json_body: Optional[Mapping[str, Any]] = None,
-        headers: Optional[Mapping[str, str]] = None,
-        secrets: Iterable[Optional[str]] = (),
         parse: Optional[Callable[[Any], Any]] = None,
-        prepare: Optional[Callable[[], AttemptExtras]] = None,
         grant: str = "unknown",
     ) -> Any:
-        """POST a token request and return the decoded answer of a 2xx.
+        """Send the request *make* returns, retrying transient faults, and return
+        the decoded answer of a 2xx (or what *parse* makes of it).
 
-        Exactly one of *data* (form-encoded, a dict or an already encoded string)
-        or *json_body* is sent. *secrets* adds strings (a refresh token) to scrub
-        from error messages. *grant* names what is asked (``client_credentials``,
-        ``refresh_token`` ...) in the telemetry of each try. *parse*, if given, turns the decoded answer into
-        what is returned; a ``TokenResponseError`` it raises is re-raised with
-        the answer's status, content type and a short redacted excerpt.
-        *prepare*, if given, is called before each try (retries included) for
-        what that try alone adds (see :class:`AttemptExtras`); what it raises
-        ends the request.
+        *make* is called before every try, retries included, so that what must be
+        fresh (a signed assertion, a subject token read anew) is. Its
+        :class:`~requests_multiauth.GrantRequest` names the method, body, headers and
+        URL (default: this endpoint's); every URL passes the transport rules.
+        *grant* names what is asked (``client_credentials``, ``refresh_token`` ...)
+        in the telemetry of each try. A ``TokenResponseError`` raised by *parse* is
+        re-raised with the answer's status, content type and a short redacted
+        excerpt. What *make* raises ends the call.
 
         Raises:
             TokenRequestError: refused, or still failing after the retries.
             InvalidClientError: the credentials were rejected.
             TokenResponseError: a 2xx whose body is not a token answer.
         """
-        redact = self._secrets + [s for s in secrets if s]
-        all_headers: Dict[str, str] = {}  # requests' defaults otherwise: what the providers' examples send
-        if data is not None:
-            all_headers["Content-Type"] = "application/x-www-form-urlencoded"
-        all_headers.update(headers or {})
         where = f"the token endpoint {safe_url(self.url)}"
         policy = self.retry
         started = self._monotonic()
@@ -346,57 +325,74 @@ class TokenEndpoint:
                 )
                 self._sleep(wait)
             try:
-                return self._attempt(prepare, grant, data, json_body, all_headers, where, redact, attempt, parse)
+                return self._attempt(make, grant, attempt, parse)
             except _Transient as transient:
                 last = transient
         return self._give_up(where, last or _Transient("no attempt was made"), policy.attempts)
 
     def _attempt(
         self,
-        prepare: Optional[Callable[[], AttemptExtras]],
+        make: Callable[[], GrantRequest],
         grant: str,
-        data: _Form,
-        json_body: _Json,
-        headers: Mapping[str, str],
-        where: str,
-        secrets: List[Optional[str]],
         attempt: int,
         parse: Optional[Callable[[Any], Any]],
     ) -> Any:
-        """One try, with what *prepare* makes for it. With DPoP: a new proof, and a
+        """One try, with what *make* makes for it. With DPoP: a new proof, and a
         nonce the server demands answered once, at once (with a new assertion too)."""
-        body, json_, try_headers, try_secrets = _for_attempt(prepare, data, json_body, headers, secrets)
+        sending = self._prepare(make())
         dpop = self.dpop
         if dpop is None:
-            with self.telemetry.token_request(grant, self.url, attempt):  # logs the attempt, times and counts it
-                return self._try(body, json_, try_headers, where, try_secrets, attempt, parse)
+            with self.telemetry.token_request(grant, sending.url, attempt):  # logs the attempt, times and counts it
+                return self._try(sending, attempt, parse)
         try:
-            with self.telemetry.token_request(grant, self.url, attempt):
-                with_proof = _with_proof(dpop, self.url, try_headers)
-                return self._try(body, json_, with_proof, where, try_secrets, attempt, parse)
+            with self.telemetry.token_request(grant, sending.url, attempt):
+                return self._try(_with_proof(dpop, sending), attempt, parse)
         except _NonceDemanded:
             log.debug(
                 "%s asked for a DPoP nonce; sending the token request again with it",
-                where,
-                extra=log_fields("token.dpop_nonce", url=safe_url(self.url), attempt=attempt),
+                sending.where,
+                extra=log_fields("token.dpop_nonce", url=safe_url(sending.url), attempt=attempt),
             )
-        body, json_, try_headers, try_secrets = _for_attempt(prepare, data, json_body, headers, secrets)
-        with self.telemetry.token_request(grant, self.url, attempt):
-            with_nonce = _with_proof(dpop, self.url, try_headers)
-            return self._try(body, json_, with_nonce, where, try_secrets, attempt, parse, nonce_retry=False)
+        sending = self._prepare(make())
+        with self.telemetry.token_request(grant, sending.url, attempt):
+            return self._try(_with_proof(dpop, sending), attempt, parse, nonce_retry=False)
+
+    def _prepare(self, request: GrantRequest) -> _Sending:
+        """What one try sends: *request* with its URL checked and its headers complete."""
+        url = request.url or self.url
+        if request.url is not None and request.url != self.url:
+            check_transport(
+                url,
+                allow_insecure_loopback=self.allow_insecure_loopback,
+                plain_http_hosts=self.plain_http_hosts,
+                what="a token request",
+            )
+        if request.query:
+            url += ("&" if urlsplit(url).query else "?") + urlencode(list(request.query.items()))
+        headers: Dict[str, str] = {}  # requests' defaults otherwise: what the providers' examples send
+        if request.form is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        headers.update(request.headers)
+        secrets = [*self._secrets, *request.secrets]
+        return _Sending(
+            method=request.method,
+            url=url,
+            form=request.form,
+            json=request.json,
+            headers=headers,
+            secrets=secrets,
+            where=f"the token endpoint {safe_url(url)}",
+        )
 
     def _try(
         self,
-        data: Optional[Union[str, Mapping[str, str]]],
-        json_body: Optional[Mapping[str, Any]],
-        headers: Mapping[str, str],
-        where: str,
-        secrets: List[Optional[str]],
+        sending: _Sending,
         attempt: int,
         parse: Optional[Callable[[Any], Any]],
         *,
         nonce_retry: bool = True,
     ) -> Any:
+        where, secrets = sending.where, sending.secrets
         session = self._session
         if self._own_session is not None:
             verify = session.verify
@@ -405,11 +401,12 @@ class TokenEndpoint:
         else:  # the shared session: this endpoint's verify= (a path or False) wins, else the environment's
             verify_now = self._verify
         try:
-            response = session.post(
-                self.url,
-                data=data,
-                json=json_body,
-                headers=headers,
+            response = session.request(
+                sending.method,
+                sending.url,
+                data=sending.form,
+                json=sending.json,
+                headers=sending.headers,
                 timeout=self.timeout,
                 allow_redirects=False,
                 cert=self.cert,  # None: the session's own, if any
@@ -487,9 +484,22 @@ class TokenEndpoint:
         )
 
 
-def _with_proof(dpop: DPoPProofs, url: str, headers: Mapping[str, str]) -> Dict[str, str]:
-    """*headers* plus a new DPoP proof for a token request to *url*."""
-    return {**headers, "DPoP": dpop.proof("POST", url)}
+def _with_proof(dpop: DPoPProofs, sending: _Sending) -> _Sending:
+    """*sending* with a new DPoP proof for its method and URL."""
+    return dataclasses.replace(sending, headers={**sending.headers, "DPoP": dpop.proof(sending.method, sending.url)})
+
+
+@dataclass(frozen=True)
+class _Sending:
+    """One try as it goes on the wire: a GrantRequest with its URL and headers complete."""
+
+    method: str
+    url: str
+    form: Optional[Union[str, Mapping[str, str]]]
+    json: Optional[Mapping[str, Any]]
+    headers: Mapping[str, str]
+    secrets: List[Optional[str]]
+    where: str
 
 
 #: OSError numbers that mean the process or the machine ran out of something.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Tuple
+from typing import Iterable, Tuple
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError, InsecureTransportError
@@ -54,11 +54,15 @@ def safe_url(url: str) -> str:
     return f"{parts.scheme}://{netloc}{parts.path}"
 
 
-def check_transport(url: str, *, allow_insecure_loopback: bool, what: str = "a token") -> None:
+def check_transport(
+    url: str, *, allow_insecure_loopback: bool, what: str = "a token", plain_http_hosts: Iterable[str] = ()
+) -> None:
     """Raise :class:`InsecureTransportError` unless *url* is HTTPS.
 
     Plain HTTP is accepted only to a loopback host and only when the caller
-    opted in with ``allow_insecure_loopback=True`` (meant for tests).
+    opted in with ``allow_insecure_loopback=True`` (meant for tests), or to one
+    of *plain_http_hosts* (``host:port``): a cloud metadata endpoint, which
+    carries no secret and is HTTP by design.
     """
     if url[:8].lower() == "https://":
         return
@@ -66,6 +70,8 @@ def check_transport(url: str, *, allow_insecure_loopback: bool, what: str = "a t
     scheme = parts.scheme.lower()
     if scheme == "http":
         if allow_insecure_loopback and is_loopback(parts.hostname or ""):
+            return
+        if plain_http_hosts and f"{origin(url)[1]}:{origin(url)[2]}" in plain_http_hosts:
             return
         hint = (
             "allow_insecure_loopback=True permits plain HTTP to loopback only"
