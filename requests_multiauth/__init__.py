@@ -55,7 +55,10 @@ if TYPE_CHECKING:
     from .caches.file import FileTokenCache
     from .caches.redis import RedisTokenCache
     from .discovery import ServerMetadata, discover
+    from .grants.jwt_bearer import JwtBearerAuth
+    from .providers.google_service_account import GoogleServiceAccountAuth
     from .providers.registry import Provider, get_provider, list_providers
+    from .providers.salesforce import SalesforceJwtAuth
 
 __version__ = "0.1.0"
 
@@ -69,6 +72,9 @@ _LAZY = {
     "Provider": "providers.registry",
     "get_provider": "providers.registry",
     "list_providers": "providers.registry",
+    "JwtBearerAuth": "grants.jwt_bearer",
+    "GoogleServiceAccountAuth": "providers.google_service_account",
+    "SalesforceJwtAuth": "providers.salesforce",
 }
 
 
@@ -108,6 +114,9 @@ __all__ = [
     "get_provider",
     "list_providers",
     "FailureSharingTokenCache",
+    "GoogleServiceAccountAuth",
+    "JwtBearerAuth",
+    "SalesforceJwtAuth",
     "Grant",
     "GrantRequest",
     "InsecureTransportError",

@@ -17,16 +17,15 @@ https://www.rfc-editor.org/rfc/rfc7523#section-3 (the claims a server checks).
 from __future__ import annotations
 
 import secrets as _secrets
-import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from .. import _jose
 from ..auth import TokenAuth, TokenAuthOptions
 from ..errors import ConfigurationError, TokenRequestError
-from ..token import Token, parse_token_response
-from ..transport.endpoint import AttemptExtras, ClientCert, TokenEndpoint
+from ..token import Token
+from ..transport.endpoint import TokenEndpoint
 from ..transport.urls import safe_url
-from .base import Scope, _identity, _required, _scope_string
+from .base import Grant, GrantRequest, Scope, _required, _scope_string
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -91,11 +90,11 @@ def _extra_claims(claims: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
     return extra
 
 
-class JwtBearerGrant:
+class JwtBearerGrant(Grant):
     """Signs a new RFC 7523 assertion for every try of a token call and posts it.
 
-    Immutable after construction; safe for concurrent use (the engine calls
-    :meth:`fetch` one at a time anyway).
+    A :class:`~requests_multiauth.Grant`: :meth:`request` signs a new assertion for each
+    try, retries included. Immutable after construction.
 
     Args:
         issuer: the ``iss`` claim (a client id, a service account's email, a consumer key).
@@ -126,7 +125,7 @@ class JwtBearerGrant:
         ImportError: PyJWT is not installed (``pip install 'requests-multiauth[jwt]'``).
     """
 
-    name = "jwt_bearer"
+    name: ClassVar[str] = "jwt_bearer"
 
     def __init__(
         self,
@@ -165,24 +164,15 @@ class JwtBearerGrant:
             self.key = key
         else:
             self.key = _jose.load_signing_key(key, alg=alg, password=password, kid=kid, what="the JWT-bearer key")
+        self.token_url = token_url
         self._parse = parse
         self._refusal_hint = refusal_hint
-        self.secrets: Tuple[str, ...] = ()  # the key is an object, never text in a message
-        self.cert: Optional[ClientCert] = None
-        self.cache_identity = _identity(
-            "jwt_bearer",
-            token_url=token_url,
-            issuer=self.issuer,
-            subject=self.subject,
-            audience=self.audience,
-            scope=self.scope,
-            key_thumbprint=self.key.thumbprint,
-            claims=repr(sorted(self.claims.items())) if self.claims else None,
-            params=repr(sorted(self.params.items())) if self.params else None,
-        )
 
     def __repr__(self) -> str:
-        return f"JwtBearerGrant(issuer={self.issuer!r}, subject={self.subject!r}, audience={self.audience!r}, key={self.key!r})"
+        return (
+            f"JwtBearerGrant(issuer={self.issuer!r}, subject={self.subject!r}, "
+            f"audience={self.audience!r}, key={self.key!r})"
+        )
 
     def assertion_claims(self, now: float) -> Dict[str, Any]:
         """The claims of one assertion signed at *now* (epoch seconds)."""
@@ -202,29 +192,37 @@ class JwtBearerGrant:
         """A new signed assertion (a secret: never log it)."""
         return self.key.sign(self.assertion_claims(now))
 
-    def form(self, assertion: str) -> Dict[str, str]:
-        """The form fields of one try."""
-        fields = {"grant_type": JWT_BEARER_GRANT_TYPE, "assertion": assertion}
+    def identity(self) -> Mapping[str, Optional[str]]:
+        """The public settings that tell tokens apart: never the key, only its public thumbprint."""
+        return {
+            "token_url": self.token_url,
+            "issuer": self.issuer,
+            "subject": self.subject,
+            "audience": self.audience,
+            "scope": self.scope,
+            "key_thumbprint": self.key.thumbprint,
+            "claims": repr(sorted(self.claims.items())) if self.claims else None,
+            "params": repr(sorted(self.params.items())) if self.params else None,
+        }
+
+    def request(self, previous: Optional[Token], now: float) -> GrantRequest:
+        """One try: the grant type and a newly signed assertion (a secret of this try)."""
+        assertion = self.assertion(now)
+        form = {"grant_type": JWT_BEARER_GRANT_TYPE, "assertion": assertion}
         if self.scope is not None:
-            fields["scope"] = self.scope
-        fields.update(self.params)
-        return fields
+            form["scope"] = self.scope
+        form.update(self.params)
+        return GrantRequest(form=form, secrets=(assertion,))
+
+    def parse(self, answer: Any, now: float) -> Token:
+        if self._parse is not None:
+            return self._parse(answer, now, self.secrets)
+        return super().parse(answer, now)
 
     def fetch(self, endpoint: TokenEndpoint, previous: Optional[Token], now: float) -> Token:
-        started = time.time()
-
-        def prepare() -> AttemptExtras:
-            # Each try signs afresh, at the auth's clock moved on by the time spent in retries.
-            assertion = self.assertion(now + max(0.0, time.time() - started))
-            return AttemptExtras(fields=self.form(assertion), secrets=(assertion,))
-
-        def parse(answer: Any) -> Token:
-            if self._parse is not None:
-                return self._parse(answer, now, self.secrets)
-            return parse_token_response(answer, now=now, default_lifetime=self.default_lifetime, secrets=self.secrets)
-
+        """:meth:`Grant.fetch`, with an ``invalid_grant`` refusal's advice naming its usual causes."""
         try:
-            token: Token = endpoint.post(data={}, prepare=prepare, parse=parse, grant=self.name)
+            return super().fetch(endpoint, previous, now)
         except TokenRequestError as exc:
             if exc.error != "invalid_grant":
                 raise
@@ -232,7 +230,6 @@ class JwtBearerGrant:
             raise exc.with_hint(
                 hint or INVALID_GRANT_HINT.format(audience=safe_url(self.audience), kid=self.key.kid)
             ) from None
-        return token
 
 
 class JwtBearerAuth(TokenAuth):

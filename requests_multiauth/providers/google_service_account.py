@@ -18,6 +18,7 @@ code that follows it, with the page it comes from:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Tuple, Union
@@ -89,7 +90,8 @@ def _load_info(path_or_info: Union[str, os.PathLike[str], Mapping[str, Any]]) ->
     except FileNotFoundError:
         raise ConfigurationError(f"{where} does not exist: give the path of the JSON key file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(f"{where} cannot be read: {getattr(exc, 'strerror', None) or type(exc).__name__}") from None
+        why = getattr(exc, "strerror", None) or type(exc).__name__
+        raise ConfigurationError(f"{where} cannot be read: {why}") from None
     except ValueError:
         raise ConfigurationError(f"{where} is not JSON: a service-account key file is the JSON Google gives") from None
     if not isinstance(info, dict):
@@ -109,7 +111,8 @@ def _check_info(info: Mapping[str, Any], where: str) -> None:
     missing = [name for name in REQUIRED_FIELDS if not isinstance(info.get(name), str) or not info[name].strip()]
     if missing:
         raise ConfigurationError(
-            f"{where} has no {', '.join(missing)}: download the key file again (it is not a complete service-account key)"
+            f"{where} has no {', '.join(missing)}: "
+            "download the key file again (it is not a complete service-account key)"
         )
     private_key = str(info["private_key"])
     if "PRIVATE KEY-----" not in private_key:
@@ -231,7 +234,8 @@ def _parse_id_token(answer: Any, now: float, secrets: Sequence[Optional[str]]) -
     if jwt_expiry(id_token) is None:
         raise TokenResponseError("the ID token has no exp claim, so its expiry is unknown")
     # An answer with no expiry field: the parser takes the expiry from the token's own exp.
-    return parse_token_response({"access_token": id_token, "token_type": "Bearer"}, now=now, secrets=secrets)
+    token = parse_token_response({"access_token": id_token, "token_type": "Bearer"}, now=now, secrets=secrets)
+    return dataclasses.replace(token, extra={"id_token": id_token})
 
 
 def _emulator(**options: Any) -> Any:

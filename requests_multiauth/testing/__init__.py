@@ -38,6 +38,7 @@ import sys
 
 from ._authserver import ApiCall, OAuth2Emulator, RegisteredClient, SeenAssertion, TokenCall
 from ._emulator import ManualClock, ProviderEmulator
+from ._google import GoogleServiceAccountEmulator
 from ._providers import (
     OPSNOW_SHAPES,
     CognitoEmulator,
@@ -47,6 +48,7 @@ from ._providers import (
     OpsNowEmulator,
     RatedEmulator,
 )
+from ._salesforce import SalesforceEmulator
 from ._server import DROP_CONNECTION, Body, Handler, LocalServer, Reply, Request, wsgi_handler
 
 __all__ = [
@@ -57,6 +59,7 @@ __all__ = [
     "CognitoEmulator",
     "DataloyEmulator",
     "DiagramsEmulator",
+    "GoogleServiceAccountEmulator",
     "Handler",
     "LocalProviders",
     "LocalServer",
@@ -68,6 +71,7 @@ __all__ = [
     "RegisteredClient",
     "Reply",
     "Request",
+    "SalesforceEmulator",
     "SeenAssertion",
     "TokenCall",
     "wsgi_handler",

@@ -17,7 +17,10 @@ the session lasts :attr:`lifetime` (the org's session timeout). The REST API und
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Set
+import contextlib
+import os
+import tempfile
+from typing import Any, Dict, List, Optional, Set
 
 from ._emulator import ProviderEmulator, Refusal, oauth_form, oauth_refusal, random_id
 from ._server import Reply, Request
@@ -52,6 +55,7 @@ class SalesforceEmulator(ProviderEmulator):
 
     consumer_key: str
     username: str
+    _key_file: Optional[str] = None
     approved_users: Set[str]
     sandbox: bool
 
@@ -101,10 +105,7 @@ class SalesforceEmulator(ProviderEmulator):
     @property
     def key_file(self) -> str:
         """The app's private key as a PEM file, written next to the server's CA bundle on first use."""
-        import os
-        import tempfile
-
-        path = getattr(self, "_key_file", None)
+        path = self._key_file
         if path is None:
             handle, path = tempfile.mkstemp(prefix="multiauth-salesforce-", suffix=".key")
             with os.fdopen(handle, "w", encoding="ascii") as out:
@@ -113,15 +114,11 @@ class SalesforceEmulator(ProviderEmulator):
         return path
 
     def stop(self) -> None:
-        import os
-
         super().stop()
-        path = getattr(self, "_key_file", None)
+        path = self._key_file
         if path is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(path)
-            except OSError:
-                pass
             self._key_file = None
 
     def auth(self, **options: Any) -> Any:
@@ -130,9 +127,7 @@ class SalesforceEmulator(ProviderEmulator):
 
         options.setdefault("login_url", self.login_url)
         options.setdefault("token_url", self.token_url)
-        return SalesforceJwtAuth(
-            self.consumer_key, self.username, self.private_key_pem, **self._auth_options(options)
-        )
+        return SalesforceJwtAuth(self.consumer_key, self.username, self.private_key_pem, **self._auth_options(options))
 
     # -- the token endpoint ------------------------------------------------------------------
 
@@ -196,7 +191,7 @@ class SalesforceEmulator(ProviderEmulator):
         return Reply(
             401,
             [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}],
-            {"WWW-Authenticate": 'Token'},
+            {"WWW-Authenticate": "Token"},
         )
 
     def _api(self, request: Request) -> Reply:
