@@ -47,7 +47,7 @@ def google(clock: ManualClock, secret_strings: SecretWatch) -> Iterator[GoogleSe
         yield emulator
         for request in emulator.token_requests():
             secret_strings.add(*request.form().get("assertion", []))
-        secret_strings.add(*emulator._tokens)  # noqa: SLF001 - every token it issued
+        secret_strings.add(*emulator._tokens)
 
 
 def peer_request(emulator: GoogleServiceAccountEmulator) -> Any:
@@ -277,7 +277,7 @@ def test_a_key_file_of_another_type_is_refused_naming_the_type(
     google: GoogleServiceAccountEmulator, tmp_path: Path
 ) -> None:
     path = _key_file(tmp_path, dict(google.key_info(), type="external_account"))
-    with pytest.raises(ConfigurationError, match="type 'external_account'.*GoogleExternalAccountAuth"):
+    with pytest.raises(ConfigurationError, match=r"type 'external_account'.*GoogleExternalAccountAuth"):
         GoogleServiceAccountAuth.from_file(path, scopes="api")
 
 

@@ -79,7 +79,7 @@ def processes_sharing_a_file_cache(provider: str, environ: Dict[str, str], tmp_p
     }
     env = {key: value for key, value in os.environ.items() if not key.startswith(("GOOGLE_", "SALESFORCE_"))}
     procs = [
-        subprocess.Popen(  # noqa: S603 - our own interpreter running our own worker
+        subprocess.Popen(
             [sys.executable, "-c", _WORKER, json.dumps(spec)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
