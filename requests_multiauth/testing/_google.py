@@ -38,9 +38,6 @@ CLOCK_SKEW = 300
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
-#: PyJWT checks only the signature: the times are checked against the emulator's own
-#: clock (a ManualClock in tests), and aud by the vendor's rule.
-_OWN_CLOCK_CHECKS = {"verify_exp": False, "verify_iat": False, "verify_nbf": False, "verify_aud": False}
 
 #: Google's error texts (https://developers.google.com/identity/protocols/oauth2/service-account#error-codes).
 INVALID_SIGNATURE = "Invalid JWT Signature."
@@ -99,7 +96,7 @@ class GoogleServiceAccountEmulator(ProviderEmulator):
         self.delegated_users = set()
         self.seen_assertions = []
 
-    def start(self) -> GoogleServiceAccountEmulator:  # type: ignore[override]
+    def start(self) -> GoogleServiceAccountEmulator:
         super().start()
         with open(self.key_file, "w", encoding="utf-8") as handle:
             json.dump(self.key_info(), handle)
@@ -164,7 +161,17 @@ class GoogleServiceAccountEmulator(ProviderEmulator):
         if header.get("alg") != "RS256" or header.get("kid") != self.private_key_id:
             raise oauth_refusal("invalid_grant", INVALID_SIGNATURE)
         try:
-            claims = jwt.decode(assertion, self.public_key, algorithms=["RS256"], options=_OWN_CLOCK_CHECKS)
+            claims = jwt.decode(
+                assertion,
+                self.public_key,
+                algorithms=["RS256"],
+                options={  # PyJWT checks the signature; the times are checked on the emulator's clock
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                    "verify_aud": False,
+                },
+            )
         except jwt.PyJWTError:
             raise oauth_refusal("invalid_grant", INVALID_SIGNATURE) from None
         self.seen_assertions.append({"header": header, "claims": claims, "form": dict(form)})

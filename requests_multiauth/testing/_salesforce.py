@@ -29,9 +29,6 @@ __all__ = ["SalesforceEmulator"]
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
-#: PyJWT checks only the signature: the times are checked against the emulator's own
-#: clock (a ManualClock in tests), and aud by the vendor's rule.
-_OWN_CLOCK_CHECKS = {"verify_exp": False, "verify_iat": False, "verify_nbf": False, "verify_aud": False}
 
 #: The audiences Salesforce accepts besides a site's own URL (the JWT flow page, "aud").
 LOGIN_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
@@ -153,7 +150,17 @@ class SalesforceEmulator(ProviderEmulator):
         if header.get("alg") != "RS256":
             raise oauth_refusal("invalid_grant", "invalid assertion")
         try:
-            claims = jwt.decode(assertion, self.public_key, algorithms=["RS256"], options=_OWN_CLOCK_CHECKS)
+            claims = jwt.decode(
+                assertion,
+                self.public_key,
+                algorithms=["RS256"],
+                options={  # PyJWT checks the signature; the times are checked on the emulator's clock
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                    "verify_aud": False,
+                },
+            )
         except jwt.PyJWTError:
             raise oauth_refusal("invalid_grant", "invalid assertion") from None
         self.seen_assertions.append({"header": header, "claims": claims, "form": dict(form)})
