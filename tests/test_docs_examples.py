@@ -19,11 +19,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Dict, Iterable, Iterator, List, Sequence
 
 import pytest
 
-from requests_multiauth.testing import LocalProviders
+from requests_multiauth.testing import LocalProviders, ProviderEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -31,9 +31,13 @@ EXAMPLES = sorted((DOCS / "examples").glob("*.py"))
 # conftest.py is shown on the testing page and runs with the pytest examples, not alone.
 RUNNABLE = [path for path in EXAMPLES if path.name != "conftest.py"]
 # Examples of other libraries (the migration guides' "before"): installed by the docs extra.
-OTHER_LIBRARIES = {"requests_oauth2client": "requests-oauth2client", "authlib": "Authlib",
-                   "requests_oauthlib": "requests-oauthlib", "requests_auth": "requests-auth",
-                   "dotenv": "python-dotenv"}
+OTHER_LIBRARIES = {
+    "requests_oauth2client": "requests-oauth2client",
+    "authlib": "Authlib",
+    "requests_oauthlib": "requests-oauthlib",
+    "requests_auth": "requests-auth",
+    "dotenv": "python-dotenv",
+}
 # Runs of a few hundred ms each; the slowest (a notebook-style loop, the threads) take seconds.
 EXAMPLE_TIMEOUT = 120
 
@@ -78,11 +82,29 @@ def providers() -> Iterator[LocalProviders]:
         yield running
 
 
-def example_environment(providers: LocalProviders, home: Path) -> Dict[str, str]:
+#: Registry providers whose emulators are not among LocalProviders' five, for their pages' examples.
+VENDOR_EMULATORS = ("google-service-account", "salesforce")
+
+
+@pytest.fixture(scope="module")
+def vendor_emulators() -> Iterator[List[ProviderEmulator]]:
+    from requests_multiauth import get_provider
+
+    running = [get_provider(name).emulator(tls=True).start() for name in VENDOR_EMULATORS]  # type: ignore[misc]
+    try:
+        yield running
+    finally:
+        for emulator in running:
+            emulator.stop()
+
+
+def example_environment(
+    providers: LocalProviders, home: Path, vendors: Sequence[ProviderEmulator] = ()
+) -> Dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("RATED_", "OPSNOW_", "COGNITO_", "DATALOY_", "DIAGRAMS_"))
+        if not key.startswith(("RATED_", "OPSNOW_", "COGNITO_", "DATALOY_", "DIAGRAMS_", "GOOGLE_", "SALESFORCE_"))
         and key not in {"CURL_CA_BUNDLE", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"}
     }
     env.update(providers.environ())
@@ -90,6 +112,14 @@ def example_environment(providers: LocalProviders, home: Path) -> Dict[str, str]
         env[f"{emulator.name.upper()}_API_URL"] = emulator.api_url
     assert isinstance(providers.verify, str)
     env["REQUESTS_CA_BUNDLE"] = providers.verify
+    if vendors:  # each vendor emulator has a CA of its own: one bundle trusts them all
+        bundle = home / "ca-bundle.pem"
+        cas = [providers.verify, *(str(emulator.verify) for emulator in vendors)]
+        bundle.write_text("".join(Path(ca).read_text(encoding="ascii") for ca in cas), encoding="ascii")
+        env["REQUESTS_CA_BUNDLE"] = str(bundle)
+        for emulator in vendors:
+            env.update(emulator.environ())
+            env[f"{emulator.name.upper()}_API_URL"] = emulator.api_url
     env["XDG_CACHE_HOME"] = str(home / "cache")
     env["TOKEN_CACHE_DIR"] = str(home / "tokens")
     env["NO_PROXY"] = "127.0.0.1,localhost,::1"
@@ -97,11 +127,14 @@ def example_environment(providers: LocalProviders, home: Path) -> Dict[str, str]
     return env
 
 
-def _secrets_of(providers: LocalProviders) -> List[str]:
+def _secrets_of(providers: Iterable[ProviderEmulator]) -> List[str]:
     found = []
     for emulator in providers:
-        found += [value for name, value in emulator.credentials.items() if "secret" in name or "key" in name or
-                  name == "token"]
+        found += [
+            value
+            for name, value in emulator.credentials.items()
+            if "secret" in name or "key" in name or name == "token"
+        ]
     return found
 
 
@@ -117,7 +150,7 @@ def test_docs_example_runs(
     example: Path, providers: LocalProviders, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     _skip_without_its_library(example)
-    env = example_environment(providers, tmp_path)
+    env = example_environment(providers, tmp_path, request.getfixturevalue("vendor_emulators"))
     if _needs_redis(example):
         env["REDIS_URL"] = request.getfixturevalue("redis_url")
     if example.name.startswith("test_"):
@@ -135,7 +168,7 @@ def test_docs_example_runs(
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, f"{example.name} failed:\n{output}"
-    for secret in _secrets_of(providers):
+    for secret in _secrets_of([*providers, *request.getfixturevalue("vendor_emulators")]):
         assert secret not in output, f"{example.name} printed a secret"
 
 
