@@ -18,6 +18,6 @@ auth = JwtBearerAuth(
 )
 
 api = os.environ.get("SALESFORCE_API_URL", "https://example.my.salesforce.com/services/data/")
-response = requests.get(api + "v62.0/limits", auth=auth)
+response = requests.get(api + "v62.0/limits", auth=auth, timeout=30)
 response.raise_for_status()
 # [end]

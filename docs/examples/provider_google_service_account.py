@@ -26,6 +26,6 @@ print(session.auth.get_token())  # its expiry, never the token
 
 # An ID token for a Cloud Run service or IAP instead: the ID token is what is sent.
 run = GoogleServiceAccountAuth.from_file(key_file, target_audience="https://reports-abc123-uc.a.run.app")
-response = requests.get(api + "reports", auth=run)
+response = requests.get(api + "reports", auth=run, timeout=30)
 response.raise_for_status()
 # [end]
