@@ -20,6 +20,7 @@ import secrets as _secrets
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from .. import _jose
+from .._jose import KeyInput
 from ..auth import TokenAuth, TokenAuthOptions
 from ..errors import ConfigurationError, TokenRequestError
 from ..token import Token
@@ -130,7 +131,7 @@ class JwtBearerGrant(Grant):
     def __init__(
         self,
         issuer: str,
-        key: Union[_jose.KeyInput, _jose.SigningKey],
+        key: Union[KeyInput, _jose.SigningKey],
         token_url: str,
         *,
         subject: Optional[str] = None,
@@ -276,7 +277,7 @@ class JwtBearerAuth(TokenAuth):
     def __init__(
         self,
         issuer: str,
-        key: _jose.KeyInput,
+        key: KeyInput,
         token_url: str,
         *,
         subject: Optional[str] = None,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Optional, Tuple
 
-from .. import _jose
+from .._jose import KeyInput
 from ..auth import TokenAuth, TokenAuthOptions
 from ..errors import ConfigurationError
 from ..grants.base import _required
@@ -146,7 +146,7 @@ class SalesforceJwtAuth(TokenAuth, FromEnv):
         self,
         consumer_key: str,
         username: str,
-        private_key: _jose.KeyInput,
+        private_key: KeyInput,
         *,
         login_url: str = SALESFORCE_LOGIN_URL,
         token_url: Optional[str] = None,

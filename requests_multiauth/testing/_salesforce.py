@@ -90,8 +90,8 @@ class SalesforceEmulator(ProviderEmulator):
         return {"consumer_key": self.consumer_key, "username": self.username, "private_key": self.private_key_pem}
 
     def environ(self) -> Dict[str, str]:
-        """The variables of ``SalesforceJwtAuth.from_env()``; the key file is written by
-        :meth:`write_key` first (``environ()`` needs a path)."""
+        """The variables of ``SalesforceJwtAuth.from_env()``; the private key goes as a
+        file (:attr:`key_file`, written on first use)."""
         environ = {
             "SALESFORCE_CONSUMER_KEY": self.consumer_key,
             "SALESFORCE_USERNAME": self.username,
