@@ -31,13 +31,9 @@ EXAMPLES = sorted((DOCS / "examples").glob("*.py"))
 # conftest.py is shown on the testing page and runs with the pytest examples, not alone.
 RUNNABLE = [path for path in EXAMPLES if path.name != "conftest.py"]
 # Examples of other libraries (the migration guides' "before"): installed by the docs extra.
-OTHER_LIBRARIES = {
-    "requests_oauth2client": "requests-oauth2client",
-    "authlib": "Authlib",
-    "requests_oauthlib": "requests-oauthlib",
-    "requests_auth": "requests-auth",
-    "dotenv": "python-dotenv",
-}
+OTHER_LIBRARIES = {"requests_oauth2client": "requests-oauth2client", "authlib": "Authlib",
+                   "requests_oauthlib": "requests-oauthlib", "requests_auth": "requests-auth",
+                   "dotenv": "python-dotenv"}
 # Runs of a few hundred ms each; the slowest (a notebook-style loop, the threads) take seconds.
 EXAMPLE_TIMEOUT = 120
 
@@ -130,11 +126,8 @@ def example_environment(
 def _secrets_of(providers: Iterable[ProviderEmulator]) -> List[str]:
     found = []
     for emulator in providers:
-        found += [
-            value
-            for name, value in emulator.credentials.items()
-            if "secret" in name or "key" in name or name == "token"
-        ]
+        found += [value for name, value in emulator.credentials.items() if "secret" in name or "key" in name or
+                  name == "token"]
     return found
 
 
