@@ -194,6 +194,8 @@ def test_8_processes_sharing_a_file_cache_make_one_token_call(salesforce: Salesf
     results = processes_sharing_a_file_cache("salesforce", salesforce.environ(), tmp_path)
     assert len(results) == 8
     assert salesforce.token_calls == 1
+    # The seven that read the token from the cache got its instance_url too.
+    assert [result["extra"].get("instance_url") for result in results] == [salesforce.url] * 8
 
 
 def test_from_env_through_the_registry(salesforce: SalesforceEmulator) -> None:

@@ -36,7 +36,7 @@ _WORKER = textwrap.dedent(
     while not os.path.exists(spec["go"]) and time.monotonic() < deadline:
         time.sleep(0.01)
     token = auth.get_token()
-    print(json.dumps({"expires_at": token.expires_at}))
+    print(json.dumps({"expires_at": token.expires_at, "extra": dict(token.extra)}))
     """
 )
 
