@@ -324,3 +324,12 @@ def test_repr_names_the_account_never_the_key_or_token(google: GoogleServiceAcco
     assert "PRIVATE KEY" not in shown
     secrets: List[str] = [google.private_key_pem.splitlines()[1]]
     assert all(secret not in shown for secret in secrets)
+
+
+def test_an_account_google_does_not_know_is_invalid_grant_saying_so(google: GoogleServiceAccountEmulator) -> None:
+    info = dict(google.key_info(), client_email="deleted@emulated.iam.gserviceaccount.com")
+    auth = GoogleServiceAccountAuth.from_file(info, scopes="api", **_emulator_options(google))
+    with pytest.raises(TokenRequestError) as caught:
+        auth.get_token()
+    assert "account not found" in str(caught.value)
+    assert "the service account was deleted or the key file is from another project" in str(caught.value)

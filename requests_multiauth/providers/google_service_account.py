@@ -40,14 +40,13 @@ __all__ = [
     "GoogleServiceAccountAuth",
 ]
 
-#: The ``aud`` of every assertion, whatever ``token_uri`` the key file names: "The value
-#: of this claim is always https://oauth2.googleapis.com/token when making an access
-#: token request" (the server-to-server page, #authorizingrequests); google-auth's
-#: ``_GOOGLE_OAUTH2_TOKEN_ENDPOINT`` sends the same.
+#: The ``aud`` of every assertion, whatever ``token_uri`` the key file names: Google's
+#: server-to-server page (#authorizingrequests) fixes it to this URL for access-token
+#: requests, and google-auth sends its ``_GOOGLE_OAUTH2_TOKEN_ENDPOINT``, the same URL.
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 
-#: Seconds an assertion is valid: "a maximum of 1 hour after the issued time"
-#: (#authorizingrequests); google-auth signs for exactly that (``_DEFAULT_TOKEN_LIFETIME_SECS``).
+#: Seconds an assertion is valid: at most an hour after ``iat`` (#authorizingrequests);
+#: google-auth signs for exactly that (``_DEFAULT_TOKEN_LIFETIME_SECS``).
 GOOGLE_ASSERTION_LIFETIME = 3600
 
 #: The ``type`` a service-account key file declares (others: ``authorized_user``,
@@ -72,8 +71,8 @@ _INVALID_GRANT_ADVICE = {
 
 def _refusal_hint(description: Optional[str]) -> Optional[str]:
     text = (description or "").lower()
-    for start, advice in sorted(_INVALID_GRANT_ADVICE.items(), key=lambda item: -len(item[0])):
-        if text.startswith(start):
+    for words, advice in sorted(_INVALID_GRANT_ADVICE.items(), key=lambda item: -len(item[0])):
+        if words in text:  # the most specific words first ("invalid jwt signature" before "invalid jwt")
             return advice
     return None
 

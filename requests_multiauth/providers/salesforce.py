@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Optional, Tuple
 
 from .._jose import KeyInput
 from ..auth import TokenAuth, TokenAuthOptions
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, TokenResponseError
 from ..grants.base import _required
 from ..grants.jwt_bearer import JwtBearerGrant
 from ..token import Token
@@ -50,8 +50,8 @@ SALESFORCE_SANDBOX_LOGIN_URL = "https://test.salesforce.com"
 #: The token endpoint's path under the login URL (the JWT flow page, "Request an access token").
 TOKEN_PATH = "/services/oauth2/token"
 
-#: Seconds each assertion is valid: "exp: the expiration time of the assertion within 3
-#: minutes" (the JWT flow page); simple-salesforce signs for the same three minutes.
+#: Seconds each assertion is valid: the JWT flow page wants ``exp`` no more than three
+#: minutes ahead; simple-salesforce signs for the same three minutes.
 SALESFORCE_ASSERTION_LIFETIME = 180
 
 #: How long a session (the access token) is assumed to live, since the answer does not say:
@@ -194,11 +194,8 @@ class SalesforceJwtAuth(TokenAuth, FromEnv):
 
 def instance_url_of(token: Token) -> str:
     """The ``instance_url`` a Salesforce token answer carried."""
-    extra = getattr(token, "extra", None) or {}
-    value = extra.get("instance_url")
+    value = token.extra.get("instance_url")
     if not isinstance(value, str) or not value:
-        from ..errors import TokenResponseError
-
         raise TokenResponseError("the Salesforce token answer had no instance_url")
     return value
 

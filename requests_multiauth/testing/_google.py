@@ -29,7 +29,7 @@ __all__ = ["GOOGLE_TOKEN_AUDIENCE", "GoogleServiceAccountEmulator"]
 #: The one ``aud`` Google accepts in an access-token assertion (#authorizingrequests).
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 
-#: "The expiration time of the assertion ... a maximum of 1 hour after the issued time."
+#: An assertion may live an hour at most (#authorizingrequests).
 MAX_ASSERTION_LIFETIME = 3600
 
 #: The clock skew the emulated endpoint allows on iat/exp (Google does not publish its
