@@ -29,6 +29,11 @@ Counted: token calls the emulator received during the burst, and failed requests
 simple-salesforce as they come (neither has a cache shared between processes). Counted:
 token calls in all.
 
+**Per-request CPU with a valid token.** ``--requests`` GETs per client (Google's
+emulator, an hour's token), the clients interleaved request by request, after a warm-up:
+the client process's CPU time (``time.process_time``) around each request, averaged,
+next to a plain ``requests.Session`` with a fixed ``Authorization`` header (the floor).
+
 The token endpoints answer after ``--latency`` seconds (0.2 by default), as a real one takes
 a while. Results go to ``benchmarks/VENDORS_JWT_RESULTS.md``.
 """
@@ -294,6 +299,48 @@ def salesforce_processes(latency: float, count: int) -> List[Tuple[str, int, int
         ]
 
 
+# -- per-request CPU ---------------------------------------------------------------------------------
+
+
+def google_cpu(count: int) -> Dict[str, float]:
+    """Microseconds of client CPU per request with a valid token, per client."""
+    from google.auth.transport.requests import AuthorizedSession
+    from google.auth.transport.requests import Request as GoogleTransport
+    from google.oauth2 import service_account
+
+    from requests_multiauth.testing import GoogleServiceAccountEmulator
+
+    with GoogleServiceAccountEmulator() as google:
+        url = google.api_url + "bench"
+        ours = _session(google.verify)
+        ours.auth = google.auth(session=_session(google.verify))
+        credentials = service_account.Credentials.from_service_account_file(google.key_file, scopes=["api"])
+        peer = AuthorizedSession(credentials, auth_request=GoogleTransport(session=_session(google.verify)))
+        peer.verify = google.verify
+        peer.trust_env = False
+        fixed = _session(google.verify)
+        assert ours.get(url, timeout=REQUEST_TIMEOUT).ok
+        fixed.headers["Authorization"] = "Bearer " + ours.auth.get_token().access_token  # type: ignore[union-attr]
+        clients: Dict[str, requests.Session] = {
+            "fixed header (floor)": fixed,
+            "requests_multiauth GoogleServiceAccountAuth": ours,
+            "google-auth AuthorizedSession": peer,
+        }
+        for session in clients.values():  # warm-up: tokens fetched, connections open
+            for _ in range(10):
+                session.get(url, timeout=REQUEST_TIMEOUT).raise_for_status()
+        spent = {name: 0.0 for name in clients}
+        names = list(clients)
+        for number in range(count):
+            for name in names[number % len(names) :] + names[: number % len(names)]:
+                started = time.process_time()
+                response = clients[name].get(url, timeout=REQUEST_TIMEOUT)
+                spent[name] += time.process_time() - started
+                if not response.ok:
+                    raise RuntimeError(f"{name}: HTTP {response.status_code}")
+        return {name: spent[name] / count * 1e6 for name in names}
+
+
 # -- the report --------------------------------------------------------------------------------------
 
 
@@ -304,12 +351,17 @@ def _version(distribution: str) -> str:
         return "not installed"
 
 
-def render(args: argparse.Namespace, results: Dict[str, List[List[Tuple[str, int, int]]]], seconds: float) -> str:
+def render(
+    args: argparse.Namespace,
+    results: Dict[str, List[List[Tuple[str, int, int]]]],
+    cpu: List[Dict[str, float]],
+    seconds: float,
+) -> str:
     lines = [
         "# JWT-bearer presets next to their vendors' SDKs: token calls",
         "",
         f"`python -m benchmarks.vendors_jwt --rounds {args.rounds} --threads {args.threads} "
-        f"--processes {args.processes} --latency {args.latency}`, {seconds:.0f} s, on "
+        f"--processes {args.processes} --requests {args.requests} --latency {args.latency}`, {seconds:.0f} s, on "
         f"{os.cpu_count()} CPUs {platform.machine()} ({platform.system()}), Python {platform.python_version()}; "
         f"requests_multiauth, google-auth {_version('google-auth')}, "
         f"simple-salesforce {_version('simple-salesforce')}. Token endpoint latency {args.latency} s.",
@@ -325,6 +377,19 @@ def render(args: argparse.Namespace, results: Dict[str, List[List[Tuple[str, int
             calls = ", ".join(str(r[index][1]) for r in rounds)
             failures = ", ".join(str(r[index][2]) for r in rounds)
             lines.append(f"| {scenario} | {name} | {calls} | {failures} |")
+    if cpu:
+        lines += [
+            "",
+            f"Client CPU per request with a valid token (Google emulator, {args.requests} requests per client "
+            "per round, interleaved), µs per round:",
+            "",
+            "| client | µs per request | ÷ fixed header |",
+            "|---|---|---|",
+        ]
+        for name in cpu[0]:
+            values = ", ".join(f"{r[name]:.0f}" for r in cpu)
+            ratios = ", ".join(f"{r[name] / r['fixed header (floor)']:.2f}" for r in cpu)
+            lines.append(f"| {name} | {values} | {ratios} |")
     lines.append("")
     return "\n".join(lines)
 
@@ -335,6 +400,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--threads", type=int, default=THREADS)
     parser.add_argument("--processes", type=int, default=PROCESSES)
     parser.add_argument("--latency", type=float, default=0.2, help="seconds the token endpoints take to answer")
+    parser.add_argument("--requests", type=int, default=300, help="requests per client per round (CPU)")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent)
     args = parser.parse_args(argv)
     started = time.monotonic()
@@ -347,12 +413,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         f"Salesforce, {args.processes} processes": lambda: salesforce_processes(args.latency, args.processes),
     }
     results: Dict[str, List[List[Tuple[str, int, int]]]] = {name: [] for name in scenarios}
+    cpu: List[Dict[str, float]] = []
     for number in range(args.rounds):
         for name, run in scenarios.items():
             rows = run()
             results[name].append(rows)
             print(f"round {number + 1}, {name}: " + "; ".join(f"{n} {c} calls {f} failed" for n, c, f in rows))
-    report = render(args, results, time.monotonic() - started)
+        cpu.append(google_cpu(args.requests))
+        print(f"round {number + 1}, CPU: " + "; ".join(f"{n} {us:.0f} µs" for n, us in cpu[-1].items()))
+    report = render(args, results, cpu, time.monotonic() - started)
     args.output.mkdir(parents=True, exist_ok=True)
     path = args.output / "VENDORS_JWT_RESULTS.md"
     path.write_text(report, encoding="utf-8")
