@@ -251,6 +251,22 @@ def test_a_clock_far_behind_is_expired_authorization_code_naming_the_clock(
     assert "clock" in str(caught.value)
 
 
+def test_an_unknown_consumer_key_is_invalid_client_id_with_advice(salesforce: SalesforceEmulator) -> None:
+    auth = SalesforceJwtAuth(
+        "3MVG9-not-this-orgs-app",
+        salesforce.username,
+        salesforce.private_key_pem,
+        token_url=salesforce.token_url,
+        session=salesforce.api_session(),
+        clock=salesforce.clock,
+    )
+    with pytest.raises(TokenRequestError) as caught:
+        auth.get_token()
+    assert caught.value.error == "invalid_client_id"
+    assert "client identifier invalid" in str(caught.value)
+    assert "Manage Consumer Details" in str(caught.value)
+
+
 def test_login_url_must_be_https() -> None:
     with pytest.raises(ConfigurationError, match="https://"):
         SalesforceJwtAuth("key", "user@example.com", "unused", login_url="http://login.salesforce.com")

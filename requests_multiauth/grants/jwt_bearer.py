@@ -118,8 +118,9 @@ class JwtBearerGrant(Grant):
         params: more form fields, sent as given.
         default_lifetime: the lifetime of an access token whose answer states none.
         parse: reads the answer instead of the standard parser (an ID-token answer).
-        refusal_hint: words the advice of an ``invalid_grant`` refusal, given its
-            ``error_description``; default :data:`INVALID_GRANT_HINT`.
+        refusal_hint: words the advice of a refusal, given its OAuth ``error`` and
+            ``error_description`` (the vendor's own words), or None to keep the default:
+            :data:`INVALID_GRANT_HINT` for ``invalid_grant``, the generic advice otherwise.
 
     Raises:
         ConfigurationError: a missing issuer, an unusable key, a bad lifetime, a reserved claim.
@@ -147,7 +148,7 @@ class JwtBearerGrant(Grant):
         params: Optional[Mapping[str, str]] = None,
         default_lifetime: Optional[float] = None,
         parse: Optional[Callable[[Any, float, Sequence[Optional[str]]], Token]] = None,
-        refusal_hint: Optional[Callable[[Optional[str]], Optional[str]]] = None,
+        refusal_hint: Optional[Callable[[str, Optional[str]], Optional[str]]] = None,
     ) -> None:
         self.issuer = _required("issuer", issuer)
         if subject is not None:
@@ -225,12 +226,14 @@ class JwtBearerGrant(Grant):
         try:
             return super().fetch(endpoint, previous, now)
         except TokenRequestError as exc:
-            if exc.error != "invalid_grant":
+            hint = None
+            if self._refusal_hint is not None and exc.error is not None:
+                hint = self._refusal_hint(exc.error, exc.error_description)
+            if hint is None and exc.error == "invalid_grant":
+                hint = INVALID_GRANT_HINT.format(audience=safe_url(self.audience), kid=self.key.kid)
+            if hint is None:
                 raise
-            hint = self._refusal_hint(exc.error_description) if self._refusal_hint is not None else None
-            raise exc.with_hint(
-                hint or INVALID_GRANT_HINT.format(audience=safe_url(self.audience), kid=self.key.kid)
-            ) from None
+            raise exc.with_hint(hint) from None
 
 
 class JwtBearerAuth(TokenAuth):

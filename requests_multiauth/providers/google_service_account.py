@@ -69,7 +69,9 @@ _INVALID_GRANT_ADVICE = {
 }
 
 
-def _refusal_hint(description: Optional[str]) -> Optional[str]:
+def _refusal_hint(error: str, description: Optional[str]) -> Optional[str]:
+    if error != "invalid_grant":
+        return None
     text = (description or "").lower()
     for words, advice in sorted(_INVALID_GRANT_ADVICE.items(), key=lambda item: -len(item[0])):
         if words in text:  # the most specific words first ("invalid jwt signature" before "invalid jwt")

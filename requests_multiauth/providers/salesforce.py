@@ -93,7 +93,18 @@ _FALLBACK_ADVICE = (
 )
 
 
-def _refusal_hint(description: Optional[str]) -> Optional[str]:
+#: Salesforce's answer to a consumer key it does not know (``invalid_client_id``).
+_UNKNOWN_APP_ADVICE = (
+    "consumer_key is not the consumer key of a connected app of this org: copy it from Setup > App Manager > "
+    "(the app) > View > Manage Consumer Details, and check login_url (a sandbox is https://test.salesforce.com)"
+)
+
+
+def _refusal_hint(error: str, description: Optional[str]) -> Optional[str]:
+    if error == "invalid_client_id":
+        return _UNKNOWN_APP_ADVICE
+    if error != "invalid_grant":
+        return None
     text = (description or "").strip().lower()
     return _ADVICE.get(text, _FALLBACK_ADVICE)
 
