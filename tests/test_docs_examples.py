@@ -19,11 +19,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Sequence
+from typing import Dict, Iterator, List
 
 import pytest
 
-from requests_multiauth.testing import LocalProviders, ProviderEmulator
+from requests_multiauth.testing import LocalProviders
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -78,25 +78,7 @@ def providers() -> Iterator[LocalProviders]:
         yield running
 
 
-#: Registry providers whose emulators are not among LocalProviders' five, for their pages' examples.
-VENDOR_EMULATORS = ("google-service-account", "salesforce")
-
-
-@pytest.fixture(scope="module")
-def vendor_emulators() -> Iterator[List[ProviderEmulator]]:
-    from requests_multiauth import get_provider
-
-    running = [get_provider(name).emulator(tls=True).start() for name in VENDOR_EMULATORS]  # type: ignore[misc]
-    try:
-        yield running
-    finally:
-        for emulator in running:
-            emulator.stop()
-
-
-def example_environment(
-    providers: LocalProviders, home: Path, vendors: Sequence[ProviderEmulator] = ()
-) -> Dict[str, str]:
+def example_environment(providers: LocalProviders, home: Path) -> Dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
@@ -105,17 +87,9 @@ def example_environment(
     }
     env.update(providers.environ())
     for emulator in providers:
-        env[f"{emulator.name.upper()}_API_URL"] = emulator.api_url
+        env[f"{emulator.name.upper().replace('-', '_')}_API_URL"] = emulator.api_url
     assert isinstance(providers.verify, str)
     env["REQUESTS_CA_BUNDLE"] = providers.verify
-    if vendors:  # each vendor emulator has a CA of its own: one bundle trusts them all
-        bundle = home / "ca-bundle.pem"
-        cas = [providers.verify, *(str(emulator.verify) for emulator in vendors)]
-        bundle.write_text("".join(Path(ca).read_text(encoding="ascii") for ca in cas), encoding="ascii")
-        env["REQUESTS_CA_BUNDLE"] = str(bundle)
-        for emulator in vendors:
-            env.update(emulator.environ())
-            env[f"{emulator.name.upper()}_API_URL"] = emulator.api_url
     env["XDG_CACHE_HOME"] = str(home / "cache")
     env["TOKEN_CACHE_DIR"] = str(home / "tokens")
     env["NO_PROXY"] = "127.0.0.1,localhost,::1"
@@ -123,7 +97,7 @@ def example_environment(
     return env
 
 
-def _secrets_of(providers: Iterable[ProviderEmulator]) -> List[str]:
+def _secrets_of(providers: LocalProviders) -> List[str]:
     found = []
     for emulator in providers:
         found += [value for name, value in emulator.credentials.items() if "secret" in name or "key" in name or
@@ -143,7 +117,7 @@ def test_docs_example_runs(
     example: Path, providers: LocalProviders, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     _skip_without_its_library(example)
-    env = example_environment(providers, tmp_path, request.getfixturevalue("vendor_emulators"))
+    env = example_environment(providers, tmp_path)
     if _needs_redis(example):
         env["REDIS_URL"] = request.getfixturevalue("redis_url")
     if example.name.startswith("test_"):
@@ -161,7 +135,7 @@ def test_docs_example_runs(
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, f"{example.name} failed:\n{output}"
-    for secret in _secrets_of([*providers, *request.getfixturevalue("vendor_emulators")]):
+    for secret in _secrets_of(providers):
         assert secret not in output, f"{example.name} printed a secret"
 
 

@@ -10,7 +10,7 @@ from requests_multiauth import GoogleServiceAccountAuth
 # the key file IAM gave you (GOOGLE_APPLICATION_CREDENTIALS, as google-auth reads it)
 key_file = os.environ["GOOGLE_APPLICATION_CREDENTIALS"]
 
-api = os.environ.get("GOOGLE_API_URL", "https://storage.googleapis.com/storage/v1/")
+api = os.environ.get("GOOGLE_SERVICE_ACCOUNT_API_URL", "https://storage.googleapis.com/storage/v1/")
 
 session = requests.Session()
 session.auth = GoogleServiceAccountAuth.from_file(

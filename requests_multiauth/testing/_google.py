@@ -64,7 +64,7 @@ class GoogleServiceAccountEmulator(ProviderEmulator):
         seen_assertions: every assertion's decoded header and claims, in order (tests compare them).
     """
 
-    name = "google"
+    name = "google-service-account"
     token_path = "/token"
     api_path = "/api/"
     default_lifetime = 3600.0  # "expires_in": 3599 or so: Google's access tokens live an hour
@@ -127,11 +127,9 @@ class GoogleServiceAccountEmulator(ProviderEmulator):
     def credentials(self) -> Dict[str, str]:
         return {"path_or_info": self.key_file}
 
-    def environ(self) -> Dict[str, str]:
-        environ = {"GOOGLE_APPLICATION_CREDENTIALS": self.key_file, "GOOGLE_SERVICE_ACCOUNT_SCOPES": "api"}
-        if isinstance(self.verify, str):
-            environ["GOOGLE_SERVICE_ACCOUNT_CA_BUNDLE"] = self.verify
-        return environ
+    def environ_values(self) -> Dict[str, str]:
+        """The key file (``GOOGLE_APPLICATION_CREDENTIALS``) and the scope ``api``."""
+        return {"path_or_info": self.key_file, "scopes": "api"}
 
     def auth(self, **options: Any) -> Any:
         """``GoogleServiceAccountAuth`` for this account's key file (``scopes=["api"]`` unless

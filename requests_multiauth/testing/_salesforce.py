@@ -89,19 +89,15 @@ class SalesforceEmulator(ProviderEmulator):
     def credentials(self) -> Dict[str, str]:
         return {"consumer_key": self.consumer_key, "username": self.username, "private_key": self.private_key_pem}
 
-    def environ(self) -> Dict[str, str]:
-        """The variables of ``SalesforceJwtAuth.from_env()``; the private key goes as a
-        file (:attr:`key_file`, written on first use)."""
-        environ = {
-            "SALESFORCE_CONSUMER_KEY": self.consumer_key,
-            "SALESFORCE_USERNAME": self.username,
-            "SALESFORCE_PRIVATE_KEY_FILE": self.key_file,
-            "SALESFORCE_LOGIN_URL": self.login_url,
-            "SALESFORCE_TOKEN_URL": self.token_url,
+    def environ_values(self) -> Dict[str, str]:
+        """The app, the user, the key as a file (:attr:`key_file`), the login URL and this token endpoint."""
+        return {
+            "consumer_key": self.consumer_key,
+            "username": self.username,
+            "private_key": self.key_file,
+            "login_url": self.login_url,
+            "token_url": self.token_url,
         }
-        if isinstance(self.verify, str):
-            environ["SALESFORCE_CA_BUNDLE"] = self.verify
-        return environ
 
     @property
     def key_file(self) -> str:
