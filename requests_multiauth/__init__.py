@@ -49,12 +49,15 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time every name loa
         TokenTimeoutError,
     )
     from .grants.base import Grant, GrantRequest
+    from .grants.jwt_bearer import JwtBearerAuth
     from .providers.cognito import CognitoAuth
     from .providers.dataloy import DataloyAuth
     from .providers.diagrams import DiagramsAuth
+    from .providers.google_service_account import GoogleServiceAccountAuth
     from .providers.opsnow import OpsNowAuth
     from .providers.rated import RatedAuth
     from .providers.registry import Provider, get_provider, list_providers
+    from .providers.salesforce import SalesforceJwtAuth
     from .standard import ApiKeyTokenAuth, AudienceClientCredentialsAuth, ClientCredentialsAuth
     from .static import StaticTokenAuth
     from .telemetry import AuthTelemetry, TelemetrySnapshot
@@ -122,6 +125,9 @@ _LAZY = {
     "Provider": "providers.registry",
     "get_provider": "providers.registry",
     "list_providers": "providers.registry",
+    "JwtBearerAuth": "grants.jwt_bearer",
+    "GoogleServiceAccountAuth": "providers.google_service_account",
+    "SalesforceJwtAuth": "providers.salesforce",
 }
 
 
@@ -161,6 +167,9 @@ __all__ = [
     "get_provider",
     "list_providers",
     "FailureSharingTokenCache",
+    "GoogleServiceAccountAuth",
+    "JwtBearerAuth",
+    "SalesforceJwtAuth",
     "Grant",
     "GrantRequest",
     "InsecureTransportError",

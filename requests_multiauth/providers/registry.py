@@ -42,7 +42,16 @@ ENTRY_POINT_GROUP = "requests_multiauth.providers"
 
 #: The modules of ``requests_multiauth.providers`` that declare a built-in ``PROVIDER``.
 #: Listed in this order: the presets, then the generic OAuth 2.0 provider.
-BUILTIN_MODULES: Tuple[str, ...] = ("rated", "opsnow", "cognito", "dataloy", "diagrams", "oauth2")
+BUILTIN_MODULES: Tuple[str, ...] = (
+    "rated",
+    "opsnow",
+    "cognito",
+    "dataloy",
+    "diagrams",
+    "google_service_account",
+    "salesforce",
+    "oauth2",
+)
 
 #: Registry names: lowercase words joined by dashes ("dataloy", "github-app").
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")

@@ -47,6 +47,7 @@ import sys
 from ._appjwt import AppJwtEmulator
 from ._authserver import ApiCall, OAuth2Emulator, RegisteredClient, SeenAssertion, TokenCall
 from ._emulator import ManualClock, ProviderEmulator
+from ._google import GoogleServiceAccountEmulator
 from ._hostile import (
     GzipBomb,
     LongHeader,
@@ -67,6 +68,7 @@ from ._providers import (
     OpsNowEmulator,
     RatedEmulator,
 )
+from ._salesforce import SalesforceEmulator
 from ._server import DROP_CONNECTION, Body, Handler, LocalServer, Misbehaviour, Reply, Request, wsgi_handler
 
 __all__ = [
@@ -88,6 +90,7 @@ __all__ = [
     "Trickle",
     "TrickleHeaders",
     "Truncated",
+    "GoogleServiceAccountEmulator",
     "Handler",
     "LocalProviders",
     "LocalServer",
@@ -99,6 +102,7 @@ __all__ = [
     "RegisteredClient",
     "Reply",
     "Request",
+    "SalesforceEmulator",
     "SeenAssertion",
     "TokenCall",
     "wsgi_handler",
