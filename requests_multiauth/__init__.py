@@ -55,7 +55,9 @@ if TYPE_CHECKING:
     from .caches.file import FileTokenCache
     from .caches.redis import RedisTokenCache
     from .discovery import ServerMetadata, discover
+    from .grants.token_exchange import TokenExchangeAuth
     from .providers.registry import Provider, get_provider, list_providers
+    from .sources import GitHubActionsToken
 
 __version__ = "0.1.0"
 
@@ -69,6 +71,8 @@ _LAZY = {
     "Provider": "providers.registry",
     "get_provider": "providers.registry",
     "list_providers": "providers.registry",
+    "TokenExchangeAuth": "grants.token_exchange",
+    "GitHubActionsToken": "sources",
 }
 
 
@@ -108,6 +112,7 @@ __all__ = [
     "get_provider",
     "list_providers",
     "FailureSharingTokenCache",
+    "GitHubActionsToken",
     "Grant",
     "GrantRequest",
     "InsecureTransportError",
@@ -132,6 +137,7 @@ __all__ = [
     "TokenAuth",
     "TokenAuthOptions",
     "TokenCache",
+    "TokenExchangeAuth",
     "TokenExpiredError",
     "TokenExpiryWarning",
     "TokenRequestError",

@@ -48,6 +48,7 @@ from ._providers import (
     RatedEmulator,
 )
 from ._server import DROP_CONNECTION, Body, Handler, LocalServer, Reply, Request, wsgi_handler
+from ._token_exchange import Exchange, TokenExchangeEmulator, WorkloadIssuer
 
 __all__ = [
     "DROP_CONNECTION",
@@ -57,6 +58,7 @@ __all__ = [
     "CognitoEmulator",
     "DataloyEmulator",
     "DiagramsEmulator",
+    "Exchange",
     "Handler",
     "LocalProviders",
     "LocalServer",
@@ -70,6 +72,8 @@ __all__ = [
     "Request",
     "SeenAssertion",
     "TokenCall",
+    "TokenExchangeEmulator",
+    "WorkloadIssuer",
     "wsgi_handler",
 ]
 
