@@ -38,6 +38,7 @@ import sys
 
 from ._authserver import ApiCall, OAuth2Emulator, RegisteredClient, SeenAssertion, TokenCall
 from ._emulator import ManualClock, ProviderEmulator
+from ._github_actions import GITHUB_ACTIONS_ISSUER, GitHubActionsEmulator
 from ._providers import (
     OPSNOW_SHAPES,
     CognitoEmulator,
@@ -52,6 +53,7 @@ from ._token_exchange import Exchange, TokenExchangeEmulator, WorkloadIssuer
 
 __all__ = [
     "DROP_CONNECTION",
+    "GITHUB_ACTIONS_ISSUER",
     "OPSNOW_SHAPES",
     "ApiCall",
     "Body",
@@ -59,6 +61,7 @@ __all__ = [
     "DataloyEmulator",
     "DiagramsEmulator",
     "Exchange",
+    "GitHubActionsEmulator",
     "Handler",
     "LocalProviders",
     "LocalServer",

@@ -119,6 +119,9 @@ class TokenExchangeEmulator(ProviderEmulator):
         clients: registered confidential clients, id to secret; a request that
             authenticates must match one, and with *require_client* one must.
         require_client: refuse requests without client authentication (``invalid_client``).
+        issuer: the platform issuer whose JWTs it trusts (a
+            :class:`~requests_multiauth.testing.GitHubActionsEmulator`'s ``issuer``,
+            say); default a new :class:`WorkloadIssuer`.
         **options: those of :class:`~requests_multiauth.testing.ProviderEmulator`.
 
     Attributes:
@@ -137,6 +140,7 @@ class TokenExchangeEmulator(ProviderEmulator):
         subject_audience: str = "https://sts.example.test",
         clients: Optional[Mapping[str, str]] = None,
         require_client: bool = False,
+        issuer: Optional[WorkloadIssuer] = None,
         **options: Any,
     ) -> None:
         self.subject_audience = subject_audience
@@ -144,7 +148,7 @@ class TokenExchangeEmulator(ProviderEmulator):
         self.require_client = require_client
         self.exchanges: List[Exchange] = []
         super().__init__(**options)
-        self.issuer = WorkloadIssuer(clock=self.clock)
+        self.issuer = issuer if issuer is not None else WorkloadIssuer(clock=self.clock)
 
     def subject_token(self, subject: str = "system:serviceaccount:default:app", **claims: Any) -> str:
         """A subject token this server trusts, signed by :attr:`issuer`."""
