@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from .caches.redis import RedisTokenCache
     from .discovery import ServerMetadata, discover
     from .grants.token_exchange import TokenExchangeAuth
+    from .providers.google_external_account import GoogleExternalAccountAuth
     from .providers.registry import Provider, get_provider, list_providers
     from .sources import GitHubActionsToken
 
@@ -73,6 +74,7 @@ _LAZY = {
     "list_providers": "providers.registry",
     "TokenExchangeAuth": "grants.token_exchange",
     "GitHubActionsToken": "sources",
+    "GoogleExternalAccountAuth": "providers.google_external_account",
 }
 
 
@@ -113,6 +115,7 @@ __all__ = [
     "list_providers",
     "FailureSharingTokenCache",
     "GitHubActionsToken",
+    "GoogleExternalAccountAuth",
     "Grant",
     "GrantRequest",
     "InsecureTransportError",

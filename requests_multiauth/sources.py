@@ -39,7 +39,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Tuple, Union
 from urllib.parse import quote
 
 from .errors import ConfigurationError, TokenRequestError, TokenResponseError
@@ -59,6 +59,7 @@ __all__ = [
     "LiteralToken",
     "TokenSource",
     "TokenSourceSpec",
+    "UrlToken",
     "token_source",
 ]
 
@@ -67,6 +68,10 @@ __all__ = [
 #: https://docs.github.com/en/actions/security-for-github-actions/security-hardening-your-deployments/about-security-hardening-with-openid-connect
 ACTIONS_ID_TOKEN_REQUEST_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"
 ACTIONS_ID_TOKEN_REQUEST_TOKEN = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
+
+#: The link-local address of cloud metadata services (Azure IMDS): plain HTTP by
+#: design (DESIGN "Metadata endpoints are HTTP by design"), and no secret is sent to it.
+LINK_LOCAL_METADATA = "169.254.169.254"
 
 #: Below this length a file cannot hold a token (a JWT is hundreds of characters);
 #: a shorter file is a half-written or placeholder file, refused as empty.
@@ -104,6 +109,11 @@ class TokenSource:
     def secrets(self) -> Tuple[str, ...]:
         """Long-lived secrets of the source itself (a request token), kept out of messages."""
         return ()
+
+    def rejected(self, token: str) -> bool:
+        """The server refused *token*, which this source gave (a 401 for a revoked token):
+        drop it if the source keeps one. True when the next :meth:`token` gives another."""
+        return False
 
 
 class LiteralToken(TokenSource):
@@ -266,6 +276,13 @@ class AuthToken(TokenSource):
         token: str = self.auth.get_token().access_token
         return token
 
+    def rejected(self, token: str) -> bool:
+        # Only when that token is still the auth's: another thread may have renewed it already.
+        if self.auth.get_token().access_token != token:
+            return True
+        self.auth.invalidate()
+        return True
+
     def identity(self) -> str:
         key = getattr(self.auth, "cache_key", None)
         return f"auth:{type(self.auth).__name__}:{key if isinstance(key, str) else ''}"
@@ -378,6 +395,99 @@ class GitHubActionsToken(TokenSource):
 
     def __repr__(self) -> str:
         return f"GitHubActionsToken(audience={self.audience!r})"
+
+
+class UrlToken(TokenSource):
+    """A token fetched with a GET from a URL at every token call (Google's URL
+    ``credential_source``: a local token server, Azure's IMDS, the Actions runner).
+
+    The answer must be a JSON object holding the token under *field* (an answer of
+    bare text is not read: the token-call transport decodes JSON answers only).
+
+    Args:
+        url: where to GET it; HTTPS, or plain HTTP to loopback with
+            *allow_insecure_loopback*, or to the link-local metadata address
+            169.254.169.254 (Azure IMDS: HTTP by design, no secret sent).
+        headers: headers of the GET; their values are treated as secrets.
+        field: the JSON member holding the token.
+        label: who reads it, for messages.
+        session, verify, timeout, retry, allow_insecure_loopback: as for
+            :class:`~requests_multiauth.TokenAuth`, for the GET.
+
+    Raises:
+        ConfigurationError: no *field*, or the URL is neither HTTPS nor an exception above.
+        TokenRequestError, TokenResponseError: at a token call, the GET failed or its
+            answer has no *field*.
+    """
+
+    kind = "url"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        field: Optional[str],
+        headers: Optional[Mapping[str, str]] = None,
+        label: str = "the token URL",
+        session: Optional[requests.Session] = None,
+        verify: Union[bool, str, None] = None,
+        timeout: Optional[Timeout] = None,
+        retry: Optional[RetryPolicy] = None,
+        allow_insecure_loopback: bool = False,
+    ) -> None:
+        from .transport.endpoint import DEFAULT_TOKEN_TIMEOUT, TokenEndpoint
+        from .transport.urls import origin
+
+        if not field:
+            raise ConfigurationError(
+                f"{label}: a URL source is read as a JSON answer: give the member holding the token "
+                "(format type 'json' with subject_token_field_name)"
+            )
+        self.url = url
+        self.field = field
+        self.label = label
+        self.headers: Dict[str, str] = {str(k): str(v) for k, v in (headers or {}).items()}
+        _, host, port = origin(url)
+        plain = (f"{host}:{port}",) if host == LINK_LOCAL_METADATA else ()
+        self._endpoint = TokenEndpoint(
+            url,
+            session=session,
+            verify=verify,
+            timeout=timeout if timeout is not None else DEFAULT_TOKEN_TIMEOUT,
+            retry=retry,
+            allow_insecure_loopback=allow_insecure_loopback,
+            secrets=tuple(self.headers.values()),
+            plain_http_hosts=plain,
+        )
+
+    def token(self) -> str:
+        from .grants.base import GrantRequest
+
+        def make() -> GrantRequest:
+            return GrantRequest(method="GET", headers=dict(self.headers), secrets=tuple(self.headers.values()))
+
+        def parse(answer: Any) -> str:
+            value = answer.get(self.field) if isinstance(answer, dict) else None
+            if not isinstance(value, str) or not value.strip():
+                raise TokenResponseError(f"{self.label}: the answer has no string member {self.field!r}")
+            return value.strip()
+
+        value: str = self._endpoint.call(make, parse=parse, grant="subject_token")
+        return value
+
+    def identity(self) -> str:
+        from .transport.urls import safe_url
+
+        return f"url:{safe_url(self.url)}#{self.field}"
+
+    @property
+    def secrets(self) -> Tuple[str, ...]:
+        return tuple(self.headers.values())
+
+    def __repr__(self) -> str:
+        from .transport.urls import safe_url
+
+        return f"UrlToken({safe_url(self.url)!r}, field={self.field!r})"
 
 
 def _runner_value(answer: Any) -> str:

@@ -40,6 +40,7 @@ CONTRACT = {
     # Stage 3: token exchange and token sources
     "TokenExchangeAuth",
     "GitHubActionsToken",
+    "GoogleExternalAccountAuth",
 }
 
 

@@ -39,6 +39,7 @@ import sys
 from ._authserver import ApiCall, OAuth2Emulator, RegisteredClient, SeenAssertion, TokenCall
 from ._emulator import ManualClock, ProviderEmulator
 from ._github_actions import GITHUB_ACTIONS_ISSUER, GitHubActionsEmulator
+from ._google_sts import GoogleStsEmulator
 from ._providers import (
     OPSNOW_SHAPES,
     CognitoEmulator,
@@ -62,6 +63,7 @@ __all__ = [
     "DiagramsEmulator",
     "Exchange",
     "GitHubActionsEmulator",
+    "GoogleStsEmulator",
     "Handler",
     "LocalProviders",
     "LocalServer",
