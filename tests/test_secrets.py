@@ -373,7 +373,7 @@ def test_subject_tokens_runner_tokens_and_exchanged_tokens_stay_out_of_reprs_err
     texts: List[str] = []
     for auth in auths:
         token = auth.get_token()
-        texts += _texts(auth) + _texts(token) + _texts(auth._grant.subject)
+        texts += _texts(auth) + _texts(token) + _texts(auth.subject_token)
     texts += _texts(token_source(subject)) + _texts(LiteralToken(subject)) + _texts(FileToken(path))
     refused = TokenExchangeAuth(subject, server.url + "/refuse", session=server.session())
     with pytest.raises(TokenRequestError) as caught:
