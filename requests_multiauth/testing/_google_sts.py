@@ -73,7 +73,6 @@ class GoogleStsEmulator(ProviderEmulator):
 
     Attributes:
         sts_calls, iam_calls: requests each endpoint received (``token_calls`` is ``sts_calls``).
-        subject_audience: the ``aud`` a subject token must carry.
     """
 
     name = "google-external-account"
