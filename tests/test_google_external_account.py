@@ -266,7 +266,21 @@ def test_an_sts_refusal_is_a_typed_error_with_googles_code_and_no_subject_token(
     with pytest.raises(TokenRequestError) as caught:
         auth.get_token()
     assert caught.value.error == "invalid_grant"
+    assert "one of the pool provider's allowed audiences" in str(caught.value)
     assert foreign not in "".join(traceback.format_exception(caught.value))
+
+
+def test_an_iam_refusal_says_which_role_the_pool_needs(google: GoogleStsEmulator, subject_file: Path) -> None:
+    from requests_multiauth import TokenRequestError
+
+    config = google.credential_config(str(subject_file))
+    config["service_account_impersonation_url"] = config["service_account_impersonation_url"].replace(
+        google.service_account, "stranger@other-project.iam.gserviceaccount.com"
+    )
+    with pytest.raises(TokenRequestError) as caught:
+        google.auth(path_or_info=config).get_token()
+    assert caught.value.status_code == 403
+    assert "roles/iam.workloadIdentityUser" in str(caught.value)
 
 
 def test_the_peer_runs_on_the_same_emulator_through_its_documented_requests_integration(

@@ -124,6 +124,7 @@ def test_a_refused_subject_token_is_a_token_request_error_with_the_rfc_error_cod
     with pytest.raises(TokenRequestError) as caught:
         auth.get_token()
     assert caught.value.error == "invalid_grant"
+    assert "it may be expired, meant for another audience" in str(caught.value)
     assert stale not in str(caught.value)
     assert stale not in "".join(traceback.format_exception(caught.value))
 

@@ -22,14 +22,15 @@ The request (RFC 8693 §2.1, https://www.rfc-editor.org/rfc/rfc8693#section-2.1)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import urlencode
 
 from ..auth import TokenAuth, TokenAuthOptions
 from ..client_auth import Binding, ClientAuthSpec, resolve_client_auth
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, TokenRequestError
 from ..sources import TokenSource, TokenSourceSpec, token_source
 from ..token import Token, parse_token_response
+from ..transport.endpoint import TokenEndpoint
 from .base import Grant, GrantRequest, Scope, _scope_string, client_request
 
 if TYPE_CHECKING:
@@ -191,6 +192,28 @@ class TokenExchangeGrant(Grant):
         if not self.headers:
             return sending
         return GrantRequest(form=sending.form, headers={**sending.headers, **self.headers}, secrets=sending.secrets)
+
+    #: What to check when the server refuses, by RFC 8693 §2.2.2 / RFC 6749 §5.2 error code.
+    hints: ClassVar[Mapping[str, str]] = {
+        "invalid_grant": (
+            "the subject (or actor) token was refused: it may be expired, meant for another audience, or "
+            "from an issuer the server does not trust; check the token source and the server's trust settings"
+        ),
+        "invalid_target": (
+            "the server will not issue a token for this audience or resource: check audience= and resource="
+        ),
+        "invalid_request": (
+            "the server found a parameter missing or malformed: check the token types and the fields given"
+        ),
+    }
+
+    def fetch(self, endpoint: TokenEndpoint, previous: Optional[Token], now: float) -> Token:
+        """One exchange; a refusal's message says what the error code means here (see :attr:`hints`)."""
+        try:
+            return super().fetch(endpoint, previous, now)
+        except TokenRequestError as exc:
+            hint = self.hints.get(exc.error or "")
+            raise (exc.with_hint(hint) if hint else exc) from None
 
     def parse(self, answer: Any, now: float) -> Token:
         if isinstance(answer, dict) and str(answer.get("token_type", "")).lower() == _NOT_APPLICABLE:

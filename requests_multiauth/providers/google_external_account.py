@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import quote
 
 from ..auth import TokenAuth, TokenAuthOptions
@@ -53,6 +53,7 @@ __all__ = [
     "STS_TOKEN_URL",
     "GoogleExternalAccountAuth",
     "GoogleImpersonationGrant",
+    "GoogleStsGrant",
 ]
 
 #: Google's STS token endpoint (``{universe_domain}`` is ``googleapis.com``):
@@ -121,6 +122,34 @@ def _scopes(scopes: Union[str, Sequence[str], None]) -> List[str]:
     return listed
 
 
+class GoogleStsGrant(TokenExchangeGrant):
+    """The STS exchange, its refusals explained the way Google's troubleshooting page does:
+    https://cloud.google.com/iam/docs/troubleshooting-workload-identity-federation"""
+
+    hints: ClassVar[Mapping[str, str]] = {
+        **TokenExchangeGrant.hints,
+        "invalid_grant": (
+            "STS refused the subject token: check that it is in date, that its 'aud' is one of the pool "
+            "provider's allowed audiences, that its issuer is the provider's, and the provider's attribute "
+            "condition"
+        ),
+        "invalid_target": "no workload identity pool provider has this audience: check 'audience' in the configuration",
+        "invalid_scope": "check the scopes: STS grants Google Cloud scopes (cloud-platform, iam)",
+    }
+
+
+#: What to check when generateAccessToken refuses, by HTTP status (Google's API errors carry no OAuth code).
+IMPERSONATION_HINTS: Mapping[int, str] = {
+    401: "IAM refused the STS token: it may have been revoked; it is renewed once automatically",
+    403: (
+        "the pool's principal may not impersonate this service account: grant it "
+        "roles/iam.workloadIdentityUser on the service account, and check the email in "
+        "service_account_impersonation_url"
+    ),
+    404: "no such service account: check the email in service_account_impersonation_url",
+}
+
+
 class GoogleImpersonationGrant(Grant):
     """IAM Credentials ``generateAccessToken``: a service account's token for the caller's token.
 
@@ -168,11 +197,15 @@ class GoogleImpersonationGrant(Grant):
             return self.parse(answer, now)
 
         try:
-            token: Token = endpoint.call(make, parse=parse, grant=self.name)
+            try:
+                token: Token = endpoint.call(make, parse=parse, grant=self.name)
+            except TokenRequestError as exc:
+                if exc.status_code != 401 or not sent or not self.source.rejected(sent[-1]):
+                    raise
+                token = endpoint.call(make, parse=parse, grant=self.name)
         except TokenRequestError as exc:
-            if exc.status_code != 401 or not sent or not self.source.rejected(sent[-1]):
-                raise
-            token = endpoint.call(make, parse=parse, grant=self.name)
+            hint = IMPERSONATION_HINTS.get(exc.status_code or 0)
+            raise (exc.with_hint(hint) if hint else exc) from None
         return token
 
     def parse(self, answer: Any, now: float) -> Token:
@@ -258,7 +291,7 @@ class GoogleExternalAccountAuth(TokenAuth, FromEnv):
             # https://cloud.google.com/iam/docs/reference/sts/rest/v1/TopLevel/token (options)
             params["options"] = quote(json.dumps({"userProject": user_project}))
         impersonating = self.service_account_impersonation_url is not None
-        exchange = TokenExchangeGrant(
+        exchange = GoogleStsGrant(
             source,
             subject_token_type=subject_token_type,
             requested_token_type=ACCESS_TOKEN_TYPE,
