@@ -222,3 +222,17 @@ def test_two_subjects_with_the_same_settings_never_share_a_token_in_one_cache(st
     two = sts.auth(subject_token=sts.subject_token("bob"), cache=cache)
     assert one.get_token().access_token != two.get_token().access_token
     assert [e.subject for e in sts.exchanges] == ["alice", "bob"]
+
+
+def test_a_server_side_revocation_renews_each_link_of_a_chain_once_and_replays(sts: TokenExchangeEmulator) -> None:
+    first = sts.auth(audience="middle")
+    second = sts.auth(subject_token=first, subject_token_type=ACCESS_TOKEN_TYPE, audience="orders")
+    with sts.multiauth_session(second) as session:
+        assert session.get("orders").status_code == 200
+        sts.revoke()  # every token issued so far: the API and the exchange refuse both
+        response = session.get("orders")
+    assert response.status_code == 200
+    assert [r.status_code for r in response.history] == [401]
+    # 2 at first; then the outer exchange (refused: its subject was revoked), the inner one, the outer again.
+    assert sts.token_calls == 5
+    assert [e.audience for e in sts.exchanges] == [("middle",), ("orders",), ("middle",), ("orders",)]

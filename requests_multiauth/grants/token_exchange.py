@@ -22,6 +22,7 @@ The request (RFC 8693 §2.1, https://www.rfc-editor.org/rfc/rfc8693#section-2.1)
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import urlencode
 
@@ -208,9 +209,28 @@ class TokenExchangeGrant(Grant):
     }
 
     def fetch(self, endpoint: TokenEndpoint, previous: Optional[Token], now: float) -> Token:
-        """One exchange; a refusal's message says what the error code means here (see :attr:`hints`)."""
+        """One exchange. When the server answers ``invalid_grant`` to a subject token that
+        another auth gave (revoked before its expiry), that auth renews it and the exchange
+        is made once more. A refusal's message says what its error code means here (see
+        :attr:`hints`)."""
+        sent: List[str] = []
+
+        def make() -> GrantRequest:
+            request = self.request(previous, now)
+            sent.append(request.secrets[0])  # the subject token, first of the try's secrets
+            return request
+
+        def call() -> Token:
+            token: Token = endpoint.call(make, parse=functools.partial(self._parse_at, now), grant=self.name)
+            return token
+
         try:
-            return super().fetch(endpoint, previous, now)
+            try:
+                return call()
+            except TokenRequestError as exc:
+                if exc.error != "invalid_grant" or not sent or not self.subject.rejected(sent[-1]):
+                    raise
+                return call()
         except TokenRequestError as exc:
             hint = self.hints.get(exc.error or "")
             raise (exc.with_hint(hint) if hint else exc) from None
