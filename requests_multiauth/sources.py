@@ -4,21 +4,22 @@ A token exchange (RFC 8693) trades a *subject token* the workload already holds
 for another; a client assertion (RFC 7521) proves a client with a token its
 platform signed. Both read that token at every token call, from a source:
 
-============================  ==================================================================
-what is given                 what is read at every token call
-============================  ==================================================================
-``pathlib.Path`` / ``FileToken``  the file, read again whenever it changed (device, inode, size,
-                              modification time, after following symlinks: a Kubernetes
-                              projected token is rotated by swapping a symlink)
-a callable                    its return value
-another auth of this package  its current access token (``auth.get_token()``): the two auths
-                              share the engine, so a chain renews once per link
-``GitHubActionsToken(aud)``   the runner's OIDC token for *aud*
-a ``str``                     the string itself, a literal token (for
-                              :class:`~requests_multiauth.TokenExchangeAuth`;
-                              :class:`~requests_multiauth.ClientAssertion` reads a ``str`` as a path,
-                              as it always has)
-============================  ==================================================================
+==================================  ============================================================
+what is given                       what is read at every token call
+==================================  ============================================================
+``pathlib.Path`` or ``FileToken``   the file, read again whenever it changed (device, inode,
+                                    size, modification time, after following symlinks: a
+                                    Kubernetes projected token is rotated by swapping a symlink)
+a callable                          its return value
+another auth of this package        its current access token (``auth.get_token()``): the two
+                                    auths share the engine, so a chain renews once per link
+``GitHubActionsToken(aud)``         the runner's OIDC token for *aud*
+``UrlToken(url, field=...)``        a JSON answer's member, from a GET (Google's URL source)
+a ``str``                           the string itself, a literal token (for
+                                    :class:`~requests_multiauth.TokenExchangeAuth`;
+                                    :class:`~requests_multiauth.ClientAssertion` reads a
+                                    ``str`` as a path, as it always has)
+==================================  ============================================================
 
 :func:`token_source` turns any of these into a :class:`TokenSource`. Every source
 is safe for concurrent use. What a source reads is a secret: it is in no repr, log
