@@ -50,8 +50,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time every name loa
     from .providers.builtin import CognitoAuth, DataloyAuth, DiagramsAuth, OpsNowAuth, RatedAuth
     from .providers.google_external_account import GoogleExternalAccountAuth
     from .providers.registry import Provider, get_provider, list_providers
-    from .standard import ApiKeyTokenAuth, AudienceClientCredentialsAuth, ClientCredentialsAuth
     from .sources import GitHubActionsToken
+    from .standard import ApiKeyTokenAuth, AudienceClientCredentialsAuth, ClientCredentialsAuth
     from .static import StaticTokenAuth
     from .telemetry import AuthTelemetry, TelemetrySnapshot
     from .token import Token

@@ -35,7 +35,7 @@ with TokenExchangeEmulator() as server, tempfile.TemporaryDirectory() as directo
         audience="billing-api",
         verify=verify,
     )
-    response = requests.get(api + "invoices", auth=downstream, verify=verify)
+    response = requests.get(api + "invoices", auth=downstream, verify=verify, timeout=10)
     print(response.status_code)  # 200
     # [end]
     assert response.status_code == 200
