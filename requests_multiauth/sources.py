@@ -31,6 +31,10 @@ an unknown kind of source, a GitHub Actions job without its variables) is a
 :class:`~requests_multiauth.ConfigurationError`; at a token call, a
 :class:`~requests_multiauth.TokenRequestError` naming the path or function, so a
 renewal ahead of expiry that meets it keeps the valid token and retries.
+
+Where the request goes next: the token read goes into the grant's request
+(:mod:`requests_multiauth.grants.token_exchange`, or a client assertion through
+:mod:`requests_multiauth.client_auth`), then to the token endpoint.
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ The request (RFC 8693 §2.1, https://www.rfc-editor.org/rfc/rfc8693#section-2.1)
     &subject_token=...&subject_token_type=...
     [&actor_token=...&actor_token_type=...] [&requested_token_type=...]
     [&audience=...]* [&resource=...]* [&scope=...] + the client authentication, if any
+
+Where the request goes next: :class:`~requests_multiauth.transport.endpoint.TokenEndpoint`
+sends it; the token goes back to the engine, which keeps and renews it.
 """
 
 from __future__ import annotations

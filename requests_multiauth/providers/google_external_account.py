@@ -24,6 +24,11 @@ google-auth runs them only when ``GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1``,
 with its output format, timeout and output-file rules, and running a command named
 in a file is not something this package does. AWS (``environment_id``) and X.509
 (``certificate``) sources are refused too, with the message saying so.
+
+Where the request goes next: the subject token is read through
+:mod:`requests_multiauth.sources`, the exchange is
+:mod:`requests_multiauth.grants.token_exchange`'s, and both calls go through
+:class:`~requests_multiauth.transport.endpoint.TokenEndpoint`.
 """
 
 from __future__ import annotations
