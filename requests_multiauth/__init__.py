@@ -47,8 +47,12 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time every name loa
     )
     from .grants.base import Grant, GrantRequest
     from .grants.token_exchange import TokenExchangeAuth
-    from .providers.builtin import CognitoAuth, DataloyAuth, DiagramsAuth, OpsNowAuth, RatedAuth
+    from .providers.cognito import CognitoAuth
+    from .providers.dataloy import DataloyAuth
+    from .providers.diagrams import DiagramsAuth
     from .providers.google_external_account import GoogleExternalAccountAuth
+    from .providers.opsnow import OpsNowAuth
+    from .providers.rated import RatedAuth
     from .providers.registry import Provider, get_provider, list_providers
     from .sources import GitHubActionsToken
     from .standard import ApiKeyTokenAuth, AudienceClientCredentialsAuth, ClientCredentialsAuth
@@ -97,11 +101,11 @@ _LAZY = {
     "TokenResponseError": "errors",
     "Grant": "grants.base",
     "GrantRequest": "grants.base",
-    "CognitoAuth": "providers.builtin",
-    "DataloyAuth": "providers.builtin",
-    "DiagramsAuth": "providers.builtin",
-    "OpsNowAuth": "providers.builtin",
-    "RatedAuth": "providers.builtin",
+    "CognitoAuth": "providers.cognito",
+    "DataloyAuth": "providers.dataloy",
+    "DiagramsAuth": "providers.diagrams",
+    "OpsNowAuth": "providers.opsnow",
+    "RatedAuth": "providers.rated",
     "AuthTelemetry": "telemetry",
     "TelemetrySnapshot": "telemetry",
     "Token": "token",
