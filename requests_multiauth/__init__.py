@@ -50,14 +50,17 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time every name loa
     )
     from .grants.base import Grant, GrantRequest
     from .grants.jwt_bearer import JwtBearerAuth
+    from .grants.token_exchange import TokenExchangeAuth
     from .providers.cognito import CognitoAuth
     from .providers.dataloy import DataloyAuth
     from .providers.diagrams import DiagramsAuth
+    from .providers.google_external_account import GoogleExternalAccountAuth
     from .providers.google_service_account import GoogleServiceAccountAuth
     from .providers.opsnow import OpsNowAuth
     from .providers.rated import RatedAuth
     from .providers.registry import Provider, get_provider, list_providers
     from .providers.salesforce import SalesforceJwtAuth
+    from .sources import GitHubActionsToken
     from .standard import ApiKeyTokenAuth, AudienceClientCredentialsAuth, ClientCredentialsAuth
     from .static import StaticTokenAuth
     from .telemetry import AuthTelemetry, TelemetrySnapshot
@@ -128,6 +131,9 @@ _LAZY = {
     "JwtBearerAuth": "grants.jwt_bearer",
     "GoogleServiceAccountAuth": "providers.google_service_account",
     "SalesforceJwtAuth": "providers.salesforce",
+    "TokenExchangeAuth": "grants.token_exchange",
+    "GitHubActionsToken": "sources",
+    "GoogleExternalAccountAuth": "providers.google_external_account",
 }
 
 
@@ -170,6 +176,8 @@ __all__ = [
     "GoogleServiceAccountAuth",
     "JwtBearerAuth",
     "SalesforceJwtAuth",
+    "GitHubActionsToken",
+    "GoogleExternalAccountAuth",
     "Grant",
     "GrantRequest",
     "InsecureTransportError",
@@ -194,6 +202,7 @@ __all__ = [
     "TokenAuth",
     "TokenAuthOptions",
     "TokenCache",
+    "TokenExchangeAuth",
     "TokenExpiredError",
     "TokenExpiryWarning",
     "TokenRequestError",

@@ -241,6 +241,13 @@ class TokenAuth(RequestFlow):
         """Forget the current token (here and in the cache); the next request gets a new one."""
         self._manager.invalidate()
 
+    @property
+    def cache_key(self) -> str:
+        """The key this auth's token is kept under in its cache: a digest of the grant's
+        public identity, never a secret. Another auth that reads this one's token (a
+        token exchange's subject) makes its own key from it."""
+        return self._manager.key
+
     def close(self) -> None:
         """Wait briefly for a renewal under way. The token session is not closed: a
         ``session=`` given stays the caller's, and the shared one serves every auth

@@ -47,7 +47,9 @@ import sys
 from ._appjwt import AppJwtEmulator
 from ._authserver import ApiCall, OAuth2Emulator, RegisteredClient, SeenAssertion, TokenCall
 from ._emulator import ManualClock, ProviderEmulator
+from ._github_actions import GITHUB_ACTIONS_ISSUER, GitHubActionsEmulator
 from ._google import GoogleServiceAccountEmulator
+from ._google_sts import GoogleStsEmulator
 from ._hostile import (
     GzipBomb,
     LongHeader,
@@ -70,9 +72,11 @@ from ._providers import (
 )
 from ._salesforce import SalesforceEmulator
 from ._server import DROP_CONNECTION, Body, Handler, LocalServer, Misbehaviour, Reply, Request, wsgi_handler
+from ._token_exchange import Exchange, TokenExchangeEmulator, WorkloadIssuer
 
 __all__ = [
     "DROP_CONNECTION",
+    "GITHUB_ACTIONS_ISSUER",
     "OPSNOW_SHAPES",
     "ApiCall",
     "AppJwtEmulator",
@@ -91,6 +95,9 @@ __all__ = [
     "TrickleHeaders",
     "Truncated",
     "GoogleServiceAccountEmulator",
+    "Exchange",
+    "GitHubActionsEmulator",
+    "GoogleStsEmulator",
     "Handler",
     "LocalProviders",
     "LocalServer",
@@ -105,6 +112,8 @@ __all__ = [
     "SalesforceEmulator",
     "SeenAssertion",
     "TokenCall",
+    "TokenExchangeEmulator",
+    "WorkloadIssuer",
     "wsgi_handler",
 ]
 
