@@ -125,7 +125,7 @@ def _pygithub(github: Any) -> Callable[[], Send]:
 
         installation = github.installation("octo-org").id
         auth = Auth.AppAuth(github.app_id, github.private_key).get_installation_auth(installation)
-        client = Github(auth=auth, base_url=github.api_url, verify=github.verify, pool_size=64)
+        client = Github(auth=auth, base_url=github.url, verify=github.verify, pool_size=64)
 
         def send() -> int:
             client.get_repo("octo-org/hello-world")  # not lazy: one API call
@@ -253,7 +253,7 @@ def run(threads: int, count: int, latency: float, due: float, workdir: Path) -> 
         ours = [
             ("zoom", zoom, "users/me"),
             ("entra-id", entra, "me"),
-            ("github-app", github, "repos/octo-org/hello-world"),
+            ("github-app", github, "octo-org/hello-world"),
         ]
         for name, emulator, path in ours:
             calls, failed = burst(

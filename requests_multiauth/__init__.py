@@ -33,24 +33,37 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time every name loa
     )
     from .discovery import ServerMetadata, discover
     from .dpop import DPoPKey  # needs PyJWT only when a key is made
-    from .errors import (
+    from .errors import (  # the bounds of a token call
+        AnswerTooLargeError,
         ConfigurationError,
         DiscoveryError,
         InsecureTransportError,
         InvalidClientError,
+        MalformedAnswerError,
         MultiAuthError,
         MultiAuthWarning,
         TokenExpiredError,
         TokenExpiryWarning,
         TokenRequestError,
         TokenResponseError,
+        TokenTimeoutError,
     )
     from .grants.base import Grant, GrantRequest
-    from .providers.builtin import CognitoAuth, DataloyAuth, DiagramsAuth, OpsNowAuth, RatedAuth
+    from .grants.jwt_bearer import JwtBearerAuth
+    from .grants.token_exchange import TokenExchangeAuth
+    from .providers.cognito import CognitoAuth
+    from .providers.dataloy import DataloyAuth
+    from .providers.diagrams import DiagramsAuth
     from .providers.entra_id import EntraIdAuth
     from .providers.github_app import GitHubAppAuth, GitHubAppJwtAuth
+    from .providers.google_external_account import GoogleExternalAccountAuth
+    from .providers.google_service_account import GoogleServiceAccountAuth
+    from .providers.opsnow import OpsNowAuth
+    from .providers.rated import RatedAuth
     from .providers.registry import Provider, get_provider, list_providers
+    from .providers.salesforce import SalesforceJwtAuth
     from .providers.zoom import ZoomAuth
+    from .sources import GitHubActionsToken
     from .standard import ApiKeyTokenAuth, AudienceClientCredentialsAuth, ClientCredentialsAuth
     from .static import StaticTokenAuth
     from .telemetry import AuthTelemetry, TelemetrySnapshot
@@ -95,13 +108,16 @@ _LAZY = {
     "TokenExpiryWarning": "errors",
     "TokenRequestError": "errors",
     "TokenResponseError": "errors",
+    "AnswerTooLargeError": "errors",
+    "MalformedAnswerError": "errors",
+    "TokenTimeoutError": "errors",
     "Grant": "grants.base",
     "GrantRequest": "grants.base",
-    "CognitoAuth": "providers.builtin",
-    "DataloyAuth": "providers.builtin",
-    "DiagramsAuth": "providers.builtin",
-    "OpsNowAuth": "providers.builtin",
-    "RatedAuth": "providers.builtin",
+    "CognitoAuth": "providers.cognito",
+    "DataloyAuth": "providers.dataloy",
+    "DiagramsAuth": "providers.diagrams",
+    "OpsNowAuth": "providers.opsnow",
+    "RatedAuth": "providers.rated",
     "AuthTelemetry": "telemetry",
     "TelemetrySnapshot": "telemetry",
     "Token": "token",
@@ -115,6 +131,12 @@ _LAZY = {
     "Provider": "providers.registry",
     "get_provider": "providers.registry",
     "list_providers": "providers.registry",
+    "JwtBearerAuth": "grants.jwt_bearer",
+    "GoogleServiceAccountAuth": "providers.google_service_account",
+    "SalesforceJwtAuth": "providers.salesforce",
+    "TokenExchangeAuth": "grants.token_exchange",
+    "GitHubActionsToken": "sources",
+    "GoogleExternalAccountAuth": "providers.google_external_account",
     "EntraIdAuth": "providers.entra_id",
     "GitHubAppAuth": "providers.github_app",
     "GitHubAppJwtAuth": "providers.github_app",
@@ -158,6 +180,11 @@ __all__ = [
     "get_provider",
     "list_providers",
     "FailureSharingTokenCache",
+    "GoogleServiceAccountAuth",
+    "JwtBearerAuth",
+    "SalesforceJwtAuth",
+    "GitHubActionsToken",
+    "GoogleExternalAccountAuth",
     "Grant",
     "GrantRequest",
     "InsecureTransportError",
@@ -182,10 +209,14 @@ __all__ = [
     "TokenAuth",
     "TokenAuthOptions",
     "TokenCache",
+    "TokenExchangeAuth",
     "TokenExpiredError",
     "TokenExpiryWarning",
     "TokenRequestError",
     "TokenResponseError",
+    "AnswerTooLargeError",
+    "MalformedAnswerError",
+    "TokenTimeoutError",
     "WaitingTokenCache",
     "EntraIdAuth",
     "GitHubAppAuth",

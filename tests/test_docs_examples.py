@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Sequence
+from typing import Dict, Iterator, List
 
 import pytest
 
@@ -31,13 +31,9 @@ EXAMPLES = sorted((DOCS / "examples").glob("*.py"))
 # conftest.py is shown on the testing page and runs with the pytest examples, not alone.
 RUNNABLE = [path for path in EXAMPLES if path.name != "conftest.py"]
 # Examples of other libraries (the migration guides' "before"): installed by the docs extra.
-OTHER_LIBRARIES = {
-    "requests_oauth2client": "requests-oauth2client",
-    "authlib": "Authlib",
-    "requests_oauthlib": "requests-oauthlib",
-    "requests_auth": "requests-auth",
-    "dotenv": "python-dotenv",
-}
+OTHER_LIBRARIES = {"requests_oauth2client": "requests-oauth2client", "authlib": "Authlib",
+                   "requests_oauthlib": "requests-oauthlib", "requests_auth": "requests-auth",
+                   "dotenv": "python-dotenv"}
 # Runs of a few hundred ms each; the slowest (a notebook-style loop, the threads) take seconds.
 EXAMPLE_TIMEOUT = 120
 
@@ -82,39 +78,16 @@ def providers() -> Iterator[LocalProviders]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def registry_emulators(providers: LocalProviders) -> Iterator[List[Any]]:
-    """The emulators of the registry's other providers (Zoom, Entra ID, GitHub Apps ...),
-    on the local providers' CA so that one REQUESTS_CA_BUNDLE trusts them all."""
-    from requests_multiauth import list_providers
-
-    local = {emulator.name for emulator in providers}
-    started = []
-    factories = []  # two records may share one emulator (github-app, github-app-jwt)
-    try:
-        for provider in list_providers():
-            if provider.emulator is not None and provider.name not in local and provider.emulator not in factories:
-                factories.append(provider.emulator)
-                started.append((provider.name, provider.emulator(ca=providers.rated.server.ca).start()))
-        yield started
-    finally:
-        for _, emulator in started:
-            emulator.stop()
-
-
-def example_environment(providers: LocalProviders, home: Path, others: Sequence[Any] = ()) -> Dict[str, str]:
+def example_environment(providers: LocalProviders, home: Path) -> Dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("RATED_", "OPSNOW_", "COGNITO_", "DATALOY_", "DIAGRAMS_"))
+        if not key.startswith(("RATED_", "OPSNOW_", "COGNITO_", "DATALOY_", "DIAGRAMS_", "GOOGLE_", "SALESFORCE_"))
         and key not in {"CURL_CA_BUNDLE", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"}
     }
     env.update(providers.environ())
     for emulator in providers:
-        env[f"{emulator.name.upper()}_API_URL"] = emulator.api_url
-    for name, emulator in others:
-        env.update(emulator.environ())
-        env[f"{name.upper().replace('-', '_')}_API_URL"] = emulator.api_url
+        env[f"{emulator.name.upper().replace('-', '_')}_API_URL"] = emulator.api_url
     assert isinstance(providers.verify, str)
     env["REQUESTS_CA_BUNDLE"] = providers.verify
     env["XDG_CACHE_HOME"] = str(home / "cache")
@@ -127,11 +100,8 @@ def example_environment(providers: LocalProviders, home: Path, others: Sequence[
 def _secrets_of(providers: LocalProviders) -> List[str]:
     found = []
     for emulator in providers:
-        found += [
-            value
-            for name, value in emulator.credentials.items()
-            if "secret" in name or "key" in name or name == "token"
-        ]
+        found += [value for name, value in emulator.credentials.items() if "secret" in name or "key" in name or
+                  name == "token"]
     return found
 
 
@@ -144,14 +114,10 @@ def _skip_without_its_library(example: Path) -> None:
 
 @pytest.mark.parametrize("example", RUNNABLE, ids=lambda path: path.name)
 def test_docs_example_runs(
-    example: Path,
-    providers: LocalProviders,
-    registry_emulators: List[Any],
-    tmp_path: Path,
-    request: pytest.FixtureRequest,
+    example: Path, providers: LocalProviders, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     _skip_without_its_library(example)
-    env = example_environment(providers, tmp_path, registry_emulators)
+    env = example_environment(providers, tmp_path)
     if _needs_redis(example):
         env["REDIS_URL"] = request.getfixturevalue("redis_url")
     if example.name.startswith("test_"):
@@ -169,9 +135,7 @@ def test_docs_example_runs(
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, f"{example.name} failed:\n{output}"
-    for secret in _secrets_of(providers) + [
-        value for _, emulator in registry_emulators for name, value in emulator.credentials.items() if "secret" in name
-    ]:
+    for secret in _secrets_of(providers):
         assert secret not in output, f"{example.name} printed a secret"
 
 

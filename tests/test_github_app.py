@@ -41,7 +41,7 @@ def github() -> Iterator[GitHubEmulator]:
 
 
 def repo(session: requests.Session, auth: Any, github: GitHubEmulator) -> requests.Response:
-    return session.get(github.api_url + "/repos/octo-org/hello-world", auth=auth)
+    return session.get(github.url + "/repos/octo-org/hello-world", auth=auth)
 
 
 def headers_of(seen: Dict[str, Any]) -> Dict[str, str]:
@@ -72,7 +72,7 @@ def test_the_app_jwt_is_rs256_backdated_60_s_and_expires_within_10_minutes(githu
 
 def test_the_client_id_may_be_the_issuer(github: GitHubEmulator) -> None:
     auth = GitHubAppAuth(
-        github.client_id, github.private_key, owner="octo-org", api_url=github.api_url, session=github.api_session()
+        github.client_id, github.private_key, owner="octo-org", api_url=github.url, session=github.api_session()
     )
     assert auth.get_token().access_token.startswith("ghs_")
     assert github.jwts()[0]["claims"]["iss"] == github.client_id
@@ -123,7 +123,7 @@ def test_repositories_and_permissions_narrow_the_token_request(github: GitHubEmu
     assert token.extra["permissions"] == {"issues": "read"}
     session = github.api_session()
     refused = session.post(
-        github.api_url + "/repos/octo-org/hello-world/issues/1/comments", json={"body": "x"}, auth=auth
+        github.url + "/repos/octo-org/hello-world/issues/1/comments", json={"body": "x"}, auth=auth
     )
     assert refused.status_code == 403  # read-only token: GitHub refuses, and nothing is renewed
     assert github.token_calls == 1
@@ -158,7 +158,7 @@ def test_an_installation_or_owner_is_required_and_a_key_must_be_private(github: 
 def test_a_key_of_another_app_is_refused_with_githubs_words_and_advice(github: GitHubEmulator) -> None:
     other = GitHubEmulator()
     auth = GitHubAppAuth(
-        github.app_id, other.private_key, owner="octo-org", api_url=github.api_url, session=github.api_session()
+        github.app_id, other.private_key, owner="octo-org", api_url=github.url, session=github.api_session()
     )
     with pytest.raises(InvalidClientError) as raised:
         auth.get_token()
@@ -197,13 +197,13 @@ def test_the_app_jwt_auth_presents_the_jwt_for_app_endpoints_and_renews_it_ahead
     github.clock = clock
     auth = github.jwt_auth()
     session = github.api_session()
-    assert session.get(github.api_url + "/app", auth=auth).json()["id"] == github.app_id
+    assert session.get(github.url + "/app", auth=auth).json()["id"] == github.app_id
     first = auth.get_token()
     assert first.expires_at == int(clock()) + 540
     clock.advance(540 - 10)  # within the renewal window before its expiry
     second = auth.get_token()
     assert second.access_token != first.access_token
-    assert session.get(github.api_url + "/app/installations", auth=auth).status_code == 200
+    assert session.get(github.url + "/app/installations", auth=auth).status_code == 200
     assert github.token_calls == 0  # a JWT is signed here, never fetched
 
 
@@ -241,7 +241,7 @@ def test_a_revoked_token_is_renewed_once_and_the_request_replayed(github: GitHub
 
 def test_a_job_comments_on_an_issue(github: GitHubEmulator) -> None:
     auth = github.auth(owner="octo-org", repo="hello-world")
-    with github.multiauth_session(auth, base_url=github.api_url + "/") as session:
+    with github.multiauth_session(auth, base_url=github.url + "/") as session:
         session.post("repos/octo-org/hello-world/issues/7/comments", json={"body": "Build passed"}).raise_for_status()
     assert [comment["body"] for comment in github.comments("octo-org", "hello-world", 7)] == ["Build passed"]
 
@@ -280,7 +280,7 @@ def test_pygithub_sends_the_same_jwt_claims_and_lookup_and_token_requests_as_our
     from github import Auth, GithubIntegration
 
     integration = GithubIntegration(
-        auth=Auth.AppAuth(github.app_id, github.private_key), base_url=github.api_url, verify=github.verify
+        auth=Auth.AppAuth(github.app_id, github.private_key), base_url=github.url, verify=github.verify
     )
     installation = integration.get_org_installation("octo-org")
     their_token = integration.get_access_token(installation.id)

@@ -334,19 +334,19 @@ class EntraIdAuth(FromEnv, TokenAuth):
         """Build from azure-identity's variables, with ``EnvironmentCredential``'s precedence:
         a client secret, else a certificate, else a federated token file (workload identity).
         *options* win over any variable; a credential given in *options* wins over all."""
-        arguments = env_arguments(get_provider(cls.provider_name), cls, environ, {})
+        arguments = env_arguments(get_provider(cls.provider_name), cls, environ, options)  # options on top
         credentials = ("client_secret", "certificate", "federated_token")
         chosen = next((name for name in credentials if name in options), None)
         chosen = chosen or next((name for name in credentials if name in arguments), None)
         for name in credentials:
-            if name != chosen:
+            if name != chosen and name not in options:
                 arguments.pop(name, None)
         if chosen != "certificate":
-            arguments.pop("password", None)
-            arguments.pop("x5c", None)
-        if chosen == "federated_token":
+            for name in ("password", "x5c"):
+                if name not in options:
+                    arguments.pop(name, None)
+        if chosen == "federated_token" and "federated_token" not in options:
             arguments["federated_token"] = Path(arguments["federated_token"])
-        arguments.update(options)
         return cls(**arguments)
 
     def _public_fields(self) -> Tuple[Tuple[str, Any], ...]:

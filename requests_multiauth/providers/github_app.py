@@ -430,6 +430,6 @@ JWT_PROVIDER = Provider(
     auth_class=GitHubAppJwtAuth,
     env=(*_APP_ENV, *_API_ENV),
     docs_url="https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/generating-a-json-web-token-jwt-for-a-github-app",
-    emulator=_emulator,
+    emulator=None,  # it shares github-app's: GitHubEmulator.jwt_auth()
     scheme="GitHub App: the app JWT itself, for the /app endpoints",
 )

@@ -193,21 +193,16 @@ class EntraIdEmulator(ProviderEmulator):
     def credentials(self) -> Dict[str, str]:
         return {"tenant_id": self.tenant_id, "client_id": self.client_id, "client_secret": self.client_secret}
 
-    def environ(self) -> Dict[str, str]:
-        """azure-identity's variables: the secret, which ``EnvironmentCredential`` chooses first,
-        and the certificate and federated token files, for code that reads them itself."""
-        values = {
-            "AZURE_TENANT_ID": self.tenant_id,
-            "AZURE_CLIENT_ID": self.client_id,
-            "AZURE_CLIENT_SECRET": self.client_secret,
-            "AZURE_CLIENT_CERTIFICATE_PATH": self.certificate_path,
-            "AZURE_FEDERATED_TOKEN_FILE": self.federated_token_file,
-            "AZURE_AUTHORITY_HOST": self.authority,
-            "ENTRA_ID_SCOPE": GRAPH_SCOPE,
+    def environ_values(self) -> Dict[str, str]:
+        """azure-identity's variables (by parameter): the secret, which ``EnvironmentCredential``
+        chooses first, and the certificate and federated token files, for code that reads them itself."""
+        return {
+            **self.credentials,
+            "certificate": self.certificate_path,
+            "federated_token": self.federated_token_file,
+            "authority": self.authority,
+            "scope": GRAPH_SCOPE,
         }
-        if isinstance(self.verify, str):
-            values["ENTRA_ID_CA_BUNDLE"] = self.verify
-        return values
 
     def auth(self, **options: Any) -> EntraIdAuth:
         """``EntraIdAuth`` with the client secret (unless *options* give another credential), Graph's

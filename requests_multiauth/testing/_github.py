@@ -78,9 +78,9 @@ class GitHubEmulator(ProviderEmulator):
     ``app_calls`` (``/app`` calls with the JWT); :meth:`jwts` gives the app JWTs accepted.
     """
 
-    name = "github"
+    name = "github-app"
     token_path = "/app/installations/"
-    api_path = "/"
+    api_path = "/repos/"  # the repositories API; the REST root (api_url=) is the origin, url
     default_lifetime = 3600.0  # "The installation access token will expire after 1 hour"
 
     app_id: int
@@ -122,10 +122,6 @@ class GitHubEmulator(ProviderEmulator):
 
     # -- where it is ---------------------------------------------------------------------
 
-    @property
-    def api_url(self) -> str:
-        """The REST API root (what ``api_url=`` takes): this emulator's origin."""
-        return self.url
 
     def installation(self, account: str) -> Installation:
         """The installation on *account*."""
@@ -135,27 +131,24 @@ class GitHubEmulator(ProviderEmulator):
     def credentials(self) -> Dict[str, str]:
         return {"app_id": str(self.app_id), "private_key": self.private_key}
 
-    def environ(self) -> Dict[str, str]:
-        values = {
-            "GITHUB_APP_ID": str(self.app_id),
-            "GITHUB_APP_PRIVATE_KEY_PATH": self.private_key_path,
-            "GITHUB_APP_OWNER": "octo-org",
-            "GITHUB_API_URL": self.api_url,
+    def environ_values(self) -> Dict[str, str]:
+        return {
+            "app_id": str(self.app_id),
+            "private_key": self.private_key_path,
+            "owner": "octo-org",
+            "api_url": self.url,
         }
-        if isinstance(self.verify, str):
-            values["GITHUB_APP_CA_BUNDLE"] = self.verify
-        return values
 
     def auth(self, **options: Any) -> GitHubAppAuth:
         """``GitHubAppAuth`` for the ``octo-org`` installation (looked up by owner), unless *options* say otherwise."""
         if "installation_id" not in options:
             options.setdefault("owner", "octo-org")
-        options.setdefault("api_url", self.api_url)
+        options.setdefault("api_url", self.url)
         return GitHubAppAuth(self.app_id, self.private_key, **self._auth_options(options))
 
     def jwt_auth(self, **options: Any) -> GitHubAppJwtAuth:
         """``GitHubAppJwtAuth`` for this emulator's app."""
-        options.setdefault("api_url", self.api_url)
+        options.setdefault("api_url", self.url)
         return GitHubAppJwtAuth(self.app_id, self.private_key, **self._auth_options(options))
 
     # -- what tests look at ------------------------------------------------------------------
@@ -229,6 +222,8 @@ class GitHubEmulator(ProviderEmulator):
                     return Reply(200, self._installation_json(found))
                 if user and found.account == user:
                     return Reply(200, self._installation_json(found))
+            raise _error(404, "Not Found")
+        if not self._is_api(path):
             raise _error(404, "Not Found")
         return self._api_request(request)
 
@@ -368,8 +363,8 @@ class GitHubEmulator(ProviderEmulator):
         number, permissions, repositories = grant
         found = self.installations[number]
         match = re.fullmatch(r"/repos/([^/]+)/([^/]+)(/issues/(\d+)/comments)?", request.path)
-        if match is None:
-            raise _error(404, "Not Found")
+        if match is None:  # any other path: an echo of what was received, as every emulator's API answers
+            return Reply(200, self._api_answer(request, issued))
         owner, repo = match.group(1), match.group(2)
         if owner != found.account or repo not in repositories:
             raise _error(404, "Not Found")

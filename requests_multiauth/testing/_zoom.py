@@ -61,14 +61,8 @@ class ZoomEmulator(ProviderEmulator):
     def credentials(self) -> Dict[str, str]:
         return {"account_id": self.account_id, "client_id": self.client_id, "client_secret": self.client_secret}
 
-    def environ(self) -> Dict[str, str]:
-        return {
-            "ZOOM_ACCOUNT_ID": self.account_id,
-            "ZOOM_CLIENT_ID": self.client_id,
-            "ZOOM_CLIENT_SECRET": self.client_secret,
-            "ZOOM_TOKEN_URL": self.token_url,
-            **self._trust_environ(),
-        }
+    def environ_values(self) -> Dict[str, str]:
+        return {**self.credentials, "token_url": self.token_url}
 
     def auth(self, **options: Any) -> ZoomAuth:
         """``ZoomAuth`` for this emulator; *options* go to ``ZoomAuth``."""
