@@ -132,8 +132,10 @@ class Grant:
     @property
     def cache_identity(self) -> Tuple[Tuple[str, str], ...]:
         """The grant's kind and :meth:`identity`, as the cache key is made from them.
-        Read once, on the first token call."""
-        return _identity(self.name, **self.identity())
+        Read once, on the first token call: the long-lived :attr:`secrets` enter it
+        only through a slow one-way digest (see :func:`_secret_digest`), so that a
+        rotated or wrong secret never reads the token of another."""
+        return _identity(self.name, **self.identity(), **_secret_digest(self.secrets))
 
     def request(self, previous: Optional[Token], now: float) -> GrantRequest:
         """What the next try sends. Called for every try, retries included.
@@ -377,7 +379,7 @@ class JsonClientCredentialsGrant(Grant):
 
     @property
     def cache_identity(self) -> Tuple[Tuple[str, str], ...]:
-        return _identity("json_client_credentials", **self.identity())
+        return _identity("json_client_credentials", **self.identity(), **_secret_digest(self.secrets))
 
     def identity(self) -> Mapping[str, Optional[str]]:
         return {
@@ -451,6 +453,16 @@ class ApiKeyGrant(Grant):
         except InvalidClientError as exc:
             # An API key has no client id and no client_auth: say what there is to check.
             raise exc.with_hint(API_KEY_HINT) from None
+
+
+def _secret_digest(secrets: Tuple[str, ...]) -> Dict[str, str]:
+    """The cache-key field that tells two credentials' secrets apart: the slow
+    one-way digest of :func:`_key_digest` over all of them, or nothing when the
+    grant holds no long-lived secret. Called once per auth, on its first token
+    call (never at construction: PBKDF2 costs milliseconds)."""
+    if not secrets:
+        return {}
+    return {"secret_digest": _key_digest("\0".join(sorted(set(secrets))))}
 
 
 def _key_digest(secret: str) -> str:
