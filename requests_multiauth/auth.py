@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import time
 import warnings
 from datetime import datetime, timezone
@@ -64,6 +65,21 @@ log = logging.getLogger("requests_multiauth")
 EXPIRY_WARNING = 30 * 24 * 3600.0
 
 AUTHORIZATION = "Authorization"
+
+#: What a header name may be made of: an RFC 9110 §5.1 token (tchar), so that no
+#: CR/LF or space can smuggle another header or break the request line.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _checked_header_name(header_name: Any) -> str:
+    """*header_name* if it is a valid HTTP header name, else ConfigurationError (at construction,
+    not as a ValueError on the first request)."""
+    if not isinstance(header_name, str) or not _HEADER_NAME.fullmatch(header_name):
+        raise ConfigurationError(
+            f"header_name={header_name!r} is not a valid HTTP header name: use letters, digits and "
+            "!#$%&'*+-.^_`|~ only (no spaces, colons or line breaks), like 'X-Api-Token'"
+        )
+    return header_name
 
 #: How many DPoP nonce challenges one request answers at most, each with a nonce
 #: other than the one it sent: a server that rotates its nonce every few seconds
@@ -190,6 +206,7 @@ class TokenAuth(_HeaderAuth):
         header_name: str = AUTHORIZATION,
         dpop: Union[bool, DPoPKey, None] = None,
     ) -> None:
+        header_name = _checked_header_name(header_name)
         proofs = dpop_proofs(dpop)
         if proofs is not None and header_name != AUTHORIZATION:
             raise ConfigurationError(
@@ -733,7 +750,7 @@ class StaticTokenAuth(_HeaderAuth):
         if not isinstance(token, str) or not token.strip():
             raise ConfigurationError("the token is missing or empty: pass it as a non-empty string")
         token = token.strip()
-        self.header_name = header_name
+        self.header_name = _checked_header_name(header_name)
         self.allow_insecure_loopback = allow_insecure_loopback
         self.renew_hint = renew_hint
         self._clock = clock
