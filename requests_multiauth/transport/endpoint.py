@@ -48,7 +48,7 @@ from ..errors import (
 )
 from ..telemetry import AuthTelemetry, log_fields
 from . import pool as _pool
-from .urls import check_transport, safe_url
+from .urls import check_transport, proxies_for, safe_url
 
 if TYPE_CHECKING:
     from ..grants.base import GrantRequest
@@ -411,6 +411,7 @@ class TokenEndpoint:
                 allow_redirects=False,
                 cert=self.cert,  # None: the session's own, if any
                 verify=verify_now,
+                proxies=proxies_for(sending.url),  # loopback: never through a proxy
             )
             text = response.text  # read the whole answer now: a reset mid-body is transient
         except requests.exceptions.SSLError as exc:
