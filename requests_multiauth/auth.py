@@ -22,13 +22,28 @@ cannot renew.
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import re
 import time
 import warnings
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, List, Mapping, Optional, Tuple, TypedDict, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    ClassVar,
+    Dict,
+    FrozenSet,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    TypedDict,
+    Union,
+)
 
 import requests
 from requests.auth import AuthBase
@@ -37,6 +52,7 @@ from ._display import Rows, describe_expiry, pretty, render_html
 from .caches.base import MemoryTokenCache, TokenCache, cache_key
 from .client_auth import ClientAuth, ClientAuthSpec
 from .dpop import BearerPresenter, DPoPKey, DPoPPresenter, Presenter, dpop_proofs
+from .engine import travel
 from .engine.manager import DEFAULT_LEEWAY, Clock, TokenManager
 from .errors import ConfigurationError, TokenExpiredError, TokenExpiryWarning, TokenResponseError
 from .grants.base import ApiKeyGrant, ClientCredentialsGrant, Grant, JsonClientCredentialsGrant, Scope
@@ -80,6 +96,7 @@ def _checked_header_name(header_name: Any) -> str:
             "!#$%&'*+-.^_`|~ only (no spaces, colons or line breaks), like 'X-Api-Token'"
         )
     return header_name
+
 
 #: How many DPoP nonce challenges one request answers at most, each with a nonce
 #: other than the one it sent: a server that rotates its nonce every few seconds
@@ -126,6 +143,19 @@ class _HeaderAuth(AuthBase):
         # custom header: drop ours from the request the redirect is copied from.
         if self.header_name != AUTHORIZATION and _replay.redirect_leaves_origin(response, sent_url):
             response.request.headers.pop(self.header_name, None)
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The settings a renewing auth was built with that :meth:`TokenAuth._start` builds from."""
+
+    leeway: float
+    cache: Optional[TokenCache]
+    session: Optional[requests.Session]
+    verify: Union[bool, str, None]
+    timeout: Timeout
+    retry: Optional[RetryPolicy]
+    dpop: Union[bool, DPoPKey, None]
 
 
 def _cache_key_of(grant: Grant, extra: Tuple[Tuple[str, str], ...]) -> str:
@@ -206,40 +236,48 @@ class TokenAuth(_HeaderAuth):
         header_name: str = AUTHORIZATION,
         dpop: Union[bool, DPoPKey, None] = None,
     ) -> None:
-        header_name = _checked_header_name(header_name)
-        proofs = dpop_proofs(dpop)
-        if proofs is not None and header_name != AUTHORIZATION:
-            raise ConfigurationError(
-                f"dpop= sends the token in the Authorization header (RFC 9449 §7.1), not in {header_name!r}: "
-                "drop header_name= or dpop="
-            )
-        self.header_name = header_name
+        self.header_name = _checked_header_name(header_name)
         self.allow_insecure_loopback = allow_insecure_loopback
         self.token_url = token_url
         self.cert: Optional[ClientCert] = grant.cert
-        self.telemetry = AuthTelemetry(type(self).__name__, shared_cache=cache is not None)
+        self._grant = grant
+        self._clock = clock
+        self._options = _Options(leeway, cache, session, verify, timeout, retry, dpop)
+        self._start()
+
+    def _start(self) -> None:
+        """Build what runs the auth in this process from its settings: the token endpoint,
+        the presenter (and DPoP key, for ``dpop=True`` a new one), the token manager with its
+        locks, and the telemetry. Called by ``__init__``, and again by ``__setstate__`` in a
+        process that received the auth (pickle, ``copy.deepcopy``): see :meth:`__getstate__`."""
+        options, grant = self._options, self._grant
+        proofs = dpop_proofs(options.dpop)
+        if proofs is not None and self.header_name != AUTHORIZATION:
+            raise ConfigurationError(
+                f"dpop= sends the token in the Authorization header (RFC 9449 §7.1), not in {self.header_name!r}: "
+                "drop header_name= or dpop="
+            )
+        self.telemetry = AuthTelemetry(type(self).__name__, shared_cache=options.cache is not None)
         self._endpoint = TokenEndpoint(
-            token_url,
-            session=session,
-            verify=verify,
-            timeout=timeout,
-            retry=retry,
-            allow_insecure_loopback=allow_insecure_loopback,
+            self.token_url,
+            session=options.session,
+            verify=options.verify,
+            timeout=options.timeout,
+            retry=options.retry,
+            allow_insecure_loopback=self.allow_insecure_loopback,
             secrets=grant.secrets,
             dpop=proofs,
             cert=self.cert,
             telemetry=self.telemetry,
             plain_http_hosts=grant.plain_http_hosts,
         )
-        self._grant = grant
-        self._clock = clock
         extra_identity: Tuple[Tuple[str, str], ...] = ()
         fetch: Callable[[Optional[Token], float], Token] = self._fetch
         self._token_calls = 0
         self._presenter: Presenter
         self.dpop_key: Optional[DPoPKey] = proofs.key if proofs is not None else None
         if proofs is None:
-            self._presenter = BearerPresenter(header_name)
+            self._presenter = BearerPresenter(self.header_name)
             fetch = functools.partial(_of_type, "Bearer", fetch, self._label())
         else:
             self._presenter = DPoPPresenter(proofs)
@@ -252,12 +290,49 @@ class TokenAuth(_HeaderAuth):
         self._manager = TokenManager(
             fetch,
             key=functools.partial(_cache_key_of, grant, extra_identity),  # made on the first token call
-            cache=cache if cache is not None else MemoryTokenCache(),
-            leeway=leeway,
-            clock=clock,
+            cache=options.cache if options.cache is not None else MemoryTokenCache(),
+            leeway=options.leeway,
+            clock=self._clock,
             name=self._label(),
             telemetry=self.telemetry,
         )
+
+    # -- processes: pickle and copy.deepcopy ---------------------------------------------
+
+    #: What :meth:`_start` builds: it never travels to another process (locks, pools,
+    #: telemetry, the token), and is built anew there.
+    _RUNTIME: ClassVar[FrozenSet[str]] = frozenset(
+        {"telemetry", "_endpoint", "_token_calls", "_presenter", "dpop_key", "_observe", "_on_response", "_manager"}
+    )
+
+    def __getstate__(self) -> Dict[str, Any]:
+        """What travels when the auth is pickled (a spawn or forkserver ``multiprocessing``
+        pool, ``ProcessPoolExecutor``, a session that holds it): its credentials and
+        settings, never its token, locks, connections or telemetry. The receiving
+        process builds those anew (:meth:`_start`) and makes its own token call, or
+        reads the token from a shared cache (a ``FileTokenCache`` or ``RedisTokenCache``
+        travels as its path or URL). With ``dpop=True`` it makes a new key; a
+        ``DPoPKey`` travels only if it was loaded from a file.
+
+        Raises:
+            pickle.PicklingError: a part that cannot travel (a key made in memory,
+                a lambda clock, a callable token source ...), naming this auth and
+                what to do instead.
+        """
+        state = travel.state_of(self, self._RUNTIME)
+        travel.check_parts(self._label(), state)
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._start()
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> Self:
+        """A copy with its own token manager, locks and telemetry (and, with ``dpop=True``, its own key)."""
+        copied = self.__class__.__new__(self.__class__)
+        memo[id(self)] = copied
+        copied.__setstate__(copy.deepcopy(travel.state_of(self, self._RUNTIME), memo))
+        return copied
 
     def _fetch(self, previous: Optional[Token], now: float) -> Token:
         # Called by the manager under its lock, one at a time: the count needs no lock of its own.

@@ -48,6 +48,7 @@ from requests.utils import requote_uri
 
 from ._jose import KeyInput, SigningKey, b64url, generate_signing_key, load_signing_key
 from .engine import fork as _fork
+from .engine.travel import CannotTravel
 from .errors import ConfigurationError
 from .transport.urls import Origin, origin
 
@@ -144,7 +145,16 @@ class DPoPKey:
         return f"DPoPKey(alg={self.alg!r}, thumbprint={self.thumbprint!r})"
 
     def __reduce__(self) -> Any:
-        raise TypeError("a DPoPKey holds a private key and is not pickled; load it from its file in each process")
+        # A key loaded from a file travels as its path (see _jose.SigningKey); one made in memory does not.
+        try:
+            self._signing.__reduce__()
+        except TypeError:
+            raise CannotTravel(
+                "a DPoPKey made in memory (DPoPKey.generate(), PEM text, a JWK or a key object) holds its private "
+                "key in this process only and is not pickled: load it from a file (DPoPKey('/path/key.pem')), which "
+                "travels as its path, or pass dpop=True, which makes a new key in each process"
+            ) from None
+        return (DPoPKey, (self._signing,))
 
     def proof(
         self,

@@ -35,6 +35,7 @@ Needs the ``file`` extra: ``pip install 'requests-multiauth[file]'``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -46,7 +47,7 @@ import threading
 import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Dict, Iterator, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Optional, Tuple, Union
 
 from ..engine import fork as _fork
 from ..errors import ConfigurationError
@@ -146,6 +147,11 @@ class FileTokenCache:
         # A parent's thread may have held one of these at the fork; it does not exist here.
         self._thread_locks = {}
         self._guard = threading.Lock()
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        # Sent to another process (pickle, copy.deepcopy) it travels as its directory and
+        # settings, with locks of its own there: the processes share the tokens on disk.
+        return (functools.partial(type(self), lock_timeout=self.lock_timeout), (self.path,))
 
     def __repr__(self) -> str:
         return f"FileTokenCache({str(self.path)!r})"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Any, Dict, Iterable, Optional, Tuple
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError, InsecureTransportError
@@ -73,10 +73,10 @@ def is_loopback(host: str) -> bool:
 #: The ``proxies=`` that sends a request directly, whatever the session's proxies,
 #: ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY`` or ``NO_PROXY`` say (requests drops the
 #: keys whose value is None after merging the environment's in).
-NO_PROXIES: Dict[str, None] = {"http": None, "https": None, "all": None}
+NO_PROXIES: Dict[str, Any] = {"http": None, "https": None, "all": None}
 
 
-def proxies_for(url: str) -> Optional[Dict[str, None]]:
+def proxies_for(url: str) -> Optional[Dict[str, Any]]:
     """:data:`NO_PROXIES` for a loopback URL, else None (the session's and environment's proxies).
 
     A token call to loopback is meant for a server on this machine (an emulator, a
