@@ -60,6 +60,7 @@ from .telemetry import AuthTelemetry, log_fields
 from .token import Token, jwt_expiry
 from .transport import replay as _replay
 from .transport.endpoint import DEFAULT_TOKEN_TIMEOUT, ClientCert, RetryPolicy, Timeout, TokenEndpoint
+from .transport.headers import keep_token_header
 from .transport.urls import check_transport, origin, safe_url
 
 if TYPE_CHECKING:
@@ -385,6 +386,7 @@ class TokenAuth(_HeaderAuth):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         token = self.authorize(request)
+        keep_token_header(request)  # no .netrc entry replaces it on a redirect
         request.register_hook("response", functools.partial(self._on_response, token, request.url or ""))
         return request
 
@@ -869,6 +871,7 @@ class StaticTokenAuth(_HeaderAuth):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         self.authorize(request)
+        keep_token_header(request)  # no .netrc entry replaces it on a redirect
         request.register_hook("response", functools.partial(self._on_response, request.url or ""))
         return request
 

@@ -4,7 +4,8 @@ matched in their punycode form, and .netrc never replacing our header on a redir
 
 from __future__ import annotations
 
-from typing import Callable, List
+from pathlib import Path
+from typing import Any, Callable, List
 
 import pytest
 import requests
@@ -97,3 +98,72 @@ def test_auth_adapter_origins_with_an_idn_host_serve_the_punycode_url() -> None:
     assert not adapter.serves(f"https://{PUNYCODE}/other")
     punycode_adapter = AuthAdapter(StaticTokenAuth("idn-static-token"), origins=f"https://{PUNYCODE}/api/")
     assert punycode_adapter.serves(f"https://{PUNYCODE}/api/books")
+
+
+# -- .netrc on redirects ----------------------------------------------------------------------
+
+NETRC_PASSWORD = "netrc-password-for-the-api-host"
+
+
+class _ApiWithMove:
+    """A token endpoint (``/token``) and an API (``/api/...``) on one origin: ``/api/moved``
+    redirects to ``/api/data`` with *status*; the API accepts only the token it issued."""
+
+    def __init__(self, status: int = 302) -> None:
+        self.status = status
+        self.seen: List[Request] = []
+
+    def __call__(self, request: Request) -> Reply:
+        if request.path == "/token":
+            return Reply(200, {"access_token": "tok-ours", "token_type": "Bearer", "expires_in": 3600})
+        self.seen.append(request)
+        if request.path == "/api/moved":
+            return Reply(self.status, None, {"Location": "/api/data"})
+        if request.bearer == "tok-ours":
+            return Reply(200, {"ok": True})
+        return Reply(401, {"error": "invalid_token"}, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+@pytest.fixture
+def netrc_for_loopback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine 127.0.0.1\nlogin netrc-user\npassword {NETRC_PASSWORD}\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("HOME", str(tmp_path))
+
+
+@pytest.mark.usefixtures("netrc_for_loopback")
+@pytest.mark.parametrize("how", ["session.auth", "auth=", "MultiAuthSession(auth)", "static session.auth"])
+@pytest.mark.parametrize("status", [301, 302, 307])
+def test_netrc_never_replaces_our_header_on_a_same_origin_redirect(
+    serve: Callable[..., LocalServer], how: str, status: int
+) -> None:
+    api = _ApiWithMove(status)
+    server = serve(api)
+    auth: Any = ClientCredentialsAuth(
+        "client-a", CLIENT_SECRET, server.url + "/token", session=server.session(), retry=RetryPolicy(attempts=1)
+    )
+    if how == "static session.auth":
+        auth = StaticTokenAuth("tok-ours")
+    session = MultiAuthSession(auth) if how == "MultiAuthSession(auth)" else requests.Session()
+    session.verify = server.verify
+    if how in ("session.auth", "static session.auth"):
+        session.auth = auth
+    with session:
+        response = session.get(server.url + "/api/moved", auth=auth if how == "auth=" else None)
+
+    assert response.status_code == 200
+    assert [r.status_code for r in response.history] == [status]
+    assert [r.path for r in api.seen] == ["/api/moved", "/api/data"]
+    assert all(r.headers.get("Authorization") == "Bearer tok-ours" for r in api.seen)
+
+
+@pytest.mark.usefixtures("netrc_for_loopback")
+def test_netrc_still_applies_to_a_request_without_our_auth(serve: Callable[..., LocalServer]) -> None:
+    api = _ApiWithMove()
+    server = serve(api)
+    with requests.Session() as session:
+        session.verify = server.verify
+        session.get(server.url + "/api/moved")
+    assert all(r.headers.get("Authorization", "").startswith("Basic ") for r in api.seen)
