@@ -500,12 +500,17 @@ class TokenAuth(_HeaderAuth):
                     extra=decision.log_extra(url=where),
                 )
                 break
+            nonce: Optional[str] = None
             if challenge:
                 if nonce_replays >= MAX_NONCE_REPLAYS:
                     break
                 nonce_replays += 1
                 message = "%s: %s asked for a new DPoP nonce; replaying with it"
                 next_token = current_token  # the token is fine: only the proof lacked the server's nonce
+                # The nonce this challenge named, not the store's latest: another thread's late answer
+                # may have brought an older one meanwhile (the store keeps the newer, but a replay
+                # answers its own challenge).
+                nonce = current.headers.get("DPoP-Nonce")
             else:
                 if renewed:
                     break
@@ -513,7 +518,7 @@ class TokenAuth(_HeaderAuth):
                 message = "%s: %s answered 401; renewing the token and replaying"
                 next_token = self._manager.token_after_rejection(current_token)
             log.debug(message, self._label(), where, extra=decision.log_extra(url=where))
-            prepared, replay = self._send_again(current, next_token, send, send_kwargs)
+            prepared, replay = self._send_again(current, next_token, send, send_kwargs, nonce=nonce)
             answered.append(current)
             current, current_token = replay, next_token
             if not self._replayable(replay, current_token, sent_url):
@@ -539,11 +544,14 @@ class TokenAuth(_HeaderAuth):
         token: Token,
         send: Callable[..., requests.Response],
         send_kwargs: Mapping[str, Any],
+        *,
+        nonce: Optional[str] = None,
     ) -> Tuple[requests.PreparedRequest, requests.Response]:
-        """The request *response* answered, body rewound, presented anew with *token*, sent through *send*."""
+        """The request *response* answered, body rewound, presented anew with *token* (and a
+        DPoP proof with *nonce*, when a challenge named one), sent through *send*."""
         prepared = _replay.copy_for_replay(response)
         check_transport(prepared.url or "", allow_insecure_loopback=self.allow_insecure_loopback)
-        self._presenter.present(prepared, token)
+        self._presenter.present(prepared, token, nonce=nonce)
         replay = send(prepared, **send_kwargs)
         if self._presenter.observe is not None:
             self._presenter.observe(replay)  # the replay passes no response hook

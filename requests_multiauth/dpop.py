@@ -40,7 +40,8 @@ import re
 import secrets
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Union
+from collections import deque
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Optional, Union
 from urllib.parse import urljoin, urlparse
 
 import requests
@@ -72,6 +73,10 @@ JTI_BYTES = 16
 #: How many origins' nonces an auth remembers; an auth that talks to more (a
 #: crawler) forgets all and starts again, costing one nonce challenge each.
 MAX_NONCE_ORIGINS = 256
+
+#: How many of an origin's past nonces are remembered, so that a late answer carrying
+#: one of them (a slow response overtaken by a faster one) never puts it back.
+NONCE_HISTORY = 16
 
 #: Compact JSON, with the encoder built once (``json.dumps`` with options builds one per call).
 _compact_json = json.JSONEncoder(separators=(",", ":")).encode
@@ -264,14 +269,17 @@ def _challenge_error(challenge: str) -> Optional[str]:
 class DPoPProofs:
     """One auth's DPoP key and the nonces its servers gave it. Safe for concurrent use.
 
-    Nonces are kept per origin (scheme, host, port) and replaced by the latest
-    ``DPoP-Nonce`` any response from that origin carries, whatever its status.
-    Reading one takes no lock.
+    Nonces are kept per origin (scheme, host, port) and replaced by each new
+    ``DPoP-Nonce`` a response from that origin carries, whatever its status. The
+    store never goes back: a nonce the origin gave before (one of its last
+    NONCE_HISTORY) arriving late, on a slow response overtaken by a faster one that
+    brought a newer nonce, does not replace the newer one. Reading one takes no lock.
     """
 
     def __init__(self, key: DPoPKey) -> None:
         self.key = key
         self._nonces: Dict[Origin, str] = {}
+        self._seen: Dict[Origin, Deque[str]] = {}  # each origin's past nonces, oldest first
         self._lock = threading.Lock()
         _fork.register(self)
 
@@ -282,11 +290,19 @@ class DPoPProofs:
     def __repr__(self) -> str:
         return f"DPoPProofs({self.key!r}, origins_with_nonce={len(self._nonces)})"
 
-    def proof(self, method: str, url: str, *, access_token: Optional[str] = None, ath: Optional[str] = None) -> str:
-        """A fresh proof for *method* and *url*, with the origin's latest nonce."""
-        return self.key.proof(
-            method, url, nonce=self._nonces.get(_nonce_origin(url)), access_token=access_token, ath=ath
-        )
+    def proof(
+        self,
+        method: str,
+        url: str,
+        *,
+        access_token: Optional[str] = None,
+        ath: Optional[str] = None,
+        nonce: Optional[str] = None,
+    ) -> str:
+        """A fresh proof for *method* and *url*, with *nonce* (a challenge's) or the origin's latest nonce."""
+        if nonce is None:
+            nonce = self._nonces.get(_nonce_origin(url))
+        return self.key.proof(method, url, nonce=nonce, access_token=access_token, ath=ath)
 
     def nonce(self, url: str) -> Optional[str]:
         """The latest nonce *url*'s origin gave, or None."""
@@ -300,8 +316,16 @@ class DPoPProofs:
         where = _nonce_origin(response.url or (response.request.url if response.request is not None else "") or "")
         if self._nonces.get(where) != nonce:
             with self._lock:
+                seen = self._seen.get(where)
+                if seen is not None and nonce in seen and where in self._nonces:
+                    return nonce  # an older nonce, arriving late: the store keeps the newer one
                 if len(self._nonces) >= MAX_NONCE_ORIGINS and where not in self._nonces:
                     self._nonces.clear()
+                    self._seen.clear()
+                    seen = None
+                if seen is None:
+                    seen = self._seen[where] = deque(maxlen=NONCE_HISTORY)
+                seen.append(nonce)
                 self._nonces[where] = nonce
         return nonce
 
@@ -336,8 +360,9 @@ class Presenter:
     header_name: str
     observe: Optional[Callable[[requests.Response], object]] = None
 
-    def present(self, request: requests.PreparedRequest, token: Token) -> None:
-        """Set the token header(s) on *request*."""
+    def present(self, request: requests.PreparedRequest, token: Token, *, nonce: Optional[str] = None) -> None:
+        """Set the token header(s) on *request*; with DPoP, a proof carrying *nonce* (the
+        one a challenge named) or else the origin's latest nonce."""
         raise NotImplementedError
 
     def value(self, token: Token) -> str:
@@ -360,7 +385,7 @@ class BearerPresenter(Presenter):
         self.header_name = header_name
         self._prefix = "Bearer " if header_name == "Authorization" else ""
 
-    def present(self, request: requests.PreparedRequest, token: Token) -> None:
+    def present(self, request: requests.PreparedRequest, token: Token, *, nonce: Optional[str] = None) -> None:
         request.headers[self.header_name] = self._prefix + token.access_token
 
     def value(self, token: Token) -> str:
@@ -383,7 +408,7 @@ class DPoPPresenter(Presenter):
         self.observe = proofs.remember
         self._ath: tuple[str, str] = ("", "")  # (access token, its ath): computed once per token
 
-    def present(self, request: requests.PreparedRequest, token: Token) -> None:
+    def present(self, request: requests.PreparedRequest, token: Token, *, nonce: Optional[str] = None) -> None:
         access_token = token.access_token
         if token.token_type != "DPoP":
             request.headers["Authorization"] = "Bearer " + access_token
@@ -395,7 +420,7 @@ class DPoPPresenter(Presenter):
             self._ath = (access_token, ath)
         headers = request.headers
         headers["Authorization"] = "DPoP " + access_token
-        headers["DPoP"] = self.proofs.proof(request.method or "GET", request.url or "", ath=ath)
+        headers["DPoP"] = self.proofs.proof(request.method or "GET", request.url or "", ath=ath, nonce=nonce)
 
     def value(self, token: Token) -> str:
         return ("DPoP " if token.token_type == "DPoP" else "Bearer ") + token.access_token
