@@ -169,6 +169,14 @@ class FileTokenCache:
         path = self._entry_path(key)
         try:
             self._write(path, key, encode_entry(token))
+        except DamagedEntry as exc:
+            log.warning(
+                "token cache %s: not storing %s: %s; the token is kept in this process only",
+                self.path,
+                path.name,
+                exc,
+                extra=log_fields("cache.write_failed", cache=str(self.path), entry=path.name, reason=str(exc)),
+            )
         except OSError as exc:
             log.warning(
                 "token cache %s: cannot write %s (%s); the token is kept in this process only",

@@ -274,7 +274,18 @@ class RedisTokenCache:
         if ttl <= 0 or not self._available():
             return
         try:
-            self.client.set(self._name(key), encode_entry(token), px=max(int(ttl * 1000), 1))
+            entry = encode_entry(token)
+        except DamagedEntry as exc:
+            log.warning(
+                "token cache %s: not storing %s: %s; the token is kept in this process only",
+                self._where,
+                self._name(key),
+                exc,
+                extra=log_fields("cache.write_failed", cache=self._where, key=self._name(key), reason=str(exc)),
+            )
+            return
+        try:
+            self.client.set(self._name(key), entry, px=max(int(ttl * 1000), 1))
         except self._errors as exc:
             self._failed("storing a token", exc)
             return
