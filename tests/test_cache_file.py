@@ -223,7 +223,7 @@ DAMAGE: Dict[str, bytes] = {
     "not an entry": b'["tok-1"]',
     "future format": b'{"format":99,"token":{"access_token":"tok-1"}}',
     "bad fields": b'{"format":1,"token":{"access_token":"","expires_at":"soon"}}',
-    "oversized": b'{"format":1,"token":{"access_token":"' + b"x" * 70_000 + b'"}}',
+    "oversized": b'{"format":1,"token":{"access_token":"' + b"x" * (4 * 1024 * 1024) + b'"}}',
 }
 
 
