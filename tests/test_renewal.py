@@ -585,3 +585,36 @@ def test_a_slow_token_endpoint_widens_the_renewal_window_of_a_short_token() -> N
     assert quick_window == pytest.approx(2.0, abs=0.05)
     assert slow_window >= 3.0
     assert slow_window <= 20.0 / 2  # never more than half the usable lifetime
+
+
+# -- a token whose answer states no lifetime ----------------------------------------------------
+
+
+def test_a_token_without_a_stated_lifetime_is_renewed_ahead_after_a_day_and_never_expires_meanwhile(
+    serve: Callable[..., Any],
+) -> None:
+    from requests_multiauth import ClientCredentialsAuth, RetryPolicy
+    from requests_multiauth.engine.manager import UNSTATED_LIFETIME_RENEWAL
+    from requests_multiauth.testing import ManualClock, Reply
+
+    issued: List[str] = []
+
+    def no_lifetime(request: Any) -> Reply:
+        issued.append(f"opaque-{len(issued) + 1}")
+        return Reply(200, {"access_token": issued[-1], "token_type": "Bearer"})  # no expires_in, not a JWT
+
+    server = serve(no_lifetime)
+    clock = ManualClock()
+    auth = ClientCredentialsAuth(
+        "client-a", "secret-a", server.url + "/token", session=server.session(), clock=clock,
+        retry=RetryPolicy(attempts=1),
+    )  # fmt: skip
+    assert auth.get_token().access_token == "opaque-1"
+    clock.advance(UNSTATED_LIFETIME_RENEWAL - 60)
+    assert auth.get_token().access_token == "opaque-1"  # still in use, no call
+    assert issued == ["opaque-1"]
+    clock.advance(120)
+    assert auth.get_token().access_token == "opaque-1"  # due: renewed in the background, never waited for
+    auth._manager.join(10.0)
+    assert auth.get_token().access_token == "opaque-2"
+    assert issued == ["opaque-1", "opaque-2"]
