@@ -3,7 +3,9 @@ or in the ``tests/fixtures_*.py`` helpers they import."""
 
 from __future__ import annotations
 
-from typing import Callable, Iterator, List
+import os
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Tuple
 
 import pytest
 
@@ -24,6 +26,41 @@ pytest_plugins = [
     "tests.fixtures_otel",
     "tests.fixtures_client_auth",
 ]
+
+
+def _snapshot(directory: Path) -> Dict[str, Tuple[int, int]]:
+    """Every file and directory under *directory*: (mtime in ns, size); empty if it does not exist."""
+    if not directory.exists():
+        return {}
+    entries = {str(directory): (directory.stat().st_mtime_ns, 0)}
+    for path in directory.rglob("*"):
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            continue
+        entries[str(path)] = (info.st_mtime_ns, info.st_size)
+    return entries
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _user_cache_untouched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The suite runs with HOME and XDG_CACHE_HOME in a temporary directory (inherited by
+    the commands it starts), so nothing it runs writes to the user's files; and it fails if
+    the user's real ``requests_multiauth`` cache directory changed during the suite anyway.
+    (On a machine where another suite runs under the same HOME at the same time, that
+    suite's writes are reported too: the message lists the files.)"""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    real = (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "requests_multiauth"
+    before = _snapshot(real)
+    home = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(home))
+        patch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+        yield
+    after = _snapshot(real)
+    changed = sorted(path for path in set(before) | set(after) if before.get(path) != after.get(path))
+    if changed:
+        pytest.fail(f"the suite changed the user's cache directory {real}: {changed[:10]}", pytrace=False)
 
 
 @pytest.fixture(autouse=True)
