@@ -385,12 +385,13 @@ def test_auths_with_different_clients_share_a_cache_but_never_a_token(
 # -- packaging -------------------------------------------------------------------------------------------
 
 
-def test_without_filelock_building_the_cache_says_which_extra_to_install(
-    monkeypatch: pytest.MonkeyPatch, directory: Path
+def test_without_the_filelock_package_the_cache_locks_and_shares_all_the_same(
+    monkeypatch: pytest.MonkeyPatch, directory: Path, server: LocalServer, stub: TokenEndpointStub
 ) -> None:
     monkeypatch.setitem(sys.modules, "filelock", None)  # what a missing package looks like to import
-    with pytest.raises(ImportError, match=r"pip install 'requests-multiauth\[file\]'"):
-        FileTokenCache(directory)
+    first, second = (make_auth(server, FileTokenCache(directory)) for _ in range(2))
+    assert first.get_token().access_token == second.get_token().access_token == "tok-1"
+    assert len(stub.calls) == 1
 
 
 def test_importing_the_package_needs_neither_filelock_nor_redis() -> None:

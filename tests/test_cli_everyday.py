@@ -60,6 +60,45 @@ def test_three_token_runs_make_one_token_call(providers: LocalProviders, token_c
     assert all(r.stderr == "" for r in results)
 
 
+#: Runs the command in a Python where the filelock package cannot be imported, as after
+#: the README's ``pip install '.[testing]'`` (filelock is no dependency of it).
+WITHOUT_FILELOCK = (
+    "import sys; sys.modules['filelock'] = None\n"
+    "from requests_multiauth.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
+def test_the_token_cache_works_without_the_filelock_package(providers: LocalProviders, token_cache_dir: str) -> None:
+    cognito = providers.cognito
+    env = child_environ(providers, cognito)
+
+    results = [run_cli("token", "cognito", env=env, python_code=WITHOUT_FILELOCK) for _ in range(3)]
+
+    assert [r.returncode for r in results] == [0, 0, 0], results[0].stderr
+    assert len({r.stdout for r in results}) == 1
+    assert cognito.token_calls == 1
+    assert all(r.stderr == "" for r in results)
+    assert any(path.suffix == ".json" for path in cache_files(token_cache_dir))
+
+
+def test_a_wrong_secret_after_a_good_run_exits_1_with_the_servers_refusal(
+    providers: LocalProviders, token_cache_dir: str
+) -> None:
+    cognito = providers.cognito
+    env = child_environ(providers, cognito)
+    assert run_cli("token", "cognito", env=env).returncode == 0
+
+    wrong = dict(env, COGNITO_CLIENT_SECRET="not-the-" + cognito.client_secret)
+    result = run_cli("token", "cognito", env=wrong)
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "invalid_client" in result.stderr
+    assert cognito.token_calls == 2  # the wrong secret made its own call, not a read of the good one's token
+    assert_no_secret(result, [wrong["COGNITO_CLIENT_SECRET"], *secrets_of(cognito)])
+
+
 def test_the_cache_is_private_keyed_as_the_library_keys_and_holds_no_secret(
     providers: LocalProviders, token_cache_dir: str
 ) -> None:

@@ -345,12 +345,7 @@ def open_token_cache(environ: Mapping[str, str]) -> Optional[TokenCache]:
 
     directory = token_cache_directory(environ)
     try:
-        return FileTokenCache(directory)
-    except ImportError:
-        log.info(
-            "no token cache: it needs filelock (pip install 'requests-multiauth[file]')",
-            extra=log_fields("cli.cache_unavailable", reason="filelock missing"),
-        )
+        return FileTokenCache(directory)  # needs no extra: its lock is the operating system's
     except (ConfigurationError, OSError) as exc:
         log.warning(
             "no token cache: %s (set %s to a directory of your own, or pass --no-cache)",
