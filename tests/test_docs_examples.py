@@ -85,9 +85,7 @@ def example_environment(providers: LocalProviders, home: Path) -> Dict[str, str]
         if not key.startswith(("RATED_", "OPSNOW_", "COGNITO_", "DATALOY_", "DIAGRAMS_"))
         and key not in {"CURL_CA_BUNDLE", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"}
     }
-    env.update(providers.environ())
-    for emulator in providers:
-        env[f"{emulator.name.upper()}_API_URL"] = emulator.api_url
+    env.update(providers.environ())  # with each provider's <NAME>_API_URL
     assert isinstance(providers.verify, str)
     env["REQUESTS_CA_BUNDLE"] = providers.verify
     env["XDG_CACHE_HOME"] = str(home / "cache")

@@ -273,9 +273,16 @@ class ProviderEmulator:
         ``DataloyAuth.from_env(provider.environ())`` works without touching
         ``REQUESTS_CA_BUNDLE``. (The API requests still need a session that
         trusts the CA: :meth:`~requests_multiauth.testing.ProviderEmulator.api_session` or
-        :meth:`~requests_multiauth.testing.ProviderEmulator.multiauth_session`.)
+        :meth:`~requests_multiauth.testing.ProviderEmulator.multiauth_session`.) They also
+        include ``<PROVIDER>_API_URL`` (``DATALOY_API_URL`` ...), the protected API's base
+        URL, which the quick start's examples read.
         """
         raise NotImplementedError
+
+    def _api_environ(self) -> Dict[str, str]:
+        """``{"<PROVIDER>_API_URL": <the protected API's base URL>}``: what the quick start's
+        examples read, so that they run from :meth:`environ` alone."""
+        return {f"{self.name.upper()}_API_URL": self.api_url}
 
     def _trust_environ(self) -> Dict[str, str]:
         """``{"<PROVIDER>_CA_BUNDLE": <the CA bundle>}`` over HTTPS, nothing over plain HTTP."""

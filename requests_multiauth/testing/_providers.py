@@ -128,7 +128,7 @@ class RatedEmulator(ProviderEmulator):
         return {"token": self.mint()}
 
     def environ(self) -> Dict[str, str]:
-        return {"RATED_TOKEN": self.mint()}
+        return {"RATED_TOKEN": self.mint(), **self._api_environ()}
 
     def auth(self, *, token: Optional[str] = None, **options: Any) -> RatedAuth:
         """``RatedAuth`` with *token* (default: a newly minted one) and this
@@ -197,7 +197,12 @@ class OpsNowEmulator(ProviderEmulator):
         return {"api_key": self.api_key}
 
     def environ(self) -> Dict[str, str]:
-        return {"OPSNOW_API_KEY": self.api_key, "OPSNOW_TOKEN_URL": self.token_url, **self._trust_environ()}
+        return {
+            "OPSNOW_API_KEY": self.api_key,
+            "OPSNOW_TOKEN_URL": self.token_url,
+            **self._api_environ(),
+            **self._trust_environ(),
+        }
 
     def auth(self, **options: Any) -> OpsNowAuth:
         """``OpsNowAuth`` for this emulator; *options* go to ``OpsNowAuth``."""
@@ -302,6 +307,7 @@ class CognitoEmulator(ProviderEmulator):
             "COGNITO_CLIENT_SECRET": self.client_secret,
             "COGNITO_TOKEN_URL": self.token_url,
             "COGNITO_SCOPE": COGNITO_SCOPE_EXAMPLE,
+            **self._api_environ(),
             **self._trust_environ(),
         }
 
@@ -412,6 +418,7 @@ class DataloyEmulator(ProviderEmulator):
             "DATALOY_CLIENT_SECRET": self.client_secret,
             "DATALOY_TOKEN_URL": self.token_url,
             "DATALOY_AUDIENCE": DATALOY_AUDIENCE,
+            **self._api_environ(),
             **self._trust_environ(),
         }
 
@@ -545,6 +552,7 @@ class DiagramsEmulator(ProviderEmulator):
             "DIAGRAMS_APPLICATION_ID": self.application_id,
             "DIAGRAMS_APPLICATION_SECRET": self.application_secret,
             "DIAGRAMS_TOKEN_URL": self.token_url,
+            **self._api_environ(),
             **self._trust_environ(),
         }
 
