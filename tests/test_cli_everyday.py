@@ -392,3 +392,49 @@ def test_a_secret_that_starts_with_a_dash_is_never_echoed(providers: LocalProvid
         result = run_cli("token", "dataloy", *args, env=env)
         assert result.returncode == 2
         assert secret not in result.output
+
+
+# -- TLS failures: a certificate problem, said so, with the CA settings ---------------------------
+
+TLS_CASES = {
+    "token": lambda c: (["token", "cognito"], {}, "COGNITO_CA_BUNDLE"),
+    "request": lambda c: (["request", "cognito", "GET", c.api_url + "items"], {"COGNITO_CA_BUNDLE": c.verify}, None),
+    "token oauth2": lambda c: (
+        ["token", "oauth2"],
+        {"OAUTH2_TOKEN_URL": c.token_url, "OAUTH2_CLIENT_ID": c.client_id, "OAUTH2_CLIENT_SECRET": c.client_secret},
+        "OAUTH2_CA_BUNDLE",
+    ),
+    "token oauth2 --issuer": lambda c: (
+        ["token", "oauth2", "--issuer", c.url],
+        {"OAUTH2_CLIENT_ID": c.client_id, "OAUTH2_CLIENT_SECRET": c.client_secret},
+        "OAUTH2_CA_BUNDLE",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", TLS_CASES, ids=TLS_CASES.keys())
+def test_every_command_says_a_tls_failure_is_a_certificate_problem_and_names_the_ca_settings(
+    providers: LocalProviders, case: str
+) -> None:
+    cognito = providers.cognito
+    arguments, variables, token_bundle = TLS_CASES[case](cognito)
+    env = {
+        name: value
+        for name, value in _base_environ().items()
+        if not name.startswith(("OAUTH2_", "COGNITO_")) and not name.endswith("CA_BUNDLE")
+    }
+    if case == "token" or case == "request":
+        env.update({k: v for k, v in cognito.environ().items() if not k.endswith("CA_BUNDLE")})
+    env.update(variables)
+
+    result = run_cli(*arguments, env=env)
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "certificate problem" in result.stderr
+    assert "could not connect" not in result.stderr
+    assert "REQUESTS_CA_BUNDLE=/path/to/ca.pem" in result.stderr
+    if token_bundle is not None:
+        assert f"{token_bundle} / --ca-bundle" in result.stderr
+    assert "session=" not in result.stderr  # the command's settings, not Python keywords
+    assert_no_secret(result, secrets_of(cognito))

@@ -891,7 +891,40 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return status
 
 
+#: What a TLS verification failure is, in every command's error: a certificate
+#: problem (not a network one), named as such, with the CA settings that fix it.
+TLS_FAILURE = "the server's TLS certificate could not be verified: a certificate problem, not a network one"
+
+
+def _tls_failure(exc: BaseException, args: argparse.Namespace) -> Optional[str]:
+    """The error line for a TLS verification failure (of a token call, discovery or the API
+    request), naming the CA settings of this command; None for any other failure."""
+    api_request = isinstance(exc, requests.exceptions.SSLError)  # the API's (the library wraps its own)
+    if api_request:
+        url = getattr(args, "url", None)
+        where = f"{safe_url(url)}: " if url else ""
+    elif isinstance(exc, MultiAuthError) and "failed TLS verification" in str(exc):
+        where = str(exc).split(" failed TLS verification", 1)[0] + ": "  # "the token endpoint https://..."
+    elif isinstance(exc, OSError) and "CA certificate bundle" in str(exc):  # requests: the bundle path is wrong
+        where = "the CA bundle cannot be read: "
+    else:
+        return None
+    provider = PROVIDERS.get(getattr(args, "provider", None) or "")
+    token_only = (
+        f" (or {provider.name.upper()}_CA_BUNDLE / --ca-bundle for the token calls only)"
+        if provider is not None and not api_request
+        else ""
+    )
+    return (
+        f"{where}{TLS_FAILURE}. What to do: set REQUESTS_CA_BUNDLE=/path/to/ca.pem to the CA bundle that signed "
+        f"the server's certificate{token_only}"
+    )
+
+
 def _describe_failure(exc: BaseException, args: argparse.Namespace) -> str:
+    tls = _tls_failure(exc, args)
+    if tls is not None:
+        return _one_line(tls)
     if isinstance(exc, TokenRequestError) and args.command in ("token", "request"):
         exc = exc.with_hint(_shell_hint(exc, PROVIDERS[args.provider])) if exc.hint else exc
     if isinstance(exc, MultiAuthError):
