@@ -45,7 +45,7 @@ from typing import IO, Any, Callable, Dict, Iterator, Mapping, NoReturn, Optiona
 import requests
 
 from .. import __version__
-from ..auth import StaticTokenAuth, TokenAuth
+from ..auth import TokenAuth
 from ..caches.base import TokenCache
 from ..errors import (
     TLS_HINT,
@@ -66,6 +66,7 @@ from ..providers.builtin import (
     OpsNowAuth,
     RatedAuth,
 )
+from ..static import StaticTokenAuth
 from ..telemetry import CacheRead, Event, TokenRequest, log_fields
 from ..token import Token
 from ..transport.urls import check_transport, safe_url
@@ -455,9 +456,7 @@ def request_body(args: argparse.Namespace, provider: Provider, stdin: IO[str]) -
         raise UsageError(f"{option} is not valid JSON: {exc}") from None
 
 
-def command_request(
-    args: argparse.Namespace, out: IO[str], err: IO[str], stdin: Optional[IO[str]] = None
-) -> int:
+def command_request(args: argparse.Namespace, out: IO[str], err: IO[str], stdin: Optional[IO[str]] = None) -> int:
     """Send one authenticated request; print the status line (stderr) and the body (stdout)."""
     provider = PROVIDERS[args.provider]
     headers = dict(parse_header(h) for h in args.header)
@@ -882,7 +881,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except UsageError as exc:
         err.write(f"{PROG}: error: {_one_line(str(exc))}\n")
         return EXIT_USAGE
-    except (MultiAuthError, requests.RequestException, OSError) as exc:
+    except (MultiAuthError, ConfigurationError, requests.RequestException, OSError) as exc:
         err.write(f"{PROG}: error: {_describe_failure(exc, args)}\n")
         return EXIT_FAILED
     except KeyboardInterrupt:
@@ -927,7 +926,7 @@ def _describe_failure(exc: BaseException, args: argparse.Namespace) -> str:
         return _one_line(tls)
     if isinstance(exc, TokenRequestError) and args.command in ("token", "request"):
         exc = exc.with_hint(_shell_hint(exc, PROVIDERS[args.provider])) if exc.hint else exc
-    if isinstance(exc, MultiAuthError):
+    if isinstance(exc, (MultiAuthError, ConfigurationError)):
         return _one_line(str(exc))  # the library's messages are already scrubbed of secrets
     # requests' own errors quote the URL, which may carry a query with secrets: name the class only.
     url = getattr(args, "url", None)

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from ..auth import ClientCredentialsAuth
 from ..client_auth import ClientAssertion, ClientAuth, ClientAuthSpec, PrivateKeyJwt, TlsClientAuth
 from ..errors import ConfigurationError
+from ..standard import ClientCredentialsAuth
 
 __all__ = ["CLIENT_AUTH_CHOICES", "oauth2_from_env"]
 

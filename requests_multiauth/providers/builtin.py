@@ -31,19 +31,14 @@ import os
 import time
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence
 
-from ..auth import (
-    AUTHORIZATION,
-    EXPIRY_WARNING,
-    ApiKeyTokenAuth,
-    AudienceClientCredentialsAuth,
-    ClientCredentialsAuth,
-    StaticTokenAuth,
-    TokenAuthOptions,
-)
+from ..auth import TokenAuthOptions
 from ..client_auth import ClientAuthSpec
 from ..engine.manager import Clock
 from ..errors import ConfigurationError
 from ..grants.base import Scope
+from ..presentation import AUTHORIZATION
+from ..standard import ApiKeyTokenAuth, AudienceClientCredentialsAuth, ClientCredentialsAuth
+from ..static import EXPIRY_WARNING, StaticTokenAuth
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -216,8 +211,8 @@ class CognitoAuth(ClientCredentialsAuth):
     def __init__(
         self,
         client_id: str,
-        client_secret: str,
-        token_url: str,
+        client_secret: Optional[str] = None,
+        token_url: Optional[str] = None,
         scope: Scope = None,
         *,
         client_auth: ClientAuthSpec = "basic",
@@ -255,8 +250,8 @@ class DataloyAuth(AudienceClientCredentialsAuth):
     def __init__(
         self,
         client_id: str,
-        client_secret: str,
-        token_url: str,
+        client_secret: Optional[str] = None,
+        token_url: Optional[str] = None,
         audience: Optional[str] = DATALOY_AUDIENCE,
         *,
         params: Optional[Mapping[str, Any]] = None,
@@ -290,7 +285,10 @@ class DiagramsAuth(ClientCredentialsAuth):
     ``grant_type=refresh_token&scope=data&refresh_token=...`` while the refresh
     token lives, and fall back to a new client-credentials grant if it is
     refused or expired. Renewal follows ``expires_in`` / ``expiration_date``,
-    a 401, or the JWT ``exp``, whichever the answer offers.
+    a 401, or the JWT ``exp``, whichever the answer offers. The application
+    authenticates with HTTP Basic, as the provider documents; ``client_auth=``
+    takes any other method (then *application_secret* is optional where the
+    method needs none).
 
     Environment: ``DIAGRAMS_APPLICATION_ID``, ``DIAGRAMS_APPLICATION_SECRET``,
     optionally ``DIAGRAMS_TOKEN_URL``.
@@ -299,17 +297,18 @@ class DiagramsAuth(ClientCredentialsAuth):
     def __init__(
         self,
         application_id: str,
-        application_secret: str,
+        application_secret: Optional[str] = None,
         *,
         token_url: str = DIAGRAMS_TOKEN_URL,
         refresh_scope: Scope = DIAGRAMS_REFRESH_SCOPE,
+        client_auth: ClientAuthSpec = "basic",
         **options: Unpack[TokenAuthOptions],
     ) -> None:
         super().__init__(
             application_id,
             application_secret,
             token_url,
-            client_auth="basic",
+            client_auth=client_auth,
             refresh_scope=refresh_scope,
             **options,
         )

@@ -1,4 +1,7 @@
-"""URL facts the security rules depend on: origins, loopback, and HTTPS-only."""
+"""URL facts the security rules depend on: origins, loopback, and HTTPS-only.
+
+Where the request goes next: on, if the rules allow it; else an InsecureTransportError.
+"""
 
 from __future__ import annotations
 
