@@ -892,7 +892,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 #: What a TLS verification failure is, in every command's error: a certificate
 #: problem (not a network one), named as such, with the CA settings that fix it.
-TLS_FAILURE = "the server's TLS certificate could not be verified: a certificate problem, not a network one"
+TLS_FAILURE = (
+    "failed TLS verification: a certificate problem (the server's certificate is not trusted), not a network one"
+)
 
 
 def _tls_failure(exc: BaseException, args: argparse.Namespace) -> Optional[str]:
@@ -901,11 +903,11 @@ def _tls_failure(exc: BaseException, args: argparse.Namespace) -> Optional[str]:
     api_request = isinstance(exc, requests.exceptions.SSLError)  # the API's (the library wraps its own)
     if api_request:
         url = getattr(args, "url", None)
-        where = f"{safe_url(url)}: " if url else ""
+        where = f"{safe_url(url)} " if url else ""
     elif isinstance(exc, MultiAuthError) and "failed TLS verification" in str(exc):
-        where = str(exc).split(" failed TLS verification", 1)[0] + ": "  # "the token endpoint https://..."
+        where = str(exc).split(" failed TLS verification", 1)[0] + " "  # "the token endpoint https://... "
     elif isinstance(exc, OSError) and "CA certificate bundle" in str(exc):  # requests: the bundle path is wrong
-        where = "the CA bundle cannot be read: "
+        where = "the CA bundle cannot be read, so the call "
     else:
         return None
     provider = PROVIDERS.get(getattr(args, "provider", None) or "")

@@ -18,7 +18,6 @@ names the auth and says what to do, instead of pickle's ``cannot pickle
 from __future__ import annotations
 
 import dataclasses
-import pickle
 from typing import Any, Dict, FrozenSet, Iterator, Tuple
 
 __all__ = ["CannotTravel", "check_parts", "state_of"]
@@ -55,6 +54,8 @@ def check_parts(owner: str, state: Dict[str, Any]) -> None:
     """Raise ``pickle.PicklingError`` naming *owner*, the part and what to do, if a
     part of *state* cannot be pickled. Each part is pickled once here, so the error
     comes before anything is sent."""
+    import pickle  # on the first pickling, not when an auth is first used
+
     for name, value in _parts(state):
         try:
             pickle.dumps(value)
