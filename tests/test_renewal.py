@@ -179,16 +179,20 @@ def test_an_invalid_leeway_is_a_configuration_error(leeway: float) -> None:
         make_manager(FakeFetch(), FakeClock(), leeway=leeway)
 
 
-def test_a_token_without_expiry_is_kept_until_invalidated() -> None:
+def test_a_token_without_expiry_never_expires_and_is_renewed_ahead_once_a_day_old() -> None:
     clock, fetch = FakeClock(), FakeFetch(lifetime=None)
     manager = make_manager(fetch, clock)
     first = manager.token()
-    clock.set(10 * 365 * 86400)
+    clock.set(23 * 3600)
     assert manager.token() is first
-    manager.join(WAIT)
     assert fetch.calls == 1
-    manager.invalidate()
+    clock.set(10 * 365 * 86400)
+    assert manager.token() is first  # never expired: returned at once, renewed in the background
+    manager.join(WAIT)
+    assert fetch.calls == 2
     assert manager.token().access_token == "token-2"
+    manager.invalidate()
+    assert manager.token().access_token == "token-3"
 
 
 # -- renewal ahead of expiry ---------------------------------------------------------------

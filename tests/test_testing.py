@@ -626,6 +626,12 @@ def test_environ_names_every_variable_of_every_preset(local_providers: LocalProv
         "COGNITO_CA_BUNDLE",
         "DATALOY_CA_BUNDLE",
         "DIAGRAMS_CA_BUNDLE",
+        # each protected API's base URL, which the quick start reads
+        "RATED_API_URL",
+        "OPSNOW_API_URL",
+        "COGNITO_API_URL",
+        "DATALOY_API_URL",
+        "DIAGRAMS_API_URL",
     }
 
 

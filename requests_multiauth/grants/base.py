@@ -135,7 +135,14 @@ class Grant:
         Read once, on the first token call: the long-lived :attr:`secrets` enter it
         only through a slow one-way digest (see :func:`_secret_digest`), so that a
         rotated or wrong secret never reads the token of another."""
-        return _identity(self.name, **self.identity(), **_secret_digest(self.secrets))
+        return _identity(self.name, **self.identity(), **_secret_digest(self.key_secrets()))
+
+    def key_secrets(self) -> Tuple[str, ...]:
+        """The long-lived secrets that tell two credentials apart in the cache key, where
+        they enter only as a slow one-way digest: by default :attr:`secrets`. A grant
+        whose :attr:`secrets` include values derived from a secret (a Basic header)
+        names the secret itself, so that every method of one client shares the key."""
+        return self.secrets
 
     def request(self, previous: Optional[Token], now: float) -> GrantRequest:
         """What the next try sends. Called for every try, retries included.
@@ -261,6 +268,7 @@ class ClientCredentialsGrant(Grant):
         self.scope = _scope_string(scope)
         self.client_auth = resolve_client_auth(client_auth)
         self._client = self.client_auth.bind(self.client_id, client_secret, token_url=token_url)
+        self._client_secret = client_secret if self.client_auth.needs_secret else None
         self.params: Dict[str, str] = dict(params or {})
         self.refresh_scope = _scope_string(refresh_scope)
         self.use_refresh_token = use_refresh_token
@@ -272,6 +280,9 @@ class ClientCredentialsGrant(Grant):
         self.secrets = self._client.secrets
         self.cert = self._client.cert
         self._token_url = token_url
+
+    def key_secrets(self) -> Tuple[str, ...]:
+        return (self._client_secret,) if self._client_secret else ()
 
     def identity(self) -> Mapping[str, Optional[str]]:
         return {
@@ -372,6 +383,7 @@ class JsonClientCredentialsGrant(Grant):
         self.params: Dict[str, Any] = dict(params or {})
         self.client_auth = resolve_client_auth(client_auth)
         self._client = self.client_auth.bind(self.client_id, client_secret, token_url=token_url)
+        self._client_secret = client_secret if self.client_auth.needs_secret else None
         self.default_lifetime = default_lifetime
         self.secrets = self._client.secrets
         self.cert = self._client.cert
@@ -379,7 +391,10 @@ class JsonClientCredentialsGrant(Grant):
 
     @property
     def cache_identity(self) -> Tuple[Tuple[str, str], ...]:
-        return _identity("json_client_credentials", **self.identity(), **_secret_digest(self.secrets))
+        return _identity("json_client_credentials", **self.identity(), **_secret_digest(self.key_secrets()))
+
+    def key_secrets(self) -> Tuple[str, ...]:
+        return (self._client_secret,) if self._client_secret else ()
 
     def identity(self) -> Mapping[str, Optional[str]]:
         return {

@@ -16,15 +16,12 @@ allowed, and a hop without our token is left to requests' rules.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import requests
 from requests.structures import CaseInsensitiveDict
 
 __all__ = ["TokenHeaders", "keep_token_header"]
-
-log = logging.getLogger("requests_multiauth")
 
 _AUTHORIZATION = "authorization"
 
@@ -37,8 +34,7 @@ class TokenHeaders(CaseInsensitiveDict):  # type: ignore[type-arg]
         if key.lower() == _AUTHORIZATION and _is_basic(value):
             current = self._store.get(_AUTHORIZATION)
             if current is not None and not _is_basic(current[1]):
-                log.debug("not letting a .netrc entry replace the token on a redirect of the same origin")
-                return
+                return  # requests' netrc re-authorisation of a redirect hop: our token stays
         super().__setitem__(key, value)
 
     def copy(self) -> TokenHeaders:
