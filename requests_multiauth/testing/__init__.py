@@ -12,8 +12,15 @@
   registry, mTLS and certificate-bound tokens, DPoP with switchable nonces) and a
   protected API that checks how each token is bound; it needs PyJWT
   (``pip install 'requests-multiauth[testing]'``), imported when one is made.
+* :class:`AppJwtEmulator` trades an app's signed JWT for a token (the scheme of the
+  "Write your own scheme" page), for tests of a custom :class:`~requests_multiauth.Grant`.
 * :class:`LocalServer` runs any handler function (or a WSGI app, through
   :func:`wsgi_handler`).
+* Misbehaviours (:class:`Trickle`, :class:`TrickleHeaders`, :class:`Oversized`, :class:`GzipBomb`,
+  :class:`MalformedStatus`, :class:`ManyHeaders`, :class:`LongHeader`,
+  :class:`Truncated`, :class:`Redirect`) are replies no well-behaved server
+  sends, for testing timeouts and limits: return one from a handler, or queue
+  it with ``emulator.inject(...)``.
 
 Both serve HTTPS with a certificate from a throwaway ``trustme`` CA when
 ``trustme`` is installed (``pip install 'requests-multiauth[testing]'``), and
@@ -27,17 +34,33 @@ plain HTTP on loopback otherwise. In your own tests::
         assert dataloy.token_calls == 1
 
 With pytest, ``pytest_plugins = ["requests_multiauth.testing"]`` in your
-top-level ``conftest.py`` gives the fixtures ``local_providers`` and
-``rated_provider``, ``opsnow_provider``, ``cognito_provider``,
-``dataloy_provider``, ``diagrams_provider``, and ``oauth2_server``. Importing this module does not
+top-level ``conftest.py`` gives the fixtures ``local_providers`` and one
+``<name>_provider`` per registered provider with an emulator (``rated_provider``,
+``opsnow_provider``, ``cognito_provider``, ``dataloy_provider``,
+``diagrams_provider``, ``oauth2_provider``, and a plug-in's), and ``oauth2_server``. Importing this module does not
 need pytest. (PYTEST_DONT_REWRITE: conftest files import this module before pytest
 loads it as a plugin, and it has no asserts to rewrite.)
 """
 
 import sys
 
+from ._appjwt import AppJwtEmulator
 from ._authserver import ApiCall, OAuth2Emulator, RegisteredClient, SeenAssertion, TokenCall
 from ._emulator import ManualClock, ProviderEmulator
+from ._github_actions import GITHUB_ACTIONS_ISSUER, GitHubActionsEmulator
+from ._google import GoogleServiceAccountEmulator
+from ._google_sts import GoogleStsEmulator
+from ._hostile import (
+    GzipBomb,
+    LongHeader,
+    MalformedStatus,
+    ManyHeaders,
+    Oversized,
+    Redirect,
+    Trickle,
+    TrickleHeaders,
+    Truncated,
+)
 from ._providers import (
     OPSNOW_SHAPES,
     CognitoEmulator,
@@ -47,16 +70,34 @@ from ._providers import (
     OpsNowEmulator,
     RatedEmulator,
 )
-from ._server import DROP_CONNECTION, Body, Handler, LocalServer, Reply, Request, wsgi_handler
+from ._salesforce import SalesforceEmulator
+from ._server import DROP_CONNECTION, Body, Handler, LocalServer, Misbehaviour, Reply, Request, wsgi_handler
+from ._token_exchange import Exchange, TokenExchangeEmulator, WorkloadIssuer
 
 __all__ = [
     "DROP_CONNECTION",
+    "GITHUB_ACTIONS_ISSUER",
     "OPSNOW_SHAPES",
     "ApiCall",
+    "AppJwtEmulator",
     "Body",
     "CognitoEmulator",
     "DataloyEmulator",
     "DiagramsEmulator",
+    "GzipBomb",
+    "LongHeader",
+    "MalformedStatus",
+    "ManyHeaders",
+    "Misbehaviour",
+    "Oversized",
+    "Redirect",
+    "Trickle",
+    "TrickleHeaders",
+    "Truncated",
+    "GoogleServiceAccountEmulator",
+    "Exchange",
+    "GitHubActionsEmulator",
+    "GoogleStsEmulator",
     "Handler",
     "LocalProviders",
     "LocalServer",
@@ -68,20 +109,19 @@ __all__ = [
     "RegisteredClient",
     "Reply",
     "Request",
+    "SalesforceEmulator",
     "SeenAssertion",
     "TokenCall",
+    "TokenExchangeEmulator",
+    "WorkloadIssuer",
     "wsgi_handler",
 ]
 
-# Loaded as a pytest plugin, pytest is already imported: offer the fixtures.
+# Loaded as a pytest plugin, pytest is already imported: offer the fixtures, one
+# ``<name>_provider`` per registered provider with an emulator (plug-ins' too).
 # Anywhere else (the demo, a benchmark) pytest is neither needed nor imported.
 if "pytest" in sys.modules:
-    from ._fixtures import (  # noqa: F401 - found by pytest in this module's namespace
-        cognito_provider,
-        dataloy_provider,
-        diagrams_provider,
-        local_providers,
-        oauth2_server,
-        opsnow_provider,
-        rated_provider,
-    )
+    from ._fixtures import fixtures as _fixtures
+    from ._fixtures import local_providers, oauth2_server  # noqa: F401 - found by pytest in this namespace
+
+    globals().update(_fixtures())
