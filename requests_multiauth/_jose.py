@@ -105,10 +105,10 @@ class SigningKey:
         alg: str,
         kid: Optional[str],
         public_jwk: Dict[str, str],
-        source: Optional[Tuple[str, Union[str, bytes, None], str]] = None,
+        source: Optional[Tuple[Any, Union[str, bytes, None], str]] = None,
     ) -> None:
         self._key = private_key
-        self._source = source  # (path, password, what) of a key read from a file: how it travels
+        self._source = source  # (what it was loaded from, password, what): how it travels (see __reduce__)
         self.alg = alg
         self.kid = kid
         self.public_jwk = public_jwk
@@ -119,16 +119,17 @@ class SigningKey:
         return f"SigningKey(alg={self.alg!r}{kid}, thumbprint={self.thumbprint!r})"
 
     def __reduce__(self) -> Any:
-        # A key read from a file travels as that file's path (and password), never as
-        # private material: the receiving process reads the file again, and refuses it if
-        # it now holds another key. A key made or given in memory does not travel.
+        # A key travels as what it was loaded from, like any other credential of an auth: a
+        # file's path (read again there, and refused if it now holds another key), or the
+        # PEM / JWK text or mapping it was given as. A key object (a ``cryptography`` key,
+        # a generated key) holds its private material only in this process: it does not travel.
         if self._source is None:
             raise CannotTravel(
-                "a private key given in memory (PEM text, a JWK, a key object or a generated key) is not "
-                "pickled; give its file path instead, which travels as the path, or load it in each process"
+                "a private key given as a key object or generated in memory is not pickled: give it as a file "
+                "path (it travels as the path) or as PEM/JWK text, or load it in each process"
             )
-        path, password, what = self._source
-        return (_reload_signing_key, (path, self.alg, password, self.kid, what, self.thumbprint))
+        loaded_from, password, what = self._source
+        return (_reload_signing_key, (loaded_from, self.alg, password, self.kid, what, self.thumbprint))
 
     @property
     def private_key(self) -> Any:
@@ -203,8 +204,14 @@ def load_signing_key(
             private = _from_pem(data, password, what)
     else:
         private = key
-    from_file = isinstance(key, os.PathLike) or (isinstance(key, str) and not _is_key_text(key))
-    source = (os.fspath(key), password, what) if from_file else None  # type: ignore[arg-type]
+    loaded_from: Any = None  # how the key travels to another process (see SigningKey.__reduce__)
+    if isinstance(key, os.PathLike) or (isinstance(key, str) and not _is_key_text(key)):
+        loaded_from = os.fspath(key)
+    elif isinstance(key, (str, bytes)):
+        loaded_from = key
+    elif isinstance(key, Mapping):
+        loaded_from = dict(key)
+    source = (loaded_from, password, what) if loaded_from is not None else None
     return _signing_key(private, alg or jwk_alg, kid, what, source)
 
 
@@ -214,13 +221,14 @@ def _is_key_text(key: str) -> bool:
 
 
 def _reload_signing_key(
-    path: str, alg: str, password: Union[str, bytes, None], kid: Optional[str], what: str, thumbprint: str
+    loaded_from: Any, alg: str, password: Union[str, bytes, None], kid: Optional[str], what: str, thumbprint: str
 ) -> SigningKey:
-    """The key of *path* again, in a process that received it pickled; refused if the file changed."""
-    signing = load_signing_key(path, alg=alg, password=password, kid=kid, what=what)
+    """The key loaded again from *loaded_from*, in a process that received it pickled; refused if
+    it is another key now (a key file replaced meanwhile)."""
+    signing = load_signing_key(loaded_from, alg=alg, password=password, kid=kid, what=what)
     if signing.thumbprint != thumbprint:
         raise ConfigurationError(
-            f"{what}: the file {path!r} holds another key than when it was loaded in the sending process "
+            f"{what}: the key file holds another key than when it was loaded in the sending process "
             "(it was replaced meanwhile); build the auth again in this process"
         )
     return signing

@@ -158,9 +158,9 @@ class DPoPKey:
             self._signing.__reduce__()
         except TypeError:
             raise CannotTravel(
-                "a DPoPKey made in memory (DPoPKey.generate(), PEM text, a JWK or a key object) holds its private "
-                "key in this process only and is not pickled: load it from a file (DPoPKey('/path/key.pem')), which "
-                "travels as its path, or pass dpop=True, which makes a new key in each process"
+                "a DPoPKey made in memory (DPoPKey.generate() or from a key object) holds its private key in this "
+                "process only and is not pickled: load it from a file (DPoPKey('/path/key.pem')), which travels as "
+                "its path, or pass dpop=True, which makes a new key in each process"
             ) from None
         return (DPoPKey, (self._signing,))
 

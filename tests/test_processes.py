@@ -253,3 +253,30 @@ def test_an_auth_passed_as_an_argument_under_fork_works(emulators: LocalProvider
             process_workers.call_with, (auth, _api(emulators, "opsnow"), emulators["opsnow"].verify)
         ).get(POOL_TIMEOUT)
     assert status == 200
+
+
+def _registered_with_emulators() -> List[Any]:
+    from requests_multiauth import list_providers
+
+    return [provider for provider in list_providers() if provider.emulator is not None]
+
+
+@pytest.mark.parametrize("provider", _registered_with_emulators(), ids=lambda provider: provider.name)
+def test_every_registered_preset_travels_or_says_which_part_cannot(provider: Any) -> None:
+    """Presets other modules add get the same from TokenAuth, with no code of their own: the
+    received auth makes its own token call, or pickling names the auth and the part."""
+    with provider.emulator() as emulator:
+        try:
+            auth = emulator.auth(session=None, verify=emulator.verify, clock=time.time)
+        except TypeError:  # an emulator whose auth() takes no such options
+            auth = emulator.auth()
+        try:
+            received = pickle.loads(pickle.dumps(auth))  # noqa: S301
+        except pickle.PicklingError as exc:
+            refusal = str(exc)
+            if type(auth).__name__ not in refusal or "cannot be pickled" not in refusal:
+                raise
+            pytest.xfail(f"{provider.name}: {refusal}")
+        response = requests.get(emulator.api_url + "probe", auth=received, verify=emulator.verify, timeout=10)
+        assert response.status_code == 200
+        assert emulator.token_calls == (0 if provider.name == "rated" else 1)
