@@ -219,6 +219,7 @@ class TokenAuth(RequestFlow):
             clock=clock,
             name=self._label(),
             telemetry=self.telemetry,
+            deadline=self._endpoint.retry.deadline(self._endpoint.timeout),  # waits for another's call end then
         )
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -239,6 +240,13 @@ class TokenAuth(RequestFlow):
     def invalidate(self) -> None:
         """Forget the current token (here and in the cache); the next request gets a new one."""
         self._manager.invalidate()
+
+    @property
+    def cache_key(self) -> str:
+        """The key this auth's token is kept under in its cache: a digest of the grant's
+        public identity, never a secret. Another auth that reads this one's token (a
+        token exchange's subject) makes its own key from it."""
+        return self._manager.key
 
     def close(self) -> None:
         """Wait briefly for a renewal under way. The token session is not closed: a

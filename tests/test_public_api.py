@@ -37,6 +37,10 @@ CONTRACT = {
     # Stage 2: discovery
     "ServerMetadata",
     "discover",
+    # Stage 3: token exchange and token sources
+    "TokenExchangeAuth",
+    "GitHubActionsToken",
+    "GoogleExternalAccountAuth",
 }
 
 

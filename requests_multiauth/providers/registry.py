@@ -50,6 +50,7 @@ BUILTIN_MODULES: Tuple[str, ...] = (
     "diagrams",
     "google_service_account",
     "salesforce",
+    "google_external_account",
     "oauth2",
 )
 
