@@ -15,7 +15,7 @@ from urllib.parse import quote_plus
 import pytest
 import requests
 
-from requests_multiauth import CognitoAuth, RetryPolicy, TokenRequestError
+from requests_multiauth import CognitoAuth, RetryPolicy, TokenRequestError, get_provider
 from requests_multiauth.testing import (
     DROP_CONNECTION,
     CognitoEmulator,
@@ -561,8 +561,10 @@ def test_token_requests_and_api_requests_split_the_log(dataloy_provider: Dataloy
 
 
 def test_local_providers_are_five_origins_indexable_by_name(local_providers: LocalProviders) -> None:
-    assert [p.name for p in local_providers] == ["rated", "opsnow", "cognito", "dataloy", "diagrams"]
-    assert len({p.url for p in local_providers}) == 5
+    names = [p.name for p in local_providers]
+    assert names[:5] == ["rated", "opsnow", "cognito", "dataloy", "diagrams"]  # then the vendor presets
+    assert names == list(LocalProviders.NAMES)
+    assert len({p.url for p in local_providers}) == len(names)
     assert local_providers["cognito"] is local_providers.cognito
     with pytest.raises(KeyError, match="rated, opsnow"):
         local_providers["github"]
@@ -606,7 +608,10 @@ def test_without_trustme_the_providers_fall_back_to_plain_http(monkeypatch: pyte
 
 
 def test_environ_names_every_variable_of_every_preset(local_providers: LocalProviders) -> None:
-    assert set(local_providers.environ()) == {
+    environ = set(local_providers.environ())
+    for emulator in local_providers:  # every required variable of every preset's record
+        assert {var.name for var in get_provider(emulator.name).env if var.required} <= environ, emulator.name
+    assert environ >= {
         "RATED_TOKEN",
         "OPSNOW_API_KEY",
         "OPSNOW_TOKEN_URL",
