@@ -151,8 +151,8 @@ class GoogleServiceAccountAuth(TokenAuth, FromEnv):
             "service_account"``, lacks a field (the message names it), holds a public key; or
             neither or both of *scopes* and *target_audience* are given.
 
-    Environment (``from_env()``): ``GOOGLE_APPLICATION_CREDENTIALS``, the key file's path, as
-    google-auth reads it.
+    Environment (``from_env()``): the variables of its registry record (``multiauth providers``
+    lists them); the key file's path is in the variable google-auth reads.
     """
 
     provider_name = "google-service-account"
@@ -259,7 +259,7 @@ PROVIDER = Provider(
         EnvVar(
             name="GOOGLE_SERVICE_ACCOUNT_SCOPES",
             parameter="scopes",
-            meaning="the OAuth scopes, space-separated (or a target audience instead)",
+            meaning="the OAuth scopes, space-separated (or an ID token's audience instead)",
             required=False,
         ),
         EnvVar(
