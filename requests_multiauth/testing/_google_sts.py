@@ -163,7 +163,7 @@ class GoogleStsEmulator(ProviderEmulator):
     def environ_values(self) -> Dict[str, str]:
         """The configuration's path (``path_or_info``: the credentials file variable), written
         in a directory of its own, deleted by :meth:`stop`, whose file source holds a fresh
-        subject token; :meth:`environ` adds the CA bundle variable over HTTPS."""
+        subject token; ``environ()`` adds the CA bundle variable over HTTPS."""
         if self._tmpdir is None:
             self._tmpdir = tempfile.mkdtemp(prefix="multiauth-google-")
         token_file = os.path.join(self._tmpdir, "subject-token")
@@ -179,7 +179,7 @@ class GoogleStsEmulator(ProviderEmulator):
         return {"subject_token": self.subject_token()}
 
     def auth(self, **options: Any) -> AuthBase:
-        """A :class:`~requests_multiauth.GoogleExternalAccountAuth` from :meth:`environ_values`'s
+        """A :class:`~requests_multiauth.GoogleExternalAccountAuth` from ``environ_values()``'s
         configuration (or ``path_or_info=``), pointed at this emulator."""
         from ..providers.google_external_account import GoogleExternalAccountAuth
 
