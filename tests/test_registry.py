@@ -21,7 +21,7 @@ import sys
 import textwrap
 import tokenize
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import pytest
 
@@ -274,9 +274,12 @@ def test_demo_offers_only_providers_that_have_an_emulator(capsys: pytest.Capture
 # -- the fixtures and the README -------------------------------------------------------------------------
 
 
-def test_local_providers_runs_every_preset_of_the_registry(local_providers: LocalProviders) -> None:
-    presets = [p.name for p in list_providers() if getattr(p.auth_class, "provider_name", None) == p.name]
+def test_local_providers_runs_every_local_preset_of_the_registry(local_providers: LocalProviders) -> None:
+    presets = [
+        p.name for p in list_providers() if p.local and getattr(p.auth_class, "provider_name", None) == p.name
+    ]
     assert list(LocalProviders.NAMES) == presets == [e.name for e in local_providers]
+    assert {"rated", "opsnow", "cognito", "dataloy", "diagrams"} <= set(presets)
     for emulator in local_providers:
         variables = {var.name for var in get_provider(emulator.name).env}
         api_url = f"{emulator.name.upper().replace('-', '_')}_API_URL"  # where the examples send requests
@@ -463,3 +466,14 @@ def test_no_plugin_is_loaded_in_this_process() -> None:
     modules = [importlib.import_module(f"requests_multiauth.providers.{m}") for m in registry.BUILTIN_MODULES]
     assert [p.name for p in list_providers()] == [module.PROVIDER.name for module in modules]
     assert "acme_auth" not in sys.modules
+
+
+def test_a_preset_that_is_not_local_gets_a_fixture_of_its_own_outside_local_providers(
+    local_providers: LocalProviders, salesforce_provider: Any
+) -> None:
+    assert not get_provider("salesforce").local
+    assert "salesforce" not in LocalProviders.NAMES
+    with pytest.raises(KeyError):
+        local_providers["salesforce"]
+    assert salesforce_provider.token_calls == 0  # started for this test alone
+    assert salesforce_provider.environ()

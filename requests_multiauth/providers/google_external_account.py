@@ -416,4 +416,5 @@ PROVIDER = Provider(
     docs_url="https://cloud.google.com/iam/docs/workload-identity-federation",
     emulator=_emulator,
     scheme="workload identity federation: STS token exchange (RFC 8693), then service account impersonation",
+    local=False,
 )

@@ -285,4 +285,5 @@ PROVIDER = Provider(
     docs_url="https://developers.google.com/identity/protocols/oauth2/service-account",
     emulator=_emulator,
     scheme="JWT-bearer with a service-account key file",
+    local=False,
 )
