@@ -28,6 +28,7 @@ from ..errors import ConfigurationError, TokenResponseError
 from ..grants.base import Scope, _scope_string
 from ..grants.jwt_bearer import JwtBearerGrant
 from ..token import Token, jwt_expiry, parse_token_response
+from ._google import CREDENTIALS_VARIABLE
 from .registry import EnvVar, FromEnv, Provider
 
 if TYPE_CHECKING:
@@ -150,8 +151,8 @@ class GoogleServiceAccountAuth(TokenAuth, FromEnv):
             "service_account"``, lacks a field (the message names it), holds a public key; or
             neither or both of *scopes* and *target_audience* are given.
 
-    Environment (``from_env()``): ``GOOGLE_APPLICATION_CREDENTIALS``, the key file's path, as
-    google-auth reads it.
+    Environment (``from_env()``): the variables of its registry record (``multiauth providers``
+    lists them); the key file's path is in the variable google-auth reads.
     """
 
     provider_name = "google-service-account"
@@ -250,7 +251,7 @@ PROVIDER = Provider(
     auth_class=GoogleServiceAccountAuth,
     env=(
         EnvVar(
-            name="GOOGLE_APPLICATION_CREDENTIALS",
+            name=CREDENTIALS_VARIABLE,
             parameter="path_or_info",
             meaning="the service account's JSON key file",
             path=True,
@@ -258,7 +259,7 @@ PROVIDER = Provider(
         EnvVar(
             name="GOOGLE_SERVICE_ACCOUNT_SCOPES",
             parameter="scopes",
-            meaning="the OAuth scopes, space-separated (or use GOOGLE_SERVICE_ACCOUNT_TARGET_AUDIENCE)",
+            meaning="the OAuth scopes, space-separated (or an ID token's audience instead)",
             required=False,
         ),
         EnvVar(
@@ -284,4 +285,5 @@ PROVIDER = Provider(
     docs_url="https://developers.google.com/identity/protocols/oauth2/service-account",
     emulator=_emulator,
     scheme="JWT-bearer with a service-account key file",
+    local=False,
 )

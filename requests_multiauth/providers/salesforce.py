@@ -147,8 +147,8 @@ class SalesforceJwtAuth(TokenAuth, FromEnv):
     user is not pre-authorized), "audience is invalid" (login vs test), "invalid assertion"
     (the app holds another certificate), "expired authorization code" (this host's clock).
 
-    Environment (``from_env()``): ``SALESFORCE_CONSUMER_KEY``, ``SALESFORCE_USERNAME``,
-    ``SALESFORCE_PRIVATE_KEY_FILE``, optionally ``SALESFORCE_LOGIN_URL``.
+    Environment (``from_env()``): the variables of its registry record (``multiauth providers``
+    lists them): the consumer key, the username, the key file, the login URL.
     """
 
     provider_name = "salesforce"
@@ -252,4 +252,5 @@ PROVIDER = Provider(
     docs_url="https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_jwt_flow.htm",
     emulator=_emulator,
     scheme="JWT-bearer flow of a connected app",
+    local=False,
 )

@@ -128,7 +128,7 @@ class GoogleServiceAccountEmulator(ProviderEmulator):
         return {"path_or_info": self.key_file}
 
     def environ_values(self) -> Dict[str, str]:
-        """The key file (``GOOGLE_APPLICATION_CREDENTIALS``) and the scope ``api``."""
+        """The key file's path and the scope ``api``."""
         return {"path_or_info": self.key_file, "scopes": "api"}
 
     def auth(self, **options: Any) -> Any:
