@@ -429,3 +429,11 @@ def test_a_federated_token_file_rotated_while_8_threads_run_is_used_at_the_next_
     sent = [fields(request)["client_assertion"] for request in entra.token_requests()]
     assert set(sent) <= set(written)
     assert sent[-1] == written[-1]  # the newest content was used once the file changed
+
+
+def test_the_registry_record_builds_with_azure_identitys_precedence_as_the_command_line_does(
+    entra: EntraIdEmulator,
+) -> None:
+    auth = get_provider("entra-id").build(entra.environ())  # what `multiauth token entra-id` calls
+    assert auth.credential == "secret"
+    assert auth.get_token().access_token

@@ -406,4 +406,5 @@ PROVIDER = Provider(
     docs_url="https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow",
     emulator=_emulator,
     scheme="Entra ID v2.0 client credentials: secret, certificate or federated token",
+    from_env=EntraIdAuth.from_env,  # azure-identity's precedence among the credentials it finds
 )
