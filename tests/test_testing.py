@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
 from typing import Any, Dict, Optional, Tuple
@@ -630,6 +631,12 @@ def test_environ_names_every_variable_of_every_preset(local_providers: LocalProv
         "COGNITO_CA_BUNDLE",
         "DATALOY_CA_BUNDLE",
         "DIAGRAMS_CA_BUNDLE",
+        # each protected API's base URL, which the quick start reads
+        "RATED_API_URL",
+        "OPSNOW_API_URL",
+        "COGNITO_API_URL",
+        "DATALOY_API_URL",
+        "DIAGRAMS_API_URL",
     }
 
 
@@ -658,3 +665,29 @@ def test_manual_clock_moves_only_when_told() -> None:
 def jwt_claims(token: str) -> Dict[str, Any]:
     segment = token.split(".")[1]
     return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+
+
+def test_each_emulators_environ_names_its_api_url(local_providers: LocalProviders) -> None:
+    # Every emulator whose environ() is the registry-generated one (the stage-one five among them).
+    for emulator in (local_providers[name] for name in ("rated", "opsnow", "cognito", "dataloy", "diagrams")):
+        assert emulator.environ()[f"{emulator.name.upper().replace('-', '_')}_API_URL"] == emulator.api_url
+
+
+def test_the_quick_start_runs_from_the_emulators_environ(local_providers: LocalProviders, tmp_path: Any) -> None:
+    from pathlib import Path
+
+    dataloy = local_providers.dataloy
+    example = Path(__file__).parent.parent / "docs" / "examples" / "quickstart.py"
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("DATALOY_", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "HTTP", "http", "ALL_PROXY"))
+    }
+    env.update(dataloy.environ())
+    env["REQUESTS_CA_BUNDLE"] = str(dataloy.verify)  # the API requests of a plain Session trust the CA this way
+    done = subprocess.run(
+        [sys.executable, str(example)], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("200 ")
+    assert dataloy.token_calls == 1

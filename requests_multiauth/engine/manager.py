@@ -71,6 +71,13 @@ RENEW_AHEAD_SHARE = 0.1
 #: is done before anyone has to wait for it, however short the token.
 RENEW_LATENCY_FACTOR = 4.0
 
+#: A token whose answer states no lifetime (no ``expires_in``, no absolute expiry, not a
+#: JWT with ``exp``, no provider default) is renewed ahead, in the background, once it is
+#: this old (a day, as RedisTokenCache keeps such entries); until then, and while that
+#: renewal fails, it stays in use and a 401 renews it. A day bounds how long a token of
+#: unknown life is trusted at one token call a day, where an hour would cost 24.
+UNSTATED_LIFETIME_RENEWAL = 24 * 3600.0
+
 #: After a failed renewal ahead of expiry, the next try waits this long, doubling
 #: up to RENEW_RETRY_MAX: a broken endpoint is not asked on every request.
 RENEW_RETRY_MIN = 1.0
@@ -350,8 +357,9 @@ class TokenManager:
         return now < (entry.renew_at if fresh else entry.expire_at)
 
     def _entry_for(self, token: Token, now: float) -> _Entry:
-        if token.expires_at is None:
-            return _Entry(token, math.inf, math.inf)
+        if token.expires_at is None:  # never expired: renewed ahead after a day, replaced on a 401
+            issued = token.issued_at if token.issued_at is not None else now
+            return _Entry(token, issued + UNSTATED_LIFETIME_RENEWAL, math.inf)
         issued = token.issued_at if token.issued_at is not None else now
         lifetime = max(token.expires_at - issued, 0.0)
         expire_at = token.expires_at - min(self.leeway, lifetime * LEEWAY_SHARE)

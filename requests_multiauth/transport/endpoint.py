@@ -79,7 +79,7 @@ from . import pool as _pool
 from .answer import ACCEPT_ENCODING, AnswerFault, keep_body, malformed_answer, read_body
 from .retry import DEFAULT_RETRY, RetryPolicy, Transient, parse_retry_after, retrying, timeouts
 from .tls import call_verify
-from .urls import check_transport, safe_url
+from .urls import check_transport, proxies_for, safe_url
 from .watchdog import watching
 
 if TYPE_CHECKING:
@@ -512,6 +512,7 @@ class TokenEndpoint:
                     cert=self.cert,  # None: the session's own, if any
                     verify=verify,
                     stream=True,  # the body is read by _read, by chunks, within bounds
+                    proxies=proxies_for(sending.url),  # loopback: never through a proxy
                 )
             except requests.RequestException:
                 if watched is not None and watched.expired:
