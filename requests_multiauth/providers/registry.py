@@ -103,6 +103,12 @@ class Provider:
             options as keywords) when *auth_class* has no ``from_env()`` of its own that
             does (the generic ``oauth2`` provider, which infers its client authentication
             from the files it is given); None: ``auth_class.from_env``.
+        local: whether :class:`~requests_multiauth.testing.LocalProviders` (the
+            ``local_providers`` fixture's set, and the demo's) runs its emulator. A
+            vendor whose emulator plays a cloud's token service (key pairs, token
+            chains, metadata servers) sets False: it costs more to start than a
+            test that does not use it should pay, and its ``<name>_provider``
+            fixture starts it alone.
     """
 
     name: str
@@ -112,6 +118,7 @@ class Provider:
     emulator: Optional[Callable[..., Any]] = None
     scheme: str = ""
     from_env: Optional[Callable[..., Any]] = None
+    local: bool = True
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):

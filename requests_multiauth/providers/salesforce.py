@@ -252,4 +252,5 @@ PROVIDER = Provider(
     docs_url="https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_jwt_flow.htm",
     emulator=_emulator,
     scheme="JWT-bearer flow of a connected app",
+    local=False,
 )

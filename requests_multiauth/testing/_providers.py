@@ -620,15 +620,17 @@ def _iso(moment: float) -> str:
 
 
 def preset_names() -> Tuple[str, ...]:
-    """The registry names of the presets that have a local emulator, by name: the
-    built-in ones and those of installed plug-ins. (A provider whose class is not a
+    """The registry names of the presets whose emulator :class:`LocalProviders` runs
+    (``Provider.local``): the built-in ones and those of installed plug-ins. (A provider whose class is not a
     preset of its own, such as the generic ``oauth2`` server, has its own fixture.)"""
     from ..providers.registry import list_providers
 
     return tuple(
         provider.name
         for provider in list_providers()
-        if provider.emulator is not None and getattr(provider.auth_class, "provider_name", None) == provider.name
+        if provider.emulator is not None
+        and provider.local
+        and getattr(provider.auth_class, "provider_name", None) == provider.name
     )
 
 
