@@ -55,6 +55,8 @@ if TYPE_CHECKING:
     from .caches.file import FileTokenCache
     from .caches.redis import RedisTokenCache
     from .discovery import ServerMetadata, discover
+    from .providers.azure_managed_identity import AzureManagedIdentityAuth
+    from .providers.google_metadata import GoogleMetadataAuth
     from .providers.registry import Provider, get_provider, list_providers
 
 __version__ = "0.1.0"
@@ -69,6 +71,8 @@ _LAZY = {
     "Provider": "providers.registry",
     "get_provider": "providers.registry",
     "list_providers": "providers.registry",
+    "AzureManagedIdentityAuth": "providers.azure_managed_identity",
+    "GoogleMetadataAuth": "providers.google_metadata",
 }
 
 
@@ -90,6 +94,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "ApiKeyTokenAuth",
     "AudienceClientCredentialsAuth",
+    "AzureManagedIdentityAuth",
     "ClientAssertion",
     "ClientAuth",
     "ClientCredentialsAuth",
@@ -114,6 +119,7 @@ __all__ = [
     "InvalidClientError",
     "MemoryTokenCache",
     "FileTokenCache",
+    "GoogleMetadataAuth",
     "RedisTokenCache",
     "MultiAuthSession",
     "AuthAdapter",

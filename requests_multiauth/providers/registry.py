@@ -41,7 +41,10 @@ __all__ = [
 ENTRY_POINT_GROUP = "requests_multiauth.providers"
 
 #: The modules of ``requests_multiauth.providers`` that declare a built-in ``PROVIDER``.
-BUILTIN_MODULES: Tuple[str, ...] = ()
+BUILTIN_MODULES: Tuple[str, ...] = (
+    "azure_managed_identity",
+    "google_metadata",
+)
 
 #: Registry names: lowercase words joined by dashes ("dataloy", "github-app").
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")

@@ -38,6 +38,7 @@ import sys
 
 from ._authserver import ApiCall, OAuth2Emulator, RegisteredClient, SeenAssertion, TokenCall
 from ._emulator import ManualClock, ProviderEmulator
+from ._metadata import AzureManagedIdentityEmulator, GoogleMetadataEmulator
 from ._providers import (
     OPSNOW_SHAPES,
     CognitoEmulator,
@@ -53,10 +54,12 @@ __all__ = [
     "DROP_CONNECTION",
     "OPSNOW_SHAPES",
     "ApiCall",
+    "AzureManagedIdentityEmulator",
     "Body",
     "CognitoEmulator",
     "DataloyEmulator",
     "DiagramsEmulator",
+    "GoogleMetadataEmulator",
     "Handler",
     "LocalProviders",
     "LocalServer",

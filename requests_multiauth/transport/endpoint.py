@@ -28,7 +28,7 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Set, Tuple, Union
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
@@ -95,6 +95,9 @@ class RetryPolicy:
         budget: the total time, in seconds, a token request may take including
             waits; no retry is started that would end past it. (The last try
             itself may still take up to the read timeout.)
+        statuses: the HTTP statuses retried (default 408, 425, 429 and the
+            usual 5xx). A metadata endpoint retries more: Azure IMDS answers 404
+            and 410 while it updates (see the Azure managed identity preset).
     """
 
     attempts: int = 4
@@ -102,6 +105,7 @@ class RetryPolicy:
     max_backoff: float = 8.0
     max_retry_after: float = 30.0
     budget: float = 60.0
+    statuses: FrozenSet[int] = TRANSIENT_STATUSES
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
@@ -276,9 +280,15 @@ class TokenEndpoint:
         *,
         parse: Optional[Callable[[Any], Any]] = None,
         grant: str = "unknown",
+        read: Optional[Callable[[requests.Response, str], Any]] = None,
     ) -> Any:
         """Send the request *make* returns, retrying transient faults, and return
         the decoded answer of a 2xx (or what *parse* makes of it).
+
+        *read*, if given, decodes a 2xx answer instead of the default (JSON, or a
+        form): it gets the response and its text, and returns the answer *parse*
+        gets or raises ``TokenResponseError``. A metadata server's plain-text ID
+        token needs it, and so does a header the answer must carry.
 
         *make* is called before every try, retries included, so that what must be
         fresh (a signed assertion, a subject token read anew) is. Its
@@ -325,7 +335,7 @@ class TokenEndpoint:
                 )
                 self._sleep(wait)
             try:
-                return self._attempt(make, grant, attempt, parse)
+                return self._attempt(make, grant, attempt, parse, read)
             except _Transient as transient:
                 last = transient
         return self._give_up(where, last or _Transient("no attempt was made"), policy.attempts)
@@ -336,6 +346,7 @@ class TokenEndpoint:
         grant: str,
         attempt: int,
         parse: Optional[Callable[[Any], Any]],
+        read: Optional[Callable[[requests.Response, str], Any]] = None,
     ) -> Any:
         """One try, with what *make* makes for it. With DPoP: a new proof, and a
         nonce the server demands answered once, at once (with a new assertion too)."""
@@ -343,10 +354,10 @@ class TokenEndpoint:
         dpop = self.dpop
         if dpop is None:
             with self.telemetry.token_request(grant, sending.url, attempt):  # logs the attempt, times and counts it
-                return self._try(sending, attempt, parse)
+                return self._try(sending, attempt, parse, read=read)
         try:
             with self.telemetry.token_request(grant, sending.url, attempt):
-                return self._try(_with_proof(dpop, sending), attempt, parse)
+                return self._try(_with_proof(dpop, sending), attempt, parse, read=read)
         except _NonceDemanded:
             log.debug(
                 "%s asked for a DPoP nonce; sending the token request again with it",
@@ -355,7 +366,7 @@ class TokenEndpoint:
             )
         sending = self._prepare(make())
         with self.telemetry.token_request(grant, sending.url, attempt):
-            return self._try(_with_proof(dpop, sending), attempt, parse, nonce_retry=False)
+            return self._try(_with_proof(dpop, sending), attempt, parse, nonce_retry=False, read=read)
 
     def _prepare(self, request: GrantRequest) -> _Sending:
         """What one try sends: *request* with its URL checked and its headers complete."""
@@ -391,6 +402,7 @@ class TokenEndpoint:
         parse: Optional[Callable[[Any], Any]],
         *,
         nonce_retry: bool = True,
+        read: Optional[Callable[[requests.Response, str], Any]] = None,
     ) -> Any:
         where, secrets = sending.where, sending.secrets
         session = self._session
@@ -437,7 +449,7 @@ class TokenEndpoint:
             if nonce_retry and status == 400 and self.dpop.new_nonce_demanded(response):
                 raise _NonceDemanded(f"{where} asked for a DPoP nonce", status_code=400, error=DPOP_NONCE_ERROR)
         if 200 <= status < 300:
-            answer = _decode_success(response, text, where, secrets)
+            answer = _decode_success(response, text, where, secrets) if read is None else read(response, text)
             if parse is None:
                 return answer
             try:
@@ -459,7 +471,7 @@ class TokenEndpoint:
             )
         fields = _json_object(text)
         error, description = _error_fields(fields)
-        if status in TRANSIENT_STATUSES or (status == 400 and _is_throttling(text)):
+        if status in self.retry.statuses or (status == 400 and _is_throttling(text)):
             retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
             raise _Transient(f"HTTP {status}" + (f" {error}" if error else ""), status, retry_after)
         if description is None and error is None:

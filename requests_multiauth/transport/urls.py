@@ -1,9 +1,21 @@
-"""URL facts the security rules depend on: origins, loopback, and HTTPS-only."""
+"""URL facts the security rules depend on: origins, loopback, HTTPS-only, and its one exception.
+
+The exception (DESIGN "Metadata endpoints are HTTP by design"): a cloud's metadata
+endpoint is plain HTTP on a link-local address, and the token request to it carries
+no secret. So a grant may list ``plain_http_hosts``, and :func:`check_transport`
+lets plain HTTP through to one of them only when :func:`metadata_origin` said it is a
+metadata endpoint: a link-local metadata address (:data:`METADATA_HOSTS`), or the
+endpoint the platform names in its own variable (:data:`METADATA_VARIABLES`). No
+other host, loopback included, is ever reached over HTTP this way, and the token a
+metadata endpoint gives still goes only to HTTPS APIs (the API request's check
+passes no ``plain_http_hosts``).
+"""
 
 from __future__ import annotations
 
 import ipaddress
-from typing import Iterable, Tuple
+import os
+from typing import Iterable, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError, InsecureTransportError
@@ -71,13 +83,98 @@ def check_transport(
     if scheme == "http":
         if allow_insecure_loopback and is_loopback(parts.hostname or ""):
             return
-        if plain_http_hosts and f"{origin(url)[1]}:{origin(url)[2]}" in plain_http_hosts:
+        here = host_port(url)
+        allowed = [host for host in plain_http_hosts if host == here]
+        if allowed and all(isinstance(host, MetadataOrigin) for host in allowed):
             return
-        hint = (
-            "allow_insecure_loopback=True permits plain HTTP to loopback only"
-            if allow_insecure_loopback
-            else "use https://, or pass allow_insecure_loopback=True for a test server on loopback"
-        )
+        if allowed:  # listed, but not by the metadata rule
+            hint = (
+                "plain HTTP is allowed only to a cloud metadata endpoint (a link-local metadata address, or the "
+                f"endpoint named by {', '.join(METADATA_VARIABLES)}); list it in plain_http_hosts as "
+                "requests_multiauth.transport.urls.metadata_origin(url) returns it, or use https://"
+            )
+        elif allow_insecure_loopback:
+            hint = "allow_insecure_loopback=True permits plain HTTP to loopback only"
+        else:
+            hint = "use https://, or pass allow_insecure_loopback=True for a test server on loopback"
         raise InsecureTransportError(f"refusing to send {what} over plain HTTP to {safe_url(url)}: {hint}")
     shown = safe_url(url) if scheme else "a URL without a scheme"
     raise ConfigurationError(f"{shown} is not an https:// URL; {what} can only be sent over HTTPS")
+
+
+#: The link-local addresses cloud metadata servers answer on: AWS, Azure and Google
+#: (169.254.169.254), AWS over IPv6 (fd00:ec2::254), and Google's name for its server.
+#: https://learn.microsoft.com/en-us/azure/virtual-machines/instance-metadata-service
+#: https://cloud.google.com/compute/docs/metadata/querying-metadata
+#: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-data-retrieval.html
+METADATA_HOSTS = ("169.254.169.254", "fd00:ec2::254", "metadata.google.internal")
+
+#: Azure App Service, Functions and Container Apps name their managed-identity endpoint here
+#: (https://learn.microsoft.com/en-us/azure/app-service/overview-managed-identity#rest-endpoint-reference).
+IDENTITY_ENDPOINT = "IDENTITY_ENDPOINT"
+#: AKS pod identity (and azure-identity's override of the IMDS host): the IMDS origin to use.
+AZURE_POD_IDENTITY_AUTHORITY_HOST = "AZURE_POD_IDENTITY_AUTHORITY_HOST"
+#: google-auth's override of the metadata server's host (``host`` or ``host:port``).
+GCE_METADATA_HOST = "GCE_METADATA_HOST"
+#: google-auth's override of the metadata server's IP, used for detection (``ip`` or ``ip:port``).
+GCE_METADATA_IP = "GCE_METADATA_IP"
+
+#: The platform variables that may name a metadata endpoint reached over plain HTTP.
+METADATA_VARIABLES = (IDENTITY_ENDPOINT, AZURE_POD_IDENTITY_AUTHORITY_HOST, GCE_METADATA_HOST, GCE_METADATA_IP)
+
+
+class MetadataOrigin(str):
+    """A ``host:port`` that :func:`metadata_origin` found to be a cloud metadata endpoint.
+
+    Only such a value in a grant's ``plain_http_hosts`` opens plain HTTP: a plain
+    string there is refused by :func:`check_transport`, so no grant can open HTTP to
+    another host by listing it.
+    """
+
+    __slots__ = ()
+
+    def __reduce__(self) -> Tuple[type, Tuple[str]]:
+        return (MetadataOrigin, (str(self),))
+
+
+def host_port(url: str) -> str:
+    """``host:port`` of *url*, default port filled in (``169.254.169.254:80``)."""
+    _, host, port = origin(url)
+    return f"{host}:{port}"
+
+
+def _variable_origin(value: str) -> Optional[str]:
+    """``host:port`` a platform variable names: a URL (``http://127.0.0.1:41741/msi/token``)
+    or a bare ``host[:port]`` (``GCE_METADATA_HOST=metadata.google.internal``)."""
+    value = value.strip()
+    if not value:
+        return None
+    if "://" not in value:
+        value = "http://" + value
+    if urlsplit(value).scheme.lower() != "http":
+        return None
+    try:
+        return host_port(value)
+    except ValueError:
+        return None
+
+
+def metadata_origin(url: str, environ: Optional[Mapping[str, str]] = None) -> Optional[MetadataOrigin]:
+    """The metadata rule: ``host:port`` of *url* if it may be called over plain HTTP, else None.
+
+    *url* qualifies when it is ``http://`` to a link-local metadata address
+    (:data:`METADATA_HOSTS`), or to the very origin one of :data:`METADATA_VARIABLES`
+    names in *environ* (default ``os.environ``): the platform says where its
+    metadata endpoint is, as the vendors' SDKs read it. Anything else is None.
+    """
+    if urlsplit(url).scheme.lower() != "http":
+        return None
+    here = host_port(url)
+    host = origin(url)[1].strip("[]")
+    if host in METADATA_HOSTS:
+        return MetadataOrigin(here)
+    source = os.environ if environ is None else environ
+    for name in METADATA_VARIABLES:
+        if _variable_origin(source.get(name, "")) == here:
+            return MetadataOrigin(here)
+    return None
