@@ -29,7 +29,7 @@ from ..grants.base import Grant, GrantRequest
 from ..token import Token, _number
 from ..transport.endpoint import RetryPolicy
 from ..transport.urls import AZURE_POD_IDENTITY_AUTHORITY_HOST, IDENTITY_ENDPOINT, metadata_origin, safe_url
-from .registry import EnvVar, FromEnv, Provider
+from .registry import EnvVar, FromEnv, Provider, env_arguments, get_provider
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -291,9 +291,9 @@ class AzureManagedIdentityAuth(TokenAuth, FromEnv):
     def from_env(cls, environ: Optional[Mapping[str, str]] = None, **options: Any) -> AzureManagedIdentityAuth:
         """Build from the platform's variables and ``AZURE_MANAGED_IDENTITY_SCOPE`` (or
         ``AZURE_MANAGED_IDENTITY_RESOURCE``), ``AZURE_CLIENT_ID`` if set; *environ* replaces ``os.environ``."""
-        options.setdefault("environ", environ)
-        built: AzureManagedIdentityAuth = super().from_env(environ, **options)
-        return built
+        arguments = env_arguments(get_provider(cls.provider_name), cls, environ, options)
+        arguments.setdefault("environ", environ)  # the platform's variables are read there too
+        return cls(**arguments)
 
     def _public_fields(self) -> Tuple[Tuple[str, Any], ...]:
         kind, value = self.user_assigned if self.user_assigned is not None else ("identity", "system-assigned")

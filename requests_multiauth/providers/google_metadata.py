@@ -26,7 +26,7 @@ from ..grants.base import Grant, GrantRequest
 from ..token import Token, jwt_expiry, parse_token_response
 from ..transport.endpoint import RetryPolicy
 from ..transport.urls import GCE_METADATA_HOST, metadata_origin, safe_url
-from .registry import EnvVar, FromEnv, Provider
+from .registry import EnvVar, FromEnv, Provider, env_arguments, get_provider
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -233,9 +233,9 @@ class GoogleMetadataAuth(TokenAuth, FromEnv):
     def from_env(cls, environ: Optional[Mapping[str, str]] = None, **options: Any) -> GoogleMetadataAuth:
         """Build from the platform (``GCE_METADATA_HOST``) and ``GOOGLE_METADATA_SCOPES`` /
         ``GOOGLE_METADATA_AUDIENCE`` if set; *environ* replaces ``os.environ``."""
-        options.setdefault("environ", environ)
-        built: GoogleMetadataAuth = super().from_env(environ, **options)
-        return built
+        arguments = env_arguments(get_provider(cls.provider_name), cls, environ, options)
+        arguments.setdefault("environ", environ)  # the platform's variables are read there too
+        return cls(**arguments)
 
     def _public_fields(self) -> Tuple[Tuple[str, Any], ...]:
         return (
