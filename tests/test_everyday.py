@@ -240,10 +240,10 @@ def test_a_refused_credential_renders_in_a_notebook_as_the_users_frames_and_the_
     assert lines[-2] == f"requests_multiauth.errors.InvalidClientError: {error}"
     assert "user_code_calls" in text
     assert "sessions.py" not in text
-    assert "renewal.py" not in text
+    assert "manager.py" not in text  # the engine (engine/manager.py)
     assert "not-the-secret" not in text
     full = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-    assert "renewal.py" in full
+    assert "manager.py" in full
     assert "sessions.py" in full
 
 
