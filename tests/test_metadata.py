@@ -17,7 +17,11 @@ for the ``default`` account's token, where we ask the account named directly.
 from __future__ import annotations
 
 import importlib
+import json
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any, Iterator, List, Tuple
 
 import jwt
@@ -463,3 +467,49 @@ def test_tokens_and_identity_header_are_in_no_repr_or_error(azure: AzureManagedI
         auth.get_token()
     if azure.platform == "app_service":
         assert azure.identity_header not in str(caught.value)
+
+
+#: What each of the processes runs: build the preset with a FileTokenCache, wait for the start, get the token.
+_PROCESS = """
+import json, sys, time
+from pathlib import Path
+from requests_multiauth import AzureManagedIdentityAuth, FileTokenCache, GoogleMetadataAuth
+kind, directory, start, environ = sys.argv[1], sys.argv[2], Path(sys.argv[3]), json.loads(sys.argv[4])
+cache = FileTokenCache(directory)
+if kind == "google":
+    auth = GoogleMetadataAuth(environ=environ, cache=cache)
+else:
+    auth = AzureManagedIdentityAuth(resource="https://management.azure.com", environ=environ, cache=cache)
+print("ready", flush=True)
+deadline = time.monotonic() + 30
+while not start.exists() and time.monotonic() < deadline:
+    time.sleep(0.01)
+print(auth.get_token().access_token[-16:], flush=True)
+"""
+
+
+@pytest.mark.parametrize("kind", ["google", "azure"])
+def test_eight_processes_sharing_a_file_cache_make_one_metadata_call(kind: str, tmp_path: Path) -> None:
+    emulator: Any = GoogleMetadataEmulator() if kind == "google" else AzureManagedIdentityEmulator()
+    start = tmp_path / "start"
+    with emulator:
+        arguments = [kind, str(tmp_path / "tokens"), str(start), json.dumps(emulator.environ())]
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", _PROCESS, *arguments], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            for _ in range(8)
+        ]
+        try:
+            for process in processes:
+                assert process.stdout is not None
+                assert process.stdout.readline().strip() == "ready"
+            start.touch()
+            outputs = [process.communicate(timeout=60) for process in processes]
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
+        assert [process.returncode for process in processes] == [0] * 8, [err for _, err in outputs]
+        assert len({out.strip() for out, _ in outputs}) == 1  # one token for all
+        assert emulator.token_calls == 1

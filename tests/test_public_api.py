@@ -37,6 +37,9 @@ CONTRACT = {
     # Stage 2: discovery
     "ServerMetadata",
     "discover",
+    # Stage 3: cloud metadata endpoints (DESIGN.md "Vendor presets")
+    "GoogleMetadataAuth",
+    "AzureManagedIdentityAuth",
 }
 
 
