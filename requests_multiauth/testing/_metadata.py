@@ -220,7 +220,7 @@ class GoogleMetadataEmulator(_MetadataEmulator):
             "azp": self.numeric_id,
             "email": self.email,
             "email_verified": True,
-            "exp": int(now + 3600),
+            "exp": int(now + self.lifetime),
             "iat": int(now),
             "iss": "https://accounts.google.com",
             "sub": self.numeric_id,
@@ -236,7 +236,7 @@ class GoogleMetadataEmulator(_MetadataEmulator):
                 }
             }
         id_token = self._id_key.sign(claims, {"typ": "JWT"})
-        self._remember(id_token, self.email, now + 3600, None)
+        self._remember(id_token, self.email, now + self.lifetime, None)
         return self._reply(200, id_token, "text/html; charset=utf-8")
 
     def _api_refusal(self, request: Request, reason: str) -> Reply:
