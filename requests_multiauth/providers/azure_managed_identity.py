@@ -24,10 +24,10 @@ import os
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
 
 from ..auth import TokenAuth, TokenAuthOptions
-from ..errors import ConfigurationError, TokenRequestError, TokenResponseError
+from ..errors import ConfigurationError, TokenRequestError
 from ..grants.base import Grant, GrantRequest
-from ..token import Token, _number
-from ..transport.endpoint import RetryPolicy
+from ..token import Token
+from ..transport.endpoint import RetryPolicy, TokenEndpoint
 from ..transport.urls import AZURE_POD_IDENTITY_AUTHORITY_HOST, IDENTITY_ENDPOINT, metadata_origin, safe_url
 from .registry import EnvVar, FromEnv, Provider, env_arguments, get_provider
 
@@ -97,8 +97,9 @@ IMDS_UPDATING = (
 class AzureManagedIdentityGrant(Grant):
     """One token call to IMDS or the App Service endpoint (see the module docstring).
 
-    The answer's lifetime is read from ``expires_on`` (epoch seconds) or ``expires_in``,
-    both strings as Azure sends them.
+    The answer is read by the standard parser, which takes ``expires_on`` (epoch
+    seconds) and ``expires_in`` as the strings Azure sends; ``resource``, ``client_id``
+    and the rest are in ``Token.extra``.
     """
 
     name = "azure_managed_identity"
@@ -142,26 +143,7 @@ class AzureManagedIdentityGrant(Grant):
             headers["X-IDENTITY-HEADER"] = self._identity_header
         return GrantRequest(method="GET", query=query, headers=headers)
 
-    def parse(self, answer: Any, now: float) -> Token:
-        if not isinstance(answer, Mapping) or not isinstance(answer.get("access_token"), str):
-            raise TokenResponseError("the answer has no access_token")
-        expires_on = _number(answer.get("expires_on"))
-        expires_in = _number(answer.get("expires_in"))
-        if expires_on is not None:
-            expires_at = expires_on
-        elif expires_in is not None:
-            expires_at = now + expires_in
-        else:
-            raise TokenResponseError("the answer has neither expires_on nor expires_in")
-        known = {"access_token", "expires_on", "expires_in", "token_type"}
-        return Token(
-            access_token=answer["access_token"],
-            expires_at=expires_at,
-            issued_at=now,
-            extra={key: value for key, value in answer.items() if key not in known},
-        )
-
-    def fetch(self, endpoint: Any, previous: Optional[Token], now: float) -> Token:
+    def fetch(self, endpoint: TokenEndpoint, previous: Optional[Token], now: float) -> Token:
         try:
             token: Token = endpoint.call(
                 lambda: self.request(previous, now), parse=lambda answer: self.parse(answer, now), grant=self.name

@@ -14,6 +14,7 @@ the engine reuses, renews ahead and shares the token as for every other grant.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import quote
@@ -24,7 +25,7 @@ from ..auth import TokenAuth, TokenAuthOptions
 from ..errors import ConfigurationError, TokenRequestError, TokenResponseError
 from ..grants.base import Grant, GrantRequest
 from ..token import Token, jwt_expiry, parse_token_response
-from ..transport.endpoint import RetryPolicy
+from ..transport.endpoint import RetryPolicy, TokenEndpoint
 from ..transport.urls import GCE_METADATA_HOST, metadata_origin, safe_url
 from .registry import EnvVar, FromEnv, Provider, env_arguments, get_provider
 
@@ -139,11 +140,11 @@ class GoogleMetadataGrant(Grant):
         if self.target_audience is not None:
             return text  # the ID token itself, as text
         try:
-            return response.json()
+            return json.loads(text)
         except ValueError:
             raise TokenResponseError("the token answer is not JSON") from None
 
-    def fetch(self, endpoint: Any, previous: Optional[Token], now: float) -> Token:
+    def fetch(self, endpoint: TokenEndpoint, previous: Optional[Token], now: float) -> Token:
         try:
             token: Token = endpoint.call(
                 lambda: self.request(previous, now),

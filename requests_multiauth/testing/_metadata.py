@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import re
 import secrets
-import threading
 import time
 import uuid
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, TypeVar
 
 from ._emulator import Issued, ProviderEmulator, Refusal, seconds
 from ._server import LocalServer, Reply, Request
 
 __all__ = ["AzureManagedIdentityEmulator", "GoogleMetadataEmulator"]
+
+M = TypeVar("M", bound="_MetadataEmulator")
 
 
 class _MetadataEmulator(ProviderEmulator):
@@ -36,7 +37,7 @@ class _MetadataEmulator(ProviderEmulator):
         super().__init__(**options)
         self.metadata_server = LocalServer(self._handle_metadata, tls=False)
 
-    def start(self: Any) -> Any:
+    def start(self: M) -> M:
         self.metadata_server.start()
         return super().start()
 
@@ -321,7 +322,6 @@ class AzureManagedIdentityEmulator(_MetadataEmulator):
         self.system = _Identity()
         self.user = _Identity()
         self.identity_header = str(uuid.uuid4())
-        self._ids_lock = threading.Lock()
 
     @property
     def credentials(self) -> Dict[str, str]:
@@ -407,6 +407,7 @@ class AzureManagedIdentityEmulator(_MetadataEmulator):
             {
                 "access_token": token,
                 "client_id": identity.client_id,
+                "refresh_token": "",  # as in the page's sample answer: IMDS gives no refresh token
                 "expires_in": str(seconds(self.lifetime)),
                 "expires_on": str(int(expires_on)),
                 "ext_expires_in": str(seconds(self.lifetime)),
