@@ -336,7 +336,9 @@ def _signing_key(private: Any, alg: Optional[str], kid: Optional[str], what: str
         allowed = _OKP_ALGS
         jwk = OKPAlgorithm.to_jwk(private.public_key(), as_dict=True)
     else:
-        raise ConfigurationError(f"{what} is a {type(private).__name__}, not an RSA, EC or Ed25519/Ed448 private key")
+        raise ConfigurationError(
+            f"{what} is a {type(private).__name__}, not an RSA, EC or Ed25519/Ed448 private key"
+        )
     chosen = alg or allowed[0]
     if chosen not in allowed:
         raise ConfigurationError(f"{what} cannot sign with alg={chosen!r}: this key signs with {', '.join(allowed)}")

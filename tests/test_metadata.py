@@ -318,10 +318,37 @@ def test_azure_scope_and_identity_are_checked_at_construction(azure: AzureManage
         )
 
 
-def test_azure_unknown_identity_is_refused_with_imds_words(azure: AzureManagedIdentityEmulator) -> None:
-    with pytest.raises(TokenRequestError, match="Identity not found"):
+def test_azure_unknown_identity_is_refused_with_imds_words_and_advice(azure: AzureManagedIdentityEmulator) -> None:
+    with pytest.raises(TokenRequestError, match="Identity not found") as caught:
         azure.auth(client_id="00000000-0000-0000-0000-000000000000").get_token()
     assert azure.token_calls == 1  # a 400 is not retried
+    assert "is not assigned to this resource" in str(caught.value)
+
+
+def test_azure_unknown_resource_is_refused_with_its_aadsts_code_and_advice() -> None:
+    with AzureManagedIdentityEmulator() as azure, pytest.raises(TokenRequestError, match="AADSTS500011") as caught:
+        azure.auth(resource="https://no-such-api.example.com").get_token()
+    assert caught.value.error == "invalid_resource"
+    assert "check scope= / resource=" in str(caught.value)
+
+
+def test_google_unknown_service_account_is_refused_with_advice(google: GoogleMetadataEmulator) -> None:
+    with pytest.raises(TokenRequestError, match="is not attached here") as caught:
+        google.auth(service_account="other@demo-project.iam.gserviceaccount.com").get_token()
+    assert caught.value.status_code == 404
+    assert google.token_calls == 1
+
+
+@pytest.mark.parametrize("name", ["google-metadata", "azure-managed-identity"])
+def test_the_registry_record_builds_a_working_preset_from_its_emulators_environment(name: str) -> None:
+    provider = get_provider(name)
+    with provider.emulator() as emulator:
+        environ = emulator.environ()
+        if name == "azure-managed-identity":
+            environ["AZURE_MANAGED_IDENTITY_SCOPE"] = emulator.resource + "/.default"
+        auth = provider.auth_class.from_env(environ, session=emulator.api_session())
+        assert emulator.api_session().get(emulator.api_url + "x", auth=auth).status_code == 200
+        assert emulator.token_calls == 1
 
 
 def test_azure_imds_updating_410_is_retried_then_succeeds(azure: AzureManagedIdentityEmulator) -> None:

@@ -3,8 +3,6 @@
 # [start]
 import os
 
-import requests
-
 from requests_multiauth import AzureManagedIdentityAuth, FileTokenCache, MultiAuthSession
 
 api = os.environ.get("AZURE_MANAGED_IDENTITY_API_URL", "https://management.azure.com/")

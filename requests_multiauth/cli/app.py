@@ -460,7 +460,9 @@ def request_body(args: argparse.Namespace, provider: Provider, stdin: IO[str]) -
         raise UsageError(f"{option} is not valid JSON: {exc}") from None
 
 
-def command_request(args: argparse.Namespace, out: IO[str], err: IO[str], stdin: Optional[IO[str]] = None) -> int:
+def command_request(
+    args: argparse.Namespace, out: IO[str], err: IO[str], stdin: Optional[IO[str]] = None
+) -> int:
     """Send one authenticated request; print the status line (stderr) and the body (stdout)."""
     provider = PROVIDERS[args.provider]
     headers = dict(parse_header(h) for h in args.header)

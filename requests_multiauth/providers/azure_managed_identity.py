@@ -156,8 +156,33 @@ class AzureManagedIdentityGrant(Grant):
                 raise exc.with_hint(
                     IMDS_UPDATING.format(where=where, status=exc.status_code, budget=self._budget)
                 ) from None
+            advice = _advice(exc, self)
+            if advice is not None:
+                raise exc.with_hint(advice) from None
             raise
         return token
+
+
+def _advice(exc: TokenRequestError, grant: AzureManagedIdentityGrant) -> Optional[str]:
+    """What to do about a refusal, as Microsoft's error table explains it, or None.
+
+    https://learn.microsoft.com/en-us/entra/identity/managed-identities-azure-resources/how-to-use-vm-token#error-handling
+    """
+    said = f"{exc.error or ''} {exc.error_description or ''}".lower()
+    if "identity not found" in said:
+        named = "=".join(grant.user_assigned) if grant.user_assigned is not None else "the system-assigned identity"
+        return (
+            f"the identity ({named}) is not assigned to this resource: assign it in the portal or with "
+            "'az vm identity assign' / 'az webapp identity assign', or check client_id, object_id or resource_id"
+        )
+    if exc.error == "invalid_resource" or "aadsts500011" in said or "aadsts50001" in said:
+        return (
+            f"no resource {grant.resource!r} exists in the tenant: check scope= / resource= (the App ID URI of "
+            "the API, like https://management.azure.com or https://vault.azure.net)"
+        )
+    if exc.error == "invalid_request" and "metadata" in said:
+        return "a proxy or the platform dropped the Metadata header: call IMDS directly, without a proxy"
+    return None
 
 
 def _resource(scope: Optional[str], resource: Optional[str]) -> str:

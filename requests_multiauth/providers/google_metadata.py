@@ -155,6 +155,16 @@ class GoogleMetadataGrant(Grant):
         except TokenRequestError as exc:
             if exc.status_code is None:  # no answer at all: not on Google Cloud
                 raise exc.with_hint(NOT_ON_GOOGLE_CLOUD.format(where=safe_url(self.token_url))) from None
+            if exc.status_code == 404:
+                raise exc.with_hint(
+                    f"the service account {self.service_account!r} is not attached here (the metadata server knows "
+                    "no such account): attach it to the VM, node pool or service, or use service_account='default'"
+                ) from None
+            if exc.status_code == 403:
+                raise exc.with_hint(
+                    "the metadata server refused the request as a proxied one (X-Forwarded-For, or a lost "
+                    "Metadata-Flavor header): call it directly, without an HTTP proxy (add it to NO_PROXY)"
+                ) from None
             raise
         return token
 

@@ -275,7 +275,9 @@ class MultiAuthSession(requests.Session):
             return False
         return isinstance(adapter, AuthAdapter) and adapter.serves(url)
 
-    def merge_environment_settings(self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any) -> Dict[str, Any]:
+    def merge_environment_settings(
+        self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Dict[str, Any]:
         """requests' merge of the environment, except that a ``verify`` set on the
         session beats ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` (see the class docstring).
 
