@@ -136,6 +136,7 @@ def test_a_metadata_token_is_refused_for_an_http_api(google: GoogleMetadataEmula
 
 def test_google_access_token_reaches_the_api_with_metadata_flavor_and_scopes(google: GoogleMetadataEmulator) -> None:
     auth = google.auth(scopes=["https://www.googleapis.com/auth/devstorage.read_only", "openid"])
+    assert auth.token_url == google.token_url
     response = google.api_session().get(google.api_url + "buckets", auth=auth)
     assert response.status_code == 200
     assert response.json()["subject"] == google.email
@@ -276,6 +277,7 @@ def test_google_id_token_request_equals_google_auths_fetch_id_token(
 
 def test_azure_system_assigned_token_reaches_the_api(azure: AzureManagedIdentityEmulator) -> None:
     auth = azure.auth()
+    assert auth.token_url == azure.token_url
     response = azure.api_session().get(azure.api_url + "subscriptions", auth=auth)
     assert response.status_code == 200
     assert response.json()["subject"] == azure.system.object_id

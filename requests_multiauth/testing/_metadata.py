@@ -59,6 +59,11 @@ class _MetadataEmulator(ProviderEmulator):
         """``127.0.0.1:PORT``."""
         return self.metadata_server.url.split("://", 1)[1]
 
+    @property
+    def token_url(self) -> str:
+        """The metadata server's token URL, as the preset builds it from :meth:`environ`."""
+        raise NotImplementedError
+
     def token_requests(self) -> List[Request]:
         """The token requests the metadata server received, in order."""
         return [r for r in self.metadata_server.received() if self._is_token_path(r.path)]
@@ -172,6 +177,10 @@ class GoogleMetadataEmulator(_MetadataEmulator):
         if "session" not in options:
             options["session"] = self.api_session()
         return GoogleMetadataAuth(**self._auth_options(options))
+
+    @property
+    def token_url(self) -> str:
+        return self.metadata_url + "/computeMetadata/v1/instance/service-accounts/default/token"
 
     def _is_token_path(self, path: str) -> bool:
         match = _GOOGLE_ACCOUNT.match(path)
@@ -348,6 +357,10 @@ class AzureManagedIdentityEmulator(_MetadataEmulator):
     def resource(self) -> str:
         """The resource the protected API stands for (Azure Resource Manager's)."""
         return "https://management.azure.com"
+
+    @property
+    def token_url(self) -> str:
+        return self.metadata_url + (APP_SERVICE_PATH if self.platform == "app_service" else IMDS_PATH)
 
     def _is_token_path(self, path: str) -> bool:
         return path in (IMDS_PATH, APP_SERVICE_PATH)
