@@ -186,6 +186,20 @@ def test_google_not_on_google_cloud_is_a_clear_bounded_error() -> None:
     assert caught.value.attempts == QUICK.attempts
 
 
+def test_a_slow_metadata_server_is_a_bounded_error_naming_the_platform() -> None:
+    slow = RetryPolicy(attempts=2, backoff=0.01, max_backoff=0.02, budget=5.0)
+    with GoogleMetadataEmulator(latency=1.0) as google, AzureManagedIdentityEmulator(latency=1.0) as azure:
+        for auth, platform in (
+            (google.auth(timeout=(1.0, 0.2), retry=slow), "Google Cloud"),
+            (azure.auth(timeout=(1.0, 0.2), retry=slow), "Azure"),
+        ):
+            with pytest.raises(TokenRequestError, match="no answer within the read timeout") as caught:
+                auth.get_token()
+            assert platform in str(caught.value)
+            assert caught.value.attempts == 2
+            assert caught.value.status_code is None
+
+
 def test_google_metadata_5xx_is_retried(google: GoogleMetadataEmulator) -> None:
     google.inject(Reply(503, "unavailable"), times=2)
     auth = google.auth(retry=QUICK)

@@ -81,8 +81,9 @@ AZURE_MANAGED_IDENTITY_TIMEOUT: Tuple[float, float] = (1.0, 10.0)
 
 #: What to check when no managed identity endpoint answered.
 NOT_ON_AZURE = (
-    "no managed identity endpoint answered at {where} within {budget:g} s: this code does not seem to run "
-    "where Azure gives it a managed identity (a VM or scale set, AKS, App Service, Functions, Container Apps). "
+    "no managed identity endpoint answered at {where} in time (within {budget:g} s in all): this code does not "
+    "seem to run where Azure gives it a managed identity (a VM or scale set, AKS, App Service, Functions, "
+    "Container Apps), or the endpoint is overloaded (raise timeout=). "
     "Check that a managed identity is enabled for the resource, that IDENTITY_ENDPOINT and IDENTITY_HEADER "
     "are set on App Service, or set AZURE_POD_IDENTITY_AUTHORITY_HOST; outside Azure use EntraIdAuth"
 )

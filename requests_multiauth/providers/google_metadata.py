@@ -65,10 +65,10 @@ GOOGLE_METADATA_RETRY = RetryPolicy(attempts=4, backoff=0.5, max_backoff=4.0, bu
 
 #: What to check when no metadata server answered, in the words of the error.
 NOT_ON_GOOGLE_CLOUD = (
-    "this code does not seem to run on Google Cloud (Compute Engine, GKE, Cloud Run, Cloud Functions): "
-    "no metadata server answered at {where}. Run it there, or set GCE_METADATA_HOST to the metadata "
+    "no metadata server answered at {where} in time: this code does not seem to run on Google Cloud "
+    "(Compute Engine, GKE, Cloud Run, Cloud Functions). Run it there, or set GCE_METADATA_HOST to the metadata "
     "server's host:port (a local emulator), or use GoogleServiceAccountAuth or GoogleExternalAccountAuth "
-    "outside Google Cloud"
+    "outside Google Cloud; on a busy GKE node whose metadata server is slow, raise timeout="
 )
 
 Scopes = Union[str, Sequence[str], None]
