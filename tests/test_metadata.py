@@ -41,6 +41,7 @@ from requests_multiauth import (
     TokenRequestError,
     TokenResponseError,
 )
+from requests_multiauth.providers.azure_managed_identity import AZURE_IMDS_RETRY, AzureManagedIdentityGrant
 from requests_multiauth.providers.azure_managed_identity import IMDS_RETRY_STATUSES as AZURE_STATUSES
 from requests_multiauth.providers.registry import get_provider
 from requests_multiauth.testing import (
@@ -50,6 +51,7 @@ from requests_multiauth.testing import (
     ManualClock,
     Reply,
 )
+from requests_multiauth.transport.endpoint import TokenEndpoint
 from requests_multiauth.transport.urls import MetadataOrigin, check_transport, metadata_origin
 
 #: Quick retries for tests that inject faults (the presets' own wait tens of seconds, as the vendors advise).
@@ -394,6 +396,45 @@ def test_azure_no_managed_identity_reachable_is_a_clear_error() -> None:
     with pytest.raises(TokenRequestError, match="no managed identity endpoint answered") as caught:
         auth.get_token()
     assert caught.value.status_code is None
+
+
+def _probing_grant(url: str, environ: Any) -> Tuple[AzureManagedIdentityGrant, TokenEndpoint]:
+    """The grant as the preset builds it for IMDS at its default address (which tests cannot reach)."""
+    found = metadata_origin(url, environ)
+    assert found is not None
+    grant = AzureManagedIdentityGrant(
+        url,
+        platform="imds",
+        resource="https://management.azure.com",
+        user_assigned=None,
+        identity_header=None,
+        plain_http_hosts=(found,),
+        budget=AZURE_IMDS_RETRY.budget,
+        probe=True,
+    )
+    endpoint = TokenEndpoint(url, retry=AZURE_IMDS_RETRY, timeout=(1.0, 5.0), plain_http_hosts=(found,))
+    return grant, endpoint
+
+
+def test_azure_imds_probe_says_not_on_azure_after_one_try_not_after_every_retry() -> None:
+    with AzureManagedIdentityEmulator() as azure:
+        url, environ = azure.token_url, azure.environ()
+    grant, endpoint = _probing_grant(url, environ)  # nothing listens there any more
+    with pytest.raises(TokenRequestError, match=r"does not\s+seem to run where Azure") as caught:
+        grant.fetch(endpoint, None, 0.0)
+    assert caught.value.attempts == 1  # AZURE_IMDS_RETRY would have tried five times, over a minute
+
+
+def test_azure_imds_probe_answered_with_410_goes_on_to_retry_as_microsoft_advises() -> None:
+    with AzureManagedIdentityEmulator() as azure:
+        grant, endpoint = _probing_grant(azure.token_url, azure.environ())
+        endpoint.retry = RetryPolicy(attempts=3, backoff=0.01, max_backoff=0.02, statuses=AZURE_STATUSES)
+        azure.inject(Reply(410, {"error": "gone"}), times=2)
+        token = grant.fetch(endpoint, None, azure.clock())
+        assert token.access_token
+        assert azure.token_calls == 3  # the probe (410), then 410 and the token in the retried call
+        grant.fetch(endpoint, token, azure.clock())
+        assert azure.token_calls == 4  # probed once per grant, not again
 
 
 def test_azure_dropped_connection_is_retried(azure: AzureManagedIdentityEmulator) -> None:

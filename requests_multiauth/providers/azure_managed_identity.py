@@ -20,6 +20,7 @@ variables are reported at construction.
 
 from __future__ import annotations
 
+import copy
 import os
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
 
@@ -75,6 +76,10 @@ IMDS_RETRY_STATUSES = frozenset({404, 410, 429, *range(500, 600)})
 #: out), never more than 90 s in all.
 AZURE_IMDS_RETRY = RetryPolicy(attempts=5, backoff=5.0, max_backoff=40.0, budget=90.0, statuses=IMDS_RETRY_STATUSES)
 
+#: The probe of IMDS at its default address before the first token call: one try, as
+#: azure-identity's (``connection_timeout=1, retry_total=0``); any answer means IMDS is there.
+PROBE_RETRY = RetryPolicy(attempts=1, budget=5.0, statuses=IMDS_RETRY_STATUSES)
+
 #: A second to connect, as azure-identity's IMDS probe allows: the endpoint is on the
 #: machine, so a longer connect means there is none.
 AZURE_MANAGED_IDENTITY_TIMEOUT: Tuple[float, float] = (1.0, 10.0)
@@ -115,6 +120,7 @@ class AzureManagedIdentityGrant(Grant):
         identity_header: Optional[str],
         plain_http_hosts: Tuple[str, ...],
         budget: float,
+        probe: bool = False,
     ) -> None:
         self.token_url = token_url
         self.platform = platform
@@ -125,6 +131,9 @@ class AzureManagedIdentityGrant(Grant):
         # The header only stops SSRF on the app's own host, but it is not for messages either.
         self.secrets = (identity_header,) if identity_header else ()
         self._budget = budget
+        #: Probe with one quick try before the first token call (IMDS found by default, not named by the platform).
+        self.probe = probe
+        self._answered = False
 
     def identity(self) -> Mapping[str, Optional[str]]:
         kind, value = self.user_assigned if self.user_assigned is not None else ("system", "assigned")
@@ -145,6 +154,24 @@ class AzureManagedIdentityGrant(Grant):
         return GrantRequest(method="GET", query=query, headers=headers)
 
     def fetch(self, endpoint: TokenEndpoint, previous: Optional[Token], now: float) -> Token:
+        if self.probe and not self._answered:
+            # Is anything there? One quick try, as azure-identity probes IMDS: off Azure the
+            # answer is "no" in about a second instead of after every retry.
+            quick = copy.copy(endpoint)
+            quick.retry = PROBE_RETRY
+            try:
+                token = self._call(quick, previous, now)
+            except TokenRequestError as exc:
+                if exc.status_code is None:
+                    where = safe_url(self.token_url)
+                    raise exc.with_hint(NOT_ON_AZURE.format(where=where, budget=PROBE_RETRY.budget)) from None
+                self._answered = True  # IMDS is there (updating, throttled ...): retry as Microsoft advises
+            else:
+                self._answered = True
+                return token
+        return self._call(endpoint, previous, now)
+
+    def _call(self, endpoint: TokenEndpoint, previous: Optional[Token], now: float) -> Token:
         try:
             token: Token = endpoint.call(
                 lambda: self.request(previous, now), parse=lambda answer: self.parse(answer, now), grant=self.name
@@ -161,6 +188,7 @@ class AzureManagedIdentityGrant(Grant):
             if advice is not None:
                 raise exc.with_hint(advice) from None
             raise
+        self._answered = True
         return token
 
 
@@ -289,6 +317,9 @@ class AzureManagedIdentityAuth(TokenAuth, FromEnv):
             identity_header=header if platform == "app_service" else None,
             plain_http_hosts=(found,) if found is not None else (),
             budget=(retry or AZURE_IMDS_RETRY).budget,
+            # As azure-identity: IMDS at its default address may not exist (not on Azure): probe it
+            # first. An endpoint the platform names (App Service, pod identity) is there.
+            probe=platform == "imds" and token_url is None and not source.get(AZURE_POD_IDENTITY_AUTHORITY_HOST),
         )
         self.platform = platform
         self.resource = resolved
