@@ -11,8 +11,9 @@ directory (a normal install: no editable finder), which is put first on
 interpreters, statements interleaved run by run after one unmeasured run each (which
 writes the bytecode caches):
 
-* wall time of ``python -c "import requests"`` and of ``python -c "import requests,
-  requests_multiauth"``: the medians and their difference;
+* wall time of ``python -c "import requests"``, of ``python -c "import requests,
+  requests_multiauth"`` and of the same plus the first use of an auth
+  (``requests_multiauth.ClientCredentialsAuth``): the medians and their differences;
 * ``python -X importtime``: the cumulative time of the ``requests_multiauth`` import
   after ``requests`` is loaded, median, and the five costliest modules it loads.
 """
@@ -30,7 +31,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
-STATEMENTS = ("import requests", "import requests, requests_multiauth")
+#: The last statement is the first use of an auth: what an application pays once it builds one,
+#: since every public name loads on first use (PEP 562).
+FIRST_USE = "import requests, requests_multiauth; requests_multiauth.ClientCredentialsAuth"
+STATEMENTS = ("import requests", "import requests, requests_multiauth", FIRST_USE)
 
 
 def _importtime(env: Dict[str, str]) -> Dict[str, int]:
@@ -89,10 +93,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 ours.append(costs["requests_multiauth"])
                 for name, cost in costs.items():
                     modules.setdefault(name, []).append(cost)
-    base, with_ours = (statistics.median(walls[s]) * 1000 for s in STATEMENTS)
+    base, with_ours, first_use = (statistics.median(walls[s]) * 1000 for s in STATEMENTS)
     print(f"{args.runs} fresh interpreters per statement, interleaved; Python {sys.version.split()[0]}")
     print(f"  import requests                      {base:7.1f} ms (median wall time, start-up included)")
     print(f"  import requests, requests_multiauth  {with_ours:7.1f} ms: +{with_ours - base:.1f} ms")
+    print(f"  ... and ClientCredentialsAuth loaded {first_use:7.1f} ms: +{first_use - base:.1f} ms (its first use)")
     print(f"  -X importtime: requests_multiauth after requests: {statistics.median(ours) / 1000:.1f} ms (median)")
     costly = sorted(
         ((statistics.median(v), k) for k, v in modules.items() if not k.startswith("requests_multiauth")),

@@ -96,6 +96,7 @@ class _BearerFrom(requests.auth.AuthBase):
 def _google_auth_at(environ: Dict[str, str]) -> None:
     """Point google-auth at the emulator: it reads GCE_METADATA_HOST when its module loads."""
     os.environ.update(environ)
+    os.environ["GCE_METADATA_IP"] = next(iter(environ.values()))  # fetch_id_token pings the server there first
     os.environ["GCE_METADATA_MTLS_MODE"] = "none"
     from google.auth.compute_engine import _metadata
 
@@ -257,6 +258,8 @@ def processes(client: Client, count: int) -> Row:
     with _emulator(client) as emulator, tempfile.TemporaryDirectory(prefix="multiauth-bench-") as tmp:
         start = Path(tmp) / "start"
         environ = emulator.environ()
+        if client.platform.startswith("google"):
+            environ["GCE_METADATA_IP"] = emulator.metadata_host  # fetch_id_token pings the server there first
         # The platform's variables only: none of the other platform's may be inherited (msal tests presence).
         platform_variables = ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AZURE_POD_IDENTITY_AUTHORITY_HOST")
         clean = {k: v for k, v in os.environ.items() if k not in platform_variables}

@@ -8,62 +8,109 @@ The auth gets a token, reuses it while it is valid, renews it ahead of expiry
 without stalling requests, and on a 401 renews once and replays the request.
 
 Only the names in ``__all__`` are public; modules starting with ``_`` are not.
+
+A request goes: ``auth(request)`` (flow.py) → a valid token from the engine (engine/),
+or one new token through the grant (grants/) and the token endpoint (transport/endpoint.py)
+→ the token presented (presentation.py) → sent by requests or an AuthAdapter (transport/)
+→ a 401 for that token renewed and replayed once (flow.py, transport/replay.py).
 """
 
 from typing import TYPE_CHECKING, Any
 
-from .auth import (
-    ApiKeyTokenAuth,
-    AudienceClientCredentialsAuth,
-    ClientCredentialsAuth,
-    StaticTokenAuth,
-    TokenAuth,
-    TokenAuthOptions,
-)
-from .caches.base import FailureSharingTokenCache, MemoryTokenCache, SharedFailure, TokenCache, WaitingTokenCache
-from .client_auth import (  # the JWT methods need PyJWT only when built
-    ClientAssertion,
-    ClientAuth,
-    ClientSecretBasic,
-    ClientSecretJwt,
-    ClientSecretPost,
-    PrivateKeyJwt,
-    TlsClientAuth,
-)
-from .dpop import DPoPKey  # needs PyJWT only when a key is made
-from .errors import (
-    ConfigurationError,
-    DiscoveryError,
-    InsecureTransportError,
-    InvalidClientError,
-    MultiAuthError,
-    MultiAuthWarning,
-    TokenExpiredError,
-    TokenExpiryWarning,
-    TokenRequestError,
-    TokenResponseError,
-)
-from .grants.base import Grant, GrantRequest
-from .providers.builtin import CognitoAuth, DataloyAuth, DiagramsAuth, OpsNowAuth, RatedAuth
-from .telemetry import AuthTelemetry, TelemetrySnapshot
-from .token import Token
-from .transport.adapter import AuthAdapter
-from .transport.endpoint import RetryPolicy
-from .transport.session import MultiAuthSession
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time every name loads on first use (below)
+    from .auth import TokenAuth, TokenAuthOptions
+    from .caches.base import FailureSharingTokenCache, MemoryTokenCache, SharedFailure, TokenCache, WaitingTokenCache
     from .caches.file import FileTokenCache
     from .caches.redis import RedisTokenCache
+    from .client_auth import (  # the JWT methods need PyJWT only when built
+        ClientAssertion,
+        ClientAuth,
+        ClientSecretBasic,
+        ClientSecretJwt,
+        ClientSecretPost,
+        PrivateKeyJwt,
+        TlsClientAuth,
+    )
     from .discovery import ServerMetadata, discover
+    from .dpop import DPoPKey  # needs PyJWT only when a key is made
+    from .errors import (
+        ConfigurationError,
+        DiscoveryError,
+        InsecureTransportError,
+        InvalidClientError,
+        MultiAuthError,
+        MultiAuthWarning,
+        TokenExpiredError,
+        TokenExpiryWarning,
+        TokenRequestError,
+        TokenResponseError,
+    )
+    from .grants.base import Grant, GrantRequest
     from .providers.azure_managed_identity import AzureManagedIdentityAuth
+    from .providers.cognito import CognitoAuth
+    from .providers.dataloy import DataloyAuth
+    from .providers.diagrams import DiagramsAuth
     from .providers.google_metadata import GoogleMetadataAuth
+    from .providers.opsnow import OpsNowAuth
+    from .providers.rated import RatedAuth
     from .providers.registry import Provider, get_provider, list_providers
+    from .standard import ApiKeyTokenAuth, AudienceClientCredentialsAuth, ClientCredentialsAuth
+    from .static import StaticTokenAuth
+    from .telemetry import AuthTelemetry, TelemetrySnapshot
+    from .token import Token
+    from .transport.adapter import AuthAdapter
+    from .transport.retry import RetryPolicy
+    from .transport.session import MultiAuthSession
 
 __version__ = "0.1.0"
 
-#: Public names whose modules are imported on first use, so that ``import
-#: requests_multiauth`` costs nothing for the parts an application does not use.
+#: Every public name and the module it lives in, imported on first use (PEP 562), so
+#: that ``import requests_multiauth`` costs next to nothing and an application pays
+#: only for the parts it uses: a preset, a cache, discovery, the CLI. A new preset
+#: adds one line here and nothing to the import.
 _LAZY = {
+    "ApiKeyTokenAuth": "standard",
+    "AudienceClientCredentialsAuth": "standard",
+    "ClientCredentialsAuth": "standard",
+    "StaticTokenAuth": "static",
+    "TokenAuth": "auth",
+    "TokenAuthOptions": "auth",
+    "FailureSharingTokenCache": "caches.base",
+    "MemoryTokenCache": "caches.base",
+    "SharedFailure": "caches.base",
+    "TokenCache": "caches.base",
+    "WaitingTokenCache": "caches.base",
+    "ClientAssertion": "client_auth",
+    "ClientAuth": "client_auth",
+    "ClientSecretBasic": "client_auth",
+    "ClientSecretJwt": "client_auth",
+    "ClientSecretPost": "client_auth",
+    "PrivateKeyJwt": "client_auth",
+    "TlsClientAuth": "client_auth",
+    "DPoPKey": "dpop",
+    "ConfigurationError": "errors",
+    "DiscoveryError": "errors",
+    "InsecureTransportError": "errors",
+    "InvalidClientError": "errors",
+    "MultiAuthError": "errors",
+    "MultiAuthWarning": "errors",
+    "TokenExpiredError": "errors",
+    "TokenExpiryWarning": "errors",
+    "TokenRequestError": "errors",
+    "TokenResponseError": "errors",
+    "Grant": "grants.base",
+    "GrantRequest": "grants.base",
+    "CognitoAuth": "providers.cognito",
+    "DataloyAuth": "providers.dataloy",
+    "DiagramsAuth": "providers.diagrams",
+    "OpsNowAuth": "providers.opsnow",
+    "RatedAuth": "providers.rated",
+    "AuthTelemetry": "telemetry",
+    "TelemetrySnapshot": "telemetry",
+    "Token": "token",
+    "AuthAdapter": "transport.adapter",
+    "RetryPolicy": "transport.retry",
+    "MultiAuthSession": "transport.session",
     "FileTokenCache": "caches.file",
     "RedisTokenCache": "caches.redis",
     "ServerMetadata": "discovery",

@@ -5,6 +5,8 @@
 (``_repr_html_``) or as indented text (``_repr_pretty_``). Rows hold only what a
 ``repr`` may hold: never a secret or a token. Every label and value is
 HTML-escaped, since a client id or a scope can contain anything.
+
+Where the request goes next: nowhere; this module only describes objects.
 """
 
 from __future__ import annotations

@@ -14,14 +14,19 @@ when a key is first loaded, never with the package.
 A :class:`SigningKey` is a secret: its ``repr`` shows the algorithm, the key id
 and the public thumbprint, never private material, and no error raised here
 quotes the key or its password.
+
+Where the request goes next: the signed assertion or proof goes into a token request
+(client_auth.py, transport/endpoint.py) or an API request (presentation.py).
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
 import os
+import re
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple, Union
 
 from .errors import ConfigurationError
@@ -33,7 +38,9 @@ __all__ = [
     "JWT_EXTRA",
     "KeyInput",
     "SigningKey",
+    "certificate_der",
     "certificate_thumbprint",
+    "unverified_claims",
     "generate_signing_key",
     "load_signing_key",
     "require_jwt",
@@ -200,22 +207,62 @@ def generate_signing_key(alg: str = "ES256", *, kid: Optional[str] = None) -> Si
     return _signing_key(private, alg, kid, "the generated key")
 
 
-def certificate_thumbprint(cert: Union[str, bytes, os.PathLike[str]]) -> str:
-    """The ``x5t#S256`` of a certificate (RFC 7515 §4.1.8, RFC 8705 §3.1):
-    base64url SHA-256 of its DER. *cert* is PEM text or bytes, or a path to a PEM file."""
-    require_jwt("a certificate thumbprint")
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding
+#: A PEM certificate block (RFC 7468 §5); the base64 between the lines is its DER.
+_PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----\s*(.+?)\s*-----END CERTIFICATE-----", re.DOTALL)
 
-    data = _key_bytes(cert, "the certificate")
-    try:
-        certificate = x509.load_pem_x509_certificate(data)
-    except ValueError:
+#: The first byte of a DER X.509 certificate: an ASN.1 SEQUENCE.
+_DER_SEQUENCE = 0x30
+
+
+def certificate_der(
+    cert: Union[str, bytes, os.PathLike[str]], *, what: str = "the certificate", pem_only: bool = False
+) -> bytes:
+    """The DER of the (first) X.509 certificate in *cert*: PEM text or bytes, DER bytes
+    (unless *pem_only*), or a path to a file holding either. The one certificate
+    reader of the package, stdlib only: a client certificate for mutual TLS needs
+    no extra installed.
+
+    Raises:
+        ConfigurationError: no such file, or no certificate in it (the message names *what*).
+    """
+    data = _key_bytes(cert, what)
+    match = _PEM_CERTIFICATE.search(data)
+    if match is not None:
         try:
-            certificate = x509.load_der_x509_certificate(data)
+            return base64.b64decode(b"".join(match.group(1).split()), validate=True)
         except ValueError:
-            raise ConfigurationError("the certificate is neither a PEM nor a DER X.509 certificate") from None
-    return b64url(hashlib.sha256(certificate.public_bytes(Encoding.DER)).digest())
+            raise ConfigurationError(f"{what} is not valid PEM") from None
+    if pem_only:
+        raise ConfigurationError(f"{what} holds no PEM certificate")
+    if data[:1] != bytes([_DER_SEQUENCE]):
+        raise ConfigurationError(f"{what} is neither a PEM nor a DER X.509 certificate")
+    return data
+
+
+def certificate_thumbprint(
+    cert: Union[str, bytes, os.PathLike[str]], *, what: str = "the certificate", pem_only: bool = False
+) -> str:
+    """The ``x5t#S256`` of a certificate (RFC 7515 §4.1.8, RFC 8705 §3.1):
+    base64url SHA-256 of its DER. *cert* is as :func:`certificate_der` takes it."""
+    return b64url(hashlib.sha256(certificate_der(cert, what=what, pem_only=pem_only)).digest())
+
+
+def unverified_claims(token: str) -> Optional[Dict[str, Any]]:
+    """The payload of *token* if it is a compact JWS (three base64url parts, a JSON
+    object in the middle), else None. The one JWT payload reader of the package.
+
+    The signature is NOT verified: use it only where a forged claim costs nothing
+    (when to renew a token; the nonce of a proof we made ourselves).
+    """
+    parts = token.split(".")
+    if len(parts) != 3 or not parts[1]:
+        return None
+    segment = parts[1]
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (binascii.Error, ValueError):
+        return None
+    return claims if isinstance(claims, dict) else None
 
 
 def sign_with_secret(
@@ -336,9 +383,7 @@ def _signing_key(private: Any, alg: Optional[str], kid: Optional[str], what: str
         allowed = _OKP_ALGS
         jwk = OKPAlgorithm.to_jwk(private.public_key(), as_dict=True)
     else:
-        raise ConfigurationError(
-            f"{what} is a {type(private).__name__}, not an RSA, EC or Ed25519/Ed448 private key"
-        )
+        raise ConfigurationError(f"{what} is a {type(private).__name__}, not an RSA, EC or Ed25519/Ed448 private key")
     chosen = alg or allowed[0]
     if chosen not in allowed:
         raise ConfigurationError(f"{what} cannot sign with alg={chosen!r}: this key signs with {', '.join(allowed)}")

@@ -1,74 +1,51 @@
-"""The ``requests`` auth classes: set the header, and renew and replay once on a 401.
+"""TokenAuth: the base of every renewing auth, and the options they all take.
 
-A request goes::
+A :class:`TokenAuth` joins the parts a token travels through: its grant
+(grants/: what is asked), the token endpoint (transport/endpoint.py: the I/O,
+retries, typed errors), the engine (engine/manager.py: reuse, single flight,
+renewal ahead, shared caches) and the presentation (presentation.py: Bearer or
+DPoP). Requests go through the one request flow of :mod:`requests_multiauth.flow`.
+A subclass (standard.py, providers/) only builds its grant.
 
-    auth(request)        HTTPS check, then a valid token from the TokenManager
-                         (renewal.py), header set, 401 hook bound to that token
-    adapter sends it
-    hook(response)       a 401 for our token: renew (only that token is given
-                         up), rewind the body, replay once via the same adapter;
-                         anything else passes through untouched
-
-How the token goes on the request (``Authorization: Bearer``, a custom
-header, or ``Authorization: DPoP`` with a proof) is the presenter's business
-(dpop.py): the auth asks it for the header(s) of each request and of a replay.
-With ``dpop=``, a 401 that only asks for a DPoP nonce is replayed once with
-the same token and a new proof, through the same replay path.
-
-:class:`TokenAuth` is the base of every renewing auth; each subclass only
-chooses its grant (grants.py). :class:`StaticTokenAuth` sends a fixed token it
-cannot renew.
+Where the request goes next: :mod:`requests_multiauth.flow` (``auth(request)``).
 """
 
 from __future__ import annotations
 
 import functools
-import logging
+import inspect
 import time
-import warnings
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, List, Mapping, Optional, Tuple, TypedDict, Union
+from typing import Any, Callable, Optional, Tuple, TypedDict, Union
 
 import requests
-from requests.auth import AuthBase
 
-from ._display import Rows, describe_expiry, pretty, render_html
+from ._display import Rows, describe_expiry
 from .caches.base import MemoryTokenCache, TokenCache, cache_key
-from .client_auth import ClientAuth, ClientAuthSpec
-from .dpop import BearerPresenter, DPoPKey, DPoPPresenter, Presenter, dpop_proofs
+from .dpop import DPoPKey
 from .engine.manager import DEFAULT_LEEWAY, Clock, TokenManager
-from .errors import ConfigurationError, TokenExpiredError, TokenExpiryWarning, TokenResponseError
-from .grants.base import ApiKeyGrant, ClientCredentialsGrant, Grant, JsonClientCredentialsGrant, Scope
-from .telemetry import AuthTelemetry, log_fields
-from .token import Token, jwt_expiry
-from .transport import replay as _replay
+from .flow import MAX_NONCE_REPLAYS, RequestFlow
+from .grants.base import Grant
+from .presentation import AUTHORIZATION, Presenter, presenter_for
+from .telemetry import AuthTelemetry
+from .token import Token
 from .transport.endpoint import DEFAULT_TOKEN_TIMEOUT, ClientCert, RetryPolicy, Timeout, TokenEndpoint
-from .transport.urls import check_transport, origin, safe_url
+from .transport.tls import check_paths
+from .transport.urls import safe_url
 
-if TYPE_CHECKING:
-    from typing_extensions import Self, Unpack
+__all__ = ["MAX_NONCE_REPLAYS", "TokenAuth", "TokenAuthOptions"]
 
-__all__ = [
-    "ApiKeyTokenAuth",
-    "AudienceClientCredentialsAuth",
-    "ClientCredentialsAuth",
-    "StaticTokenAuth",
-    "TokenAuth",
-    "TokenAuthOptions",
-]
+#: Names that lived here before the one request flow was split out (flow.py, static.py,
+#: standard.py): ``from requests_multiauth.auth import ClientCredentialsAuth`` keeps working.
+_MOVED = frozenset({"ApiKeyTokenAuth", "AudienceClientCredentialsAuth", "ClientCredentialsAuth", "StaticTokenAuth"})
 
-log = logging.getLogger("requests_multiauth")
 
-#: How long before a static token's expiry users are warned (the Rated token
-#: lives a year; a month leaves time to make a new one).
-EXPIRY_WARNING = 30 * 24 * 3600.0
+def __getattr__(name: str) -> Any:
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import requests_multiauth
 
-AUTHORIZATION = "Authorization"
+    return getattr(requests_multiauth, name)  # the package's first-use loading (PEP 562)
 
-#: How many DPoP nonce challenges one request answers at most, each with a nonce
-#: other than the one it sent: a server that rotates its nonce every few seconds
-#: may rotate it again while the first replay is on its way.
-MAX_NONCE_REPLAYS = 2
 
 #: How a renewing auth's token state reads in IPython and Jupyter.
 _STATES = {
@@ -94,29 +71,48 @@ class TokenAuthOptions(TypedDict, total=False):
     dpop: Union[bool, DPoPKey, None]
 
 
-class _HeaderAuth(AuthBase):
-    """What every auth shares: the HTTPS check and the header."""
-
-    header_name: str
-    allow_insecure_loopback: bool
-
-    def _header_value(self, access_token: str) -> str:
-        if self.header_name == AUTHORIZATION:
-            return "Bearer " + access_token
-        return access_token
-
-    def _strip_on_cross_origin_redirect(self, response: requests.Response, sent_url: str) -> None:
-        # requests drops Authorization when a redirect leaves the host, but not a
-        # custom header: drop ours from the request the redirect is copied from.
-        if self.header_name != AUTHORIZATION and _replay.redirect_leaves_origin(response, sent_url):
-            response.request.headers.pop(self.header_name, None)
+def _spell_out_options(cls: type) -> None:
+    """Give *cls* (a TokenAuth subclass) the signature ``help()``, ``inspect`` and IDEs
+    that read it show: its ``__init__``'s own parameters, with ``**options`` replaced
+    by TokenAuth's keyword-only options (leeway, cache, session ...), read from
+    ``TokenAuth.__init__`` itself, so that no parameter list is copied.
+    (Type checkers see the same options through ``Unpack[TokenAuthOptions]``.)
+    """
+    init = cls.__dict__.get("__init__")
+    if init is None:
+        return  # the parent's __init__, and its signature, apply
+    signature = inspect.signature(init)
+    params = list(signature.parameters.values())
+    if not params or params[-1].kind is not inspect.Parameter.VAR_KEYWORD:
+        type.__setattr__(cls, "__signature__", None)  # its own explicit signature: inspect reads it
+        return
+    named = {param.name for param in params}
+    options = [
+        param
+        for param in inspect.signature(TokenAuth.__init__).parameters.values()
+        if param.kind is inspect.Parameter.KEYWORD_ONLY and param.name not in named
+    ]
+    spelled = signature.replace(parameters=[*params[:-1], *options])
+    init.__signature__ = spelled
+    type.__setattr__(cls, "__signature__", spelled.replace(parameters=list(spelled.parameters.values())[1:]))
 
 
 def _cache_key_of(grant: Grant, extra: Tuple[Tuple[str, str], ...]) -> str:
     return cache_key((*grant.cache_identity, *extra))
 
 
-class TokenAuth(_HeaderAuth):
+def _checked(
+    presenter: Presenter,
+    fetch: Callable[[Optional[Token], float], Token],
+    label: str,
+    previous: Optional[Token],
+    now: float,
+) -> Token:
+    """*fetch*, refusing a token of another type than the auth presents (RFC 9449 §5)."""
+    return presenter.check_type(fetch(previous, now), label)
+
+
+class TokenAuth(RequestFlow):
     """Base class of the auths that obtain and renew tokens. Safe for concurrent use.
 
     Use one instance for all threads: it keeps one token and renews it once,
@@ -190,16 +186,13 @@ class TokenAuth(_HeaderAuth):
         header_name: str = AUTHORIZATION,
         dpop: Union[bool, DPoPKey, None] = None,
     ) -> None:
-        proofs = dpop_proofs(dpop)
-        if proofs is not None and header_name != AUTHORIZATION:
-            raise ConfigurationError(
-                f"dpop= sends the token in the Authorization header (RFC 9449 §7.1), not in {header_name!r}: "
-                "drop header_name= or dpop="
-            )
-        self.header_name = header_name
+        self._presenter = presenter_for(header_name, dpop)
         self.allow_insecure_loopback = allow_insecure_loopback
         self.token_url = token_url
         self.cert: Optional[ClientCert] = grant.cert
+        check_paths(verify=verify, cert=self.cert)
+        if session is not None:
+            check_paths(verify=session.verify, cert=session.cert, what="the session's ")
         self.telemetry = AuthTelemetry(type(self).__name__, shared_cache=cache is not None)
         self._endpoint = TokenEndpoint(
             token_url,
@@ -209,38 +202,28 @@ class TokenAuth(_HeaderAuth):
             retry=retry,
             allow_insecure_loopback=allow_insecure_loopback,
             secrets=grant.secrets,
-            dpop=proofs,
+            try_hook=self._presenter.token_call_hook,
             cert=self.cert,
             telemetry=self.telemetry,
             plain_http_hosts=grant.plain_http_hosts,
         )
         self._grant = grant
         self._clock = clock
-        extra_identity: Tuple[Tuple[str, str], ...] = ()
-        fetch: Callable[[Optional[Token], float], Token] = self._fetch
         self._token_calls = 0
-        self._presenter: Presenter
-        self.dpop_key: Optional[DPoPKey] = proofs.key if proofs is not None else None
-        if proofs is None:
-            self._presenter = BearerPresenter(header_name)
-            fetch = functools.partial(_of_type, "Bearer", fetch, self._label())
-        else:
-            self._presenter = DPoPPresenter(proofs)
-            self._observe = proofs.remember
-            # Tokens bound to another key are of no use here: the key's public thumbprint
-            # keeps them apart in a shared cache.
-            extra_identity = (("dpop_jkt", proofs.key.thumbprint),)
-            fetch = functools.partial(_of_type, "DPoP", fetch, self._label())
-            self._on_response = self._on_dpop_response  # type: ignore[method-assign]
+        self.dpop_key: Optional[DPoPKey] = self._presenter.key
         self._manager = TokenManager(
-            fetch,
-            key=functools.partial(_cache_key_of, grant, extra_identity),  # made on the first token call
+            functools.partial(_checked, self._presenter, self._fetch, self._label()),
+            key=functools.partial(_cache_key_of, grant, self._presenter.cache_identity),  # made on the first call
             cache=cache if cache is not None else MemoryTokenCache(),
             leeway=leeway,
             clock=clock,
             name=self._label(),
             telemetry=self.telemetry,
         )
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _spell_out_options(cls)
 
     def _fetch(self, previous: Optional[Token], now: float) -> Token:
         # Called by the manager under its lock, one at a time: the count needs no lock of its own.
@@ -283,177 +266,16 @@ class TokenAuth(_HeaderAuth):
         rows.append(("cache", repr(self._manager.cache)))
         return rows
 
-    def _repr_html_(self) -> str:
-        return render_html(type(self).__name__, self.display_rows())
+    # -- where tokens come from -----------------------------------------------------------
 
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        pretty(printer, cycle, type(self).__name__, self.display_rows())
+    def _token(self) -> Token:
+        return self._manager.token()
 
-    # -- the request flow ---------------------------------------------------------
+    def _renewed(self, rejected: Token) -> Token:
+        return self._manager.token_after_rejection(rejected)
 
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        token = self.authorize(request)
-        request.register_hook("response", functools.partial(self._on_response, token, request.url or ""))
-        return request
-
-    def _on_response(
-        self, token: Token, sent_url: str, response: requests.Response, **send_kwargs: Any
-    ) -> requests.Response:
-        if response.status_code == 401:
-            return self.replay_once(response, token, sent_url, response.connection.send, send_kwargs)
-        if response.is_redirect:
-            self._strip_on_cross_origin_redirect(response, sent_url)
-        return response
-
-    def _on_dpop_response(
-        self, token: Token, sent_url: str, response: requests.Response, **send_kwargs: Any
-    ) -> requests.Response:
-        self._observe(response)  # every answer may carry the server's next nonce, a 200 as a 401
-        if response.status_code == 401:
-            response = self.replay_once(response, token, sent_url, response.connection.send, send_kwargs)
-        if response.is_redirect:
-            if _replay.redirect_leaves_origin(response, sent_url):
-                response.request.headers.pop("DPoP", None)
-            else:
-                self._present_for_redirect(response)
-        return response
-
-    def _present_for_redirect(self, response: requests.Response) -> None:
-        # requests does not call the auth for a redirect's next hop: it copies the request
-        # the redirect answered (the one the caller sent, when this answer is a replay's).
-        replayed = getattr(response, _replay.REPLAYED, False) and response.history
-        request = response.history[0].request if replayed else response.request
-        if isinstance(self._presenter, DPoPPresenter) and request is not None:
-            check_transport(request.url or "", allow_insecure_loopback=self.allow_insecure_loopback)
-            self._presenter.present_redirect(response, request, self._manager.token())
-
-    @property
-    def response_observer(self) -> Optional[Callable[[requests.Response], object]]:
-        """What a transport that sends for this auth (:class:`~requests_multiauth.AuthAdapter`)
-        shows every response to, or None: with ``dpop=``, the nonce keeper."""
-        return self._presenter.observe
-
-    def authorize(self, request: requests.PreparedRequest) -> Token:
-        """Set the token header on *request* without a response hook; return the token.
-
-        For transports that do their own replay (:class:`~requests_multiauth.AuthAdapter`).
-        """
-        check_transport(request.url or "", allow_insecure_loopback=self.allow_insecure_loopback)
-        token = self._manager.token()
-        self._presenter.present(request, token)
-        return token
-
-    def replay_once(
-        self,
-        response: requests.Response,
-        token: Token,
-        sent_url: str,
-        send: Callable[..., requests.Response],
-        send_kwargs: Mapping[str, Any],
-    ) -> requests.Response:
-        """Answer a 401: renew *token* and resend the request once through *send*.
-
-        Returns *response* untouched when it must not be replayed (see
-        :func:`~requests_multiauth.transport.replay.why_not_replay`). With ``dpop=``, a
-        401 that asks for a DPoP nonce the request did not carry is replayed
-        with the same token and a new proof; the token is not given up. Each
-        challenge is answered once; a request answers at most
-        MAX_NONCE_REPLAYS challenges (a server whose nonce rotated again while
-        the replay was on its way asks anew with another nonce) and renews at
-        most once, in any order, so at most three replays, never a loop; the
-        answers replayed are in history.
-        """
-        presenter = self._presenter
-        reason = _replay.why_not_replay(
-            response, sent_url=sent_url, header=presenter.header_name, value=presenter.value(token)
-        )
-        if reason is None and presenter.nonce_challenge(response) is False:
-            reason = _replay.SAME_NONCE
-        decision = self.telemetry.record_replay(reason)
-        if reason is not None:
-            ours = reason is _replay.UNREWINDABLE  # our token, our origin: only the body stops the replay
-            level = logging.WARNING if ours else logging.DEBUG
-            where = safe_url(response.url or "")
-            log.log(
-                level,
-                "%s: not replaying the 401 from %s: %s",
-                self._label(),
-                where,
-                reason,
-                extra=decision.log_extra(url=where),
-            )
-            if ours:
-                # Without a replay nothing renews the token: drop it (if no one else has), so the
-                # next request gets a new one instead of the same 401 until the token expires.
-                self._manager.invalidate(token)
-            return response
-        # A nonce challenge is answered with the same token and a new proof; any other 401 renews
-        # the token. A challenge repeating the nonce just sent is never answered (see above); a
-        # new nonce at most MAX_NONCE_REPLAYS times, a renewal at most once, in whichever order
-        # the server asks: a nonce that rotated, or a token that expired, while a request was out.
-        answered: List[requests.Response] = []
-        nonce_replays = 0
-        renewed = False
-        current, current_token, prepared = response, token, response.request
-        where = safe_url(sent_url)
-        while True:
-            challenge = presenter.nonce_challenge(current)
-            if challenge is False:  # (only after a first replay: the first answer was checked above)
-                log.info(
-                    "%s: %s asked for the DPoP nonce it was sent; not replaying",
-                    self._label(),
-                    where,
-                    extra=decision.log_extra(url=where),
-                )
-                break
-            if challenge:
-                if nonce_replays >= MAX_NONCE_REPLAYS:
-                    break
-                nonce_replays += 1
-                message = "%s: %s asked for a new DPoP nonce; replaying with it"
-                next_token = current_token  # the token is fine: only the proof lacked the server's nonce
-            else:
-                if renewed:
-                    break
-                renewed = True
-                message = "%s: %s answered 401; renewing the token and replaying"
-                next_token = self._manager.token_after_rejection(current_token)
-            log.debug(message, self._label(), where, extra=decision.log_extra(url=where))
-            prepared, replay = self._send_again(current, next_token, send, send_kwargs)
-            answered.append(current)
-            current, current_token = replay, next_token
-            if not self._replayable(replay, current_token, sent_url):
-                break
-        if not answered:
-            return response
-        final = _replay.finish_replay(current, answered[-1], prepared)
-        final.history[0:0] = answered[:-1]
-        return final
-
-    def _replayable(self, replay: requests.Response, token: Token, sent_url: str) -> bool:
-        """True if *replay*, the answer to a replay that carried *token*, is a 401 that may earn another."""
-        if replay.status_code != 401:
-            return False
-        value = self._presenter.value(token)
-        return (
-            _replay.why_not_replay(replay, sent_url=sent_url, header=self._presenter.header_name, value=value) is None
-        )
-
-    def _send_again(
-        self,
-        response: requests.Response,
-        token: Token,
-        send: Callable[..., requests.Response],
-        send_kwargs: Mapping[str, Any],
-    ) -> Tuple[requests.PreparedRequest, requests.Response]:
-        """The request *response* answered, body rewound, presented anew with *token*, sent through *send*."""
-        prepared = _replay.copy_for_replay(response)
-        check_transport(prepared.url or "", allow_insecure_loopback=self.allow_insecure_loopback)
-        self._presenter.present(prepared, token)
-        replay = send(prepared, **send_kwargs)
-        if self._presenter.observe is not None:
-            self._presenter.observe(replay)  # the replay passes no response hook
-        return prepared, replay
+    def _drop(self, rejected: Token) -> None:
+        self._manager.invalidate(rejected)
 
     # -- description ------------------------------------------------------------------
 
@@ -464,380 +286,3 @@ class TokenAuth(_HeaderAuth):
     def _label(self) -> str:
         fields = self._public_fields()
         return f"{type(self).__name__}({fields[0][1] if fields else ''})"
-
-
-def _of_type(
-    token_type: str,
-    fetch: Callable[[Optional[Token], float], Token],
-    label: str,
-    previous: Optional[Token],
-    now: float,
-) -> Token:
-    """*fetch*, refusing a token of another type than the auth presents (RFC 9449 §5:
-    the type tells the client whether the token is bound to its key)."""
-    token = fetch(previous, now)
-    if token.token_type == token_type:
-        return token
-    if token_type == "DPoP":
-        raise TokenResponseError(
-            f"{label}: the token endpoint answered a {token.token_type} token to a request with a DPoP proof, "
-            "so the token is not bound to the key and anyone holding it could use it. What to do: enable DPoP "
-            "for this client at the authorization server, or drop dpop= to use bearer tokens"
-        )
-    raise TokenResponseError(
-        f"{label}: the token endpoint answered a {token.token_type} token, which only works with a proof of "
-        "its key: pass dpop=DPoPKey(...) (or dpop=True) to use DPoP-bound tokens"
-    )
-
-
-class ClientCredentialsAuth(TokenAuth):
-    """OAuth 2.0 client credentials (RFC 6749 §4.4), with refresh tokens when offered.
-
-    Safe for concurrent use, and meant to be shared: reuse, renewal ahead of expiry,
-    the 401 replay, the retries of token calls (``retry=``) and the errors raised
-    are those of :class:`TokenAuth`.
-
-    The token request is a form body built by oauthlib, with the client
-    authenticated by HTTP Basic (``client_auth="basic"``, the default),
-    ``"basic_urlencoded"`` (RFC 6749 §2.3.1) or ``"post"`` (in the body), or by
-    any method of :mod:`~requests_multiauth.client_auth`: an RFC 8414 name
-    (``"client_secret_jwt"`` ...) or an object such as
-    :class:`~requests_multiauth.PrivateKeyJwt`,
-    :class:`~requests_multiauth.ClientAssertion` or
-    :class:`~requests_multiauth.TlsClientAuth`.
-
-    Args:
-        client_id: the client's id.
-        client_secret: the client's secret; None (the default) for a method
-            that needs none. A method that needs one raises ConfigurationError without it.
-        token_url: the token endpoint (by keyword when *client_secret* is left out).
-        scope: a space-separated string or a list of scopes; a narrower granted
-            scope is accepted.
-        client_auth: how the client authenticates, see above.
-        params: extra form fields sent as given (``resource``, ``audience`` ...).
-        refresh_scope: the ``scope`` sent with a refresh-token request.
-        use_refresh_token: renew with the refresh token when the answer has one.
-        default_lifetime: the lifetime to assume when an answer states none.
-        **options: the options of :class:`TokenAuth` (leeway, cache, session, ...).
-    """
-
-    def __init__(
-        self,
-        client_id: str,
-        client_secret: Optional[str] = None,
-        token_url: str = "",
-        *,
-        scope: Scope = None,
-        client_auth: ClientAuthSpec = "basic",
-        params: Optional[Mapping[str, str]] = None,
-        refresh_scope: Scope = None,
-        use_refresh_token: bool = True,
-        default_lifetime: Optional[float] = None,
-        **options: Unpack[TokenAuthOptions],
-    ) -> None:
-        grant = ClientCredentialsGrant(
-            client_id,
-            client_secret,
-            scope=scope,
-            client_auth=client_auth,
-            params=params,
-            refresh_scope=refresh_scope,
-            use_refresh_token=use_refresh_token,
-            default_lifetime=default_lifetime,
-            token_url=token_url,
-        )
-        self.client_id = grant.client_id
-        self.scope = grant.scope
-        self.client_auth = grant.client_auth
-        super().__init__(grant, token_url, **options)
-
-    @classmethod
-    def from_issuer(
-        cls,
-        issuer: str,
-        client_id: str,
-        client_secret: Optional[str] = None,
-        *,
-        client_auth: Optional[ClientAuthSpec] = None,
-        allow_insecure_loopback: bool = False,
-        **options: Any,
-    ) -> Self:
-        """An auth for the authorization server *issuer*, configured from its
-        discovery document (RFC 8414 / OpenID Connect Discovery; see
-        :func:`~requests_multiauth.discover`).
-
-        The token endpoint comes from the document. Without *client_auth*, the
-        method is chosen from ``token_endpoint_auth_methods_supported``
-        (``client_secret_basic``, then ``client_secret_post``, when a secret is
-        given); an explicit *client_auth* the server does not list is refused.
-        Signed assertions (``ClientSecretJwt``, ``PrivateKeyJwt``) name the issuer
-        as their ``aud`` unless given one, and a ``TlsClientAuth`` client sends
-        its token requests to the document's ``mtls_endpoint_aliases`` token
-        endpoint when it has one. The document is fetched once per issuer per process (cached for an
-        hour), with the ``session`` and ``timeout`` given in *options*.
-
-        Args:
-            issuer: the issuer, exactly as the server states it.
-            client_id, client_secret: the client's credentials.
-            client_auth: how the client authenticates (see the class); chosen
-                from the server's list when omitted.
-            allow_insecure_loopback: as for :class:`TokenAuth`.
-            **options: every other option of this class, passed through.
-
-        Raises:
-            DiscoveryError: the document could not be had, or names another issuer.
-            ConfigurationError: the server does not list *client_auth*, or lists
-                no method these credentials can use.
-        """
-        from .discovery import choose_client_auth, discover
-
-        session = options.get("session")
-        timeout = options.get("timeout")
-        metadata = discover(
-            issuer,
-            session=session,
-            allow_insecure_loopback=allow_insecure_loopback,
-            **({"timeout": timeout} if timeout is not None else {}),
-        )
-        choice = choose_client_auth(metadata, client_auth, has_secret=client_secret is not None)
-        return cls(
-            client_id,
-            client_secret,
-            token_url=choice.token_url,
-            client_auth=choice.client_auth,
-            allow_insecure_loopback=allow_insecure_loopback,
-            **options,
-        )
-
-    def _public_fields(self) -> Tuple[Tuple[str, Any], ...]:
-        scope = (("scope", self.scope),) if self.scope is not None else ()
-        return (("client_id", self.client_id), *super()._public_fields(), *scope, *_method_field(self.client_auth))
-
-
-class AudienceClientCredentialsAuth(TokenAuth):
-    """Client credentials as a JSON body with an ``audience`` (Auth0-style APIs).
-
-    Safe for concurrent use, and meant to be shared: reuse, renewal ahead of expiry,
-    the 401 replay, the retries of token calls (``retry=``) and the errors raised
-    are those of :class:`TokenAuth`.
-
-    Sends ``{"client_id", "client_secret", "audience", "grant_type":
-    "client_credentials"}`` plus *params*. With ``client_auth="basic"`` the id
-    and secret travel in an HTTP Basic header instead of the body; any method of
-    :mod:`~requests_multiauth.client_auth` may be given (*client_secret* is then
-    optional where the method needs none).
-    """
-
-    def __init__(
-        self,
-        client_id: str,
-        client_secret: Optional[str] = None,
-        token_url: str = "",
-        *,
-        audience: Optional[str],
-        params: Optional[Mapping[str, Any]] = None,
-        client_auth: ClientAuthSpec = "post",
-        default_lifetime: Optional[float] = None,
-        **options: Unpack[TokenAuthOptions],
-    ) -> None:
-        grant = JsonClientCredentialsGrant(
-            client_id,
-            client_secret,
-            audience=audience,
-            params=params,
-            client_auth=client_auth,
-            default_lifetime=default_lifetime,
-            token_url=token_url,
-        )
-        self.client_id = grant.client_id
-        self.audience = audience
-        self.client_auth = grant.client_auth
-        super().__init__(grant, token_url, **options)
-
-    def _public_fields(self) -> Tuple[Tuple[str, Any], ...]:
-        return (
-            ("client_id", self.client_id),
-            *super()._public_fields(),
-            ("audience", self.audience),
-            *_method_field(self.client_auth),
-        )
-
-
-def _method_field(client_auth: ClientAuth) -> Tuple[Tuple[str, Any], ...]:
-    """The client authentication for a repr, unless it is a shared secret (as before it could be anything else)."""
-    if client_auth.needs_secret and client_auth.method != "client_secret_jwt":
-        return ()
-    return (("client_auth", client_auth),)
-
-
-class ApiKeyTokenAuth(TokenAuth):
-    """An API key exchanged for a short-lived access token (POST JSON ``{"apiKey": ...}``).
-
-    Safe for concurrent use, and meant to be shared: reuse, renewal ahead of expiry,
-    the 401 replay (a new exchange), the retries of token calls (``retry=``) and the errors raised
-    are those of :class:`TokenAuth`.
-
-    Args:
-        api_key: the key; a secret, never shown.
-        token_url: the exchange endpoint.
-        field: the JSON field that carries the key.
-        params: extra JSON fields sent as given.
-        default_lifetime: the lifetime to assume when the answer states none.
-    """
-
-    def __init__(
-        self,
-        api_key: str,
-        token_url: str,
-        *,
-        field: str = "apiKey",
-        params: Optional[Mapping[str, Any]] = None,
-        default_lifetime: Optional[float] = None,
-        **options: Unpack[TokenAuthOptions],
-    ) -> None:
-        grant = ApiKeyGrant(api_key, field=field, params=params, default_lifetime=default_lifetime, token_url=token_url)
-        super().__init__(grant, token_url, **options)
-
-
-class StaticTokenAuth(_HeaderAuth):
-    """A fixed bearer token, made elsewhere and not renewable here.
-
-    Safe for concurrent use. It makes no token call, so nothing is retried.
-
-    If the token is a JWT with an ``exp`` claim (read, not verified), a
-    :class:`~requests_multiauth.TokenExpiryWarning` is issued once when fewer
-    than *warn_before* seconds remain, and :class:`~requests_multiauth.TokenExpiredError`
-    is raised, before any connection, instead of sending it once it has expired.
-    Any other token is sent as is. A 401 is returned to the caller with a logged
-    hint: there is nothing to renew.
-
-    Args:
-        token: the bearer token.
-        expires_at: the expiry in epoch seconds, if known and not in the token.
-        warn_before: seconds before expiry from which to warn.
-        renew_hint: where a new token is made, for messages.
-        clock, allow_insecure_loopback, header_name: as for :class:`TokenAuth`.
-    """
-
-    def __init__(
-        self,
-        token: str,
-        *,
-        expires_at: Optional[float] = None,
-        warn_before: float = EXPIRY_WARNING,
-        renew_hint: str = "make a new token where this one was made",
-        clock: Clock = time.time,
-        allow_insecure_loopback: bool = False,
-        header_name: str = AUTHORIZATION,
-    ) -> None:
-        if not isinstance(token, str) or not token.strip():
-            raise ConfigurationError("the token is missing or empty: pass it as a non-empty string")
-        token = token.strip()
-        self.header_name = header_name
-        self.allow_insecure_loopback = allow_insecure_loopback
-        self.renew_hint = renew_hint
-        self._clock = clock
-        expiry = expires_at if expires_at is not None else jwt_expiry(token)
-        self._token = Token(access_token=token, expires_at=expiry)
-        self._header = self._header_value(token)
-        self._warn_at = expiry - warn_before if expiry is not None else None
-        self._warned = False
-
-    def get_token(self) -> Token:
-        """The token, after the expiry check (which may warn or raise)."""
-        self._check_expiry()
-        return self._token
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(token={self._token!r})"
-
-    def display_rows(self) -> Rows:
-        """What IPython and Jupyter show of this auth; never the token."""
-        expiry = self._token.expires_at
-        now = self._clock()
-        if expiry is None:
-            state = "sent as is (no expiry known); cannot be renewed here"
-        elif now >= expiry:
-            state = f"expired: requests raise TokenExpiredError; {self.renew_hint}"
-        elif self._warn_at is not None and now >= self._warn_at:
-            state = "valid, expires soon; cannot be renewed here"
-        else:
-            state = "valid; cannot be renewed here"
-        rows = [("token", state), ("expires", describe_expiry(expiry, now))]
-        if self.header_name != AUTHORIZATION:
-            rows.append(("header", self.header_name))
-        rows.append(("token calls so far", "none: the token was made elsewhere"))
-        return rows
-
-    def _repr_html_(self) -> str:
-        return render_html(type(self).__name__, self.display_rows())
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        pretty(printer, cycle, type(self).__name__, self.display_rows())
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        self.authorize(request)
-        request.register_hook("response", functools.partial(self._on_response, request.url or ""))
-        return request
-
-    def _check_expiry(self) -> None:
-        expiry = self._token.expires_at
-        if expiry is None or self._warn_at is None:
-            return
-        now = self._clock()
-        if now < self._warn_at:
-            return
-        when = datetime.fromtimestamp(expiry, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        if now >= expiry:
-            raise TokenExpiredError(
-                f"the token expired on {when}; it cannot be renewed automatically: {self.renew_hint}"
-            )
-        if not self._warned:
-            self._warned = True
-            days = (expiry - now) / 86400
-            warnings.warn(
-                TokenExpiryWarning(f"the token expires on {when} (in {days:.0f} days): {self.renew_hint}"),
-                stacklevel=4,
-            )
-
-    def authorize(self, request: requests.PreparedRequest) -> Token:
-        """Set the token header on *request* without a response hook; return the token.
-
-        For transports that handle the response themselves
-        (:class:`~requests_multiauth.AuthAdapter`); the expiry check applies.
-        """
-        check_transport(request.url or "", allow_insecure_loopback=self.allow_insecure_loopback)
-        if self._warn_at is not None:
-            self._check_expiry()
-        request.headers[self.header_name] = self._header
-        return self._token
-
-    def replay_once(
-        self,
-        response: requests.Response,
-        token: Token,
-        sent_url: str,
-        send: Callable[..., requests.Response],
-        send_kwargs: Mapping[str, Any],
-    ) -> requests.Response:
-        """A static token cannot be renewed: the 401 is returned as is, with a logged hint."""
-        if response.status_code == 401 and origin(response.url or sent_url) == origin(sent_url):
-            log.warning(
-                "%s answered 401 to the static token: it may be revoked or expired; %s",
-                safe_url(response.url or sent_url),
-                self.renew_hint,
-                extra=log_fields(
-                    "static_token.rejected", auth=type(self).__name__, url=safe_url(response.url or sent_url)
-                ),
-            )
-        return response
-
-    def close(self) -> None:
-        """Nothing to release: present so that every auth can be closed alike."""
-
-    def _on_response(self, sent_url: str, response: requests.Response, **_: Any) -> requests.Response:
-        if response.status_code == 401:
-            return self.replay_once(response, self._token, sent_url, response.connection.send, {})
-        if response.is_redirect:
-            self._strip_on_cross_origin_redirect(response, sent_url)
-        return response

@@ -32,15 +32,16 @@ is immutable after construction and safe for concurrent use; reprs show the
 method, algorithm, key id and public thumbprints, never a key, secret or
 assertion. Signing is PyJWT's (``pip install 'requests-multiauth[jwt]'``),
 imported when a JWT method is constructed, never with the package.
+
+Where the request goes next: the grant (grants/) merges what the method adds into each
+try of the token call, which the token endpoint (transport/endpoint.py) sends.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
-import hashlib
 import os
-import re
 import secrets as _secrets
 import threading
 import time
@@ -50,6 +51,7 @@ from urllib.parse import quote_plus
 from . import _jose
 from .errors import ConfigurationError, TokenRequestError
 from .transport.endpoint import AttemptExtras, ClientCert
+from .transport.tls import check_readable
 
 __all__ = [
     "DEFAULT_ASSERTION_LIFETIME",
@@ -393,17 +395,7 @@ def _check_certificate_matches(certificate: Union[str, bytes, os.PathLike[str]],
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-    if isinstance(certificate, bytes):
-        data = certificate
-    elif isinstance(certificate, str) and "-----BEGIN" in certificate:
-        data = certificate.encode("utf-8")
-    else:
-        with open(os.fspath(certificate), "rb") as handle:  # read (and checked) by certificate_thumbprint already
-            data = handle.read()
-    try:
-        cert = x509.load_pem_x509_certificate(data)
-    except ValueError:
-        cert = x509.load_der_x509_certificate(data)
+    cert = x509.load_der_x509_certificate(_jose.certificate_der(certificate))  # read (and checked) once already
     spki = (Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     if cert.public_key().public_bytes(*spki) != key.private_key.public_key().public_bytes(*spki):
         raise ConfigurationError("the certificate given to PrivateKeyJwt is not the private key's: pass the key's own")
@@ -563,7 +555,9 @@ class TlsClientAuth(ClientAuth):
         self.cert_path = _readable(cert, "the client certificate")
         self.key_path = _readable(key, "the client certificate's key") if key is not None else None
         self.method = "self_signed_tls_client_auth" if self_signed else "tls_client_auth"
-        self.thumbprint = _pem_certificate_thumbprint(self.cert_path)
+        self.thumbprint = _jose.certificate_thumbprint(
+            self.cert_path, what=f"the client certificate {self.cert_path!r}", pem_only=True
+        )
 
     @property
     def names(self) -> Tuple[str, ...]:
@@ -592,30 +586,8 @@ def _readable(path: Cert, what: str) -> str:
         raise ConfigurationError(f"{what}: pass the path of a PEM file")
     if "-----BEGIN" in name:
         raise ConfigurationError(f"{what} must be a file path, not PEM text: requests reads it from a file")
-    try:
-        with open(name, "rb"):
-            pass
-    except FileNotFoundError:
-        raise ConfigurationError(f"{what}: no file at {name!r}") from None
-    except OSError as exc:
-        raise ConfigurationError(f"{what}: cannot read {name!r}: {exc.strerror or type(exc).__name__}") from None
+    check_readable(name, what)
     return name
-
-
-_PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----\s*(.+?)\s*-----END CERTIFICATE-----", re.DOTALL)
-
-
-def _pem_certificate_thumbprint(path: str) -> str:
-    """The ``x5t#S256`` of the first certificate in a PEM file (stdlib only: no extra needed)."""
-    with open(path, "rb") as handle:
-        match = _PEM_CERTIFICATE.search(handle.read())
-    if match is None:
-        raise ConfigurationError(f"the client certificate {path!r} holds no PEM certificate")
-    try:
-        der = base64.b64decode(b"".join(match.group(1).split()), validate=True)
-    except ValueError:
-        raise ConfigurationError(f"the client certificate {path!r} is not valid PEM") from None
-    return _jose.b64url(hashlib.sha256(der).digest())
 
 
 #: What ``client_auth=`` accepts: a name (today's or RFC 8414's) or an object.

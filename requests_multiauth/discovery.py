@@ -22,19 +22,20 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
 import time
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, NoReturn, Optional, Tuple
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 
 from .errors import ConfigurationError, DiscoveryError
 from .telemetry import log_fields
-from .transport.endpoint import Timeout, parse_retry_after
+from .transport.endpoint import Timeout
+from .transport.retry import RetryPolicy, Transient, parse_retry_after, retrying
+from .transport.tls import call_verify
 from .transport.urls import check_transport, origin, safe_url
 
 __all__ = [
@@ -57,7 +58,8 @@ DEFAULT_MAX_AGE = 3600.0
 DEFAULT_DISCOVERY_TIMEOUT: Timeout = (3.05, 10.0)
 
 #: Tries per location for transient faults (connection errors, timeouts, 429, 5xx),
-#: and the first pause between them (doubled, with jitter).
+#: and the first pause between them (doubled, with jitter): the package's one
+#: RetryPolicy (transport/retry.py) with fewer, shorter tries, since an auth is being built.
 DISCOVERY_ATTEMPTS = 3
 DISCOVERY_BACKOFF = 0.5
 
@@ -269,10 +271,10 @@ def _get(
 ) -> Optional[requests.Response]:
     """The 2xx answer at *url* (after same-origin redirects), None for a 404/410,
     or a DiscoveryError."""
-    verify = http.verify
+    verify = call_verify(http.verify)
     current = url
     for _redirect in range(MAX_REDIRECTS + 1):
-        response = _get_with_retries(http, current, timeout, None if verify is True else verify)
+        response = _get_with_retries(http, current, timeout, verify)
         status = response.status_code
         if 300 <= status < 400 and response.headers.get("Location"):
             target = urljoin(current, response.headers["Location"])
@@ -293,9 +295,12 @@ def _get(
 
 
 def _get_with_retries(http: requests.Session, url: str, timeout: Timeout, verify: Any) -> requests.Response:
-    last = ""
-    for attempt in range(1, DISCOVERY_ATTEMPTS + 1):
-        retry_after: Optional[float] = None
+    # The package's one retry policy, with discovery's own numbers (read at call time).
+    policy = RetryPolicy(
+        attempts=DISCOVERY_ATTEMPTS, backoff=DISCOVERY_BACKOFF, max_retry_after=MAX_DISCOVERY_RETRY_AFTER
+    )
+
+    def attempt(_number: int) -> requests.Response:
         try:
             response = http.get(
                 url, timeout=timeout, allow_redirects=False, verify=verify, headers={"Accept": "application/json"}
@@ -306,25 +311,27 @@ def _get_with_retries(http: requests.Session, url: str, timeout: Timeout, verify
                 "or pass session= with a session whose verify= names the right CA bundle"
             ) from None
         except (requests.ConnectionError, requests.Timeout) as exc:
-            last = "no answer in time" if isinstance(exc, requests.Timeout) else "the connection failed"
-        else:
-            if response.status_code != 429 and response.status_code < 500:
-                return response
-            last = f"HTTP {response.status_code}"
-            retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
-        if attempt < DISCOVERY_ATTEMPTS:
-            pause = DISCOVERY_BACKOFF * 2 ** (attempt - 1) * random.uniform(0.5, 1.0)  # noqa: S311 - jitter
-            if retry_after is not None:
-                pause = min(retry_after, MAX_DISCOVERY_RETRY_AFTER)
-            log.warning(
-                "discovery at %s: %s; retrying in %.1f s",
-                safe_url(url),
-                last,
-                pause,
-                extra=log_fields("discovery.retry", url=safe_url(url), reason=last, wait=pause, attempt=attempt + 1),
-            )
-            time.sleep(pause)
-    raise DiscoveryError(f"discovery at {safe_url(url)} failed: {last} (tried {DISCOVERY_ATTEMPTS} times)")
+            raise Transient(
+                "no answer in time" if isinstance(exc, requests.Timeout) else "the connection failed"
+            ) from None
+        if response.status_code != 429 and response.status_code < 500:
+            return response
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
+        raise Transient(f"HTTP {response.status_code}", response.status_code, retry_after)
+
+    def on_retry(fault: Transient, pause: float, number: int) -> None:
+        log.warning(
+            "discovery at %s: %s; retrying in %.1f s",
+            safe_url(url),
+            fault.reason,
+            pause,
+            extra=log_fields("discovery.retry", url=safe_url(url), reason=fault.reason, wait=pause, attempt=number),
+        )
+
+    def give_up(fault: Transient, tries: int, _budget: Optional[float]) -> NoReturn:
+        raise DiscoveryError(f"discovery at {safe_url(url)} failed: {fault.reason} (tried {tries} times)")
+
+    return retrying(policy, attempt, on_retry=on_retry, give_up=give_up)
 
 
 def _decode(response: requests.Response, url: str) -> Mapping[str, Any]:

@@ -8,30 +8,33 @@ This module owns the DPoP side of a request:
   a unique ``jti``, ``htm``, ``htu`` without query or fragment, ``iat``, and
   ``ath``/``nonce`` where they apply) and remembers every ``DPoP-Nonce`` a
   response carries;
-* the two ways a token is presented to an API (:class:`BearerPresenter` and
-  :class:`DPoPPresenter`): :class:`~requests_multiauth.TokenAuth` asks its
-  presenter for the header(s) of each request, and again for a replay.
+* the per-try hook of the token endpoint (:meth:`DPoPProofs.headers`,
+  :meth:`DPoPProofs.observe`, :meth:`DPoPProofs.send_again`), which the
+  endpoint calls without knowing it is DPoP.
 
-A request with ``dpop=`` goes::
+How the token and its proof go on an API request is
+:class:`~requests_multiauth.presentation.DPoPPresenter`'s business. A request with ``dpop=`` goes::
 
     auth(request)          token from the TokenManager; DPoPPresenter sets
                            Authorization: DPoP <token> and a fresh DPoP proof
     response hook          remember DPoP-Nonce (any status); a 401 that demands
                            a nonce we did not send -> one replay, same token,
                            new proof (auth.replay_once, the usual replay path)
-    token calls            _endpoint.TokenEndpoint puts a new proof on every try
-                           and answers 400 use_dpop_nonce with one retry
+    token calls            transport.endpoint.TokenEndpoint asks this hook for a
+                           new proof on every try, and sends a try again once
+                           when the hook says a 400 use_dpop_nonce asks for it
 
 Signing is PyJWT's (the ``jwt`` extra): the key object, the signing algorithm
 and the base64url JWS header (which never changes for a key) are prepared once
 per key, so a proof costs one signature, one small JSON dump and two base64url
 encodings.
+
+Where the request goes next: presentation.py puts the proofs on API requests; the token
+endpoint (transport/endpoint.py) calls the per-try hook on token requests.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import hashlib
 import json
@@ -40,21 +43,21 @@ import re
 import secrets
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, Optional, Union
 from urllib.parse import urljoin, urlparse
 
 import requests
 from requests.utils import requote_uri
 
-from ._jose import KeyInput, SigningKey, b64url, generate_signing_key, load_signing_key
+from ._jose import KeyInput, SigningKey, b64url, generate_signing_key, load_signing_key, unverified_claims
 from .engine import fork as _fork
 from .errors import ConfigurationError
 from .transport.urls import Origin, origin
 
 if TYPE_CHECKING:
-    from .token import Token
+    pass
 
-__all__ = ["DPOP_NONCE_ERROR", "BearerPresenter", "DPoPKey", "DPoPPresenter", "DPoPProofs", "Presenter"]
+__all__ = ["DPOP_NONCE_ERROR", "DPoPKey", "DPoPProofs", "dpop_proofs"]
 
 log = logging.getLogger("requests_multiauth")
 
@@ -207,16 +210,8 @@ def _nonce_origin(url: str) -> Origin:
 
 def proof_nonce(proof: Optional[str]) -> Optional[str]:
     """The ``nonce`` claim of a proof we made, or None (read back only on a challenge)."""
-    if not proof:
-        return None
-    parts = proof.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (binascii.Error, ValueError):
-        return None
-    nonce = claims.get("nonce") if isinstance(claims, dict) else None
+    claims = unverified_claims(proof) if proof else None
+    nonce = claims.get("nonce") if claims is not None else None
     return nonce if isinstance(nonce, str) else None
 
 
@@ -295,6 +290,23 @@ class DPoPProofs:
                 self._nonces[where] = nonce
         return nonce
 
+    # -- the token endpoint's per-try hook (transport.endpoint.TryHook) ------------------------
+
+    def headers(self, method: str, url: str) -> Dict[str, str]:
+        """What a try of a token call to *url* adds: a new proof, with the origin's latest nonce."""
+        return {"DPoP": self.proof(method, url)}
+
+    def observe(self, response: requests.Response) -> None:
+        """Keep the nonce an answer of the token endpoint carries."""
+        self.remember(response)
+
+    def send_again(self, response: requests.Response) -> Optional[str]:
+        """Why the try that got *response* should be sent again at once (a 400
+        ``use_dpop_nonce`` with a nonce the try did not carry), or None."""
+        if response.status_code == 400 and self.new_nonce_demanded(response):
+            return "a DPoP nonce"
+        return None
+
     def new_nonce_demanded(self, response: requests.Response) -> Optional[str]:
         """The nonce to answer *response* with, if it demands one that the request did not send.
 
@@ -312,102 +324,6 @@ class DPoPProofs:
         if demanded is None or demanded == sent:
             return None
         return demanded
-
-
-class Presenter:
-    """How a token goes on a request: the header(s) for each request and replay.
-
-    Attributes:
-        header_name: the header that carries the token.
-        observe: called with every response to a request it presented, or None
-            when the presentation needs no responses (Bearer).
-    """
-
-    header_name: str
-    observe: Optional[Callable[[requests.Response], object]] = None
-
-    def present(self, request: requests.PreparedRequest, token: Token) -> None:
-        """Set the token header(s) on *request*."""
-        raise NotImplementedError
-
-    def value(self, token: Token) -> str:
-        """The value of :attr:`header_name` that :meth:`present` sets for *token*."""
-        raise NotImplementedError
-
-    def nonce_challenge(self, response: requests.Response) -> Optional[bool]:
-        """Whether *response* (a 401) only asks for a DPoP nonce: None if it does
-        not, True if the nonce is one the request did not carry (replay with it,
-        same token), False if the request carried that very nonce (do not replay)."""
-        return None
-
-
-class BearerPresenter(Presenter):
-    """``Authorization: Bearer <token>``, or the bare token in a custom header."""
-
-    __slots__ = ("_prefix", "header_name")
-
-    def __init__(self, header_name: str = "Authorization") -> None:
-        self.header_name = header_name
-        self._prefix = "Bearer " if header_name == "Authorization" else ""
-
-    def present(self, request: requests.PreparedRequest, token: Token) -> None:
-        request.headers[self.header_name] = self._prefix + token.access_token
-
-    def value(self, token: Token) -> str:
-        return self._prefix + token.access_token
-
-
-class DPoPPresenter(Presenter):
-    """``Authorization: DPoP <token>`` and a fresh ``DPoP`` proof with ``ath`` on every request.
-
-    A token is presented as it was issued: one answered as DPoP never goes as
-    Bearer. (The auths refuse a Bearer answer to a DPoP request before it gets
-    here; a Bearer token that reaches this presenter anyway goes as Bearer,
-    without a proof.)
-    """
-
-    header_name = "Authorization"
-
-    def __init__(self, proofs: DPoPProofs) -> None:
-        self.proofs = proofs
-        self.observe = proofs.remember
-        self._ath: tuple[str, str] = ("", "")  # (access token, its ath): computed once per token
-
-    def present(self, request: requests.PreparedRequest, token: Token) -> None:
-        access_token = token.access_token
-        if token.token_type != "DPoP":
-            request.headers["Authorization"] = "Bearer " + access_token
-            request.headers.pop("DPoP", None)
-            return
-        last_token, ath = self._ath
-        if last_token != access_token:
-            ath = access_token_hash(access_token)
-            self._ath = (access_token, ath)
-        headers = request.headers
-        headers["Authorization"] = "DPoP " + access_token
-        headers["DPoP"] = self.proofs.proof(request.method or "GET", request.url or "", ath=ath)
-
-    def value(self, token: Token) -> str:
-        return ("DPoP " if token.token_type == "DPoP" else "Bearer ") + token.access_token
-
-    def nonce_challenge(self, response: requests.Response) -> Optional[bool]:
-        if not demands_nonce(response):
-            return None
-        return self.proofs.new_nonce_demanded(response) is not None
-
-    def present_redirect(self, response: requests.Response, request: requests.PreparedRequest, token: Token) -> None:
-        """Put on *request* (the one requests copies for the next hop of the
-        redirect *response*, to the same origin) a proof for the URL and method
-        that hop will have: requests does not call the auth again on redirects."""
-        location = response.headers.get("Location")
-        if not location or token.token_type != "DPoP":
-            return
-        hop = request.copy()
-        hop.url = redirect_url(response.url or request.url or "", location)
-        hop.method = redirect_method(response.status_code, request.method or "GET")
-        self.present(hop, token)
-        request.headers["Authorization"] = hop.headers["Authorization"]
-        request.headers["DPoP"] = hop.headers["DPoP"]
 
 
 def redirect_url(current: str, location: str) -> str:

@@ -1,8 +1,11 @@
 """Every exception and warning that requests_multiauth raises.
 
-All errors derive from :class:`MultiAuthError`, which is itself a
-:class:`requests.RequestException`, so code that already catches requests'
-errors keeps working::
+The errors of a request that failed derive from :class:`MultiAuthError`, which
+is itself a :class:`requests.RequestException`, so code that already catches
+requests' errors keeps working. A misconfiguration is not a failed request: it
+is a :class:`ConfigurationError`, a ``ValueError`` raised at construction
+wherever the problem can be seen there, which a retry loop that catches
+requests' errors does not swallow::
 
     requests.RequestException
      └── MultiAuthError
@@ -11,8 +14,12 @@ errors keeps working::
           ├── TokenResponseError       the token endpoint answered something unusable
           ├── TokenExpiredError        a token that cannot be renewed has expired
           ├── InsecureTransportError   a token or secret was about to go over plain HTTP
-          ├── DiscoveryError           an issuer's metadata could not be had or was refused
-          └── ConfigurationError       a setting is missing or invalid
+          └── DiscoveryError           an issuer's metadata could not be had or was refused
+
+    ValueError
+     └── ConfigurationError            a setting is missing or invalid (a bad argument, a
+                                       missing variable, an unreadable key or CA file,
+                                       an unknown provider)
 
     UserWarning
      └── MultiAuthWarning
@@ -23,10 +30,13 @@ token: text that comes from a server is cut short and scrubbed of every secret
 the library knows (see :func:`redact`).
 
 In IPython and Jupyter, an error of ours is shown as the caller's own frames
-and the message (see ``MultiAuthError._render_traceback_``), not as pages
+and the message (see ``_ShortTraceback._render_traceback_``), not as pages
 of frames inside requests and this package; the whole traceback stays on the
 exception (``traceback.print_last()`` prints it). Plain Python, logs and
 ``traceback`` show everything as usual.
+
+Where the request goes next: an error is raised to the caller (or held by the engine
+and raised again to the next callers for a while, engine/manager.py).
 """
 
 from __future__ import annotations
@@ -87,8 +97,8 @@ _LIBRARY_DIRECTORIES = (
 )
 
 
-class MultiAuthError(requests.RequestException):
-    """Base class of every error raised by requests_multiauth."""
+class _ShortTraceback(Exception):
+    """How IPython and Jupyter show an error of ours: the caller's frames and the message."""
 
     def _render_traceback_(self) -> List[str]:
         """The lines IPython and Jupyter show for this error instead of the full traceback.
@@ -106,6 +116,12 @@ class MultiAuthError(requests.RequestException):
         hidden = len(frames) - len(own)
         lines.append(f"({hidden} frames left out; the whole traceback: import traceback; traceback.print_last())")
         return lines
+
+
+class MultiAuthError(_ShortTraceback, requests.RequestException):
+    """Base class of the errors of a request that failed (a token call, a
+    discovery, an expired or insecure token); see :class:`ConfigurationError`
+    for a misconfiguration."""
 
 
 class TokenRequestError(MultiAuthError):
@@ -194,9 +210,14 @@ class DiscoveryError(MultiAuthError):
     token endpoint). Raised before any token call."""
 
 
-class ConfigurationError(MultiAuthError, ValueError):
-    """A required setting is missing or invalid, for example an environment
-    variable read by ``from_env()``. The message names the setting."""
+class ConfigurationError(_ShortTraceback, ValueError):
+    """A required setting is missing or invalid: a bad argument, an environment
+    variable read by ``from_env()``, an unreadable key, CA bundle or certificate
+    file, an unknown provider. The message names the setting (and the path).
+
+    A ``ValueError``, deliberately outside the ``requests.RequestException`` tree:
+    a misconfiguration is not a failed request, so a retry loop that catches
+    requests' errors must not swallow it."""
 
 
 class MultiAuthWarning(UserWarning):

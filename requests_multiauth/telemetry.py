@@ -10,14 +10,14 @@ The engine reports to it at the few places where something happens, and never
 on a request that carries a valid token (that path takes no lock and records
 nothing)::
 
-    a token call, one per HTTP attempt   _endpoint.TokenEndpoint.post        TokenRequest
-    a shared cache read on the slow path renewal.TokenManager._obtain        CacheRead
-    a renewal ahead of expiry ends       renewal.TokenManager._renew_ahead_locked  RenewalAhead
-    a held failure is raised again       renewal.TokenManager._raise_held_failure  FailureHeld
-    a 401 to our token is answered       auth.TokenAuth.replay_once          Replay
+    a token call, one per HTTP attempt   transport.endpoint.TokenEndpoint.call     TokenRequest
+    a shared cache read on the slow path engine.manager.TokenManager._obtain       CacheRead
+    a renewal ahead of expiry ends       engine.manager.TokenManager._renew_ahead_locked  RenewalAhead
+    a held failure is raised again       engine.manager.TokenManager._raise_held_failure  FailureHeld
+    a 401 to our token is answered       flow.RequestFlow.replay_once              Replay
 
-Each event updates the auth's counts, then goes to OpenTelemetry (when
-``opentelemetry-api`` is installed: ``pip install 'requests-multiauth[otel]'``;
+Each event updates the auth's counts, then goes to OpenTelemetry (``_otel.py``,
+when ``opentelemetry-api`` is installed: ``pip install 'requests-multiauth[otel]'``;
 a no-op until the application installs an SDK), then to the callbacks.
 
 No event field, metric attribute, span attribute or log field holds a secret, a
@@ -27,6 +27,9 @@ reason the library words itself, never by the server's text.
 Every log record of the package carries its event name in the
 ``requests_multiauth_event`` attribute and its fields as attributes of their own
 (see :func:`log_fields`), so JSON log handlers get fields, not sentences.
+
+Where the request goes next: events go to subscribers, OpenTelemetry and the log; the
+request itself goes on untouched (nothing here runs for a request with a valid token).
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ from .transport.urls import safe_url
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
+
+    from ._otel import _Otel
 
 __all__ = [
     "EVENT_ATTRIBUTE",
@@ -75,12 +80,6 @@ HIT, MISS = "hit", "miss"
 #: What an OAuth error code (a server's word) must look like to be shown in a
 #: field; anything else is named by its HTTP status only.
 _ERROR_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
-
-#: Bucket boundaries of the duration histogram, in seconds: OpenTelemetry's HTTP
-#: client durations (the SDK's default boundaries are meant for milliseconds).
-DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
-
-SPAN_NAME = "requests_multiauth token request"
 
 
 # -- events --------------------------------------------------------------------------------------
@@ -485,111 +484,8 @@ def log_fields(event: str, **values: Any) -> Dict[str, Any]:
     return {EVENT_ATTRIBUTE: event, **values}
 
 
-# -- OpenTelemetry ---------------------------------------------------------------------------------
-
-
-class _Otel:
-    """The instruments and tracer, from OpenTelemetry's global providers.
-
-    Those are proxies until the application installs an SDK, and instruments
-    made from them then report to the SDK's: getting them once is enough."""
-
-    def __init__(self) -> None:
-        from opentelemetry import context, metrics, trace
-
-        from . import __version__
-
-        self._context = context
-        self._trace = trace
-        meter = metrics.get_meter("requests_multiauth", __version__)
-        self.tracer = trace.get_tracer("requests_multiauth", __version__)
-        self.token_requests = meter.create_counter(
-            "requests_multiauth.token.requests", unit="{request}", description="Token endpoint calls (HTTP attempts)"
-        )
-        self.duration = meter.create_histogram(
-            "requests_multiauth.token.request.duration",
-            unit="s",
-            description="Duration of token endpoint calls",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-        )
-        self.replays = meter.create_counter(
-            "requests_multiauth.replays", unit="{request}", description="401s to our token: replayed or not"
-        )
-        self.cache_reads = meter.create_counter(
-            "requests_multiauth.cache.reads", unit="{read}", description="Shared token cache reads on the slow path"
-        )
-        self.renewals = meter.create_counter(
-            "requests_multiauth.renewals", unit="{renewal}", description="Renewals ahead of expiry, by outcome"
-        )
-        self.failures_held = meter.create_counter(
-            "requests_multiauth.failures.held",
-            unit="{request}",
-            description="Token failures handed to callers again without a new call",
-        )
-
-    def record(self, event: Event) -> None:
-        if isinstance(event, TokenRequest):
-            attributes = _token_attributes(event.auth, event.grant, event.server_address)
-            attributes["requests_multiauth.outcome"] = event.outcome
-            self.token_requests.add(1, attributes)
-            self.duration.record(event.duration, attributes)
-        elif isinstance(event, Replay):
-            self.replays.add(1, {"requests_multiauth.outcome": event.outcome})
-        elif isinstance(event, CacheRead):
-            self.cache_reads.add(1, {"requests_multiauth.result": event.result})
-        elif isinstance(event, RenewalAhead):
-            self.renewals.add(1, {"requests_multiauth.outcome": event.outcome, "requests_multiauth.auth": event.auth})
-        elif isinstance(event, FailureHeld):
-            self.failures_held.add(1, {"requests_multiauth.auth": event.auth})
-
-    def start_span(self, auth: str, grant: str, server: str) -> Tuple[Span, object]:
-        span = self.tracer.start_span(
-            SPAN_NAME,
-            kind=self._trace.SpanKind.CLIENT,
-            attributes=_token_attributes(auth, grant, server),
-            record_exception=False,
-            set_status_on_exception=False,
-        )
-        # Current while the call runs, so that an instrumented HTTP client's span is its child.
-        token = self._context.attach(self._trace.set_span_in_context(span))
-        return span, token
-
-    def end_span(self, span: Span, token: Optional[object], event: TokenRequest) -> None:
-        try:
-            span.set_attribute("requests_multiauth.outcome", event.outcome)
-            if event.status_code is not None:
-                span.set_attribute("http.response.status_code", event.status_code)
-            if event.outcome != SUCCESS:
-                span.set_attribute("error.type", event.error or event.outcome)
-                span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, f"{event.outcome}: {event.error}"))
-            span.end()
-        finally:
-            if token is not None:
-                self._context.detach(token)  # type: ignore[arg-type]
-
-
-def _token_attributes(auth: str, grant: str, server: str) -> Dict[str, Any]:
-    return {
-        "requests_multiauth.grant": grant,
-        "requests_multiauth.auth": auth,
-        "server.address": server,
-    }
-
-
-_otel_state: Dict[str, Optional[_Otel]] = {}
-_otel_lock = threading.Lock()
-
-
 def _otel() -> Optional[_Otel]:
-    """The OpenTelemetry instruments, made on first use; None without ``opentelemetry-api``."""
-    try:
-        return _otel_state["otel"]
-    except KeyError:
-        pass
-    with _otel_lock:
-        if "otel" not in _otel_state:
-            try:
-                _otel_state["otel"] = _Otel()
-            except ImportError:
-                _otel_state["otel"] = None
-        return _otel_state["otel"]
+    """The OpenTelemetry instruments (``_otel.py``), made on first use; None without ``opentelemetry-api``."""
+    from ._otel import instruments
+
+    return instruments()

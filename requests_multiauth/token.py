@@ -15,12 +15,13 @@ The rules, in order of preference:
 
 Fields are looked up at the top level and, failing that, under a ``data``
 wrapper. An answer carrying an ``error`` field is a failure even with status 200.
+
+Where the request goes next: the Token goes to the engine (engine/manager.py), which
+keeps it in a cache (caches/) and hands it to the flow (flow.py).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import json
 import math
@@ -31,6 +32,7 @@ from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, Mapping, Optional
 
 from ._display import Rows, describe_expiry, pretty, render_html
+from ._jose import unverified_claims
 from .errors import TokenResponseError, excerpt, oauth_error, scrub_credentials
 
 __all__ = ["Token", "jwt_expiry", "parse_token_response"]
@@ -477,16 +479,8 @@ def jwt_expiry(token: str) -> Optional[float]:
     forged claim can make us renew early or send a token the server will reject,
     nothing worse.
     """
-    parts = token.split(".")
-    if len(parts) != 3 or not parts[1]:
-        return None
-    segment = parts[1]
-    try:
-        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-        claims = json.loads(raw)
-    except (binascii.Error, ValueError):
-        return None
-    if not isinstance(claims, dict):
+    claims = unverified_claims(token)
+    if claims is None:
         return None
     exp = _number(claims.get("exp"))
     return exp

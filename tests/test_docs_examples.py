@@ -121,7 +121,7 @@ def metadata_environment(example: Path, servers: Dict[str, Any], env: Dict[str, 
     if emulator is None:
         return
     env.update(emulator.environ())
-    env[f"{emulator.name.upper()}_API_URL"] = emulator.api_url
+    env[f"{emulator.name.upper().replace('-', '_')}_API_URL"] = emulator.api_url
     if example.stem.endswith("_aks"):
         env["AZURE_CLIENT_ID"] = emulator.user.client_id
         env["AZURE_MANAGED_IDENTITY_SCOPE"] = emulator.resource + "/.default"

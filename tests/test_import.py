@@ -45,3 +45,16 @@ def test_an_unknown_name_is_still_an_attribute_error() -> None:
         "try:\n    requests_multiauth.NoSuchName\nexcept AttributeError as exc:\n    print(exc)"
     )
     assert shown == "module 'requests_multiauth' has no attribute 'NoSuchName'"
+
+
+def test_the_import_loads_none_of_the_packages_modules_until_a_name_is_used() -> None:
+    # Every public name loads on first use (PEP 562), so no preset, cache or layer,
+    # present or added later, costs anything at `import requests_multiauth`.
+    shown = run(
+        "import sys, requests_multiauth\n"
+        "before = sorted(m for m in sys.modules if m.startswith('requests_multiauth.'))\n"
+        "from requests_multiauth import MultiAuthError\n"
+        "after = sorted(m for m in sys.modules if m.startswith('requests_multiauth.'))\n"
+        "print(before, after)"
+    )
+    assert shown == "[] ['requests_multiauth.errors']"

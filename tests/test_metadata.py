@@ -74,18 +74,29 @@ def azure(request: pytest.FixtureRequest) -> Iterator[AzureManagedIdentityEmulat
 
 
 def test_metadata_rule_accepts_link_local_addresses_and_the_platforms_named_endpoint_only() -> None:
-    assert metadata_origin("http://169.254.169.254/metadata/identity/oauth2/token", {}) == "169.254.169.254:80"
-    assert metadata_origin("http://metadata.google.internal/computeMetadata/v1/", {}) is not None
-    assert metadata_origin("http://[fd00:ec2::254]/latest/api/token", {}) is not None
-    named = {"GCE_METADATA_HOST": "127.0.0.1:8181"}
+    assert metadata_origin("http://169.254.169.254/metadata/identity/oauth2/token") == "169.254.169.254:80"
+    assert metadata_origin("http://metadata.google.internal/computeMetadata/v1/") is not None
+    assert metadata_origin("http://[fd00:ec2::254]/latest/api/token") is not None
+    named = ["127.0.0.1:8181"]  # what GCE_METADATA_HOST says, say
     assert metadata_origin("http://127.0.0.1:8181/computeMetadata/v1/", named) == "127.0.0.1:8181"
     assert metadata_origin("http://127.0.0.1:8182/computeMetadata/v1/", named) is None  # another port
-    assert metadata_origin("http://127.0.0.1:8181/x", {}) is None  # loopback alone is not a metadata endpoint
-    assert metadata_origin("http://10.0.0.4/token", {"SOME_OTHER": "http://10.0.0.4"}) is None
-    assert metadata_origin("https://169.254.169.254/", {}) is None  # the exception is about plain HTTP only
-    azure = {"IDENTITY_ENDPOINT": "http://127.0.0.1:41741/msi/token"}
-    assert metadata_origin("http://127.0.0.1:41741/msi/token", azure) == "127.0.0.1:41741"
-    assert metadata_origin("http://127.0.0.1:7/x", {"AZURE_POD_IDENTITY_AUTHORITY_HOST": "http://127.0.0.1:7"})
+    assert metadata_origin("http://127.0.0.1:8181/x") is None  # loopback alone is not a metadata endpoint
+    assert metadata_origin("https://169.254.169.254/") is None  # the exception is about plain HTTP only
+    assert (
+        metadata_origin("http://127.0.0.1:41741/msi/token", ["http://127.0.0.1:41741/msi/token"]) == "127.0.0.1:41741"
+    )
+    assert metadata_origin("http://127.0.0.1:7/x", ["http://127.0.0.1:7"])
+    assert metadata_origin("http://127.0.0.1:7/x", ["https://127.0.0.1:7"]) is None  # it named HTTPS, not HTTP
+
+
+def test_only_the_platforms_own_variables_name_a_metadata_endpoint(google: GoogleMetadataEmulator) -> None:
+    url = google.token_url
+    # The same host:port in another variable (or none) does not open plain HTTP.
+    with pytest.raises(InsecureTransportError):
+        GoogleMetadataAuth(token_url=url, environ={"SOME_OTHER_VARIABLE": google.metadata_host})
+    with pytest.raises(InsecureTransportError):
+        GoogleMetadataAuth(metadata_host=google.metadata_host, environ={})  # an argument is not the platform
+    assert GoogleMetadataAuth(token_url=url, environ=google.environ()).get_token().access_token
 
 
 def test_an_ordinary_http_token_url_is_still_refused() -> None:
@@ -115,7 +126,7 @@ def test_a_host_listed_in_plain_http_hosts_without_the_metadata_rule_is_refused(
 
 
 def test_an_explicit_http_token_url_not_named_by_the_platform_is_refused(google: GoogleMetadataEmulator) -> None:
-    url = google.metadata_url + "/computeMetadata/v1/instance/service-accounts/default/token"
+    url = google.token_url
     with pytest.raises(InsecureTransportError):
         GoogleMetadataAuth(token_url=url, environ={})
     with pytest.raises(InsecureTransportError):
@@ -225,6 +236,7 @@ def _google_auth_at(monkeypatch: pytest.MonkeyPatch, google: GoogleMetadataEmula
     """google-auth's metadata module, reading GCE_METADATA_HOST (at import, as it does) at the emulator."""
     for name, value in google.environ().items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("GCE_METADATA_IP", google.metadata_host)  # fetch_id_token pings the server there first
     monkeypatch.setenv("GCE_METADATA_MTLS_MODE", "none")
     from google.auth.compute_engine import _metadata
 
@@ -400,7 +412,7 @@ def test_azure_no_managed_identity_reachable_is_a_clear_error() -> None:
 
 def _probing_grant(url: str, environ: Any) -> Tuple[AzureManagedIdentityGrant, TokenEndpoint]:
     """The grant as the preset builds it for IMDS at its default address (which tests cannot reach)."""
-    found = metadata_origin(url, environ)
+    found = metadata_origin(url, list(environ.values()))
     assert found is not None
     grant = AzureManagedIdentityGrant(
         url,

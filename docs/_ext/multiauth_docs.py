@@ -7,6 +7,9 @@
 * ``.. multiauth-cli::`` walks ``requests_multiauth.cli.app.build_parser()`` and writes one
   section per command and subcommand, with an ``option`` entry for every option, so the
   command-line page lists exactly what the parser accepts.
+* ``.. provider-table::`` writes the providers' table from the provider registry
+  (``requests_multiauth.providers.table``): name (linked to its page when there is one),
+  preset, scheme, variables and the provider's own documentation.
 * ``.. optional-toctree::`` is a glob toctree whose patterns may match nothing yet
   (feature pages that land later); it lists what exists and warns about nothing.
 * Cross-references: a name documented under its public path (``requests_multiauth.Token``)
@@ -221,6 +224,44 @@ class MultiauthCli(SphinxDirective):
         return list(container.children)
 
 
+# -- the providers' table, from the registry ------------------------------------------------------
+
+
+class ProviderTable(SphinxDirective):
+    """``.. provider-table::``: every registered provider, from its registry record."""
+
+    def run(self) -> List[nodes.Node]:
+        from requests_multiauth.providers.registry import list_providers
+        from requests_multiauth.providers.table import table_rows
+
+        providers = list_providers()
+        here = self.env.docname.rpartition("/")[0]
+        lines = [
+            ".. list-table::",
+            "   :header-rows: 1",
+            "   :widths: 12 22 30 36",
+            "",
+            "   * - provider",
+            "     - scheme",
+            "     - variables (optional ones in parentheses)",
+            "     - documented at",
+        ]
+        for provider, (name, preset, scheme, variables) in zip(providers, table_rows(providers)):
+            page = f"{here}/{name}" if here else name
+            title = f":doc:`{name}`" if page in self.env.found_docs else f"``{name}``"
+            cls = f"`{preset}`" if preset in public_names(PACKAGE) else f"``{preset}``"  # a link when documented
+            lines += [
+                f"   * - {title}",
+                f"     - {scheme} ({cls})",
+                f"     - {variables or 'none'}",
+                f"     - {provider.docs_url}",
+            ]
+        container = nodes.section()
+        container.document = self.state.document
+        nested_parse_with_titles(self.state, StringList(lines, source="<provider-table>"), container)
+        return list(container.children)
+
+
 # -- toctrees of pages that may not exist yet ---------------------------------------------------
 
 
@@ -404,6 +445,7 @@ def setup(app: Sphinx) -> Dict[str, Any]:
     app.add_directive("public-api", PublicApi)
     app.add_directive("multiauth-cli", MultiauthCli)
     app.add_directive("optional-toctree", OptionalTocTree)
+    app.add_directive("provider-table", ProviderTable)
     app.connect("missing-reference", resolve_missing)
     app.connect("autodoc-process-docstring", keep_attribute_summaries, priority=400)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

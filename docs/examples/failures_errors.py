@@ -16,7 +16,7 @@ except InvalidClientError as exc:  # Cognito answers 400 invalid_client: never r
     print(exc)  # names the endpoint and the server's error, never the secret
     print(exc.status_code, exc.error, exc.attempts)  # 400 invalid_client 1
     assert exc.attempts == 1
-except MultiAuthError as exc:  # every error of the library; itself a requests.RequestException
+except MultiAuthError as exc:  # every failed request of the library; itself a requests.RequestException
     raise SystemExit(f"unexpected: {exc}") from exc
 # [end]
 else:

@@ -5,4 +5,7 @@ the cache key and :class:`MemoryTokenCache`, an auth's private default; ``file``
 ``redis`` share one token between the processes of a machine or the hosts of a fleet,
 writing entries in the one format of ``format``. The engine (``engine/``) reads and
 writes them under their locks; nothing else does.
+
+Where the request goes next: with a token, back to the engine and the flow; without one,
+to the grant and the token endpoint.
 """

@@ -22,6 +22,9 @@ uses them when a cache has them, and caches without them work as before:
 * :class:`FailureSharingTokenCache`: ``get_failure`` / ``set_failure`` /
   ``delete_failure``, a :class:`SharedFailure` beside the token entry, so that
   a refused or failed token call is held for the whole fleet, not per process.
+
+Where the request goes next: the engine (engine/manager.py) uses the token found, or
+makes the one token call.
 """
 
 from __future__ import annotations
@@ -36,7 +39,6 @@ from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, P
 
 from ..engine import fork as _fork
 from ..errors import (
-    ConfigurationError,
     InsecureTransportError,
     InvalidClientError,
     MultiAuthError,
@@ -135,7 +137,6 @@ _FAILURE_KINDS: Dict[str, Type[MultiAuthError]] = {
         TokenResponseError,
         TokenExpiredError,
         InsecureTransportError,
-        ConfigurationError,
         MultiAuthError,
     )
 }

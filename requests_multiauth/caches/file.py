@@ -38,7 +38,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import random
 import stat
 import sys
 import tempfile
@@ -52,6 +51,7 @@ from ..engine import fork as _fork
 from ..errors import ConfigurationError
 from ..telemetry import log_fields
 from ..token import Token
+from ..transport.retry import jitter
 from .base import SharedFailure
 from .format import MAX_ENTRY_SIZE, DamagedEntry, decode_entry, decode_failure, encode_entry, encode_failure
 
@@ -360,7 +360,7 @@ class FileTokenCache:
                 if left <= 0:
                     raise filelock.Timeout(str(path))
                 # Jitter: a fleet that started waiting together would otherwise wake in step.
-                time.sleep(min(pause * random.uniform(0.5, 1.0), left))  # noqa: S311 - not cryptography
+                time.sleep(min(jitter(pause), left))
                 pause = min(pause * 1.5, WAIT_POLL_MAX)
                 token = watch.look()
                 if token is not None:

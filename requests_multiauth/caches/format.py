@@ -10,6 +10,8 @@ never quotes the entry, since the entry holds the token.
 Beside a token entry, a cache may keep a failure record
 (:class:`~requests_multiauth.caches.base.SharedFailure`): the same kind of object,
 with ``failure`` in place of ``token``, and no secret in it.
+
+Where the request goes next: the entry read back goes to the engine (engine/manager.py).
 """
 
 from __future__ import annotations

@@ -38,7 +38,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import random
 import secrets
 import threading
 import time
@@ -50,6 +49,7 @@ from ..engine import fork as _fork
 from ..errors import ConfigurationError, excerpt
 from ..telemetry import log_fields
 from ..token import Token
+from ..transport.retry import jitter
 from .base import SharedFailure
 from .format import DamagedEntry, decode_entry, decode_failure, encode_entry, encode_failure
 
@@ -388,7 +388,7 @@ class RedisTokenCache:
                 return None, None
             # Jitter: waiters that started together would otherwise poll in step, and all
             # but one would miss the lock on every round, queueing one poll interval each.
-            time.sleep(min(pause * random.uniform(0.5, 1.0), left))  # noqa: S311 - not cryptography
+            time.sleep(min(jitter(pause), left))
             pause = min(pause * 1.5, LOCK_POLL_MAX)
 
     def _release(self, name: str, owner: str) -> None:

@@ -4,10 +4,13 @@
 
     multiauth token PROVIDER [--output json [--show-token]]  print a token (for curl)
     multiauth request PROVIDER METHOD URL [-H ...] [--data ... | --json ...]
+    multiauth providers [--output json]                     the providers, their variables and docs
     multiauth demo                                          every scheme against local providers
 
 Credentials come from the presets' environment variables (the ``from_env()``
-names in providers.py), which options may override. Secrets are never taken
+variables of each provider's registry record, :mod:`requests_multiauth.providers`),
+which options may override; the providers, their options and the help are made
+from the registry, plug-ins included. Secrets are never taken
 as command-line arguments, where ``ps`` and shell history would show them: a
 ``--...-stdin`` option reads one line from standard input instead.
 
@@ -30,6 +33,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import getpass
+import inspect
 import json
 import logging
 import math
@@ -45,7 +49,7 @@ from typing import IO, Any, Callable, Dict, Iterator, Mapping, NoReturn, Optiona
 import requests
 
 from .. import __version__
-from ..auth import StaticTokenAuth, TokenAuth
+from ..auth import TokenAuth
 from ..caches.base import TokenCache
 from ..errors import (
     TLS_HINT,
@@ -56,21 +60,11 @@ from ..errors import (
     MultiAuthError,
     TokenRequestError,
 )
-from ..providers.builtin import (
-    DATALOY_AUDIENCE,
-    DIAGRAMS_TOKEN_URL,
-    OPSNOW_TOKEN_URL,
-    CognitoAuth,
-    DataloyAuth,
-    DiagramsAuth,
-    OpsNowAuth,
-    RatedAuth,
-)
+from ..providers import registry
+from ..static import StaticTokenAuth
 from ..telemetry import CacheRead, Event, TokenRequest, log_fields
 from ..token import Token
 from ..transport.urls import check_transport, safe_url
-from .oauth2 import SETTINGS as OAUTH2_SETTINGS
-from .oauth2 import oauth2_from_env
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
 
@@ -123,13 +117,18 @@ class Setting:
 
 @dataclass(frozen=True)
 class Provider:
-    """A preset as the command line knows it: its name, its settings, how to build it."""
+    """A preset as the command line knows it: its name, its settings, how to build it.
+
+    Made from the provider registry's record (:func:`command_provider`): the
+    command line writes no variable name of its own.
+    """
 
     name: str
     summary: str
     settings: Tuple[Setting, ...]
     build: Callable[..., AuthObject]
     renews: bool = True
+    docs_url: str = ""
 
     def describe_environment(self) -> str:
         """The settings as help text: one line per variable, with its option."""
@@ -142,104 +141,65 @@ class Provider:
         return "\n".join(lines)
 
 
-def _secret(variable: str, option: str, what: str, aliases: Tuple[str, ...] = ()) -> Setting:
-    return Setting(variable, option, f"{what}, read from stdin", secret=True, aliases=aliases, credential=True)
+#: The option of the parameter that names a CA bundle: named for what it holds.
+CA_BUNDLE_OPTION = "--ca-bundle"
 
 
-def _ca_bundle(prefix: str) -> Setting:
+def command_setting(var: registry.EnvVar, auth_class: type) -> Setting:
+    """The command line's setting for one variable of a provider's record.
+
+    The option is the parameter's name (``client_id``: ``--client-id``); a secret's
+    is a flag that reads it from standard input (``--client-secret-stdin``); the
+    ``verify`` parameter's is ``--ca-bundle``. The default shown is the class's own.
+    """
+    dashed = var.parameter.replace("_", "-")
+    if var.secret:
+        option, what = f"--{dashed}-stdin", f"{var.meaning}, read from stdin"
+    elif var.parameter == "verify":
+        option, what = CA_BUNDLE_OPTION, f"{var.meaning} (the API request: REQUESTS_CA_BUNDLE)"
+    else:
+        option, what = f"--{dashed}", var.meaning
     return Setting(
-        f"{prefix}_CA_BUNDLE",
-        "--ca-bundle",
-        "a CA bundle the token calls trust (the API request: REQUESTS_CA_BUNDLE)",
-        required=False,
+        var.name,
+        option,
+        what,
+        required=var.required,
+        secret=var.secret,
+        default=_class_default(auth_class, var.parameter),
+        credential=var.secret or (var.required and var.parameter.endswith("_id")),
     )
 
 
-PROVIDERS: Dict[str, Provider] = {
-    provider.name: provider
-    for provider in (
-        Provider(
-            "rated",
-            "Rated slaOS: the year-long JWT made in the browser (cannot be renewed here)",
-            (_secret("RATED_TOKEN", "--token-stdin", "the slaOS m2m token"),),
-            RatedAuth.from_env,
-            renews=False,
-        ),
-        Provider(
-            "opsnow",
-            "OpsNow: an API key exchanged for a token that lives 3600 s",
-            (
-                _secret("OPSNOW_API_KEY", "--api-key-stdin", "the API key"),
-                Setting(
-                    "OPSNOW_TOKEN_URL", "--token-url", "the API-key exchange", required=False, default=OPSNOW_TOKEN_URL
-                ),
-                _ca_bundle("OPSNOW"),
-            ),
-            OpsNowAuth.from_env,
-        ),
-        Provider(
-            "cognito",
-            "an API behind AWS Cognito: OAuth 2.0 client credentials, HTTP Basic client auth",
-            (
-                Setting("COGNITO_CLIENT_ID", "--client-id", "the app client id", credential=True),
-                _secret("COGNITO_CLIENT_SECRET", "--client-secret-stdin", "the app client secret"),
-                Setting("COGNITO_TOKEN_URL", "--token-url", "https://<domain>/oauth2/token"),
-                Setting("COGNITO_SCOPE", "--scope", "space-separated scopes, e.g. api/write", required=False),
-                _ca_bundle("COGNITO"),
-            ),
-            CognitoAuth.from_env,
-        ),
-        Provider(
-            "dataloy",
-            "Dataloy: JSON client credentials with an audience",
-            (
-                Setting("DATALOY_CLIENT_ID", "--client-id", "the client id", credential=True),
-                _secret("DATALOY_CLIENT_SECRET", "--client-secret-stdin", "the client secret"),
-                Setting("DATALOY_TOKEN_URL", "--token-url", "the token endpoint"),
-                Setting("DATALOY_AUDIENCE", "--audience", "the API audience", required=False, default=DATALOY_AUDIENCE),
-                _ca_bundle("DATALOY"),
-            ),
-            DataloyAuth.from_env,
-        ),
-        Provider(
-            "diagrams",
-            "Diagrams Technologies: client credentials with Basic auth, renewed by refresh token",
-            (
-                Setting(
-                    "DIAGRAMS_APPLICATION_ID",
-                    "--application-id",
-                    "the application id",
-                    aliases=("--client-id",),
-                    credential=True,
-                ),
-                _secret(
-                    "DIAGRAMS_APPLICATION_SECRET",
-                    "--application-secret-stdin",
-                    "the application secret",
-                    aliases=("--client-secret-stdin",),
-                ),
-                Setting(
-                    "DIAGRAMS_TOKEN_URL",
-                    "--token-url",
-                    "the token endpoint",
-                    required=False,
-                    default=DIAGRAMS_TOKEN_URL,
-                ),
-                _ca_bundle("DIAGRAMS"),
-            ),
-            DiagramsAuth.from_env,
-        ),
-        Provider(
-            "oauth2",
-            "any OAuth 2.0 client-credentials server: a secret, a private key, an assertion or a client certificate",
-            tuple(
-                Setting(variable, option, what, required=variable == "OAUTH2_CLIENT_ID", secret=secret)
-                for variable, option, what, secret in OAUTH2_SETTINGS
-            ),
-            oauth2_from_env,
-        ),
+def _class_default(auth_class: type, parameter: str) -> Optional[str]:
+    """The default the class gives *parameter*, when it is text (a documented URL, an audience)."""
+    try:
+        found = inspect.signature(auth_class).parameters.get(parameter)
+    except (TypeError, ValueError):  # a class whose signature cannot be read shows no default
+        return None
+    return found.default if found is not None and isinstance(found.default, str) else None
+
+
+def command_provider(record: registry.Provider) -> Provider:
+    """*record* as the command line knows it: its settings, and how to build it."""
+    return Provider(
+        record.name,
+        record.scheme or record.auth_class.__name__,
+        tuple(command_setting(var, record.auth_class) for var in record.env),
+        record.build,
+        renews=not issubclass(record.auth_class, StaticTokenAuth),
+        docs_url=record.docs_url,
     )
-}
+
+
+def command_providers() -> Dict[str, Provider]:
+    """Every registered provider (plug-ins' too) as the command line knows it, by name."""
+    return {record.name: command_provider(record) for record in registry.list_providers()}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PROVIDERS":  # read from the registry when asked, so importing this module loads no plug-in
+        return command_providers()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class UsageError(Exception):
@@ -394,7 +354,7 @@ def token_metadata(token: Token, *, now: float, show_token: bool) -> Dict[str, A
 
 def command_token(args: argparse.Namespace, out: IO[str]) -> int:
     """Print the access token (or its metadata as JSON) and nothing else on stdout."""
-    provider = PROVIDERS[args.provider]
+    provider = command_provider(registry.get_provider(args.provider))
     if args.json_alias:
         warnings.warn(
             "--json on 'token' is deprecated: use --output json (on 'request', --json is the request body)",
@@ -460,11 +420,9 @@ def request_body(args: argparse.Namespace, provider: Provider, stdin: IO[str]) -
         raise UsageError(f"{option} is not valid JSON: {exc}") from None
 
 
-def command_request(
-    args: argparse.Namespace, out: IO[str], err: IO[str], stdin: Optional[IO[str]] = None
-) -> int:
+def command_request(args: argparse.Namespace, out: IO[str], err: IO[str], stdin: Optional[IO[str]] = None) -> int:
     """Send one authenticated request; print the status line (stderr) and the body (stdout)."""
-    provider = PROVIDERS[args.provider]
+    provider = command_provider(registry.get_provider(args.provider))
     headers = dict(parse_header(h) for h in args.header)
     body = request_body(args, provider, stdin or sys.stdin)
     try:
@@ -492,6 +450,45 @@ def command_request(
     if text:
         out.write(text if text.endswith("\n") else text + "\n")
     return EXIT_OK if 200 <= response.status_code < 300 else EXIT_FAILED
+
+
+def provider_listing(record: registry.Provider) -> Dict[str, Any]:
+    """What ``multiauth providers --output json`` says of one provider: its name, scheme,
+    documentation and variables (each with its option, meaning, and whether it is
+    required and a secret)."""
+    return {
+        "name": record.name,
+        "scheme": record.scheme,
+        "docs_url": record.docs_url,
+        "preset": f"{record.auth_class.__module__}.{record.auth_class.__qualname__}",
+        "emulator": record.emulator is not None,
+        "variables": [
+            {
+                "name": var.name,
+                "option": command_setting(var, record.auth_class).option,
+                "meaning": var.meaning,
+                "required": var.required,
+                "secret": var.secret,
+            }
+            for var in record.env
+        ],
+    }
+
+
+def command_list_providers(args: argparse.Namespace, out: IO[str]) -> int:
+    """List every registered provider: its scheme, its variables, its documentation."""
+    listings = [provider_listing(record) for record in registry.list_providers()]
+    if args.output == "json":
+        out.write(json.dumps(listings, indent=2) + "\n")
+        return EXIT_OK
+    for listing in listings:
+        out.write(f"{listing['name']}: {listing['scheme']}\n  docs: {listing['docs_url']}\n")
+        for var in listing["variables"]:
+            need = "required" if var["required"] else "optional"
+            kind = ", secret" if var["secret"] else ""
+            out.write(f"  {var['name']:<30} {var['option']:<28} {need}{kind}: {var['meaning']}\n")
+        out.write("\n")
+    return EXIT_OK
 
 
 def command_demo(args: argparse.Namespace, out: IO[str]) -> int:
@@ -647,10 +644,15 @@ def _add_verbose(parser: argparse.ArgumentParser) -> None:
 
 
 def _provider_parsers(
-    command: argparse.ArgumentParser, *, command_name: str, epilog_extra: str, add: Callable[..., None]
+    command: argparse.ArgumentParser,
+    providers: Sequence[Provider],
+    *,
+    command_name: str,
+    epilog_extra: str,
+    add: Callable[..., None],
 ) -> None:
     sub = command.add_subparsers(dest="provider", metavar="PROVIDER", required=True)
-    for provider in PROVIDERS.values():
+    for provider in providers:
         parser = sub.add_parser(
             provider.name,
             help=provider.summary,
@@ -708,7 +710,9 @@ def _request_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``multiauth`` argument parser: ``token``, ``request`` and ``demo``."""
+    """The ``multiauth`` argument parser: ``token``, ``request``, ``providers`` and ``demo``,
+    with a sub-command per registered provider (plug-ins' too)."""
+    providers = list(command_providers().values())
     parser = _Parser(
         prog=PROG,
         description="Machine-to-machine API tokens from the shell, by requests_multiauth.",
@@ -728,12 +732,12 @@ def build_parser() -> argparse.ArgumentParser:
             "works. With --output json, print when it expires, its scope and type instead.\n"
             "Tokens are reused between runs (see --no-cache)."
         ),
-        epilog=_environment_help(list(PROVIDERS.values())) + "\n\n" + EXIT_STATUS_HELP + "\n" + TRUST_HELP,
+        epilog=_environment_help(providers) + "\n\n" + EXIT_STATUS_HELP + "\n" + TRUST_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_verbose(token)
     _provider_parsers(
-        token, command_name="token", epilog_extra=EXIT_STATUS_HELP + "\n" + TRUST_HELP, add=_token_arguments
+        token, providers, command_name="token", epilog_extra=EXIT_STATUS_HELP + "\n" + TRUST_HELP, add=_token_arguments
     )
 
     request = commands.add_parser(
@@ -743,22 +747,42 @@ def build_parser() -> argparse.ArgumentParser:
             "Send one request with the provider's token, renewing and replaying once on a 401,\n"
             "and print the status line (stderr) and the body (stdout)."
         ),
-        epilog=_environment_help(list(PROVIDERS.values())) + "\n\n" + EXIT_STATUS_HELP + "\n" + TRUST_HELP,
+        epilog=_environment_help(providers) + "\n\n" + EXIT_STATUS_HELP + "\n" + TRUST_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_verbose(request)
     _provider_parsers(
         request,
+        providers,
         command_name="request",
         epilog_extra=EXIT_STATUS_HELP + "\n" + TRUST_HELP,
         add=_request_arguments,
     )
 
+    listing = commands.add_parser(
+        "providers",
+        help="list the providers: scheme, variables, documentation",
+        description=(
+            "List every provider this installation knows (the built-in ones and those of\n"
+            "installed plug-ins): what it speaks, the variables it reads (required or optional,\n"
+            "secret or not) and where it is documented."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_verbose(listing)
+    listing.add_argument(
+        "--output",
+        choices=("text", "json"),
+        default="text",
+        help="text: one block per provider (default); json: the same as a JSON list",
+    )
+
+    demo_names = [record.name for record in registry.list_providers() if record.emulator is not None]
     demo = commands.add_parser(
         "demo",
         help="run every provider scheme against local providers on loopback",
         description=(
-            "Start local emulations of the five providers on loopback and run each preset\n"
+            "Start local emulations of the providers on loopback and run each preset\n"
             "through its life: first token, reuse, renewal at expiry, server-side revocation.\n"
             "Needs no credentials and no network; reads no environment variables.\n"
             "HTTPS with a throwaway CA when trustme is installed, plain HTTP on loopback otherwise."
@@ -778,8 +802,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--provider",
         action="append",
-        choices=sorted(PROVIDERS),
-        help="run only this provider (repeatable; default: all five)",
+        choices=sorted(demo_names),
+        help="run only this provider (repeatable; default: every preset with a local emulator)",
     )
     return parser
 
@@ -861,13 +885,18 @@ def _stop_writing_to_stdout() -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the ``multiauth`` command with *argv* (default ``sys.argv[1:]``); return the exit status."""
-    parser = build_parser()
+    with warnings.catch_warnings(record=True) as loading:  # a broken plug-in: one line, not a traceback
+        warnings.simplefilter("always")
+        parser = build_parser()
+    for warning in loading:
+        sys.stderr.write(f"{PROG}: warning: {_one_line(str(warning.message))}\n")
     args = parser.parse_args(argv)  # exits 2 on a usage error, 0 after --help / --version
     out: IO[str] = cast(IO[str], _Output(sys.stdout))
     err = sys.stderr
     commands: Dict[str, Callable[[], int]] = {
         "token": lambda: command_token(args, out),
         "request": lambda: command_request(args, out, err),
+        "providers": lambda: command_list_providers(args, out),
         "demo": lambda: command_demo(args, out),
     }
     try:
@@ -887,7 +916,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except UsageError as exc:
         err.write(f"{PROG}: error: {_one_line(str(exc))}\n")
         return EXIT_USAGE
-    except (MultiAuthError, requests.RequestException, OSError) as exc:
+    except (MultiAuthError, ConfigurationError, requests.RequestException, OSError) as exc:
         err.write(f"{PROG}: error: {_describe_failure(exc, args)}\n")
         return EXIT_FAILED
     except KeyboardInterrupt:
@@ -898,8 +927,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _describe_failure(exc: BaseException, args: argparse.Namespace) -> str:
     if isinstance(exc, TokenRequestError) and args.command in ("token", "request"):
-        exc = exc.with_hint(_shell_hint(exc, PROVIDERS[args.provider])) if exc.hint else exc
-    if isinstance(exc, MultiAuthError):
+        provider = command_provider(registry.get_provider(args.provider))
+        exc = exc.with_hint(_shell_hint(exc, provider)) if exc.hint else exc
+    if isinstance(exc, (MultiAuthError, ConfigurationError)):
         return _one_line(str(exc))  # the library's messages are already scrubbed of secrets
     # requests' own errors quote the URL, which may carry a query with secrets: name the class only.
     url = getattr(args, "url", None)
@@ -912,10 +942,9 @@ def _shell_hint(exc: TokenRequestError, provider: Provider) -> str:
     variables and options, for *provider*; the library's own when none fits better."""
     assert exc.hint is not None  # noqa: S101 - only called for errors with advice
     if exc.hint == TLS_HINT:
-        return (
-            "set REQUESTS_CA_BUNDLE=/path/to/ca.pem to trust the CA that signed the server's certificate "
-            f"(or {provider.name.upper()}_CA_BUNDLE for the token calls only)"
-        )
+        bundle = next((s for s in provider.settings if s.option == CA_BUNDLE_OPTION), None)
+        alone = f" (or {bundle.variable} for the token calls only)" if bundle is not None else ""
+        return f"set REQUESTS_CA_BUNDLE=/path/to/ca.pem to trust the CA that signed the server's certificate{alone}"
     if exc.hint == UNREACHABLE_HINT:
         url = next((s for s in provider.settings if s.option == "--token-url"), None)
         where = f" ({url.variable} or {url.option})" if url is not None else ""

@@ -1,7 +1,8 @@
 """``multiauth demo``: every preset through its life, against the local providers.
 
-The five provider emulations of :mod:`requests_multiauth.testing` run on
-loopback (HTTPS with a throwaway CA when ``trustme`` is installed, plain HTTP
+The emulator of every preset the provider registry knows (the five built in, and
+those of plug-ins; ``--provider oauth2`` runs the generic OAuth 2.0 server's; see
+:mod:`requests_multiauth.testing`) runs on loopback (HTTPS with a throwaway CA when ``trustme`` is installed, plain HTTP
 otherwise). One :class:`~requests_multiauth.testing.ManualClock` drives both
 the providers and the auths, so "a day later" takes no time. Each renewing
 preset goes through:
@@ -26,6 +27,7 @@ budget, so the demo ends in seconds even when something is broken.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import warnings
@@ -35,10 +37,12 @@ from typing import IO, Any, Callable, Iterator, List, Optional, Sequence, Tuple
 import requests
 
 from ..errors import TokenExpiredError, TokenExpiryWarning
-from ..testing import LocalProviders, ManualClock, ProviderEmulator
+from ..testing import ManualClock, ProviderEmulator
+from ..testing._providers import preset_names
+from ..testing._server import _trustme
 from ..transport.endpoint import RetryPolicy
 
-__all__ = ["DEMO_PATHS", "StepFailed", "run_demo"]
+__all__ = ["DEMO_PATHS", "StepFailed", "demo_names", "run_demo"]
 
 #: A resource of each provider's protected API (under its ``api_url``), shaped
 #: like the provider's own examples.
@@ -49,6 +53,9 @@ DEMO_PATHS = {
     "dataloy": "Cargo",
     "diagrams": "assets",
 }
+
+#: The resource a provider not listed above (a plug-in's, the generic oauth2 server's) is asked for.
+DEFAULT_DEMO_PATH = "resource"
 
 #: Token calls go to loopback: a try that takes a second has failed, and one
 #: retry is enough to show a fault without keeping the demo waiting.
@@ -114,7 +121,7 @@ class _Scenario:
         self.emulator = emulator
         self.clock = clock
         self.session = emulator.api_session()  # trusts the providers' CA; ignores REQUESTS_CA_BUNDLE
-        self.url = emulator.api_url + DEMO_PATHS[emulator.name]
+        self.url = emulator.api_url + DEMO_PATHS.get(emulator.name, DEFAULT_DEMO_PATH)
         if emulator.name == "rated":
             self.auth: Any = emulator.auth()
         else:
@@ -274,32 +281,78 @@ def _table(life: Life) -> Iterator[str]:
         yield f"  {row.step:<20}  {row.api_calls:>16}  {row.token_calls:>18}  {row.outcome}"
 
 
+def demo_names() -> List[str]:
+    """Every registered provider (plug-ins' too) that has a local emulator, by name:
+    what ``--provider`` accepts."""
+    from ..providers.registry import list_providers
+
+    return [provider.name for provider in list_providers() if provider.emulator is not None]
+
+
+def _emulators(
+    names: Sequence[str], *, tls: bool, clock: ManualClock, asked: bool
+) -> Tuple[List[ProviderEmulator], List[str]]:
+    """The emulators of *names*, made by their registry records and sharing one CA, and
+    the lines saying which could not be made here (only when the user did not *ask* for
+    them by name: then it is an error)."""
+    from ..providers.registry import get_provider
+
+    ca = _trustme().CA() if tls else None
+    made: List[ProviderEmulator] = []
+    skipped: List[str] = []
+    for name in names:
+        factory = get_provider(name).emulator
+        try:
+            if factory is None:
+                raise RuntimeError("it has no local emulator")
+            made.append(factory(tls=tls, ca=ca, clock=clock))
+        except (RuntimeError, ImportError) as exc:  # HTTPS only, or an optional package missing
+            if asked:
+                for emulator in made:
+                    emulator.stop()
+                raise RuntimeError(f"cannot run {name} here: {exc}") from None
+            skipped.append(f"{name}: skipped ({' '.join(str(exc).split())})")
+    return made, skipped
+
+
 def run_demo(out: IO[str], *, tls: Optional[bool] = None, providers: Optional[Sequence[str]] = None) -> int:
     """Run the demo, writing the tables to *out*; return 0 if every step worked, else 1.
 
     Args:
         tls: HTTPS (needs ``trustme``), plain HTTP on loopback, or (None) HTTPS
             when ``trustme`` is installed.
-        providers: the provider names to run; default all five.
+        providers: the provider names to run, any of :func:`demo_names`; default every
+            preset with a local emulator (``LocalProviders.NAMES``: the five built in and
+            those of plug-ins).
 
     Raises:
-        RuntimeError: ``tls=True`` without ``trustme``.
+        RuntimeError: ``tls=True`` without ``trustme``, or a provider asked for by
+            name that cannot run here.
     """
     started = time.monotonic()
     clock = ManualClock()
-    names = list(providers) if providers else list(LocalProviders.NAMES)
+    if tls is None:
+        tls = _trustme() is not None
+    elif tls and _trustme() is None:
+        raise RuntimeError("the demo over HTTPS (--tls) needs trustme: pip install 'requests-multiauth[testing]'")
+    names = list(providers) if providers else list(preset_names())
+    emulators, skipped = _emulators(names, tls=tls, clock=clock, asked=bool(providers))
     lives: List[Life] = []
-    with LocalProviders(tls=tls, clock=clock) as local:
+    with contextlib.ExitStack() as running:
+        for emulator in emulators:
+            running.enter_context(emulator)
         transport = (
             "HTTPS, certificates from a throwaway CA (trustme)"
-            if local.tls
+            if tls
             else "plain HTTP on loopback (install trustme for HTTPS)"
         )
-        out.write(f"multiauth demo: {_count(len(names), 'provider scheme')} against local providers, {transport}\n")
+        out.write(f"multiauth demo: {_count(len(emulators), 'provider scheme')} against local providers, {transport}\n")
         out.write("no credentials, no network beyond loopback; one manual clock plays the days\n")
         out.write("the call columns are running totals: what each provider received up to and including the step\n\n")
-        for name in names:
-            life = _run_life(local[name], clock)
+        for line in skipped:
+            out.write(line + "\n\n")
+        for emulator in emulators:
+            life = _run_life(emulator, clock)
             lives.append(life)
             for line in _table(life):
                 out.write(line + "\n")

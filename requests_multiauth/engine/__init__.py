@@ -6,4 +6,6 @@ expiry and holds failures for a while. ``workers`` runs renewals ahead on a few 
 threads, earliest expiry first; ``fork`` resets locks and threads in a forked child.
 The token call itself goes through the grant (``grants/``) and the endpoint
 (``transport/endpoint``).
+
+Where the request goes next: the token is presented (presentation.py) by the flow (flow.py).
 """

@@ -5,6 +5,8 @@ the threads holding them: a lock held by a parent's renewal thread would stay
 held in the child forever. Objects that own locks register here and get
 ``reset_after_fork()`` called in every new child (gunicorn's preload,
 multiprocessing's fork start method).
+
+Where the request goes next: nowhere; this module only repairs state after a fork.
 """
 
 from __future__ import annotations

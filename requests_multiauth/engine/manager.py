@@ -19,6 +19,9 @@ per-request path reads one attribute and compares two floats: no lock, no I/O,
 no decoding. Requests only wait when no valid token exists at all.
 
 The request flow continues in :mod:`requests_multiauth.auth`.
+
+Where the request goes next: the token goes back to the flow (flow.py); a new one comes
+from the grant (grants/) through the token endpoint (transport/endpoint.py).
 """
 
 from __future__ import annotations

@@ -22,6 +22,9 @@ token calls would hit one endpoint at once.
 After ``os.fork()`` the child has none of the parent's threads and none of its
 queued work (the renewals queued in the parent belong to the parent's locks);
 threads are started anew on the child's first renewal.
+
+Where the request goes next: a renewal ahead calls the engine (manager.py), which calls
+the grant and the token endpoint; the requests themselves never wait on these threads.
 """
 
 from __future__ import annotations

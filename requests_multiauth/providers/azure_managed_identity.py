@@ -4,13 +4,13 @@ Functions or Container Apps app the code runs in, without a secret.
 Which endpoint is used is read from the environment, as azure-identity's
 ``ManagedIdentityCredential`` (through msal's managed identity client) chooses it:
 
-* ``IDENTITY_ENDPOINT`` and ``IDENTITY_HEADER`` set: App Service, Functions or
-  Container Apps; ``GET {IDENTITY_ENDPOINT}?api-version=2019-08-01&resource=...``
+* App Service's identity endpoint and header set (the variables of :data:`PROVIDER`):
+  App Service, Functions or Container Apps; ``GET {endpoint}?api-version=2019-08-01&resource=...``
   with ``X-IDENTITY-HEADER``;
 * otherwise IMDS: ``GET http://169.254.169.254/metadata/identity/oauth2/token?
-  api-version=2018-02-01&resource=...`` with ``Metadata: true``, at the host
-  ``AZURE_POD_IDENTITY_AUTHORITY_HOST`` names if set (AKS pod identity, and the
-  override azure-identity documents).
+  api-version=2018-02-01&resource=...`` with ``Metadata: true``, at the host the
+  pod identity variable names if set (AKS pod identity, and the override
+  azure-identity documents).
 
 Both are plain HTTP, the one exception to HTTPS-only (see
 :mod:`requests_multiauth.transport.urls`); the tokens still go only to HTTPS APIs.
@@ -28,8 +28,9 @@ from ..auth import TokenAuth, TokenAuthOptions
 from ..errors import ConfigurationError, TokenRequestError
 from ..grants.base import Grant, GrantRequest
 from ..token import Token
-from ..transport.endpoint import RetryPolicy, TokenEndpoint
-from ..transport.urls import AZURE_POD_IDENTITY_AUTHORITY_HOST, IDENTITY_ENDPOINT, metadata_origin, safe_url
+from ..transport.endpoint import TokenEndpoint
+from ..transport.retry import RetryPolicy
+from ..transport.urls import metadata_origin, safe_url
 from .registry import EnvVar, FromEnv, Provider, env_arguments, get_provider
 
 if TYPE_CHECKING:
@@ -44,8 +45,8 @@ __all__ = [
     "AzureManagedIdentityGrant",
 ]
 
-#: App Service's secret-less anti-SSRF header value, set by the platform beside IDENTITY_ENDPOINT.
-IDENTITY_HEADER = "IDENTITY_HEADER"
+#: The parameters the platform's own variables fill (the variables are PROVIDER's).
+_PLATFORM_PARAMETERS = ("identity_endpoint", "identity_header", "imds_host")
 #: Variables of managed-identity platforms this preset does not speak, and what they mean.
 _UNSUPPORTED = {
     "IDENTITY_SERVER_THUMBPRINT": "Service Fabric",
@@ -89,8 +90,8 @@ NOT_ON_AZURE = (
     "no managed identity endpoint answered at {where} in time (within {budget:g} s in all): this code does not "
     "seem to run where Azure gives it a managed identity (a VM or scale set, AKS, App Service, Functions, "
     "Container Apps), or the endpoint is overloaded (raise timeout=). "
-    "Check that a managed identity is enabled for the resource, that IDENTITY_ENDPOINT and IDENTITY_HEADER "
-    "are set on App Service, or set AZURE_POD_IDENTITY_AUTHORITY_HOST; outside Azure use EntraIdAuth"
+    "Check that a managed identity is enabled for the resource, that {endpoint} and {header} "
+    "are set on App Service, or set {imds}; outside Azure use EntraIdAuth"
 )
 #: What to check when IMDS kept answering that it is updating.
 IMDS_UPDATING = (
@@ -164,7 +165,7 @@ class AzureManagedIdentityGrant(Grant):
             except TokenRequestError as exc:
                 if exc.status_code is None:
                     where = safe_url(self.token_url)
-                    raise exc.with_hint(NOT_ON_AZURE.format(where=where, budget=PROBE_RETRY.budget)) from None
+                    raise exc.with_hint(_not_on_azure(where, PROBE_RETRY.budget)) from None
                 self._answered = True  # IMDS is there (updating, throttled ...): retry as Microsoft advises
             else:
                 self._answered = True
@@ -179,7 +180,7 @@ class AzureManagedIdentityGrant(Grant):
         except TokenRequestError as exc:
             where = safe_url(self.token_url)
             if exc.status_code is None:
-                raise exc.with_hint(NOT_ON_AZURE.format(where=where, budget=self._budget)) from None
+                raise exc.with_hint(_not_on_azure(where, self._budget)) from None
             if exc.status_code in (404, 410, 429):
                 raise exc.with_hint(
                     IMDS_UPDATING.format(where=where, status=exc.status_code, budget=self._budget)
@@ -259,9 +260,12 @@ class AzureManagedIdentityAuth(TokenAuth, FromEnv):
         resource: or the v1 resource URI directly (``https://vault.azure.net``).
         client_id, object_id, resource_id: a user-assigned identity, by one of them;
             none: the system-assigned identity.
+        identity_endpoint, identity_header: App Service's endpoint and header; default:
+            the platform's variables (see :data:`PROVIDER`). Both given: App Service.
+        imds_host: the IMDS origin (``http://host:port``); default: AKS pod identity's
+            variable, else ``http://169.254.169.254``.
         token_url: the endpoint to call instead of the one the environment names.
-            Plain HTTP only to a metadata address or the endpoint named by
-            ``IDENTITY_ENDPOINT`` / ``AZURE_POD_IDENTITY_AUTHORITY_HOST``.
+            Plain HTTP only to a metadata address or the endpoint a platform variable names.
         environ: where the platform variables are read; default ``os.environ``.
         options: the options of every renewing auth (see :class:`~requests_multiauth.TokenAuth`);
             the defaults here: ``timeout=AZURE_MANAGED_IDENTITY_TIMEOUT``, ``retry=AZURE_IMDS_RETRY``.
@@ -283,6 +287,9 @@ class AzureManagedIdentityAuth(TokenAuth, FromEnv):
         client_id: Optional[str] = None,
         object_id: Optional[str] = None,
         resource_id: Optional[str] = None,
+        identity_endpoint: Optional[str] = None,
+        identity_header: Optional[str] = None,
+        imds_host: Optional[str] = None,
         token_url: Optional[str] = None,
         environ: Optional[Mapping[str, str]] = None,
         **options: Unpack[TokenAuthOptions],
@@ -290,8 +297,10 @@ class AzureManagedIdentityAuth(TokenAuth, FromEnv):
         resolved = _resource(scope, resource)
         user_assigned = _user_assigned(client_id, object_id, resource_id)
         source = os.environ if environ is None else environ
-        endpoint = source.get(IDENTITY_ENDPOINT, "").strip()
-        header = source.get(IDENTITY_HEADER, "").strip()
+        platform_said = _platform_values(source)  # what the platform's own variables name
+        endpoint = (identity_endpoint or platform_said.get("identity_endpoint") or "").strip()
+        header = (identity_header or platform_said.get("identity_header") or "").strip()
+        pod_host = (imds_host or platform_said.get("imds_host") or "").strip()
         if endpoint and header and not source.get("IDENTITY_SERVER_THUMBPRINT"):
             platform, url = "app_service", endpoint
         else:
@@ -303,10 +312,10 @@ class AzureManagedIdentityAuth(TokenAuth, FromEnv):
                         "ManagedIdentityCredential there"
                     )
             platform = "imds"
-            host = source.get(AZURE_POD_IDENTITY_AUTHORITY_HOST, "").strip() or IMDS_ORIGIN
-            url = host.rstrip("/") + IMDS_PATH
+            url = (pod_host or IMDS_ORIGIN).rstrip("/") + IMDS_PATH
         url = token_url if token_url is not None else url
-        found = metadata_origin(url, source)
+        named = [platform_said.get(name, "") for name in ("identity_endpoint", "imds_host")]
+        found = metadata_origin(url, named)
         retry = options.setdefault("retry", AZURE_IMDS_RETRY)
         options.setdefault("timeout", AZURE_MANAGED_IDENTITY_TIMEOUT)
         grant = AzureManagedIdentityGrant(
@@ -319,7 +328,7 @@ class AzureManagedIdentityAuth(TokenAuth, FromEnv):
             budget=(retry or AZURE_IMDS_RETRY).budget,
             # As azure-identity: IMDS at its default address may not exist (not on Azure): probe it
             # first. An endpoint the platform names (App Service, pod identity) is there.
-            probe=platform == "imds" and token_url is None and not source.get(AZURE_POD_IDENTITY_AUTHORITY_HOST),
+            probe=platform == "imds" and token_url is None and not pod_host,
         )
         self.platform = platform
         self.resource = resolved
@@ -328,8 +337,9 @@ class AzureManagedIdentityAuth(TokenAuth, FromEnv):
 
     @classmethod
     def from_env(cls, environ: Optional[Mapping[str, str]] = None, **options: Any) -> AzureManagedIdentityAuth:
-        """Build from the platform's variables and ``AZURE_MANAGED_IDENTITY_SCOPE`` (or
-        ``AZURE_MANAGED_IDENTITY_RESOURCE``), ``AZURE_CLIENT_ID`` if set; *environ* replaces ``os.environ``."""
+        """Build from the platform's variables and the scope, resource and client id of the
+        provider record (``multiauth providers`` lists them); *environ* replaces ``os.environ``
+        for both."""
         arguments = env_arguments(get_provider(cls.provider_name), cls, environ, options)
         arguments.setdefault("environ", environ)  # the platform's variables are read there too
         return cls(**arguments)
@@ -350,9 +360,28 @@ PROVIDER = Provider(
     auth_class=AzureManagedIdentityAuth,
     env=(
         EnvVar(
+            name="IDENTITY_ENDPOINT",
+            parameter="identity_endpoint",
+            meaning="App Service's managed identity endpoint (set by App Service, Functions, Container Apps)",
+            required=False,
+        ),
+        EnvVar(
+            name="IDENTITY_HEADER",
+            parameter="identity_header",
+            meaning="the header App Service's endpoint wants beside it (set by the platform)",
+            required=False,
+            secret=True,
+        ),
+        EnvVar(
+            name="AZURE_POD_IDENTITY_AUTHORITY_HOST",
+            parameter="imds_host",
+            meaning="the IMDS origin of AKS pod identity (azure-identity's override of 169.254.169.254)",
+            required=False,
+        ),
+        EnvVar(
             name="AZURE_MANAGED_IDENTITY_SCOPE",
             parameter="scope",
-            meaning="the scope of the token, ending in /.default (or give AZURE_MANAGED_IDENTITY_RESOURCE)",
+            meaning="the scope of the token, ending in /.default (or give the resource instead)",
             required=False,
         ),
         EnvVar(
@@ -372,3 +401,23 @@ PROVIDER = Provider(
     emulator=_emulator,
     scheme="Azure managed identity (IMDS, App Service, Functions, Container Apps, AKS): no secret",
 )
+
+
+def _platform_values(source: Mapping[str, str]) -> Dict[str, str]:
+    """The platform's own variables in *source*, by parameter (the names are PROVIDER's, written once)."""
+    return {
+        var.parameter: source.get(var.name, "").strip()
+        for var in PROVIDER.env
+        if var.parameter in _PLATFORM_PARAMETERS and source.get(var.name, "").strip()
+    }
+
+
+def _not_on_azure(where: str, budget: float) -> str:
+    names = {var.parameter: var.name for var in PROVIDER.env}
+    return NOT_ON_AZURE.format(
+        where=where,
+        budget=budget,
+        endpoint=names["identity_endpoint"],
+        header=names["identity_header"],
+        imds=names["imds_host"],
+    )

@@ -3,7 +3,7 @@ Compute Engine VM, a GKE pod (Workload Identity), Cloud Run or Cloud Functions.
 
 No secret is held: the metadata server hands out tokens to whoever runs on the
 machine. The token call is a plain-HTTP ``GET`` to ``metadata.google.internal``
-(or the host ``GCE_METADATA_HOST`` names, as google-auth reads it), the one
+(or the host the platform variable of :data:`PROVIDER` names, as google-auth reads it), the one
 exception to HTTPS-only (see :mod:`requests_multiauth.transport.urls`); the
 tokens obtained still go only to HTTPS APIs.
 
@@ -25,8 +25,9 @@ from ..auth import TokenAuth, TokenAuthOptions
 from ..errors import ConfigurationError, TokenRequestError, TokenResponseError
 from ..grants.base import Grant, GrantRequest
 from ..token import Token, jwt_expiry, parse_token_response
-from ..transport.endpoint import RetryPolicy, TokenEndpoint
-from ..transport.urls import GCE_METADATA_HOST, metadata_origin, safe_url
+from ..transport.endpoint import TokenEndpoint
+from ..transport.retry import RetryPolicy
+from ..transport.urls import metadata_origin, safe_url
 from .registry import EnvVar, FromEnv, Provider, env_arguments, get_provider
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ __all__ = [
     "GoogleMetadataGrant",
 ]
 
-#: The metadata server's name inside Google Cloud; GCE_METADATA_HOST replaces it, as in google-auth.
+#: The metadata server's name inside Google Cloud; the platform variable of PROVIDER replaces it, as in google-auth.
 #: https://cloud.google.com/compute/docs/metadata/querying-metadata
 GOOGLE_METADATA_HOST = "metadata.google.internal"
 
@@ -66,7 +67,7 @@ GOOGLE_METADATA_RETRY = RetryPolicy(attempts=4, backoff=0.5, max_backoff=4.0, bu
 #: What to check when no metadata server answered, in the words of the error.
 NOT_ON_GOOGLE_CLOUD = (
     "no metadata server answered at {where} in time: this code does not seem to run on Google Cloud "
-    "(Compute Engine, GKE, Cloud Run, Cloud Functions). Run it there, or set GCE_METADATA_HOST to the metadata "
+    "(Compute Engine, GKE, Cloud Run, Cloud Functions). Run it there, or set {variable} to the metadata "
     "server's host:port (a local emulator), or use GoogleServiceAccountAuth or GoogleExternalAccountAuth "
     "outside Google Cloud; on a busy GKE node whose metadata server is slow, raise timeout="
 )
@@ -134,7 +135,7 @@ class GoogleMetadataGrant(Grant):
         if response.headers.get(name) != value:
             raise TokenResponseError(
                 f"{safe_url(response.url or self.token_url)} answered without the {name}: {value} header, so it "
-                "is not Google's metadata server (a proxy or another service answered): check GCE_METADATA_HOST "
+                f"is not Google's metadata server (a proxy or another service answered): check {_host_variable().name} "
                 "and that no proxy intercepts requests to the metadata server"
             )
         if self.target_audience is not None:
@@ -154,7 +155,8 @@ class GoogleMetadataGrant(Grant):
             )
         except TokenRequestError as exc:
             if exc.status_code is None:  # no answer at all: not on Google Cloud
-                raise exc.with_hint(NOT_ON_GOOGLE_CLOUD.format(where=safe_url(self.token_url))) from None
+                hint = NOT_ON_GOOGLE_CLOUD.format(where=safe_url(self.token_url), variable=_host_variable().name)
+                raise exc.with_hint(hint) from None
             if exc.status_code == 404:
                 raise exc.with_hint(
                     f"the service account {self.service_account!r} is not attached here (the metadata server knows "
@@ -189,11 +191,12 @@ class GoogleMetadataAuth(TokenAuth, FromEnv):
         target_audience: ask for an ID token for this audience instead of an
             access token (Cloud Run, IAP, your own services); ``format=full``.
         service_account: ``"default"`` or the email of another attached account.
-        token_url: the metadata URL to call instead of the one built from
-            ``GCE_METADATA_HOST`` (default ``metadata.google.internal``). Plain HTTP
-            is allowed only to a metadata address or to the host ``GCE_METADATA_HOST``
-            or ``GCE_METADATA_IP`` names.
-        environ: where the platform variables are read; default ``os.environ``.
+        metadata_host: the metadata server's ``host[:port]``; default: the platform
+            variable google-auth reads (see :data:`PROVIDER`), else ``metadata.google.internal``.
+        token_url: the metadata URL to call instead of the one built from the host.
+            Plain HTTP is allowed only to a metadata address or to the host the
+            platform variable names.
+        environ: where the platform variable is read; default ``os.environ``.
         options: the options of every renewing auth (``cache``, ``leeway``,
             ``timeout`` ...; see :class:`~requests_multiauth.TokenAuth`). The
             defaults here: ``timeout=GOOGLE_METADATA_TIMEOUT`` and
@@ -212,6 +215,7 @@ class GoogleMetadataAuth(TokenAuth, FromEnv):
         scopes: Scopes = None,
         target_audience: Optional[str] = None,
         service_account: str = "default",
+        metadata_host: Optional[str] = None,
         token_url: Optional[str] = None,
         environ: Optional[Mapping[str, str]] = None,
         **options: Unpack[TokenAuthOptions],
@@ -221,11 +225,12 @@ class GoogleMetadataAuth(TokenAuth, FromEnv):
         if target_audience is not None and not target_audience.strip():
             raise ConfigurationError("target_audience is empty: pass the audience of the ID token, or None")
         source = os.environ if environ is None else environ
+        named = source.get(_host_variable().name, "").strip()  # where the platform says its server is
         if token_url is None:
-            host = source.get(GCE_METADATA_HOST, "").strip() or GOOGLE_METADATA_HOST
+            host = (metadata_host or "").strip() or named or GOOGLE_METADATA_HOST
             what = "identity" if target_audience is not None else "token"
             token_url = "http://" + host + _ACCOUNT_PATH.format(account=quote(service_account, safe="@"), what=what)
-        found = metadata_origin(token_url, source)
+        found = metadata_origin(token_url, [named])
         grant = GoogleMetadataGrant(
             token_url,
             service_account=service_account,
@@ -242,8 +247,9 @@ class GoogleMetadataAuth(TokenAuth, FromEnv):
 
     @classmethod
     def from_env(cls, environ: Optional[Mapping[str, str]] = None, **options: Any) -> GoogleMetadataAuth:
-        """Build from the platform (``GCE_METADATA_HOST``) and ``GOOGLE_METADATA_SCOPES`` /
-        ``GOOGLE_METADATA_AUDIENCE`` if set; *environ* replaces ``os.environ``."""
+        """Build from the platform's variable and the scopes or audience of the
+        provider record (``multiauth providers`` lists them); *environ* replaces ``os.environ``
+        for both."""
         arguments = env_arguments(get_provider(cls.provider_name), cls, environ, options)
         arguments.setdefault("environ", environ)  # the platform's variables are read there too
         return cls(**arguments)
@@ -268,6 +274,12 @@ PROVIDER = Provider(
     auth_class=GoogleMetadataAuth,
     env=(
         EnvVar(
+            name="GCE_METADATA_HOST",
+            parameter="metadata_host",
+            meaning="the metadata server's host[:port], as google-auth reads it (default metadata.google.internal)",
+            required=False,
+        ),
+        EnvVar(
             name="GOOGLE_METADATA_SCOPES",
             parameter="scopes",
             meaning="OAuth scopes of the access token, comma-separated (default: the VM's)",
@@ -284,3 +296,8 @@ PROVIDER = Provider(
     emulator=_emulator,
     scheme="Google Cloud metadata server (GCE, GKE, Cloud Run): access or ID tokens, no secret",
 )
+
+
+def _host_variable() -> EnvVar:
+    """The platform variable that moves the metadata server (the record's, written there once)."""
+    return next(var for var in PROVIDER.env if var.parameter == "metadata_host")

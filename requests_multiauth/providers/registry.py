@@ -41,9 +41,16 @@ __all__ = [
 ENTRY_POINT_GROUP = "requests_multiauth.providers"
 
 #: The modules of ``requests_multiauth.providers`` that declare a built-in ``PROVIDER``.
+#: Listed in this order: the presets, then the generic OAuth 2.0 provider.
 BUILTIN_MODULES: Tuple[str, ...] = (
+    "rated",
+    "opsnow",
+    "cognito",
+    "dataloy",
+    "diagrams",
     "azure_managed_identity",
     "google_metadata",
+    "oauth2",
 )
 
 #: Registry names: lowercase words joined by dashes ("dataloy", "github-app").
@@ -59,7 +66,7 @@ class EnvVar:
     """One environment variable a preset's ``from_env()`` reads.
 
     Attributes:
-        name: the variable (``"DATALOY_CLIENT_ID"``).
+        name: the variable (``"ACME_CLIENT_ID"``).
         parameter: the keyword of the auth class it fills (``"client_id"``).
         meaning: what it holds, in a few words, for ``multiauth providers`` and the docs.
         required: ``from_env()`` refuses to build without it.
@@ -87,8 +94,14 @@ class Provider:
         env: the variables ``from_env()`` reads, in the order the docs list them.
         docs_url: the page that documents the scheme (the provider's or ours).
         emulator: makes this provider's local emulator (a
-            :class:`~requests_multiauth.testing.ProviderEmulator`), or None.
+            :class:`~requests_multiauth.testing.ProviderEmulator`), or None; called with
+            the keywords ``tls``, ``ca`` (a ``trustme.CA`` shared with other emulators)
+            and ``clock``, and it imports the emulator only then.
         scheme: a few words on what it speaks, for listings.
+        from_env: builds the auth from a mapping of variables (``environ``, then the
+            options as keywords) when *auth_class* has no ``from_env()`` of its own that
+            does (the generic ``oauth2`` provider, which infers its client authentication
+            from the files it is given); None: ``auth_class.from_env``.
     """
 
     name: str
@@ -97,6 +110,7 @@ class Provider:
     docs_url: str
     emulator: Optional[Callable[..., Any]] = None
     scheme: str = ""
+    from_env: Optional[Callable[..., Any]] = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -106,6 +120,27 @@ class Provider:
 
     def __repr__(self) -> str:
         return f"Provider({self.name!r}, {self.auth_class.__name__})"
+
+    def build(self, environ: Optional[Mapping[str, str]] = None, **options: Any) -> Any:
+        """The auth, built from *environ* (default ``os.environ``) with *options* on top.
+
+        Raises:
+            ConfigurationError: a required variable is missing, or a value is unusable.
+        """
+        if self.from_env is None and issubclass(self.auth_class, FromEnv):
+            # This record's variables, whether or not the record is registered yet.
+            return self.auth_class(**env_arguments(self, self.auth_class, environ, options))
+        build = self.from_env if self.from_env is not None else getattr(self.auth_class, "from_env", None)
+        if build is None:
+            raise ConfigurationError(
+                f"the provider {self.name!r} cannot be built from the environment: "
+                f"{self.auth_class.__qualname__} has no from_env() and the record names no from_env"
+            )
+        return build(environ, **options)
+
+    def variable(self, parameter: str) -> Optional[EnvVar]:
+        """The variable that fills *parameter* (``"verify"``: the CA bundle), or None."""
+        return next((var for var in self.env if var.parameter == parameter), None)
 
 
 _lock = threading.Lock()
@@ -156,7 +191,8 @@ def _registry() -> Dict[str, Provider]:
     with _lock:
         if _loaded is None:
             providers: Dict[str, Provider] = {}
-            for provider in (*_builtin(), *_plugins()):
+            plugins = sorted(_plugins(), key=lambda provider: provider.name)
+            for provider in (*_builtin(), *plugins):
                 if provider.name in providers:
                     _warn(provider.name, provider.auth_class.__qualname__, "a provider of that name exists already")
                     continue
@@ -166,8 +202,9 @@ def _registry() -> Dict[str, Provider]:
 
 
 def list_providers() -> List[Provider]:
-    """Every provider: the built-in ones, then those of installed plug-ins, by name."""
-    return sorted(_registry().values(), key=lambda provider: provider.name)
+    """Every provider: the built-in ones (in the order of ``BUILTIN_MODULES``), then
+    those of installed plug-ins, by name."""
+    return list(_registry().values())
 
 
 def get_provider(name: str) -> Provider:

@@ -12,6 +12,8 @@
   registry, mTLS and certificate-bound tokens, DPoP with switchable nonces) and a
   protected API that checks how each token is bound; it needs PyJWT
   (``pip install 'requests-multiauth[testing]'``), imported when one is made.
+* :class:`AppJwtEmulator` trades an app's signed JWT for a token (the scheme of the
+  "Write your own scheme" page), for tests of a custom :class:`~requests_multiauth.Grant`.
 * :class:`LocalServer` runs any handler function (or a WSGI app, through
   :func:`wsgi_handler`).
 
@@ -27,15 +29,17 @@ plain HTTP on loopback otherwise. In your own tests::
         assert dataloy.token_calls == 1
 
 With pytest, ``pytest_plugins = ["requests_multiauth.testing"]`` in your
-top-level ``conftest.py`` gives the fixtures ``local_providers`` and
-``rated_provider``, ``opsnow_provider``, ``cognito_provider``,
-``dataloy_provider``, ``diagrams_provider``, and ``oauth2_server``. Importing this module does not
+top-level ``conftest.py`` gives the fixtures ``local_providers`` and one
+``<name>_provider`` per registered provider with an emulator (``rated_provider``,
+``opsnow_provider``, ``cognito_provider``, ``dataloy_provider``,
+``diagrams_provider``, ``oauth2_provider``, and a plug-in's), and ``oauth2_server``. Importing this module does not
 need pytest. (PYTEST_DONT_REWRITE: conftest files import this module before pytest
 loads it as a plugin, and it has no asserts to rewrite.)
 """
 
 import sys
 
+from ._appjwt import AppJwtEmulator
 from ._authserver import ApiCall, OAuth2Emulator, RegisteredClient, SeenAssertion, TokenCall
 from ._emulator import ManualClock, ProviderEmulator
 from ._metadata import AzureManagedIdentityEmulator, GoogleMetadataEmulator
@@ -54,6 +58,7 @@ __all__ = [
     "DROP_CONNECTION",
     "OPSNOW_SHAPES",
     "ApiCall",
+    "AppJwtEmulator",
     "AzureManagedIdentityEmulator",
     "Body",
     "CognitoEmulator",
@@ -76,15 +81,11 @@ __all__ = [
     "wsgi_handler",
 ]
 
-# Loaded as a pytest plugin, pytest is already imported: offer the fixtures.
+# Loaded as a pytest plugin, pytest is already imported: offer the fixtures, one
+# ``<name>_provider`` per registered provider with an emulator (plug-ins' too).
 # Anywhere else (the demo, a benchmark) pytest is neither needed nor imported.
 if "pytest" in sys.modules:
-    from ._fixtures import (  # noqa: F401 - found by pytest in this module's namespace
-        cognito_provider,
-        dataloy_provider,
-        diagrams_provider,
-        local_providers,
-        oauth2_server,
-        opsnow_provider,
-        rated_provider,
-    )
+    from ._fixtures import fixtures as _fixtures
+    from ._fixtures import local_providers, oauth2_server  # noqa: F401 - found by pytest in this namespace
+
+    globals().update(_fixtures())

@@ -268,18 +268,34 @@ class ProviderEmulator:
     def environ(self) -> Dict[str, str]:
         """The environment variables the preset's ``from_env()`` reads, set for this emulator.
 
-        Over HTTPS they include ``<PROVIDER>_CA_BUNDLE`` (``DATALOY_CA_BUNDLE`` ...),
-        the CA bundle that the preset's token calls then trust, so that
-        ``DataloyAuth.from_env(provider.environ())`` works without touching
-        ``REQUESTS_CA_BUNDLE``. (The API requests still need a session that
+        Generated from the provider's registry record (``get_provider(name).env``) and
+        :meth:`environ_values`, so a variable name is written only in the record.
+        Over HTTPS they include the preset's CA bundle variable (``<PROVIDER>_CA_BUNDLE``,
+        the one that fills ``verify``), the CA bundle that the preset's token
+        calls then trust, so that ``DataloyAuth.from_env(provider.environ())`` works
+        without touching ``REQUESTS_CA_BUNDLE``. (The API requests still need a session that
         trusts the CA: :meth:`~requests_multiauth.testing.ProviderEmulator.api_session` or
         :meth:`~requests_multiauth.testing.ProviderEmulator.multiauth_session`.)
         """
+        from ..providers.registry import get_provider  # the testing helpers stay importable on their own
+
+        values: Dict[str, Any] = dict(self.environ_values())
+        if isinstance(self.verify, str):
+            values.setdefault("verify", self.verify)
+        return {var.name: str(values[var.parameter]) for var in get_provider(self.name).env if var.parameter in values}
+
+    def environ_values(self) -> Dict[str, str]:
+        """The values :meth:`~requests_multiauth.testing.ProviderEmulator.environ` gives, by
+        the preset's parameter name (``client_id``, ``token_url`` ...); the CA bundle
+        (``verify``) is added over HTTPS. Subclasses say."""
         raise NotImplementedError
 
     def _trust_environ(self) -> Dict[str, str]:
-        """``{"<PROVIDER>_CA_BUNDLE": <the CA bundle>}`` over HTTPS, nothing over plain HTTP."""
-        return {f"{self.name.upper()}_CA_BUNDLE": self.verify} if isinstance(self.verify, str) else {}
+        """The preset's CA bundle variable over HTTPS, nothing over plain HTTP (from the record)."""
+        from ..providers.registry import get_provider
+
+        var = get_provider(self.name).variable("verify")
+        return {var.name: self.verify} if var is not None and isinstance(self.verify, str) else {}
 
     def _auth_options(self, options: Dict[str, Any]) -> Dict[str, Any]:
         """Fill in the options that point a renewing auth at this emulator."""

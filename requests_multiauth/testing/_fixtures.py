@@ -1,73 +1,32 @@
-"""The pytest fixtures of ``pytest_plugins = ["requests_multiauth.testing"]``.
+"""The pytest fixtures of ``pytest_plugins = ["requests_multiauth.testing"]``, made from the registry.
 
-``local_providers`` starts the five provider emulations for one test and stops
-them after it; ``rated_provider`` ... ``diagrams_provider`` are its members, so
-a test that asks for two of them gets two members of the same set.
-``oauth2_server`` is a generic OAuth 2.0 authorization server of its own.
+``local_providers`` starts every preset's emulator (:class:`LocalProviders`) for one
+test and stops them after it; ``<name>_provider`` (``rated_provider`` ...
+``diagrams_provider``, and one per plug-in preset, dashes as underscores) is its
+member, so a test that asks for two of them gets two members of the same set. A
+registered provider with an emulator that is not a preset of its own (the generic
+``oauth2`` server) gets ``<name>_provider`` as an emulator of its own for the test.
+``oauth2_server`` is the generic OAuth 2.0 authorization server, under its older name.
 """
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Callable, Dict, Iterator
 
 import pytest
 
+from ..providers.registry import Provider, list_providers
 from ._authserver import OAuth2Emulator
-from ._providers import (
-    CognitoEmulator,
-    DataloyEmulator,
-    DiagramsEmulator,
-    LocalProviders,
-    OpsNowEmulator,
-    RatedEmulator,
-)
+from ._providers import LocalProviders, preset_names
 
-__all__ = [
-    "cognito_provider",
-    "dataloy_provider",
-    "diagrams_provider",
-    "local_providers",
-    "oauth2_server",
-    "opsnow_provider",
-    "rated_provider",
-]
+__all__ = ["fixtures", "local_providers", "oauth2_server"]
 
 
 @pytest.fixture
 def local_providers() -> Iterator[LocalProviders]:
-    """The five provider emulations on loopback (HTTPS when trustme is installed), for one test."""
+    """Every preset's emulator on loopback (HTTPS when trustme is installed), for one test."""
     with LocalProviders() as providers:
         yield providers
-
-
-@pytest.fixture
-def rated_provider(local_providers: LocalProviders) -> RatedEmulator:
-    """Rated's slaOS API and its m2m-token page."""
-    return local_providers.rated
-
-
-@pytest.fixture
-def opsnow_provider(local_providers: LocalProviders) -> OpsNowEmulator:
-    """OpsNow's API-key exchange and a protected API."""
-    return local_providers.opsnow
-
-
-@pytest.fixture
-def cognito_provider(local_providers: LocalProviders) -> CognitoEmulator:
-    """AWS Cognito's client-credentials token endpoint and a protected API."""
-    return local_providers.cognito
-
-
-@pytest.fixture
-def dataloy_provider(local_providers: LocalProviders) -> DataloyEmulator:
-    """Dataloy's JSON client-credentials endpoint and ``/ws/rest/``."""
-    return local_providers.dataloy
-
-
-@pytest.fixture
-def diagrams_provider(local_providers: LocalProviders) -> DiagramsEmulator:
-    """Diagrams Technologies' token endpoint with refresh tokens, and a protected API."""
-    return local_providers.diagrams
 
 
 @pytest.fixture
@@ -76,3 +35,37 @@ def oauth2_server() -> Iterator[OAuth2Emulator]:
     test: register clients with ``oauth2_server.register_client(method)``."""
     with OAuth2Emulator() as server:
         yield server
+
+
+def _member(provider: Provider) -> Callable[..., Any]:
+    def member(local_providers: LocalProviders) -> Any:
+        return local_providers[provider.name]
+
+    member.__doc__ = f"The {provider.name} emulator of ``local_providers``: {provider.scheme or provider.name}."
+    return member
+
+
+def _own(provider: Provider) -> Callable[..., Any]:
+    factory = provider.emulator
+    assert factory is not None  # noqa: S101 - only providers with an emulator get a fixture
+
+    def own() -> Iterator[Any]:
+        with factory() as emulator:
+            yield emulator
+
+    own.__doc__ = f"The {provider.name} emulator on loopback, for one test: {provider.scheme or provider.name}."
+    return own
+
+
+def fixtures() -> Dict[str, Any]:
+    """``<name>_provider`` for every registered provider with an emulator, by fixture name."""
+    presets = set(preset_names())
+    made: Dict[str, Any] = {}
+    for provider in list_providers():
+        if provider.emulator is None:
+            continue
+        name = provider.name.replace("-", "_") + "_provider"
+        function = _member(provider) if provider.name in presets else _own(provider)
+        function.__name__ = function.__qualname__ = name
+        made[name] = pytest.fixture(name=name)(function)
+    return made

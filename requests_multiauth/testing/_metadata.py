@@ -4,8 +4,8 @@ A metadata emulator runs two servers, as the cloud does: the metadata server ove
 plain HTTP (it is on the machine, and the token request carries no secret) and a
 protected API over HTTPS that accepts only the tokens the metadata server issued.
 The presets reach the metadata server the way the vendors' SDKs allow: through the
-platform's own variable (``GCE_METADATA_HOST``, ``IDENTITY_ENDPOINT``,
-``AZURE_POD_IDENTITY_AUTHORITY_HOST``), which :meth:`environ` gives.
+platform's own variable (google-auth's metadata host, App Service's identity endpoint,
+AKS pod identity's IMDS host: the provider records name them), which :meth:`environ` gives.
 
 Each checks requests as the vendor's server does and refuses deviations with the
 vendor's own answers; ``inject()`` queues faults on the metadata server (a 410
@@ -144,7 +144,7 @@ class GoogleMetadataEmulator(_MetadataEmulator):
         flavor_header: answer with ``Metadata-Flavor: Google`` (default True).
     """
 
-    name = "google_metadata"
+    name = "google-metadata"
     default_lifetime = 3599.0
 
     def _make_credentials(self) -> None:
@@ -167,8 +167,8 @@ class GoogleMetadataEmulator(_MetadataEmulator):
         return {}
 
     def environ(self) -> Dict[str, str]:
-        """``GCE_METADATA_HOST`` and ``GCE_METADATA_IP`` at this metadata server, as google-auth reads them."""
-        return {"GCE_METADATA_HOST": self.metadata_host, "GCE_METADATA_IP": self.metadata_host}
+        """The platform variable of the preset's record (google-auth's metadata host) at this server."""
+        return _variables(self.name, metadata_host=self.metadata_host)
 
     def auth(self, **options: Any) -> Any:
         """``GoogleMetadataAuth`` at this emulator; *options* go to it."""
@@ -276,7 +276,7 @@ def _single(request: Request, name: str) -> Optional[str]:
 #: https://learn.microsoft.com/en-us/entra/identity/managed-identities-azure-resources/how-to-use-vm-token
 IMDS_PATH = "/metadata/identity/oauth2/token"
 IMDS_API_VERSION = "2018-02-01"
-#: App Service's endpoint (IDENTITY_ENDPOINT) and its API version.
+#: App Service's endpoint (its identity endpoint variable names it) and its API version.
 #: https://learn.microsoft.com/en-us/azure/app-service/overview-managed-identity#rest-endpoint-reference
 APP_SERVICE_PATH = "/msi/token"
 APP_SERVICE_API_VERSION = "2019-08-01"
@@ -302,7 +302,7 @@ class AzureManagedIdentityEmulator(_MetadataEmulator):
     IMDS: ``GET /metadata/identity/oauth2/token?api-version=2018-02-01&resource=...``
     with ``Metadata: true`` (and ``client_id``, ``object_id`` or ``msi_res_id`` for a
     user-assigned identity), answered with string-valued ``expires_in`` /
-    ``expires_on``, as IMDS does. App Service: ``GET {IDENTITY_ENDPOINT}?api-version=
+    ``expires_on``, as IMDS does. App Service: ``GET {identity endpoint}?api-version=
     2019-08-01&resource=...`` with ``X-IDENTITY-HEADER`` (``client_id``,
     ``principal_id`` / ``object_id`` or ``mi_res_id``), answered with a string
     ``expires_on``. Refusals are the vendors' (IMDS's ``invalid_request`` /
@@ -315,10 +315,10 @@ class AzureManagedIdentityEmulator(_MetadataEmulator):
     Attributes:
         system: the system-assigned identity; ``user``: one user-assigned identity
             (``client_id``, ``object_id``, ``resource_id``).
-        identity_header: App Service's ``IDENTITY_HEADER`` value.
+        identity_header: the value of App Service's identity header variable.
     """
 
-    name = "azure_managed_identity"
+    name = "azure-managed-identity"
     default_lifetime = 86399.0  # IMDS tokens live about a day
 
     def __init__(self, *, platform: str = "imds", **options: Any) -> None:
@@ -337,11 +337,13 @@ class AzureManagedIdentityEmulator(_MetadataEmulator):
         return {}
 
     def environ(self) -> Dict[str, str]:
-        """The variables the platform sets: ``IDENTITY_ENDPOINT`` + ``IDENTITY_HEADER`` on
-        App Service, ``AZURE_POD_IDENTITY_AUTHORITY_HOST`` for IMDS (its documented override)."""
+        """The variables the platform sets (the preset record's): the identity endpoint and
+        header on App Service, the pod identity's IMDS host for IMDS (its documented override)."""
         if self.platform == "app_service":
-            return {"IDENTITY_ENDPOINT": self.metadata_url + APP_SERVICE_PATH, "IDENTITY_HEADER": self.identity_header}
-        return {"AZURE_POD_IDENTITY_AUTHORITY_HOST": self.metadata_url}
+            return _variables(
+                self.name, identity_endpoint=self.metadata_url + APP_SERVICE_PATH, identity_header=self.identity_header
+            )
+        return _variables(self.name, imds_host=self.metadata_url)
 
     def auth(self, **options: Any) -> Any:
         """``AzureManagedIdentityAuth`` at this emulator (``scope`` default: the API's); *options* go to it."""
@@ -477,3 +479,10 @@ class AzureManagedIdentityEmulator(_MetadataEmulator):
             {"error": {"code": code, "message": f"The access token is {reason}."}},
             {"WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/common"'},
         )
+
+
+def _variables(provider: str, **values: str) -> Dict[str, str]:
+    """``{variable: value}`` for the parameters *values* names, the variables being *provider*'s record's."""
+    from ..providers.registry import get_provider
+
+    return {var.name: values[var.parameter] for var in get_provider(provider).env if var.parameter in values}

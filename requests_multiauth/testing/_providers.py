@@ -17,7 +17,8 @@ diagrams    ``POST /v0/oauth2/token``, form, Basic,  ``/v0/data/``           172
             refresh tokens (``scope=data``)
 ==========  =======================================  ======================  =================
 
-:class:`LocalProviders` starts all five, sharing one CA.
+:class:`LocalProviders` starts every preset's emulator the provider registry knows (these
+five, and those of plug-ins), sharing one CA.
 """
 
 from __future__ import annotations
@@ -30,22 +31,16 @@ import tempfile
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 from urllib.parse import urlencode
 
 import requests
 
-from ..providers.builtin import (
-    COGNITO_SCOPE_EXAMPLE,
-    DATALOY_AUDIENCE,
-    DIAGRAMS_REFRESH_SCOPE,
-    RATED_TOKEN_PAGE,
-    CognitoAuth,
-    DataloyAuth,
-    DiagramsAuth,
-    OpsNowAuth,
-    RatedAuth,
-)
+from ..providers.cognito import COGNITO_SCOPE_EXAMPLE, CognitoAuth
+from ..providers.dataloy import DATALOY_AUDIENCE, DataloyAuth
+from ..providers.diagrams import DIAGRAMS_REFRESH_SCOPE, DiagramsAuth
+from ..providers.opsnow import OpsNowAuth
+from ..providers.rated import RATED_TOKEN_PAGE, RatedAuth
 from ._emulator import (
     EXPIRED,
     MISSING,
@@ -66,6 +61,7 @@ from ._server import Reply, Request, _trustme
 
 __all__ = [
     "OPSNOW_SHAPES",
+    "preset_names",
     "CognitoEmulator",
     "DataloyEmulator",
     "DiagramsEmulator",
@@ -127,8 +123,8 @@ class RatedEmulator(ProviderEmulator):
         """``{"token": ...}``: a newly minted token."""
         return {"token": self.mint()}
 
-    def environ(self) -> Dict[str, str]:
-        return {"RATED_TOKEN": self.mint()}
+    def environ_values(self) -> Dict[str, str]:
+        return {"token": self.mint()}
 
     def auth(self, *, token: Optional[str] = None, **options: Any) -> RatedAuth:
         """``RatedAuth`` with *token* (default: a newly minted one) and this
@@ -196,8 +192,8 @@ class OpsNowEmulator(ProviderEmulator):
     def credentials(self) -> Dict[str, str]:
         return {"api_key": self.api_key}
 
-    def environ(self) -> Dict[str, str]:
-        return {"OPSNOW_API_KEY": self.api_key, "OPSNOW_TOKEN_URL": self.token_url, **self._trust_environ()}
+    def environ_values(self) -> Dict[str, str]:
+        return {"api_key": self.api_key, "token_url": self.token_url}
 
     def auth(self, **options: Any) -> OpsNowAuth:
         """``OpsNowAuth`` for this emulator; *options* go to ``OpsNowAuth``."""
@@ -296,13 +292,12 @@ class CognitoEmulator(ProviderEmulator):
     def credentials(self) -> Dict[str, str]:
         return {"client_id": self.client_id, "client_secret": self.client_secret}
 
-    def environ(self) -> Dict[str, str]:
+    def environ_values(self) -> Dict[str, str]:
         return {
-            "COGNITO_CLIENT_ID": self.client_id,
-            "COGNITO_CLIENT_SECRET": self.client_secret,
-            "COGNITO_TOKEN_URL": self.token_url,
-            "COGNITO_SCOPE": COGNITO_SCOPE_EXAMPLE,
-            **self._trust_environ(),
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "token_url": self.token_url,
+            "scope": COGNITO_SCOPE_EXAMPLE,
         }
 
     def auth(self, **options: Any) -> CognitoAuth:
@@ -406,13 +401,12 @@ class DataloyEmulator(ProviderEmulator):
     def credentials(self) -> Dict[str, str]:
         return {"client_id": self.client_id, "client_secret": self.client_secret}
 
-    def environ(self) -> Dict[str, str]:
+    def environ_values(self) -> Dict[str, str]:
         return {
-            "DATALOY_CLIENT_ID": self.client_id,
-            "DATALOY_CLIENT_SECRET": self.client_secret,
-            "DATALOY_TOKEN_URL": self.token_url,
-            "DATALOY_AUDIENCE": DATALOY_AUDIENCE,
-            **self._trust_environ(),
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "token_url": self.token_url,
+            "audience": DATALOY_AUDIENCE,
         }
 
     def auth(self, **options: Any) -> DataloyAuth:
@@ -540,12 +534,11 @@ class DiagramsEmulator(ProviderEmulator):
     def credentials(self) -> Dict[str, str]:
         return {"application_id": self.application_id, "application_secret": self.application_secret}
 
-    def environ(self) -> Dict[str, str]:
+    def environ_values(self) -> Dict[str, str]:
         return {
-            "DIAGRAMS_APPLICATION_ID": self.application_id,
-            "DIAGRAMS_APPLICATION_SECRET": self.application_secret,
-            "DIAGRAMS_TOKEN_URL": self.token_url,
-            **self._trust_environ(),
+            "application_id": self.application_id,
+            "application_secret": self.application_secret,
+            "token_url": self.token_url,
         }
 
     def auth(self, **options: Any) -> DiagramsAuth:
@@ -623,14 +616,35 @@ def _iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-# -- all five ---------------------------------------------------------------------------------------
-
-Emulator = Union[RatedEmulator, OpsNowEmulator, CognitoEmulator, DataloyEmulator, DiagramsEmulator]
+# -- every preset's emulator, from the registry ------------------------------------------------------
 
 
-class LocalProviders:
-    """The five provider emulations, each on its own loopback origin, sharing one CA.
+def preset_names() -> Tuple[str, ...]:
+    """The registry names of the presets that have a local emulator, by name: the
+    built-in ones and those of installed plug-ins. (A provider whose class is not a
+    preset of its own, such as the generic ``oauth2`` server, has its own fixture.)"""
+    from ..providers.registry import list_providers
 
+    return tuple(
+        provider.name
+        for provider in list_providers()
+        if provider.emulator is not None and getattr(provider.auth_class, "provider_name", None) == provider.name
+    )
+
+
+class _Names(type):
+    """Gives ``LocalProviders.NAMES``, read from the registry when first asked for."""
+
+    @property
+    def NAMES(cls) -> Tuple[str, ...]:
+        return preset_names()
+
+
+class LocalProviders(metaclass=_Names):
+    """Every preset's emulator, each on its own loopback origin, sharing one CA.
+
+    The presets are those of the provider registry that have an emulator: the five
+    built in (Rated, OpsNow, Cognito, Dataloy, Diagrams) and any a plug-in adds.
     Use as a context manager; index by name::
 
         with LocalProviders() as providers:
@@ -641,22 +655,34 @@ class LocalProviders:
         tls: HTTPS (needs ``trustme``); default HTTPS when ``trustme`` is
             installed, plain HTTP on loopback otherwise.
         clock: the providers' clock (a :class:`ManualClock` in tests).
+        names: the providers to run (default :attr:`NAMES`: all of them).
 
     Attributes:
-        rated, opsnow, cognito, dataloy, diagrams: the emulators.
-        verify: the CA bundle that all five certificates chain to (a file path),
+        NAMES: the registry names of every preset with an emulator (also on the class).
+        rated, opsnow, cognito, dataloy, diagrams: the emulators; a plug-in's is the
+            attribute of its name with dashes as underscores.
+        verify: the CA bundle that all the certificates chain to (a file path),
             or True over plain HTTP; for ``verify=`` or ``REQUESTS_CA_BUNDLE``.
     """
 
-    NAMES = ("rated", "opsnow", "cognito", "dataloy", "diagrams")
+    rated: RatedEmulator
+    opsnow: OpsNowEmulator
+    cognito: CognitoEmulator
+    dataloy: DataloyEmulator
+    diagrams: DiagramsEmulator
 
-    def __init__(self, *, tls: Optional[bool] = None, clock: Clock = time.time) -> None:
+    def __init__(
+        self, *, tls: Optional[bool] = None, clock: Clock = time.time, names: Optional[Sequence[str]] = None
+    ) -> None:
+        from ..providers.registry import get_provider
+
         trustme = _trustme()
         if tls is None:
             tls = trustme is not None
         if tls and trustme is None:
             raise RuntimeError("LocalProviders(tls=True) needs trustme: pip install 'requests-multiauth[testing]'")
         self.tls = tls
+        self.NAMES: Tuple[str, ...] = tuple(names) if names is not None else preset_names()
         self.verify: Union[str, bool] = True
         self._tmpdir: Optional[str] = None
         ca = None
@@ -665,20 +691,23 @@ class LocalProviders:
             self._tmpdir = tempfile.mkdtemp(prefix="multiauth-providers-")
             self.verify = os.path.join(self._tmpdir, "ca.pem")
             ca.cert_pem.write_to_path(self.verify)
-        self.rated = RatedEmulator(tls=tls, ca=ca, clock=clock)
-        self.opsnow = OpsNowEmulator(tls=tls, ca=ca, clock=clock)
-        self.cognito = CognitoEmulator(tls=tls, ca=ca, clock=clock)
-        self.dataloy = DataloyEmulator(tls=tls, ca=ca, clock=clock)
-        self.diagrams = DiagramsEmulator(tls=tls, ca=ca, clock=clock)
+        self._emulators: Dict[str, ProviderEmulator] = {}
+        for name in self.NAMES:
+            factory = get_provider(name).emulator
+            if factory is None:
+                raise KeyError(f"{name!r} has no local emulator: {', '.join(preset_names())} do")
+            emulator = factory(tls=tls, ca=ca, clock=clock)
+            self._emulators[name] = emulator
+            setattr(self, name.replace("-", "_"), emulator)
 
-    def __getitem__(self, name: str) -> Emulator:
-        if name not in self.NAMES:
+    def __getitem__(self, name: str) -> Any:
+        emulator = self._emulators.get(name)
+        if emulator is None:
             raise KeyError(f"{name!r}: the local providers are {', '.join(self.NAMES)}")
-        emulator: Emulator = getattr(self, name)
         return emulator
 
-    def __iter__(self) -> Iterator[Emulator]:
-        return (self[name] for name in self.NAMES)
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(self._emulators.values()))
 
     def __repr__(self) -> str:
         return "LocalProviders(" + ", ".join(f"{e.name}={e.url!r}" for e in self) + ")"
@@ -696,13 +725,13 @@ class LocalProviders:
         return env
 
     def start(self) -> LocalProviders:
-        """Start all five; returns self."""
+        """Start them all; returns self."""
         for emulator in self:
             emulator.start()
         return self
 
     def stop(self) -> None:
-        """Stop all five and delete the CA bundle."""
+        """Stop them all and delete the CA bundle."""
         # Each server takes up to its poll interval to notice; stop them side by side.
         stopping = [threading.Thread(target=emulator.stop, name=f"stop {emulator.name}") for emulator in self]
         for thread in stopping:

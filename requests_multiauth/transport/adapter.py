@@ -25,7 +25,7 @@ requests get a token.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Protocol, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Protocol, Tuple, Union
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -34,6 +34,9 @@ from requests.adapters import HTTPAdapter
 from ..errors import ConfigurationError
 from ..token import Token
 from .urls import Origin, origin, safe_url
+
+if TYPE_CHECKING:
+    from ..presentation import Presenter
 
 __all__ = ["AdapterAuth", "AuthAdapter", "mark_cross_origin_hop"]
 
@@ -47,7 +50,11 @@ CROSS_ORIGIN_HOP = "_requests_multiauth_cross_origin_hop"
 class AdapterAuth(Protocol):
     """What :class:`AuthAdapter` needs from an auth; every auth of this package has it."""
 
-    header_name: str
+    @property
+    def header_name(self) -> str: ...
+
+    @property
+    def presenter(self) -> Presenter: ...
 
     def authorize(self, request: requests.PreparedRequest) -> Token: ...
 
@@ -243,8 +250,8 @@ class AuthAdapter(HTTPAdapter):
         if self.serves(urljoin(response.url or request.url or "", location)):
             return
         for sent in {id(request): request, id(response.request): response.request}.values():
-            sent.headers.pop(self.auth.header_name, None)
-            sent.headers.pop("DPoP", None)
+            for name in self.auth.presenter.header_names:  # the token and whatever goes with it (a DPoP proof)
+                sent.headers.pop(name, None)
 
     # -- lifecycle -------------------------------------------------------------------
 

@@ -15,25 +15,39 @@ failure into a typed error:
   :class:`~requests_multiauth.errors.TokenResponseError`.
 
 The decoded answer then goes to :func:`~requests_multiauth.token.parse_token_response`.
+
+Where the request goes next: the answer goes to the grant's parser (token.py) and the
+Token to the engine (engine/manager.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import email.utils
 import errno
 import json
 import logging
 import os
-import random
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Set, Tuple, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    NoReturn,
+    Optional,
+    Protocol,
+    Set,
+    Tuple,
+    Union,
+)
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
 
-from ..dpop import DPOP_NONCE_ERROR, DPoPProofs
 from ..engine import fork as _fork
 from ..errors import (
     TLS_HINT,
@@ -48,12 +62,23 @@ from ..errors import (
 )
 from ..telemetry import AuthTelemetry, log_fields
 from . import pool as _pool
+from .retry import DEFAULT_RETRY, RetryPolicy, Transient, parse_retry_after, retrying
+from .tls import call_verify
 from .urls import check_transport, safe_url
 
 if TYPE_CHECKING:
     from ..grants.base import GrantRequest
 
-__all__ = ["DEFAULT_TOKEN_TIMEOUT", "AttemptExtras", "ClientCert", "RetryPolicy", "TokenEndpoint"]
+__all__ = [
+    "DEFAULT_RETRY",
+    "DEFAULT_TOKEN_TIMEOUT",
+    "AttemptExtras",
+    "ClientCert",
+    "RetryPolicy",
+    "TokenEndpoint",
+    "TryHook",
+    "parse_retry_after",
+]
 
 log = logging.getLogger("requests_multiauth")
 
@@ -71,74 +96,6 @@ ClientCert = Union[str, Tuple[str, str]]
 #: answer in well under a second; a read that takes 10 s has failed, and the
 #: retry that follows is more likely to succeed than further waiting.
 DEFAULT_TOKEN_TIMEOUT: Timeout = (3.05, 10.0)
-
-#: Statuses that mean "try again later" rather than "no".
-TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How a token request is retried after a transient fault.
-
-    Transient faults are connection errors, timeouts, an answer cut off midway,
-    HTTP 408/425/429/5xx and a 400 whose body says "Rate exceeded" (AWS Cognito's
-    throttling answer). Refusals are never retried.
-
-    Attributes:
-        attempts: how many times the request is sent at most, first try included.
-        backoff: the wait before the first retry, in seconds; it doubles on each
-            further retry, with up to 50% random jitter so that many clients do
-            not retry in step.
-        max_backoff: the longest wait between two tries, in seconds.
-        max_retry_after: the longest ``Retry-After`` honoured, in seconds; a
-            server asking for more is waited on this long, then retried.
-        budget: the total time, in seconds, a token request may take including
-            waits; no retry is started that would end past it. (The last try
-            itself may still take up to the read timeout.)
-        statuses: the HTTP statuses retried (default 408, 425, 429 and the
-            usual 5xx). A metadata endpoint retries more: Azure IMDS answers 404
-            and 410 while it updates (see the Azure managed identity preset).
-    """
-
-    attempts: int = 4
-    backoff: float = 0.5
-    max_backoff: float = 8.0
-    max_retry_after: float = 30.0
-    budget: float = 60.0
-    statuses: FrozenSet[int] = TRANSIENT_STATUSES
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ConfigurationError("RetryPolicy.attempts must be at least 1")
-        if min(self.backoff, self.max_backoff, self.max_retry_after, self.budget) < 0:
-            raise ConfigurationError("RetryPolicy durations must not be negative")
-
-    def delay(self, retry: int, retry_after: Optional[float]) -> float:
-        """Seconds to wait before retry number *retry* (1 for the first retry)."""
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_retry_after)
-        base: float = min(self.max_backoff, self.backoff * 2.0 ** (retry - 1))
-        return base * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
-
-
-#: Used when none is given: four tries within a minute.
-DEFAULT_RETRY = RetryPolicy()
-
-
-def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(moment.timestamp() - now, 0.0)
 
 
 @dataclass(frozen=True)
@@ -161,18 +118,30 @@ class AttemptExtras:
     secrets: Tuple[str, ...] = ()
 
 
-class _Transient(Exception):
-    """A failed try that may succeed if repeated."""
+class TryHook(Protocol):
+    """What an auth adds to every try of its token calls, and how it reads each answer.
 
-    def __init__(self, reason: str, status_code: Optional[int] = None, retry_after: Optional[float] = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.status_code = status_code
-        self.retry_after = retry_after
+    The endpoint calls it without knowing what it is: with ``dpop=``, the auth's
+    :class:`~requests_multiauth.dpop.DPoPProofs` (a proof on every try, the
+    nonces its answers carry, one immediate resend for ``use_dpop_nonce``).
+    """
+
+    def headers(self, method: str, url: str) -> Mapping[str, str]:
+        """Headers this try of a *method* request to *url* adds."""
+        ...
+
+    def observe(self, response: requests.Response) -> None:
+        """Called with every answer of the token endpoint."""
+        ...
+
+    def send_again(self, response: requests.Response) -> Optional[str]:
+        """Why the server wants the try that got *response* sent again at once
+        (not a retry of the retry policy), or None."""
+        ...
 
 
-class _NonceDemanded(TokenRequestError):
-    """The server asked for a DPoP nonce the try did not carry (RFC 9449 §8): send again at once.
+class _SendAgain(TokenRequestError):
+    """The server asked for this try to be sent again at once (see TryHook.send_again).
     Never leaves the endpoint; a TokenRequestError so that telemetry counts the answer as a refusal."""
 
 
@@ -199,10 +168,10 @@ class TokenEndpoint:
             recorder of its own, named ``TokenEndpoint``.
         sleep: waits between tries; replaceable in tests.
         monotonic: the clock the retry budget is measured on; replaceable in tests.
-        dpop: the DPoP key and nonces of the auth: every try carries a new
-            ``DPoP`` proof for this URL, and a 400 ``use_dpop_nonce`` answer is
-            sent again once, at once, with the nonce it gives (not a retry of
-            the retry policy).
+        try_hook: what the auth adds to every try and reads of every answer
+            (:class:`TryHook`). With ``dpop=``: a new ``DPoP`` proof on every
+            try, and a 400 ``use_dpop_nonce`` answer is sent again once, at
+            once, with the nonce it gives (not a retry of the retry policy).
         cert: a client certificate presented in the TLS handshake of every
             token call (RFC 8705 mutual TLS), as requests takes it: a PEM path
             or a (certificate path, key path) pair.
@@ -226,7 +195,7 @@ class TokenEndpoint:
         telemetry: Optional[AuthTelemetry] = None,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
-        dpop: Optional[DPoPProofs] = None,
+        try_hook: Optional[TryHook] = None,
         cert: Optional[ClientCert] = None,
         plain_http_hosts: Iterable[str] = (),
     ) -> None:
@@ -250,7 +219,7 @@ class TokenEndpoint:
         self._secrets: List[Optional[str]] = [s for s in secrets if s]
         self._sleep = sleep
         self._monotonic = monotonic
-        self.dpop = dpop
+        self.try_hook = try_hook
         self.cert = cert
         self.telemetry = telemetry if telemetry is not None else AuthTelemetry(type(self).__name__)
         _fork.register(self)
@@ -305,40 +274,39 @@ class TokenEndpoint:
             TokenResponseError: a 2xx whose body is not a token answer.
         """
         where = f"the token endpoint {safe_url(self.url)}"
-        policy = self.retry
-        started = self._monotonic()
-        last: Optional[_Transient] = None
-        for attempt in range(1, policy.attempts + 1):
-            if last is not None:
-                wait = policy.delay(attempt - 1, last.retry_after)
-                if self._monotonic() - started + wait > policy.budget:
-                    log.warning(
-                        "%s: %s; giving up, the retry budget of %g s is spent",
-                        where,
-                        last.reason,
-                        policy.budget,
-                        extra=log_fields(
-                            "token.give_up", url=safe_url(self.url), reason=last.reason, attempts=attempt - 1
-                        ),
-                    )
-                    return self._give_up(where, last, attempt - 1, budget=policy.budget)
+
+        def on_retry(fault: Transient, wait: float, attempt: int) -> None:
+            log.warning(
+                "%s: %s; retrying in %.1f s (attempt %d of %d)",
+                where,
+                fault.reason,
+                wait,
+                attempt,
+                self.retry.attempts,
+                extra=log_fields(
+                    "token.retry", url=safe_url(self.url), reason=fault.reason, wait=wait, attempt=attempt
+                ),
+            )
+
+        def give_up(fault: Transient, attempts: int, budget: Optional[float]) -> NoReturn:
+            if budget is not None:
                 log.warning(
-                    "%s: %s; retrying in %.1f s (attempt %d of %d)",
+                    "%s: %s; giving up, the retry budget of %g s is spent",
                     where,
-                    last.reason,
-                    wait,
-                    attempt,
-                    policy.attempts,
-                    extra=log_fields(
-                        "token.retry", url=safe_url(self.url), reason=last.reason, wait=wait, attempt=attempt
-                    ),
+                    fault.reason,
+                    budget,
+                    extra=log_fields("token.give_up", url=safe_url(self.url), reason=fault.reason, attempts=attempts),
                 )
-                self._sleep(wait)
-            try:
-                return self._attempt(make, grant, attempt, parse, read)
-            except _Transient as transient:
-                last = transient
-        return self._give_up(where, last or _Transient("no attempt was made"), policy.attempts)
+            self._give_up(where, fault, attempts, budget=budget)
+
+        return retrying(
+            self.retry,
+            lambda attempt: self._attempt(make, grant, attempt, parse, read),
+            on_retry=on_retry,
+            give_up=give_up,
+            sleep=self._sleep,
+            monotonic=self._monotonic,
+        )
 
     def _attempt(
         self,
@@ -348,25 +316,27 @@ class TokenEndpoint:
         parse: Optional[Callable[[Any], Any]],
         read: Optional[Callable[[requests.Response, str], Any]] = None,
     ) -> Any:
-        """One try, with what *make* makes for it. With DPoP: a new proof, and a
-        nonce the server demands answered once, at once (with a new assertion too)."""
+        """One try, with what *make* makes for it, and what the auth's hook adds (a DPoP
+        proof). A server that asks for the try again at once (a DPoP nonce) gets it
+        once, made anew (with a new assertion too)."""
         sending = self._prepare(make())
-        dpop = self.dpop
-        if dpop is None:
+        hook = self.try_hook
+        if hook is None:
             with self.telemetry.token_request(grant, sending.url, attempt):  # logs the attempt, times and counts it
                 return self._try(sending, attempt, parse, read=read)
         try:
             with self.telemetry.token_request(grant, sending.url, attempt):
-                return self._try(_with_proof(dpop, sending), attempt, parse, read=read)
-        except _NonceDemanded:
+                return self._try(_with_hook(hook, sending), attempt, parse, read=read)
+        except _SendAgain as again:
             log.debug(
-                "%s asked for a DPoP nonce; sending the token request again with it",
+                "%s asked for %s; sending the token request again with it",
                 sending.where,
+                again,
                 extra=log_fields("token.dpop_nonce", url=safe_url(sending.url), attempt=attempt),
             )
         sending = self._prepare(make())
         with self.telemetry.token_request(grant, sending.url, attempt):
-            return self._try(_with_proof(dpop, sending), attempt, parse, nonce_retry=False, read=read)
+            return self._try(_with_hook(hook, sending), attempt, parse, send_again=False, read=read)
 
     def _prepare(self, request: GrantRequest) -> _Sending:
         """What one try sends: *request* with its URL checked and its headers complete."""
@@ -401,17 +371,13 @@ class TokenEndpoint:
         attempt: int,
         parse: Optional[Callable[[Any], Any]],
         *,
-        nonce_retry: bool = True,
+        send_again: bool = True,
         read: Optional[Callable[[requests.Response, str], Any]] = None,
     ) -> Any:
         where, secrets = sending.where, sending.secrets
         session = self._session
-        if self._own_session is not None:
-            verify = session.verify
-            # A session's own CA bundle would otherwise lose to REQUESTS_CA_BUNDLE.
-            verify_now: Union[bool, str, None] = None if verify is True else verify
-        else:  # the shared session: this endpoint's verify= (a path or False) wins, else the environment's
-            verify_now = self._verify
+        # The session's own CA bundle, or this endpoint's verify= for the shared session, wins over the environment's.
+        verify_now = call_verify(session.verify) if self._own_session is not None else self._verify
         try:
             response = session.request(
                 sending.method,
@@ -428,7 +394,7 @@ class TokenEndpoint:
         except requests.exceptions.SSLError as exc:
             _raise_if_out_of_resources(exc, where, attempt)
             if "eof" in str(exc).lower():  # closed during the handshake: an overloaded or restarting server
-                raise _Transient("the connection closed during the TLS handshake") from None
+                raise Transient("the connection closed during the TLS handshake") from None
             raise TokenRequestError(
                 with_what_to_do(f"{where} failed TLS verification ({type(exc).__name__})", TLS_HINT),
                 attempts=attempt,
@@ -438,16 +404,19 @@ class TokenEndpoint:
             raise ConfigurationError(f"{where} is not a valid URL: {exc}") from None
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
             _raise_if_out_of_resources(exc, where, attempt)
-            raise _Transient(_describe_network_error(exc)) from None
+            raise Transient(_describe_network_error(exc)) from None
         except (OSError, MemoryError, RuntimeError) as exc:  # not wrapped by requests (loading the CA bundle)
             _raise_if_out_of_resources(exc, where, attempt)
             raise
 
         status = response.status_code
-        if self.dpop is not None:
-            self.dpop.remember(response)
-            if nonce_retry and status == 400 and self.dpop.new_nonce_demanded(response):
-                raise _NonceDemanded(f"{where} asked for a DPoP nonce", status_code=400, error=DPOP_NONCE_ERROR)
+        hook = self.try_hook
+        if hook is not None:
+            hook.observe(response)
+            reason = hook.send_again(response) if send_again else None
+            if reason is not None:
+                error, _description = _error_fields(_json_object(text))
+                raise _SendAgain(reason, status_code=status, error=error)
         if 200 <= status < 300:
             answer = _decode_success(response, text, where, secrets) if read is None else read(response, text)
             if parse is None:
@@ -473,7 +442,7 @@ class TokenEndpoint:
         error, description = _error_fields(fields)
         if status in self.retry.statuses or (status == 400 and _is_throttling(text)):
             retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
-            raise _Transient(f"HTTP {status}" + (f" {error}" if error else ""), status, retry_after)
+            raise Transient(f"HTTP {status}" + (f" {error}" if error else ""), status, retry_after)
         if description is None and error is None:
             description = excerpt(text, secrets) if text.strip() else None
         raise oauth_error(
@@ -485,7 +454,7 @@ class TokenEndpoint:
             attempts=attempt,
         )
 
-    def _give_up(self, where: str, last: _Transient, attempts: int, budget: Optional[float] = None) -> Any:
+    def _give_up(self, where: str, last: Transient, attempts: int, budget: Optional[float] = None) -> NoReturn:
         tries = "once" if attempts == 1 else f"{attempts} times"
         spent = f"; the retry budget of {budget:g} s is spent" if budget is not None else ""
         raise TokenRequestError(
@@ -496,9 +465,9 @@ class TokenEndpoint:
         )
 
 
-def _with_proof(dpop: DPoPProofs, sending: _Sending) -> _Sending:
-    """*sending* with a new DPoP proof for its method and URL."""
-    return dataclasses.replace(sending, headers={**sending.headers, "DPoP": dpop.proof(sending.method, sending.url)})
+def _with_hook(hook: TryHook, sending: _Sending) -> _Sending:
+    """*sending* with the headers *hook* adds to this try (a new DPoP proof for its method and URL)."""
+    return dataclasses.replace(sending, headers={**sending.headers, **hook.headers(sending.method, sending.url)})
 
 
 @dataclass(frozen=True)

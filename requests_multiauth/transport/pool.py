@@ -21,6 +21,8 @@ A session given with ``session=`` stays the caller's: nothing here touches it.
 After ``os.fork()`` the child makes a new shared session on first use and never
 sends on the parent's connections (a TLS stream written by two processes breaks
 for both); the SSL contexts hold no connection state and are kept.
+
+Where the request goes next: urllib3 and the wire.
 """
 
 from __future__ import annotations

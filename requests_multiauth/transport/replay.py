@@ -5,6 +5,8 @@ server; :mod:`requests_multiauth.auth` and :mod:`requests_multiauth.transport.ad
 act on it. We follow requests' own recipe (``HTTPDigestAuth.handle_401``):
 read and close the 401, copy the request, rewind its body, send the copy
 through the same adapter, keep the first response in ``history``.
+
+Where the request goes next: the flow (flow.py) or the adapter sends the copy once.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ REPLAYED = "_requests_multiauth_replayed"
 #: The one reason not to replay a 401 that our token did earn: the caller must
 #: give that token up some other way (see TokenAuth.replay_once).
 UNREWINDABLE = "its body is a stream that cannot be rewound and sent again"
+
+#: Why a 401 to a token that cannot be renewed here (a static token) is returned as is.
+CANNOT_RENEW = "the token cannot be renewed here"
 
 #: Why a DPoP nonce challenge is not answered: it asks for the very nonce the request
 #: carried, so a replay would get the same answer (see DPoPProofs.new_nonce_demanded).

@@ -14,12 +14,14 @@ leaves a URL under a :meth:`~MultiAuthSession.mount_auth` prefix to that
 prefix's :class:`~requests_multiauth.AuthAdapter` (the session's ``auth`` is
 not applied to it); ``send`` fills in the default timeout; the adapter
 (adapter.py) authenticates, sends with urllib3 retries, and replays a 401 once.
+
+Where the request goes next: the auth of the session or of the mounted adapter
+(flow.py, adapter.py), then the wire.
 """
 
 from __future__ import annotations
 
 import copy
-import random
 import re
 from typing import Any, Dict, Optional, Set, Tuple, Union
 from urllib.parse import urlsplit
@@ -31,6 +33,8 @@ from urllib3.util.retry import Retry
 
 from ..errors import ConfigurationError
 from .adapter import AdapterAuth, AuthAdapter, is_cross_origin_hop, mark_cross_origin_hop
+from .retry import DEFAULT_RETRY, jitter
+from .tls import call_verify
 from .urls import origin, safe_url
 
 __all__ = [
@@ -60,14 +64,15 @@ DEFAULT_RETRIES = 3
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 #: urllib3's backoff factor: no wait before the first retry, then 1 s, 2 s, 4 s ...
-RETRY_BACKOFF = 0.5
+#: (the numbers of the package's one retry policy, transport/retry.py).
+RETRY_BACKOFF = DEFAULT_RETRY.backoff
 
 #: The longest wait between two tries when the server does not say (Retry-After).
-RETRY_BACKOFF_MAX = 10.0
+RETRY_BACKOFF_MAX = DEFAULT_RETRY.max_backoff
 
 #: The longest ``Retry-After`` honoured; a server asking for more is waited on
 #: this long, then retried, so that one answer cannot stall a worker for hours.
-RETRY_AFTER_MAX = 30.0
+RETRY_AFTER_MAX = DEFAULT_RETRY.max_retry_after
 
 _HAS_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -78,7 +83,7 @@ class _Retry(Retry):
 
     def get_backoff_time(self) -> float:
         backoff = min(super().get_backoff_time(), RETRY_BACKOFF_MAX)
-        return backoff * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, so clients do not retry in step
+        return jitter(backoff)  # so that clients do not retry in step
 
     def get_retry_after(self, response: Any) -> Optional[float]:
         try:
@@ -275,9 +280,7 @@ class MultiAuthSession(requests.Session):
             return False
         return isinstance(adapter, AuthAdapter) and adapter.serves(url)
 
-    def merge_environment_settings(
-        self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> Dict[str, Any]:
+    def merge_environment_settings(self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any) -> Dict[str, Any]:
         """requests' merge of the environment, except that a ``verify`` set on the
         session beats ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` (see the class docstring).
 
@@ -285,8 +288,8 @@ class MultiAuthSession(requests.Session):
         or True; passing the session's own CA bundle on for a request that gave
         none keeps them out. A request's explicit ``verify=`` is left as given.
         """
-        if verify is None and self.verify is not True:
-            verify = self.verify
+        if verify is None:
+            verify = call_verify(self.verify)
         merged: Dict[str, Any] = super().merge_environment_settings(url, proxies, stream, verify, cert)
         return merged
 
@@ -320,9 +323,16 @@ class MultiAuthSession(requests.Session):
                 prepared_request.headers.pop(name, None)
 
     def _token_headers(self) -> Set[str]:
-        auths = [self.auth, *(adapter.auth for adapter in self._mounted_auths().values())]
-        names = (getattr(a, "header_name", None) for a in auths)
-        return {"Authorization", "DPoP", *(name for name in names if name)}  # DPoP: a proof is for its own URL
+        """Every header an auth of this session sets (their presenters say which), and Authorization."""
+        names = {"Authorization"}
+        for auth in (self.auth, *(adapter.auth for adapter in self._mounted_auths().values())):
+            presenter = getattr(auth, "presenter", None)
+            header = getattr(auth, "header_name", None)  # an auth of another library may name one
+            if presenter is not None:
+                names.update(presenter.header_names)
+            elif isinstance(header, str):
+                names.add(header)
+        return names
 
     # -- lifecycle and description --------------------------------------------------------
 

@@ -5,17 +5,19 @@ endpoint is plain HTTP on a link-local address, and the token request to it carr
 no secret. So a grant may list ``plain_http_hosts``, and :func:`check_transport`
 lets plain HTTP through to one of them only when :func:`metadata_origin` said it is a
 metadata endpoint: a link-local metadata address (:data:`METADATA_HOSTS`), or the
-endpoint the platform names in its own variable (:data:`METADATA_VARIABLES`). No
+endpoint the platform names in its own variable (which variables: the metadata presets'
+provider records, whose values the preset passes as *named*). No
 other host, loopback included, is ever reached over HTTP this way, and the token a
 metadata endpoint gives still goes only to HTTPS APIs (the API request's check
 passes no ``plain_http_hosts``).
+
+Where the request goes next: on, if the rules allow it; else an InsecureTransportError.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
-from typing import Iterable, Mapping, Optional, Tuple
+from typing import Iterable, Optional, Tuple
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError, InsecureTransportError
@@ -90,8 +92,8 @@ def check_transport(
         if allowed:  # listed, but not by the metadata rule
             hint = (
                 "plain HTTP is allowed only to a cloud metadata endpoint (a link-local metadata address, or the "
-                f"endpoint named by {', '.join(METADATA_VARIABLES)}); list it in plain_http_hosts as "
-                "requests_multiauth.transport.urls.metadata_origin(url) returns it, or use https://"
+                "endpoint the platform's own variable names); list it in plain_http_hosts as "
+                "requests_multiauth.transport.urls.metadata_origin() returns it, or use https://"
             )
         elif allow_insecure_loopback:
             hint = "allow_insecure_loopback=True permits plain HTTP to loopback only"
@@ -108,19 +110,6 @@ def check_transport(
 #: https://cloud.google.com/compute/docs/metadata/querying-metadata
 #: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-data-retrieval.html
 METADATA_HOSTS = ("169.254.169.254", "fd00:ec2::254", "metadata.google.internal")
-
-#: Azure App Service, Functions and Container Apps name their managed-identity endpoint here
-#: (https://learn.microsoft.com/en-us/azure/app-service/overview-managed-identity#rest-endpoint-reference).
-IDENTITY_ENDPOINT = "IDENTITY_ENDPOINT"
-#: AKS pod identity (and azure-identity's override of the IMDS host): the IMDS origin to use.
-AZURE_POD_IDENTITY_AUTHORITY_HOST = "AZURE_POD_IDENTITY_AUTHORITY_HOST"
-#: google-auth's override of the metadata server's host (``host`` or ``host:port``).
-GCE_METADATA_HOST = "GCE_METADATA_HOST"
-#: google-auth's override of the metadata server's IP, used for detection (``ip`` or ``ip:port``).
-GCE_METADATA_IP = "GCE_METADATA_IP"
-
-#: The platform variables that may name a metadata endpoint reached over plain HTTP.
-METADATA_VARIABLES = (IDENTITY_ENDPOINT, AZURE_POD_IDENTITY_AUTHORITY_HOST, GCE_METADATA_HOST, GCE_METADATA_IP)
 
 
 class MetadataOrigin(str):
@@ -145,7 +134,7 @@ def host_port(url: str) -> str:
 
 def _variable_origin(value: str) -> Optional[str]:
     """``host:port`` a platform variable names: a URL (``http://127.0.0.1:41741/msi/token``)
-    or a bare ``host[:port]`` (``GCE_METADATA_HOST=metadata.google.internal``)."""
+    or a bare ``host[:port]`` (``metadata.google.internal``, ``127.0.0.1:8080``)."""
     value = value.strip()
     if not value:
         return None
@@ -159,22 +148,20 @@ def _variable_origin(value: str) -> Optional[str]:
         return None
 
 
-def metadata_origin(url: str, environ: Optional[Mapping[str, str]] = None) -> Optional[MetadataOrigin]:
+def metadata_origin(url: str, named: Iterable[str] = ()) -> Optional[MetadataOrigin]:
     """The metadata rule: ``host:port`` of *url* if it may be called over plain HTTP, else None.
 
     *url* qualifies when it is ``http://`` to a link-local metadata address
-    (:data:`METADATA_HOSTS`), or to the very origin one of :data:`METADATA_VARIABLES`
-    names in *environ* (default ``os.environ``): the platform says where its
-    metadata endpoint is, as the vendors' SDKs read it. Anything else is None.
+    (:data:`METADATA_HOSTS`), or to the very origin of one of *named*: the endpoints
+    the platform names in its own variables (App Service's identity endpoint, AKS pod
+    identity's IMDS host, google-auth's metadata host), as the preset read them from
+    the variables its provider record declares. Anything else is None.
     """
     if urlsplit(url).scheme.lower() != "http":
         return None
     here = host_port(url)
-    host = origin(url)[1].strip("[]")
-    if host in METADATA_HOSTS:
+    if origin(url)[1].strip("[]") in METADATA_HOSTS:
         return MetadataOrigin(here)
-    source = os.environ if environ is None else environ
-    for name in METADATA_VARIABLES:
-        if _variable_origin(source.get(name, "")) == here:
-            return MetadataOrigin(here)
+    if any(_variable_origin(value) == here for value in named):
+        return MetadataOrigin(here)
     return None

@@ -1,0 +1,146 @@
+"""The one retry policy of the HTTP calls the package makes on its own, with its one backoff and jitter.
+
+Token calls (:mod:`.endpoint`), discovery (:mod:`requests_multiauth.discovery`)
+and metadata endpoints retry a transient fault (a connection error, a timeout,
+429, 5xx) the same way: :class:`RetryPolicy` says how many tries, how long to
+wait before each (``Retry-After`` when the server says, else an exponential
+backoff with :func:`jitter`), and within what total budget; :func:`retrying`
+runs one call under it. :class:`~requests_multiauth.MultiAuthSession` keeps
+urllib3's ``Retry`` for the user's own API requests, with its numbers and its
+jitter from here. The file and Redis caches' lock waits jitter with :func:`jitter` too.
+
+Where the request goes next: the caller's one try (a token POST, a discovery GET).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from dataclasses import dataclass
+from typing import Callable, FrozenSet, NoReturn, Optional, TypeVar
+
+from ..errors import ConfigurationError
+
+__all__ = ["DEFAULT_RETRY", "TRANSIENT_STATUSES", "RetryPolicy", "Transient", "jitter", "parse_retry_after", "retrying"]
+
+T = TypeVar("T")
+
+#: The share of a wait that jitter may take off (up to half), so that many
+#: clients failing together do not retry in step.
+JITTER = 0.5
+
+
+def jitter(seconds: float) -> float:
+    """*seconds* less a random share of up to :data:`JITTER` (the one jitter of the package)."""
+    return seconds * random.uniform(1.0 - JITTER, 1.0)  # noqa: S311 - jitter, not cryptography
+
+
+#: Statuses that mean "try again later" rather than "no".
+TRANSIENT_STATUSES: FrozenSet[int] = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a call the package makes on its own is retried after a transient fault.
+
+    Transient faults are connection errors, timeouts, an answer cut off midway,
+    HTTP 408/425/429/5xx and (for token calls) a 400 whose body says "Rate
+    exceeded" (AWS Cognito's throttling answer). Refusals are never retried.
+
+    Attributes:
+        attempts: how many times the request is sent at most, first try included.
+        backoff: the wait before the first retry, in seconds; it doubles on each
+            further retry, with up to 50% random jitter so that many clients do
+            not retry in step.
+        max_backoff: the longest wait between two tries, in seconds.
+        max_retry_after: the longest ``Retry-After`` honoured, in seconds; a
+            server asking for more is waited on this long, then retried.
+        budget: the total time, in seconds, a request may take including
+            waits; no retry is started that would end past it. (The last try
+            itself may still take up to the read timeout.)
+        statuses: the HTTP statuses retried (:data:`TRANSIENT_STATUSES`). A
+            metadata endpoint retries more: Azure IMDS answers 404 and 410 while
+            it updates (see the Azure managed identity preset).
+    """
+
+    attempts: int = 4
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+    max_retry_after: float = 30.0
+    budget: float = 60.0
+    statuses: FrozenSet[int] = TRANSIENT_STATUSES
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ConfigurationError("RetryPolicy.attempts must be at least 1")
+        if min(self.backoff, self.max_backoff, self.max_retry_after, self.budget) < 0:
+            raise ConfigurationError("RetryPolicy durations must not be negative")
+
+    def delay(self, retry: int, retry_after: Optional[float]) -> float:
+        """Seconds to wait before retry number *retry* (1 for the first retry)."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_retry_after)
+        return jitter(min(self.max_backoff, self.backoff * 2.0 ** (retry - 1)))
+
+
+#: Used when none is given: four tries within a minute.
+DEFAULT_RETRY = RetryPolicy()
+
+
+def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(moment.timestamp() - now, 0.0)
+
+
+class Transient(Exception):
+    """A failed try that may succeed if repeated: what a try raises to be retried."""
+
+    def __init__(self, reason: str, status_code: Optional[int] = None, retry_after: Optional[float] = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.status_code = status_code
+        self.retry_after = retry_after
+
+
+def retrying(
+    policy: RetryPolicy,
+    attempt: Callable[[int], T],
+    *,
+    on_retry: Callable[[Transient, float, int], None],
+    give_up: Callable[[Transient, int, Optional[float]], NoReturn],
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> T:
+    """Call ``attempt(n)`` (n = 1, 2 ...) until it returns, retrying what it raises as :class:`Transient`.
+
+    Before each retry, ``on_retry(fault, wait, n)`` is told (to log it) and the
+    wait is slept. When the tries are spent, or the next wait would end past the
+    budget, ``give_up(last_fault, tries_made, budget_or_None)`` raises the
+    caller's error. Anything else *attempt* raises ends the call at once.
+    """
+    started = monotonic()
+    last: Optional[Transient] = None
+    for number in range(1, policy.attempts + 1):
+        if last is not None:
+            wait = policy.delay(number - 1, last.retry_after)
+            if monotonic() - started + wait > policy.budget:
+                give_up(last, number - 1, policy.budget)
+            on_retry(last, wait, number)
+            sleep(wait)
+        try:
+            return attempt(number)
+        except Transient as fault:
+            last = fault
+    give_up(last or Transient("no attempt was made"), policy.attempts, None)
