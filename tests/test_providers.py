@@ -14,10 +14,12 @@ from urllib.parse import quote_plus
 import pytest
 
 from requests_multiauth import (
+    AzureManagedIdentityAuth,
     CognitoAuth,
     ConfigurationError,
     DataloyAuth,
     DiagramsAuth,
+    GoogleMetadataAuth,
     InvalidClientError,
     OpsNowAuth,
     RatedAuth,
@@ -62,7 +64,8 @@ def test_every_preset_gets_a_token_and_calls_a_protected_resource(local_provider
     assert provider.token_calls == (0 if name == "rated" else 1)  # then reused
     bearer = {r.headers["Authorization"] for r in provider.api_requests()}
     assert len(bearer) == 1
-    assert bearer.pop().startswith("Bearer ey")
+    # Google's metadata server answers opaque access tokens (ya29.), as Google's does; the others JWTs.
+    assert bearer.pop().startswith("Bearer ya29." if name == "google-metadata" else "Bearer ey")
 
 
 # -- Rated -------------------------------------------------------------------------------------------
@@ -562,6 +565,8 @@ PRESETS: Dict[str, Type[Any]] = {
     "cognito": CognitoAuth,
     "dataloy": DataloyAuth,
     "diagrams": DiagramsAuth,
+    "azure-managed-identity": AzureManagedIdentityAuth,
+    "google-metadata": GoogleMetadataAuth,
 }
 
 REQUIRED = {

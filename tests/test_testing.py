@@ -560,8 +560,16 @@ def test_token_requests_and_api_requests_split_the_log(dataloy_provider: Dataloy
 
 
 def test_local_providers_are_five_origins_indexable_by_name(local_providers: LocalProviders) -> None:
-    assert [p.name for p in local_providers] == ["rated", "opsnow", "cognito", "dataloy", "diagrams"]
-    assert len({p.url for p in local_providers}) == 5
+    assert [p.name for p in local_providers] == [
+        "rated",
+        "opsnow",
+        "cognito",
+        "dataloy",
+        "diagrams",
+        "azure-managed-identity",
+        "google-metadata",
+    ]
+    assert len({p.url for p in local_providers}) == 7
     assert local_providers["cognito"] is local_providers.cognito
     with pytest.raises(KeyError, match="rated, opsnow"):
         local_providers["github"]
@@ -625,6 +633,10 @@ def test_environ_names_every_variable_of_every_preset(local_providers: LocalProv
         "COGNITO_CA_BUNDLE",
         "DATALOY_CA_BUNDLE",
         "DIAGRAMS_CA_BUNDLE",
+        # the cloud metadata presets: the platform's variables, and the Azure emulator API's scope
+        "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+        "AZURE_MANAGED_IDENTITY_SCOPE",
+        "GCE_METADATA_HOST",
     }
 
 

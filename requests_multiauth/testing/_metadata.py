@@ -76,6 +76,8 @@ class _MetadataEmulator(ProviderEmulator):
         # the auth keeps refusing plain HTTP everywhere else, as in the cloud.
         options.setdefault("clock", self.clock)
         options.setdefault("environ", self.environ())
+        # Without TLS (no trustme) the API is plain HTTP on loopback too, as for every emulator.
+        options.setdefault("allow_insecure_loopback", not self.tls)
         return options
 
     def _handle(self, request: Request) -> Reply:
@@ -338,12 +340,17 @@ class AzureManagedIdentityEmulator(_MetadataEmulator):
 
     def environ(self) -> Dict[str, str]:
         """The variables the platform sets (the preset record's): the identity endpoint and
-        header on App Service, the pod identity's IMDS host for IMDS (its documented override)."""
+        header on App Service, the pod identity's IMDS host for IMDS (its documented override);
+        and the scope of this emulator's API."""
+        scope = self.resource + "/.default"
         if self.platform == "app_service":
             return _variables(
-                self.name, identity_endpoint=self.metadata_url + APP_SERVICE_PATH, identity_header=self.identity_header
+                self.name,
+                identity_endpoint=self.metadata_url + APP_SERVICE_PATH,
+                identity_header=self.identity_header,
+                scope=scope,
             )
-        return _variables(self.name, imds_host=self.metadata_url)
+        return _variables(self.name, imds_host=self.metadata_url, scope=scope)
 
     def auth(self, **options: Any) -> Any:
         """``AzureManagedIdentityAuth`` at this emulator (``scope`` default: the API's); *options* go to it."""
