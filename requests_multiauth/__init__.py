@@ -33,27 +33,36 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time every name loa
     )
     from .discovery import ServerMetadata, discover
     from .dpop import DPoPKey  # needs PyJWT only when a key is made
-    from .errors import (
+    from .errors import (  # the bounds of a token call
+        AnswerTooLargeError,
         ConfigurationError,
         DiscoveryError,
         InsecureTransportError,
         InvalidClientError,
+        MalformedAnswerError,
         MultiAuthError,
         MultiAuthWarning,
         TokenExpiredError,
         TokenExpiryWarning,
         TokenRequestError,
         TokenResponseError,
+        TokenTimeoutError,
     )
     from .grants.base import Grant, GrantRequest
+    from .grants.jwt_bearer import JwtBearerAuth
+    from .grants.token_exchange import TokenExchangeAuth
     from .providers.azure_managed_identity import AzureManagedIdentityAuth
     from .providers.cognito import CognitoAuth
     from .providers.dataloy import DataloyAuth
     from .providers.diagrams import DiagramsAuth
+    from .providers.google_external_account import GoogleExternalAccountAuth
     from .providers.google_metadata import GoogleMetadataAuth
+    from .providers.google_service_account import GoogleServiceAccountAuth
     from .providers.opsnow import OpsNowAuth
     from .providers.rated import RatedAuth
     from .providers.registry import Provider, get_provider, list_providers
+    from .providers.salesforce import SalesforceJwtAuth
+    from .sources import GitHubActionsToken
     from .standard import ApiKeyTokenAuth, AudienceClientCredentialsAuth, ClientCredentialsAuth
     from .static import StaticTokenAuth
     from .telemetry import AuthTelemetry, TelemetrySnapshot
@@ -98,6 +107,9 @@ _LAZY = {
     "TokenExpiryWarning": "errors",
     "TokenRequestError": "errors",
     "TokenResponseError": "errors",
+    "AnswerTooLargeError": "errors",
+    "MalformedAnswerError": "errors",
+    "TokenTimeoutError": "errors",
     "Grant": "grants.base",
     "GrantRequest": "grants.base",
     "CognitoAuth": "providers.cognito",
@@ -118,6 +130,12 @@ _LAZY = {
     "Provider": "providers.registry",
     "get_provider": "providers.registry",
     "list_providers": "providers.registry",
+    "JwtBearerAuth": "grants.jwt_bearer",
+    "GoogleServiceAccountAuth": "providers.google_service_account",
+    "SalesforceJwtAuth": "providers.salesforce",
+    "TokenExchangeAuth": "grants.token_exchange",
+    "GitHubActionsToken": "sources",
+    "GoogleExternalAccountAuth": "providers.google_external_account",
     "AzureManagedIdentityAuth": "providers.azure_managed_identity",
     "GoogleMetadataAuth": "providers.google_metadata",
 }
@@ -160,6 +178,11 @@ __all__ = [
     "get_provider",
     "list_providers",
     "FailureSharingTokenCache",
+    "GoogleServiceAccountAuth",
+    "JwtBearerAuth",
+    "SalesforceJwtAuth",
+    "GitHubActionsToken",
+    "GoogleExternalAccountAuth",
     "Grant",
     "GrantRequest",
     "InsecureTransportError",
@@ -185,10 +208,14 @@ __all__ = [
     "TokenAuth",
     "TokenAuthOptions",
     "TokenCache",
+    "TokenExchangeAuth",
     "TokenExpiredError",
     "TokenExpiryWarning",
     "TokenRequestError",
     "TokenResponseError",
+    "AnswerTooLargeError",
+    "MalformedAnswerError",
+    "TokenTimeoutError",
     "WaitingTokenCache",
     "__version__",
 ]

@@ -29,6 +29,7 @@ import os
 import re
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple, Union
 
+from .engine.travel import CannotTravel
 from .errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -96,10 +97,18 @@ class SigningKey:
         thumbprint: the RFC 7638 SHA-256 thumbprint of the public JWK, base64url.
     """
 
-    __slots__ = ("_key", "alg", "kid", "public_jwk", "thumbprint")
+    __slots__ = ("_key", "_source", "alg", "kid", "public_jwk", "thumbprint")
 
-    def __init__(self, private_key: Any, alg: str, kid: Optional[str], public_jwk: Dict[str, str]) -> None:
+    def __init__(
+        self,
+        private_key: Any,
+        alg: str,
+        kid: Optional[str],
+        public_jwk: Dict[str, str],
+        source: Optional[Tuple[Any, Union[str, bytes, None], str]] = None,
+    ) -> None:
         self._key = private_key
+        self._source = source  # (what it was loaded from, password, what): how it travels (see __reduce__)
         self.alg = alg
         self.kid = kid
         self.public_jwk = public_jwk
@@ -110,7 +119,17 @@ class SigningKey:
         return f"SigningKey(alg={self.alg!r}{kid}, thumbprint={self.thumbprint!r})"
 
     def __reduce__(self) -> Any:
-        raise TypeError("a SigningKey holds a private key and is not pickled; load it from its file in each process")
+        # A key travels as what it was loaded from, like any other credential of an auth: a
+        # file's path (read again there, and refused if it now holds another key), or the
+        # PEM / JWK text or mapping it was given as. A key object (a ``cryptography`` key,
+        # a generated key) holds its private material only in this process: it does not travel.
+        if self._source is None:
+            raise CannotTravel(
+                "a private key given as a key object or generated in memory is not pickled: give it as a file "
+                "path (it travels as the path) or as PEM/JWK text, or load it in each process"
+            )
+        loaded_from, password, what = self._source
+        return (_reload_signing_key, (loaded_from, self.alg, password, self.kid, what, self.thumbprint))
 
     @property
     def private_key(self) -> Any:
@@ -185,7 +204,34 @@ def load_signing_key(
             private = _from_pem(data, password, what)
     else:
         private = key
-    return _signing_key(private, alg or jwk_alg, kid, what)
+    loaded_from: Any = None  # how the key travels to another process (see SigningKey.__reduce__)
+    if isinstance(key, os.PathLike) or (isinstance(key, str) and not _is_key_text(key)):
+        loaded_from = os.fspath(key)
+    elif isinstance(key, (str, bytes)):
+        loaded_from = key
+    elif isinstance(key, Mapping):
+        loaded_from = dict(key)
+    source = (loaded_from, password, what) if loaded_from is not None else None
+    return _signing_key(private, alg or jwk_alg, kid, what, source)
+
+
+def _is_key_text(key: str) -> bool:
+    """True for PEM or JWK text (else *key* is a path): the rule of :func:`_key_bytes`."""
+    return "-----BEGIN" in key or key.lstrip().startswith("{")
+
+
+def _reload_signing_key(
+    loaded_from: Any, alg: str, password: Union[str, bytes, None], kid: Optional[str], what: str, thumbprint: str
+) -> SigningKey:
+    """The key loaded again from *loaded_from*, in a process that received it pickled; refused if
+    it is another key now (a key file replaced meanwhile)."""
+    signing = load_signing_key(loaded_from, alg=alg, password=password, kid=kid, what=what)
+    if signing.thumbprint != thumbprint:
+        raise ConfigurationError(
+            f"{what}: the key file holds another key than when it was loaded in the sending process "
+            "(it was replaced meanwhile); build the auth again in this process"
+        )
+    return signing
 
 
 def generate_signing_key(alg: str = "ES256", *, kid: Optional[str] = None) -> SigningKey:
@@ -294,7 +340,7 @@ def _key_bytes(key: Union[str, bytes, os.PathLike[str]], what: str) -> bytes:
     """PEM/JSON content, or the content of the file *key* names."""
     if isinstance(key, bytes):
         return key
-    if isinstance(key, str) and ("-----BEGIN" in key or key.lstrip().startswith("{")):
+    if isinstance(key, str) and _is_key_text(key):
         return key.encode("utf-8")
     path = os.fspath(key)
     if not path.strip():
@@ -359,7 +405,13 @@ def _from_jwk(jwk: Mapping[str, Any], what: str) -> Tuple[Any, Optional[str], Op
     return loaded.key, str(kid) if kid is not None else None, str(alg) if alg is not None else None
 
 
-def _signing_key(private: Any, alg: Optional[str], kid: Optional[str], what: str) -> SigningKey:
+def _signing_key(
+    private: Any,
+    alg: Optional[str],
+    kid: Optional[str],
+    what: str,
+    source: Optional[Tuple[str, Union[str, bytes, None], str]] = None,
+) -> SigningKey:
     from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
     from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
@@ -388,4 +440,4 @@ def _signing_key(private: Any, alg: Optional[str], kid: Optional[str], what: str
     if chosen not in allowed:
         raise ConfigurationError(f"{what} cannot sign with alg={chosen!r}: this key signs with {', '.join(allowed)}")
     public = {name: str(value) for name, value in dict(jwk).items() if name in ("kty", "crv", "x", "y", "n", "e")}
-    return SigningKey(private, chosen, kid, public)
+    return SigningKey(private, chosen, kid, public, source)

@@ -12,16 +12,19 @@ Where the request goes next: :mod:`requests_multiauth.flow` (``auth(request)``).
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import time
-from typing import Any, Callable, Optional, Tuple, TypedDict, Union
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, FrozenSet, Optional, Tuple, TypedDict, Union
 
 import requests
 
 from ._display import Rows, describe_expiry
 from .caches.base import MemoryTokenCache, TokenCache, cache_key
 from .dpop import DPoPKey
+from .engine import travel
 from .engine.manager import DEFAULT_LEEWAY, Clock, TokenManager
 from .flow import MAX_NONCE_REPLAYS, RequestFlow
 from .grants.base import Grant
@@ -31,6 +34,9 @@ from .token import Token
 from .transport.endpoint import DEFAULT_TOKEN_TIMEOUT, ClientCert, RetryPolicy, Timeout, TokenEndpoint
 from .transport.tls import check_paths
 from .transport.urls import safe_url
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["MAX_NONCE_REPLAYS", "TokenAuth", "TokenAuthOptions"]
 
@@ -95,6 +101,19 @@ def _spell_out_options(cls: type) -> None:
     spelled = signature.replace(parameters=[*params[:-1], *options])
     init.__signature__ = spelled
     type.__setattr__(cls, "__signature__", spelled.replace(parameters=list(spelled.parameters.values())[1:]))
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The settings a renewing auth was built with that :meth:`TokenAuth._start` builds from."""
+
+    leeway: float
+    cache: Optional[TokenCache]
+    session: Optional[requests.Session]
+    verify: Union[bool, str, None]
+    timeout: Timeout
+    retry: Optional[RetryPolicy]
+    dpop: Union[bool, DPoPKey, None]
 
 
 def _cache_key_of(grant: Grant, extra: Tuple[Tuple[str, str], ...]) -> str:
@@ -186,40 +205,88 @@ class TokenAuth(RequestFlow):
         header_name: str = AUTHORIZATION,
         dpop: Union[bool, DPoPKey, None] = None,
     ) -> None:
-        self._presenter = presenter_for(header_name, dpop)
+        self._header_name = header_name
         self.allow_insecure_loopback = allow_insecure_loopback
         self.token_url = token_url
         self.cert: Optional[ClientCert] = grant.cert
         check_paths(verify=verify, cert=self.cert)
         if session is not None:
             check_paths(verify=session.verify, cert=session.cert, what="the session's ")
-        self.telemetry = AuthTelemetry(type(self).__name__, shared_cache=cache is not None)
+        self._grant = grant
+        self._clock = clock
+        self._options = _Options(leeway, cache, session, verify, timeout, retry, dpop)
+        self._start()
+
+    def _start(self) -> None:
+        """Build what runs the auth in this process from its settings: the presentation
+        (with ``dpop=True``, a new key), the token endpoint, the token manager with its
+        locks, and the telemetry. Called by ``__init__``, and again by ``__setstate__`` in
+        a process that received the auth (pickle, ``copy.deepcopy``): see :meth:`__getstate__`."""
+        options, grant = self._options, self._grant
+        self._presenter = presenter_for(self._header_name, options.dpop)
+        self.telemetry = AuthTelemetry(type(self).__name__, shared_cache=options.cache is not None)
         self._endpoint = TokenEndpoint(
-            token_url,
-            session=session,
-            verify=verify,
-            timeout=timeout,
-            retry=retry,
-            allow_insecure_loopback=allow_insecure_loopback,
+            self.token_url,
+            session=options.session,
+            verify=options.verify,
+            timeout=options.timeout,
+            retry=options.retry,
+            allow_insecure_loopback=self.allow_insecure_loopback,
             secrets=grant.secrets,
             try_hook=self._presenter.token_call_hook,
             cert=self.cert,
             telemetry=self.telemetry,
             plain_http_hosts=grant.plain_http_hosts,
         )
-        self._grant = grant
-        self._clock = clock
         self._token_calls = 0
         self.dpop_key: Optional[DPoPKey] = self._presenter.key
         self._manager = TokenManager(
             functools.partial(_checked, self._presenter, self._fetch, self._label()),
             key=functools.partial(_cache_key_of, grant, self._presenter.cache_identity),  # made on the first call
-            cache=cache if cache is not None else MemoryTokenCache(),
-            leeway=leeway,
-            clock=clock,
+            cache=options.cache if options.cache is not None else MemoryTokenCache(),
+            leeway=options.leeway,
+            clock=self._clock,
             name=self._label(),
             telemetry=self.telemetry,
+            deadline=self._endpoint.retry.deadline(self._endpoint.timeout),  # waits for another's call end then
         )
+
+    # -- processes: pickle and copy.deepcopy ---------------------------------------------
+
+    #: What :meth:`_start` builds: it never travels to another process (locks, pools,
+    #: telemetry, the token), and is built anew there.
+    _RUNTIME: ClassVar[FrozenSet[str]] = frozenset(
+        {"_presenter", "telemetry", "_endpoint", "_token_calls", "dpop_key", "_manager"}
+    )
+
+    def __getstate__(self) -> Dict[str, Any]:
+        """What travels when the auth is pickled (a spawn or forkserver ``multiprocessing``
+        pool, ``ProcessPoolExecutor``, a session that holds it): its credentials and
+        settings, never its token, locks, connections or telemetry. The receiving
+        process builds those anew (:meth:`_start`) and makes its own token call, or
+        reads the token from a shared cache (a ``FileTokenCache`` or ``RedisTokenCache``
+        travels as its path or URL). With ``dpop=True`` it makes a new key; a
+        ``DPoPKey`` travels only if it was loaded from a file.
+
+        Raises:
+            pickle.PicklingError: a part that cannot travel (a key made in memory,
+                a lambda clock, a callable token source ...), naming this auth and
+                what to do instead.
+        """
+        state = travel.state_of(self, self._RUNTIME)
+        travel.check_parts(self._label(), state)
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._start()
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> Self:
+        """A copy with its own token manager, locks and telemetry (and, with ``dpop=True``, its own key)."""
+        copied = self.__class__.__new__(self.__class__)
+        memo[id(self)] = copied
+        copied.__setstate__(copy.deepcopy(travel.state_of(self, self._RUNTIME), memo))
+        return copied
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -239,6 +306,13 @@ class TokenAuth(RequestFlow):
     def invalidate(self) -> None:
         """Forget the current token (here and in the cache); the next request gets a new one."""
         self._manager.invalidate()
+
+    @property
+    def cache_key(self) -> str:
+        """The key this auth's token is kept under in its cache: a digest of the grant's
+        public identity, never a secret. Another auth that reads this one's token (a
+        token exchange's subject) makes its own key from it."""
+        return self._manager.key
 
     def close(self) -> None:
         """Wait briefly for a renewal under way. The token session is not closed: a

@@ -43,15 +43,17 @@ import base64
 import copy
 import os
 import secrets as _secrets
-import threading
 import time
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Tuple, Union
 from urllib.parse import quote_plus
 
 from . import _jose
-from .errors import ConfigurationError, TokenRequestError
+from .errors import ConfigurationError
 from .transport.endpoint import AttemptExtras, ClientCert
 from .transport.tls import check_readable
+
+if TYPE_CHECKING:
+    from .sources import TokenSourceSpec
 
 __all__ = [
     "DEFAULT_ASSERTION_LIFETIME",
@@ -82,9 +84,6 @@ DEFAULT_ASSERTION_LIFETIME = 60
 #: and Okta accept at most an hour, FAPI asks for minutes), and a longer one
 #: only widens the window in which a stolen assertion can be replayed.
 MAX_ASSERTION_LIFETIME = 300
-
-#: Where a file assertion may be short: below this, it is surely not a JWT.
-_MIN_ASSERTION_LENGTH = 8
 
 Cert = Union[str, "os.PathLike[str]"]
 
@@ -410,16 +409,21 @@ class ClientAssertion(ClientAuth):
     platform (Entra ID workload identity federation, Keycloak, Okta).
 
     Args:
-        source: a callable returning the assertion (called for every token
-            request), or the path of a file holding it. A file is read again
+        source: where the assertion is read at every token request: the path of
+            a file holding it (a ``str`` or ``pathlib.Path``), a callable
+            returning it, another auth of this package (its access token), or a
+            :class:`~requests_multiauth.GitHubActionsToken`, or any
+            :class:`~requests_multiauth.sources.TokenSource`. A file is read again
             whenever it changes (its size, modification time or inode, after
-            following symlinks: a Kubernetes projected token is rotated under
-            the same path by swapping a symlink), else served from memory.
+            following symlinks: a Kubernetes projected token is rotated under the
+            same path by swapping a symlink), else served from memory. (Unlike
+            the token sources of :class:`~requests_multiauth.TokenExchangeAuth`,
+            a ``str`` here is a path, as it always was.)
         assertion_type: the ``client_assertion_type``; JWT bearer by default.
 
     Raises:
         ConfigurationError: at construction, the file is missing, unreadable or
-            empty (the message names the path), or *source* is neither.
+            empty (the message names the path), or *source* is none of these.
         TokenRequestError: at a token request, the file has since become
             missing, unreadable or empty, or the callable returned nothing; a
             renewal ahead of expiry that meets it keeps the valid token and retries.
@@ -430,26 +434,21 @@ class ClientAssertion(ClientAuth):
     #: To the server, an assertion signed elsewhere is a private_key_jwt (RFC 8414 has no other name for it).
     method = "private_key_jwt"
 
-    def __init__(
-        self, source: Union[Callable[[], str], str, os.PathLike[str]], *, assertion_type: str = JWT_BEARER
-    ) -> None:
+    def __init__(self, source: TokenSourceSpec, *, assertion_type: str = JWT_BEARER) -> None:
+        from .sources import FileToken, TokenSource, token_source
+
         if not isinstance(assertion_type, str) or not assertion_type.strip():
             raise ConfigurationError("assertion_type must be a non-empty string (a URN, RFC 7521 §4.2)")
         self.assertion_type = assertion_type
-        self.path: Optional[str] = None
-        self._call: Optional[Callable[[], str]] = None
+        label, holds = "ClientAssertion", "the assertion"
         if isinstance(source, (str, os.PathLike)):
-            self.path = os.fspath(source)
-            if not self.path.strip():
-                raise ConfigurationError("ClientAssertion: the path is empty: pass the assertion file's path")
-            self._file = _AssertionFile(self.path)
-            self._file.read(ConfigurationError)
-        elif callable(source):
-            self._call = source
-        else:
+            source = FileToken(source, label=label, holds=holds)
+        elif not isinstance(source, TokenSource) and not callable(source):
             raise ConfigurationError(
                 f"ClientAssertion needs a callable returning the assertion or a file path, not {type(source).__name__}"
             )
+        self.source: TokenSource = token_source(source, label=label, holds=holds)
+        self.path: Optional[str] = getattr(self.source, "path", None)
 
     @property
     def names(self) -> Tuple[str, ...]:
@@ -458,15 +457,7 @@ class ClientAssertion(ClientAuth):
 
     def assertion(self) -> str:
         """The current assertion (a secret). Raises TokenRequestError when there is none."""
-        if self._call is None:
-            return self._file.read(TokenRequestError)
-        value = self._call()
-        if not isinstance(value, str) or not value.strip():
-            raise TokenRequestError(
-                f"ClientAssertion: the callable {_name(self._call)} returned "
-                f"{'an empty string' if isinstance(value, str) else type(value).__name__}, not an assertion"
-            )
-        return value.strip()
+        return self.source.token()
 
     def bind(self, client_id: str, client_secret: Optional[str], *, token_url: str) -> Binding:
         def prepare() -> AttemptExtras:
@@ -482,50 +473,20 @@ class ClientAssertion(ClientAuth):
         )
         if self.path is not None:
             identity += (("assertion_file", os.path.abspath(self.path)),)
-        return Binding(self.method, fields={"client_id": client_id}, prepare=prepare, identity=identity)
+        else:
+            identity += (("assertion_source", self.source.identity()),)
+        return Binding(
+            self.method,
+            fields={"client_id": client_id},
+            prepare=prepare,
+            secrets=self.source.secrets,
+            identity=identity,
+        )
 
     def __repr__(self) -> str:
-        where = f"path={self.path!r}" if self.path is not None else f"source={_name(self._call)}"
-        return f"ClientAssertion({where})"
-
-
-def _name(call: Any) -> str:
-    return str(getattr(call, "__qualname__", None) or type(call).__name__)
-
-
-class _AssertionFile:
-    """A file holding an assertion, read again when it changes. Thread-safe.
-
-    The file is stat'ed (following symlinks) before every use, and read again
-    when its device, inode, size or modification time differ from the last
-    read: cheap enough per token request, and a rotation is never missed.
-    """
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._seen: Optional[Tuple[int, int, int, int]] = None
-        self._value = ""
-
-    def read(self, error: Callable[[str], Exception]) -> str:
-        """The assertion; *error* makes the exception raised when there is none."""
-        with self._lock:
-            try:
-                status = os.stat(self.path)
-                signature = (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
-                if signature == self._seen:
-                    return self._value
-                with open(self.path, encoding="utf-8") as handle:
-                    value = handle.read().strip()
-            except FileNotFoundError:
-                raise error(f"ClientAssertion: no file at {self.path!r}; it should hold the assertion") from None
-            except (OSError, UnicodeDecodeError) as exc:
-                reason = getattr(exc, "strerror", None) or type(exc).__name__
-                raise error(f"ClientAssertion: cannot read {self.path!r}: {reason}") from None
-            if len(value) < _MIN_ASSERTION_LENGTH:
-                raise error(f"ClientAssertion: the file {self.path!r} is empty: it should hold the assertion")
-            self._value, self._seen = value, signature
-            return value
+        if self.path is not None:
+            return f"ClientAssertion(path={self.path!r})"
+        return f"ClientAssertion(source={self.source!r})"
 
 
 class TlsClientAuth(ClientAuth):

@@ -15,7 +15,9 @@ credentials to the wrong server:
 
 Anything else is a :class:`~requests_multiauth.DiscoveryError` that says what is
 wrong. Connection errors, timeouts, 429 and 5xx are retried a bounded number of
-times; a 404 moves on to the next well-known location.
+times; a 404 moves on to the next well-known location. Each fetch is bounded like
+a token call's try (:mod:`.transport.answer`): its connect + read timeout for the
+whole answer, and at most ``DEFAULT_MAX_ANSWER_BYTES`` (1 MiB) of decoded document.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ import requests
 
 from .errors import ConfigurationError, DiscoveryError
 from .telemetry import log_fields
+from .transport.answer import ACCEPT_ENCODING, AnswerFault, keep_body, malformed_answer, read_body
 from .transport.endpoint import Timeout
-from .transport.retry import RetryPolicy, Transient, parse_retry_after, retrying
+from .transport.retry import RetryPolicy, Transient, parse_retry_after, retrying, timeouts
 from .transport.tls import call_verify
 from .transport.urls import check_transport, origin, safe_url
 
@@ -302,18 +305,23 @@ def _get_with_retries(http: requests.Session, url: str, timeout: Timeout, verify
 
     def attempt(_number: int) -> requests.Response:
         try:
-            response = http.get(
-                url, timeout=timeout, allow_redirects=False, verify=verify, headers={"Accept": "application/json"}
-            )
+            response = _get_bounded(http, url, timeout, verify)
         except requests.exceptions.SSLError as exc:
             raise DiscoveryError(
                 f"{safe_url(url)} failed TLS verification ({type(exc).__name__}): set REQUESTS_CA_BUNDLE, "
                 "or pass session= with a session whose verify= names the right CA bundle"
             ) from None
         except (requests.ConnectionError, requests.Timeout) as exc:
+            malformed = malformed_answer(exc)
+            if malformed is not None:  # the server broke HTTP: it will again
+                raise DiscoveryError(f"{safe_url(url)} answered with {malformed}, which is not HTTP") from None
             raise Transient(
                 "no answer in time" if isinstance(exc, requests.Timeout) else "the connection failed"
             ) from None
+        except AnswerFault as fault:
+            if fault.kind not in ("deadline", "truncated"):
+                raise DiscoveryError(f"the discovery document at {safe_url(url)} was refused: {fault}") from None
+            raise Transient(str(fault)) from None
         if response.status_code != 429 and response.status_code < 500:
             return response
         retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
@@ -332,6 +340,17 @@ def _get_with_retries(http: requests.Session, url: str, timeout: Timeout, verify
         raise DiscoveryError(f"discovery at {safe_url(url)} failed: {fault.reason} (tried {tries} times)")
 
     return retrying(policy, attempt, on_retry=on_retry, give_up=give_up)
+
+
+def _get_bounded(http: requests.Session, url: str, timeout: Timeout, verify: Any) -> requests.Response:
+    """GET *url* and read its answer whole within the connect + read timeout, and at most
+    DEFAULT_MAX_ANSWER_BYTES of it; raises AnswerFault otherwise."""
+    connect, read = timeouts(timeout)
+    until = time.monotonic() + connect + read
+    headers = {"Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING}
+    response = http.get(url, timeout=timeout, allow_redirects=False, verify=verify, headers=headers, stream=True)
+    keep_body(response, read_body(response, deadline=until, read_timeout=read))
+    return response
 
 
 def _decode(response: requests.Response, url: str) -> Mapping[str, Any]:

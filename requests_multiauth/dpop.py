@@ -43,7 +43,8 @@ import re
 import secrets
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Dict, Optional, Union
+from collections import deque
+from typing import TYPE_CHECKING, Any, Deque, Dict, Optional, Union
 from urllib.parse import urljoin, urlparse
 
 import requests
@@ -51,6 +52,7 @@ from requests.utils import requote_uri
 
 from ._jose import KeyInput, SigningKey, b64url, generate_signing_key, load_signing_key, unverified_claims
 from .engine import fork as _fork
+from .engine.travel import CannotTravel
 from .errors import ConfigurationError
 from .transport.urls import Origin, origin
 
@@ -74,6 +76,10 @@ JTI_BYTES = 16
 #: How many origins' nonces an auth remembers; an auth that talks to more (a
 #: crawler) forgets all and starts again, costing one nonce challenge each.
 MAX_NONCE_ORIGINS = 256
+
+#: How many of an origin's past nonces are remembered, so that a late answer carrying
+#: one of them (a slow response overtaken by a faster one) never puts it back.
+NONCE_HISTORY = 16
 
 #: Compact JSON, with the encoder built once (``json.dumps`` with options builds one per call).
 _compact_json = json.JSONEncoder(separators=(",", ":")).encode
@@ -147,7 +153,16 @@ class DPoPKey:
         return f"DPoPKey(alg={self.alg!r}, thumbprint={self.thumbprint!r})"
 
     def __reduce__(self) -> Any:
-        raise TypeError("a DPoPKey holds a private key and is not pickled; load it from its file in each process")
+        # A key loaded from a file travels as its path (see _jose.SigningKey); one made in memory does not.
+        try:
+            self._signing.__reduce__()
+        except TypeError:
+            raise CannotTravel(
+                "a DPoPKey made in memory (DPoPKey.generate() or from a key object) holds its private key in this "
+                "process only and is not pickled: load it from a file (DPoPKey('/path/key.pem')), which travels as "
+                "its path, or pass dpop=True, which makes a new key in each process"
+            ) from None
+        return (DPoPKey, (self._signing,))
 
     def proof(
         self,
@@ -249,14 +264,17 @@ def _challenge_error(challenge: str) -> Optional[str]:
 class DPoPProofs:
     """One auth's DPoP key and the nonces its servers gave it. Safe for concurrent use.
 
-    Nonces are kept per origin (scheme, host, port) and replaced by the latest
-    ``DPoP-Nonce`` any response from that origin carries, whatever its status.
-    Reading one takes no lock.
+    Nonces are kept per origin (scheme, host, port) and replaced by each new
+    ``DPoP-Nonce`` a response from that origin carries, whatever its status. The
+    store never goes back: a nonce the origin gave before (one of its last
+    NONCE_HISTORY) arriving late, on a slow response overtaken by a faster one that
+    brought a newer nonce, does not replace the newer one. Reading one takes no lock.
     """
 
     def __init__(self, key: DPoPKey) -> None:
         self.key = key
         self._nonces: Dict[Origin, str] = {}
+        self._seen: Dict[Origin, Deque[str]] = {}  # each origin's past nonces, oldest first
         self._lock = threading.Lock()
         _fork.register(self)
 
@@ -267,11 +285,19 @@ class DPoPProofs:
     def __repr__(self) -> str:
         return f"DPoPProofs({self.key!r}, origins_with_nonce={len(self._nonces)})"
 
-    def proof(self, method: str, url: str, *, access_token: Optional[str] = None, ath: Optional[str] = None) -> str:
-        """A fresh proof for *method* and *url*, with the origin's latest nonce."""
-        return self.key.proof(
-            method, url, nonce=self._nonces.get(_nonce_origin(url)), access_token=access_token, ath=ath
-        )
+    def proof(
+        self,
+        method: str,
+        url: str,
+        *,
+        access_token: Optional[str] = None,
+        ath: Optional[str] = None,
+        nonce: Optional[str] = None,
+    ) -> str:
+        """A fresh proof for *method* and *url*, with *nonce* (a challenge's) or the origin's latest nonce."""
+        if nonce is None:
+            nonce = self._nonces.get(_nonce_origin(url))
+        return self.key.proof(method, url, nonce=nonce, access_token=access_token, ath=ath)
 
     def nonce(self, url: str) -> Optional[str]:
         """The latest nonce *url*'s origin gave, or None."""
@@ -285,8 +311,16 @@ class DPoPProofs:
         where = _nonce_origin(response.url or (response.request.url if response.request is not None else "") or "")
         if self._nonces.get(where) != nonce:
             with self._lock:
+                seen = self._seen.get(where)
+                if seen is not None and nonce in seen and where in self._nonces:
+                    return nonce  # an older nonce, arriving late: the store keeps the newer one
                 if len(self._nonces) >= MAX_NONCE_ORIGINS and where not in self._nonces:
                     self._nonces.clear()
+                    self._seen.clear()
+                    seen = None
+                if seen is None:
+                    seen = self._seen[where] = deque(maxlen=NONCE_HISTORY)
+                seen.append(nonce)
                 self._nonces[where] = nonce
         return nonce
 

@@ -10,8 +10,11 @@ requests' errors does not swallow::
     requests.RequestException
      └── MultiAuthError
           ├── TokenRequestError        the token endpoint refused or failed
-          │    └── InvalidClientError  the credentials were rejected
+          │    ├── InvalidClientError  the credentials were rejected
+          │    └── TokenTimeoutError   the token call, or the wait for another's, ran out of its deadline
           ├── TokenResponseError       the token endpoint answered something unusable
+          │    ├── AnswerTooLargeError the answer was larger than the cap (max_answer_bytes)
+          │    └── MalformedAnswerError the answer broke HTTP (status line, headers, coding)
           ├── TokenExpiredError        a token that cannot be renewed has expired
           ├── InsecureTransportError   a token or secret was about to go over plain HTTP
           └── DiscoveryError           an issuer's metadata could not be had or was refused
@@ -53,16 +56,19 @@ import requests
 import urllib3
 
 __all__ = [
+    "AnswerTooLargeError",
     "ConfigurationError",
     "DiscoveryError",
     "InsecureTransportError",
     "InvalidClientError",
+    "MalformedAnswerError",
     "MultiAuthError",
     "MultiAuthWarning",
     "TokenExpiredError",
     "TokenExpiryWarning",
     "TokenRequestError",
     "TokenResponseError",
+    "TokenTimeoutError",
 ]
 
 #: How much of a server's answer an error message quotes. Enough to recognise
@@ -185,6 +191,54 @@ class TokenResponseError(MultiAuthError):
 
     The message names what is missing or wrong (``no access_token``, ``expires_in
     is negative``) and quotes a short, redacted excerpt of the answer.
+    """
+
+
+class TokenTimeoutError(TokenRequestError):
+    """A token call ran out of its deadline, or a wait for another thread's or
+    process's token call did.
+
+    The deadline of a token call covers connecting, sending, the answer's
+    headers and body, and every retry with the waits between them (see
+    :meth:`~requests_multiauth.RetryPolicy.deadline`). A thread that waits for
+    the token call of another thread (or process) waits at most as long.
+
+    Attributes:
+        deadline: the deadline that was hit, in seconds.
+        waited_for: what the caller was waiting for when it was another's token
+            call (``"another thread's token call"``), or None when the caller's
+            own token call ran out of time.
+    """
+
+    def __init__(self, message: str, *, deadline: float = 0.0, waited_for: Optional[str] = None, **fields: Any) -> None:
+        # Defaults only so that copy and pickle, which call the class with the message alone, work.
+        super().__init__(message, **fields)
+        self.deadline = deadline
+        self.waited_for = waited_for
+
+
+class AnswerTooLargeError(TokenResponseError):
+    """The answer was larger than the cap on answers (``RetryPolicy.max_answer_bytes``,
+    1 MiB by default), counted in decoded bytes: a compressed answer is stopped
+    where its decompression passes the cap. Never retried.
+
+    Attributes:
+        limit: the cap that was passed, in bytes.
+    """
+
+    def __init__(self, message: str, *, limit: int = 0) -> None:  # a default for copy and pickle
+        super().__init__(message)
+        self.limit = limit
+
+
+class MalformedAnswerError(TokenResponseError):
+    """The server's answer broke HTTP: a status line that is not one (``HTTP/1.1 2OO``),
+    more headers than a client reads (100), a header line longer than 64 KiB, a
+    malformed chunked body, or a content coding that was not asked for.
+
+    Never retried: a server that answers so does it again (a connection closed
+    before any answer, or cut off mid-body, is a network fault instead, and
+    retried).
     """
 
 

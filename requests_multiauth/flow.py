@@ -33,6 +33,7 @@ from requests.auth import AuthBase
 
 from ._display import Rows, pretty, render_html
 from .transport import replay as _replay
+from .transport.headers import keep_token_header
 from .transport.urls import check_transport, safe_url
 
 if TYPE_CHECKING:
@@ -107,6 +108,7 @@ class RequestFlow(AuthBase):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         token = self.authorize(request)
+        keep_token_header(request)  # no .netrc entry replaces it on a redirect (transport/headers.py)
         request.register_hook("response", functools.partial(self._on_response, token, request.url or ""))
         return request
 
@@ -186,12 +188,17 @@ class RequestFlow(AuthBase):
                     extra=decision.log_extra(url=where),
                 )
                 break
+            nonce: Optional[str] = None
             if challenge:
                 if nonce_replays >= MAX_NONCE_REPLAYS:
                     break
                 nonce_replays += 1
                 message = "%s: %s asked for a new DPoP nonce; replaying with it"
                 next_token = current_token  # the token is fine: only the proof lacked the server's nonce
+                # The nonce this challenge named, not the store's latest: another thread's late answer
+                # may have brought an older one meanwhile (the store keeps the newer, but a replay
+                # answers its own challenge).
+                nonce = current.headers.get("DPoP-Nonce")
             else:
                 if renewed or not self._renews:
                     break
@@ -199,7 +206,7 @@ class RequestFlow(AuthBase):
                 message = "%s: %s answered 401; renewing the token and replaying"
                 next_token = self._renewed(current_token)
             log.debug(message, self._label(), where, extra=decision.log_extra(url=where))
-            prepared, replay = self._send_again(current, next_token, send, send_kwargs)
+            prepared, replay = self._send_again(current, next_token, send, send_kwargs, nonce=nonce)
             answered.append(current)
             current, current_token = replay, next_token
             if not self._replayable(replay, current_token, sent_url):
@@ -244,11 +251,14 @@ class RequestFlow(AuthBase):
         token: Token,
         send: Callable[..., requests.Response],
         send_kwargs: Mapping[str, Any],
+        *,
+        nonce: Optional[str] = None,
     ) -> Tuple[requests.PreparedRequest, requests.Response]:
-        """The request *response* answered, body rewound, presented anew with *token*, sent through *send*."""
+        """The request *response* answered, body rewound, presented anew with *token* (and a
+        DPoP proof with *nonce*, when a challenge named one), sent through *send*."""
         prepared = _replay.copy_for_replay(response)
         check_transport(prepared.url or "", allow_insecure_loopback=self.allow_insecure_loopback)
-        self._presenter.present(prepared, token)
+        self._presenter.present(prepared, token, nonce=nonce)
         replay = send(prepared, **send_kwargs)
         observe = self._presenter.observe
         if observe is not None:

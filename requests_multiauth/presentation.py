@@ -23,6 +23,7 @@ to the auth's replay path (:mod:`requests_multiauth.transport.replay`).
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Callable, Optional, Tuple, Union
 
 import requests
@@ -71,8 +72,9 @@ class Presenter:
     cache_identity: Tuple[Tuple[str, str], ...] = ()
     key: Optional[DPoPKey] = None
 
-    def present(self, request: requests.PreparedRequest, token: Token) -> None:
-        """Set the token header(s) on *request*."""
+    def present(self, request: requests.PreparedRequest, token: Token, *, nonce: Optional[str] = None) -> None:
+        """Set the token header(s) on *request*; with DPoP, a proof carrying *nonce* (the one a
+        challenge named) or else the origin's latest nonce."""
         raise NotImplementedError
 
     def value(self, token: Token) -> str:
@@ -116,7 +118,7 @@ class BearerPresenter(Presenter):
         self.header_names = (header_name,)
         self._prefix = "Bearer " if header_name == AUTHORIZATION else ""
 
-    def present(self, request: requests.PreparedRequest, token: Token) -> None:
+    def present(self, request: requests.PreparedRequest, token: Token, *, nonce: Optional[str] = None) -> None:
         request.headers[self.header_name] = self._prefix + token.access_token
 
     def value(self, token: Token) -> str:
@@ -145,7 +147,7 @@ class DPoPPresenter(Presenter):
         self.cache_identity = (("dpop_jkt", proofs.key.thumbprint),)
         self._ath: tuple[str, str] = ("", "")  # (access token, its ath): computed once per token
 
-    def present(self, request: requests.PreparedRequest, token: Token) -> None:
+    def present(self, request: requests.PreparedRequest, token: Token, *, nonce: Optional[str] = None) -> None:
         access_token = token.access_token
         if token.token_type != "DPoP":
             request.headers[AUTHORIZATION] = "Bearer " + access_token
@@ -157,7 +159,7 @@ class DPoPPresenter(Presenter):
             self._ath = (access_token, ath)
         headers = request.headers
         headers[AUTHORIZATION] = "DPoP " + access_token
-        headers[DPOP] = self.proofs.proof(request.method or "GET", request.url or "", ath=ath)
+        headers[DPOP] = self.proofs.proof(request.method or "GET", request.url or "", ath=ath, nonce=nonce)
 
     def value(self, token: Token) -> str:
         return ("DPoP " if token.token_type == "DPoP" else "Bearer ") + token.access_token
@@ -199,13 +201,25 @@ class DPoPPresenter(Presenter):
         )
 
 
+#: What a header name may be made of: an RFC 9110 §5.1 token (tchar), so that no
+#: CR/LF or space can smuggle another header or break the request.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
 def presenter_for(header_name: str = AUTHORIZATION, dpop: Union[bool, DPoPKey, None] = None) -> Presenter:
     """The presentation an auth's ``header_name=`` and ``dpop=`` ask for.
 
     Raises:
-        ConfigurationError: *dpop* is not None, True or a DPoPKey, or is combined
-            with a custom *header_name* (DPoP sends the token in ``Authorization``).
+        ConfigurationError: *header_name* is not a valid HTTP header name (CR/LF,
+            empty, spaces: at construction, not as requests' ValueError on the first
+            request); *dpop* is not None, True or a DPoPKey, or is combined with a
+            custom *header_name* (DPoP sends the token in ``Authorization``).
     """
+    if not isinstance(header_name, str) or not _HEADER_NAME.fullmatch(header_name):
+        raise ConfigurationError(
+            f"header_name={header_name!r} is not a valid HTTP header name: use letters, digits and "
+            "!#$%&'*+-.^_`|~ only (no spaces, colons or line breaks), like 'X-Api-Token'"
+        )
     proofs = dpop_proofs(dpop)
     if proofs is None:
         return BearerPresenter(header_name)

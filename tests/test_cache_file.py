@@ -223,7 +223,7 @@ DAMAGE: Dict[str, bytes] = {
     "not an entry": b'["tok-1"]',
     "future format": b'{"format":99,"token":{"access_token":"tok-1"}}',
     "bad fields": b'{"format":1,"token":{"access_token":"","expires_at":"soon"}}',
-    "oversized": b'{"format":1,"token":{"access_token":"' + b"x" * 70_000 + b'"}}',
+    "oversized": b'{"format":1,"token":{"access_token":"' + b"x" * (4 * 1024 * 1024) + b'"}}',
 }
 
 
@@ -385,12 +385,13 @@ def test_auths_with_different_clients_share_a_cache_but_never_a_token(
 # -- packaging -------------------------------------------------------------------------------------------
 
 
-def test_without_filelock_building_the_cache_says_which_extra_to_install(
-    monkeypatch: pytest.MonkeyPatch, directory: Path
+def test_without_the_filelock_package_the_cache_locks_and_shares_all_the_same(
+    monkeypatch: pytest.MonkeyPatch, directory: Path, server: LocalServer, stub: TokenEndpointStub
 ) -> None:
     monkeypatch.setitem(sys.modules, "filelock", None)  # what a missing package looks like to import
-    with pytest.raises(ImportError, match=r"pip install 'requests-multiauth\[file\]'"):
-        FileTokenCache(directory)
+    first, second = (make_auth(server, FileTokenCache(directory)) for _ in range(2))
+    assert first.get_token().access_token == second.get_token().access_token == "tok-1"
+    assert len(stub.calls) == 1
 
 
 def test_importing_the_package_needs_neither_filelock_nor_redis() -> None:
@@ -468,3 +469,49 @@ def test_a_damaged_entry_is_reported_once_by_a_fleet_not_once_per_waiter(
     assert {token for r in results for token in r.tokens} == {"tok-2"}
     # Whoever reads the entry under the lock reports it; waiters look at it without a word.
     assert sum(r.stderr.count("is damaged") for r in results) == 1
+
+
+# -- tokens of any size an endpoint may answer ------------------------------------------------
+
+
+def test_a_token_over_64_kb_is_stored_and_read_back(directory: Path) -> None:
+    cache = FileTokenCache(directory)
+    big = Token("a" * 200_000, expires_at=time.time() + 3600, refresh_token="r" * 70_000)
+    cache.set("big", big)
+    assert cache.get("big") == big
+
+
+def test_processes_share_a_token_over_64_kb_with_one_token_call(directory: Path, serve: Any) -> None:
+    from requests_multiauth import ClientCredentialsAuth, RetryPolicy
+    from requests_multiauth.testing import Reply
+
+    calls: List[int] = []
+
+    def endpoint(request: Any) -> Reply:
+        calls.append(1)
+        return Reply(200, {"access_token": "x" * 100_000, "token_type": "Bearer", "expires_in": 3600})
+
+    server = serve(endpoint)
+    first, second = (
+        ClientCredentialsAuth(
+            "client-a", "secret-a", server.url + "/token", cache=FileTokenCache(directory),
+            session=server.session(), retry=RetryPolicy(attempts=1),
+        )
+        for _ in range(2)
+    )  # fmt: skip
+    assert first.get_token().access_token == second.get_token().access_token
+    assert len(calls) == 1
+
+
+def test_a_token_too_large_for_an_entry_is_kept_in_memory_with_a_warning(
+    directory: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from requests_multiauth.caches.format import MAX_ENTRY_SIZE
+
+    cache = FileTokenCache(directory)
+    with caplog.at_level(logging.WARNING, logger="requests_multiauth"):
+        cache.set("huge", Token("h" * (MAX_ENTRY_SIZE + 1), expires_at=time.time() + 3600))
+    assert cache.get("huge") is None
+    (message,) = [r.getMessage() for r in caplog.records if "not storing" in r.getMessage()]
+    assert "kept in this process only" in message
+    assert "hhhh" not in message

@@ -1,13 +1,15 @@
 """Cache keys (cache.cache_key over each grant's identity in grants.py): who shares a token.
 
 A key derives from the scheme, the token URL, the client id, the scope and the
-audience, hashed; never from the secret. Auths whose keys differ never share a
+audience, and a slow one-way digest of the secret (so that a rotated or wrong
+secret never reads another credential's token), hashed; never the secret itself. Auths whose keys differ never share a
 token, whatever cache they are handed; auths with the same settings do.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -17,10 +19,13 @@ from requests_multiauth import (
     AudienceClientCredentialsAuth,
     ClientCredentialsAuth,
     CognitoAuth,
+    FileTokenCache,
+    InvalidClientError,
     MemoryTokenCache,
+    RetryPolicy,
     TokenAuth,
 )
-from requests_multiauth.testing import LocalServer
+from requests_multiauth.testing import CognitoEmulator, LocalServer
 from tests.fixtures_cache import CLIENT_SECRET, TokenEndpointStub, make_auth
 
 URL = "https://login.example.com/oauth2/token"
@@ -52,10 +57,61 @@ def test_two_audiences_give_two_keys() -> None:
     assert key_of(dev) != key_of(DIFFERENT["an audience"])
 
 
-def test_the_same_settings_give_the_same_key_whatever_the_secret_or_preset() -> None:
+def test_the_same_settings_and_secret_give_the_same_key_whatever_the_preset() -> None:
     assert key_of(ClientCredentialsAuth("client-a", CLIENT_SECRET, URL, scope="read")) == key_of(BASE)
-    assert key_of(ClientCredentialsAuth("client-a", "rotated-secret", URL, scope="read")) == key_of(BASE)
     assert key_of(CognitoAuth("client-a", CLIENT_SECRET, URL, scope="read")) == key_of(BASE)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda secret: ClientCredentialsAuth("client-a", secret, URL, scope="read"),
+        lambda secret: ClientCredentialsAuth("client-a", secret, URL, client_auth="client_secret_jwt"),
+        lambda secret: AudienceClientCredentialsAuth("client-a", secret, URL, audience="https://dataloy"),
+    ],
+    ids=["basic", "client_secret_jwt", "json"],
+)
+def test_a_rotated_or_wrong_secret_gives_another_key_that_shows_nothing_of_it(
+    make: Callable[[str], TokenAuth],
+) -> None:
+    good, rotated = make(CLIENT_SECRET), make("rotated-secret")
+    assert key_of(good) != key_of(rotated)
+    assert key_of(good) == key_of(make(CLIENT_SECRET))
+    assert CLIENT_SECRET not in key_of(good)
+    assert "rotated" not in key_of(rotated)
+
+
+def test_the_secret_digest_is_made_on_the_first_token_call_not_at_construction(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from requests_multiauth.grants import base
+
+    digests: list = []
+    real = base._key_digest
+    monkeypatch.setattr(base, "_key_digest", lambda secret: digests.append(1) or real(secret))
+    auth = ClientCredentialsAuth("client-a", "a-secret-for-digest", URL)
+    assert digests == []
+    key_of(auth), key_of(auth)
+    assert digests == [1]  # once, however often the key is read
+
+
+def test_a_wrong_secret_on_a_shared_cache_makes_its_own_token_call_and_gets_the_refusal(tmp_path: Path) -> None:
+    with CognitoEmulator() as cognito:
+        cache = FileTokenCache(tmp_path / "tokens")
+        good = cognito.auth(cache=cache)
+        assert cognito.api_session().get(cognito.api_url + "items", auth=good).status_code == 200
+        wrong = CognitoAuth(
+            cognito.client_id,
+            "not-" + cognito.client_secret,
+            cognito.token_url,
+            cache=cache,
+            session=cognito.api_session(),
+            retry=RetryPolicy(attempts=1),
+            scope=good.scope,
+        )
+        with pytest.raises(InvalidClientError):
+            wrong.get_token()
+        assert cognito.token_calls == 2
 
 
 def test_a_key_is_a_hash_that_shows_nothing_of_the_credentials() -> None:

@@ -176,11 +176,12 @@ def test_token_prints_only_a_token_the_provider_api_accepts(providers: LocalProv
     assert_no_secret(result, secrets_of(emulator) + refresh_tokens(emulator))
 
 
-#: The presets that hold a secret (the cloud metadata presets hold none).
-WITH_SECRET = [name for name in LocalProviders.NAMES if name in SECRET_VARIABLES]
+#: The presets whose secret is a variable's value; a key file's preset (google-service-account,
+#: salesforce) keeps its secret in the file the variable names, so it has no ``--...-stdin`` option.
+WITH_SECRET_VARIABLE = [name for name in LocalProviders.NAMES if name in SECRET_VARIABLES]
 
 
-@pytest.mark.parametrize("name", WITH_SECRET)
+@pytest.mark.parametrize("name", WITH_SECRET_VARIABLE)
 def test_token_reads_the_secret_from_stdin_instead_of_the_environment(providers: LocalProviders, name: str) -> None:
     emulator = providers[name]
     variable, option = SECRET_VARIABLES[name]
@@ -194,7 +195,7 @@ def test_token_reads_the_secret_from_stdin_instead_of_the_environment(providers:
     assert_no_secret(result, [] if name == "rated" else [secret])
 
 
-@pytest.mark.parametrize("name", WITH_SECRET)
+@pytest.mark.parametrize("name", WITH_SECRET_VARIABLE)
 def test_token_without_its_secret_exits_2_naming_the_variable(providers: LocalProviders, name: str) -> None:
     emulator = providers[name]
     variable, option = SECRET_VARIABLES[name]

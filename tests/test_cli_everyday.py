@@ -60,6 +60,45 @@ def test_three_token_runs_make_one_token_call(providers: LocalProviders, token_c
     assert all(r.stderr == "" for r in results)
 
 
+#: Runs the command in a Python where the filelock package cannot be imported, as after
+#: the README's ``pip install '.[testing]'`` (filelock is no dependency of it).
+WITHOUT_FILELOCK = (
+    "import sys; sys.modules['filelock'] = None\n"
+    "from requests_multiauth.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
+def test_the_token_cache_works_without_the_filelock_package(providers: LocalProviders, token_cache_dir: str) -> None:
+    cognito = providers.cognito
+    env = child_environ(providers, cognito)
+
+    results = [run_cli("token", "cognito", env=env, python_code=WITHOUT_FILELOCK) for _ in range(3)]
+
+    assert [r.returncode for r in results] == [0, 0, 0], results[0].stderr
+    assert len({r.stdout for r in results}) == 1
+    assert cognito.token_calls == 1
+    assert all(r.stderr == "" for r in results)
+    assert any(path.suffix == ".json" for path in cache_files(token_cache_dir))
+
+
+def test_a_wrong_secret_after_a_good_run_exits_1_with_the_servers_refusal(
+    providers: LocalProviders, token_cache_dir: str
+) -> None:
+    cognito = providers.cognito
+    env = child_environ(providers, cognito)
+    assert run_cli("token", "cognito", env=env).returncode == 0
+
+    wrong = dict(env, COGNITO_CLIENT_SECRET="not-the-" + cognito.client_secret)
+    result = run_cli("token", "cognito", env=wrong)
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "invalid_client" in result.stderr
+    assert cognito.token_calls == 2  # the wrong secret made its own call, not a read of the good one's token
+    assert_no_secret(result, [wrong["COGNITO_CLIENT_SECRET"], *secrets_of(cognito)])
+
+
 def test_the_cache_is_private_keyed_as_the_library_keys_and_holds_no_secret(
     providers: LocalProviders, token_cache_dir: str
 ) -> None:
@@ -353,3 +392,49 @@ def test_a_secret_that_starts_with_a_dash_is_never_echoed(providers: LocalProvid
         result = run_cli("token", "dataloy", *args, env=env)
         assert result.returncode == 2
         assert secret not in result.output
+
+
+# -- TLS failures: a certificate problem, said so, with the CA settings ---------------------------
+
+TLS_CASES = {
+    "token": lambda c: (["token", "cognito"], {}, "COGNITO_CA_BUNDLE"),
+    "request": lambda c: (["request", "cognito", "GET", c.api_url + "items"], {"COGNITO_CA_BUNDLE": c.verify}, None),
+    "token oauth2": lambda c: (
+        ["token", "oauth2"],
+        {"OAUTH2_TOKEN_URL": c.token_url, "OAUTH2_CLIENT_ID": c.client_id, "OAUTH2_CLIENT_SECRET": c.client_secret},
+        "OAUTH2_CA_BUNDLE",
+    ),
+    "token oauth2 --issuer": lambda c: (
+        ["token", "oauth2", "--issuer", c.url],
+        {"OAUTH2_CLIENT_ID": c.client_id, "OAUTH2_CLIENT_SECRET": c.client_secret},
+        "OAUTH2_CA_BUNDLE",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", TLS_CASES, ids=TLS_CASES.keys())
+def test_every_command_says_a_tls_failure_is_a_certificate_problem_and_names_the_ca_settings(
+    providers: LocalProviders, case: str
+) -> None:
+    cognito = providers.cognito
+    arguments, variables, token_bundle = TLS_CASES[case](cognito)
+    env = {
+        name: value
+        for name, value in _base_environ().items()
+        if not name.startswith(("OAUTH2_", "COGNITO_")) and not name.endswith("CA_BUNDLE")
+    }
+    if case == "token" or case == "request":
+        env.update({k: v for k, v in cognito.environ().items() if not k.endswith("CA_BUNDLE")})
+    env.update(variables)
+
+    result = run_cli(*arguments, env=env)
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "certificate problem" in result.stderr
+    assert "could not connect" not in result.stderr
+    assert "REQUESTS_CA_BUNDLE=/path/to/ca.pem" in result.stderr
+    if token_bundle is not None:
+        assert f"{token_bundle} / --ca-bundle" in result.stderr
+    assert "session=" not in result.stderr  # the command's settings, not Python keywords
+    assert_no_secret(result, secrets_of(cognito))

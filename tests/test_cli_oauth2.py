@@ -24,6 +24,7 @@ from tests.fixtures_client_auth import (
 from tests.fixtures_oidc import OidcProvider
 from tests.fixtures_secrets import SecretWatch
 from tests.test_cli import Result, _base_environ, run_cli
+from tests.test_cli import token_cache_dir as token_cache_dir  # autouse: tokens in a directory of each test's own
 
 CLIENT_ID = "svc-cli"
 SECRET = "cli-Hw4Np8Rt2Ky6Zm0Qs3Vb7Xc1Jf5Lg9De"

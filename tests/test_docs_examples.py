@@ -82,12 +82,12 @@ def example_environment(providers: LocalProviders, home: Path) -> Dict[str, str]
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("RATED_", "OPSNOW_", "COGNITO_", "DATALOY_", "DIAGRAMS_"))
+        if not key.startswith(("RATED_", "OPSNOW_", "COGNITO_", "DATALOY_", "DIAGRAMS_", "GOOGLE_", "SALESFORCE_"))
         and key not in {"CURL_CA_BUNDLE", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"}
     }
     env.update(providers.environ())
     for emulator in providers:
-        env[f"{emulator.name.upper()}_API_URL"] = emulator.api_url
+        env[f"{emulator.name.upper().replace('-', '_')}_API_URL"] = emulator.api_url
     assert isinstance(providers.verify, str)
     env["REQUESTS_CA_BUNDLE"] = providers.verify
     env["XDG_CACHE_HOME"] = str(home / "cache")

@@ -134,3 +134,84 @@ def test_a_token_call_that_runs_out_of_memory_says_so(
     with pytest.raises(TokenRequestError, match="out of memory") as raised:
         auth.get_token()
     assert "TLS" not in str(raised.value)
+
+
+#: What a child process measures: the growth of its peak resident memory over one
+#: token call that meets a 1 GiB gzip bomb, after a warm-up call that loaded
+#: everything a token call uses (the same auth, a normal answer, invalidated).
+BOMB_CHILD = textwrap.dedent(
+    """
+    import json, resource, sys
+    from requests_multiauth import ClientCredentialsAuth, RetryPolicy, MultiAuthError
+
+    def peak_kib():
+        try:
+            with open("/proc/self/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+
+    def current_kib():
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return peak_kib()
+
+    normal, bomb = sys.argv[1], sys.argv[2]
+    retry = RetryPolicy(attempts=2, backoff=0)
+    ClientCredentialsAuth("bomb-client", "bomb-secret-0c4e", normal, retry=retry).get_token()  # the warm-up
+    auth = ClientCredentialsAuth("bomb-client", "bomb-secret-0c4e", bomb, retry=retry)
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")  # the peak starts again from the current size
+    except OSError:
+        pass
+    before = max(current_kib(), 0)
+    peak_before = peak_kib()
+    try:
+        auth.get_token()
+        error = None
+    except MultiAuthError as exc:
+        error = type(exc).__name__
+    print(json.dumps({"before_kib": before, "peak_before_kib": peak_before, "peak_kib": peak_kib(), "error": error}))
+    """
+)
+
+#: The bound of the acceptance test: a 1 GiB bomb grows the peak resident memory by less than this.
+BOMB_RSS_GROWTH_LIMIT_KIB = 50 * 1024
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_a_one_gib_gzip_bomb_grows_peak_memory_by_less_than_50_mb_and_is_a_typed_error(
+    serve: Callable[..., LocalServer], tmp_path: Path
+) -> None:
+    import json
+
+    from requests_multiauth.testing import GzipBomb
+
+    normal = serve(lambda request: Reply(200, {"access_token": "normal-token", "expires_in": 3600}))
+    bomb = serve(lambda request: GzipBomb(size=1024 * 1024 * 1024))
+    both = tmp_path / "both.pem"  # the two servers' CAs
+    both.write_text(Path(str(normal.verify)).read_text() + Path(str(bomb.verify)).read_text())
+    env = dict(os.environ, REQUESTS_CA_BUNDLE=str(both), PYTHONPATH=str(ROOT))
+    env.pop("CURL_CA_BUNDLE", None)
+    result = subprocess.run(
+        [sys.executable, "-c", BOMB_CHILD, normal.url + "/token", bomb.url + "/token"],
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT,
+        env=env,
+        cwd=str(ROOT),
+    )
+    assert result.returncode == 0, result.stderr
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert measured["error"] == "AnswerTooLargeError"
+    growth = measured["peak_kib"] - max(measured["before_kib"], 0)
+    print(f"peak resident memory grew by {growth} KiB over the bomb's token call")  # shown with pytest -s
+    assert growth < BOMB_RSS_GROWTH_LIMIT_KIB, measured
+    assert len(bomb.received("/token")) == 1

@@ -37,6 +37,10 @@ CONTRACT = {
     # Stage 2: discovery
     "ServerMetadata",
     "discover",
+    # Stage 3: token exchange and token sources
+    "TokenExchangeAuth",
+    "GitHubActionsToken",
+    "GoogleExternalAccountAuth",
     # Stage 3: cloud metadata endpoints (DESIGN.md "Vendor presets")
     "GoogleMetadataAuth",
     "AzureManagedIdentityAuth",

@@ -179,16 +179,20 @@ def test_an_invalid_leeway_is_a_configuration_error(leeway: float) -> None:
         make_manager(FakeFetch(), FakeClock(), leeway=leeway)
 
 
-def test_a_token_without_expiry_is_kept_until_invalidated() -> None:
+def test_a_token_without_expiry_never_expires_and_is_renewed_ahead_once_a_day_old() -> None:
     clock, fetch = FakeClock(), FakeFetch(lifetime=None)
     manager = make_manager(fetch, clock)
     first = manager.token()
-    clock.set(10 * 365 * 86400)
+    clock.set(23 * 3600)
     assert manager.token() is first
-    manager.join(WAIT)
     assert fetch.calls == 1
-    manager.invalidate()
+    clock.set(10 * 365 * 86400)
+    assert manager.token() is first  # never expired: returned at once, renewed in the background
+    manager.join(WAIT)
+    assert fetch.calls == 2
     assert manager.token().access_token == "token-2"
+    manager.invalidate()
+    assert manager.token().access_token == "token-3"
 
 
 # -- renewal ahead of expiry ---------------------------------------------------------------
@@ -585,3 +589,36 @@ def test_a_slow_token_endpoint_widens_the_renewal_window_of_a_short_token() -> N
     assert quick_window == pytest.approx(2.0, abs=0.05)
     assert slow_window >= 3.0
     assert slow_window <= 20.0 / 2  # never more than half the usable lifetime
+
+
+# -- a token whose answer states no lifetime ----------------------------------------------------
+
+
+def test_a_token_without_a_stated_lifetime_is_renewed_ahead_after_a_day_and_never_expires_meanwhile(
+    serve: Callable[..., Any],
+) -> None:
+    from requests_multiauth import ClientCredentialsAuth, RetryPolicy
+    from requests_multiauth.engine.manager import UNSTATED_LIFETIME_RENEWAL
+    from requests_multiauth.testing import ManualClock, Reply
+
+    issued: List[str] = []
+
+    def no_lifetime(request: Any) -> Reply:
+        issued.append(f"opaque-{len(issued) + 1}")
+        return Reply(200, {"access_token": issued[-1], "token_type": "Bearer"})  # no expires_in, not a JWT
+
+    server = serve(no_lifetime)
+    clock = ManualClock()
+    auth = ClientCredentialsAuth(
+        "client-a", "secret-a", server.url + "/token", session=server.session(), clock=clock,
+        retry=RetryPolicy(attempts=1),
+    )  # fmt: skip
+    assert auth.get_token().access_token == "opaque-1"
+    clock.advance(UNSTATED_LIFETIME_RENEWAL - 60)
+    assert auth.get_token().access_token == "opaque-1"  # still in use, no call
+    assert issued == ["opaque-1"]
+    clock.advance(120)
+    assert auth.get_token().access_token == "opaque-1"  # due: renewed in the background, never waited for
+    auth._manager.join(10.0)
+    assert auth.get_token().access_token == "opaque-2"
+    assert issued == ["opaque-1", "opaque-2"]

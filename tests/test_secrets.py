@@ -335,6 +335,126 @@ def test_a_redirect_from_https_to_plain_http_on_the_same_host_carries_no_token(
     assert not any(token in str(landing.headers) for token in issuer.issued)
 
 
+# -- signed assertions: keys, assertions and the tokens they buy ---------------------------------------
+
+
+def _assertion_auths(url: str, session: requests.Session, pem: str) -> Dict[str, TokenAuth]:
+    from requests_multiauth import GoogleServiceAccountAuth, JwtBearerAuth, SalesforceJwtAuth
+
+    google_info = {
+        "type": "service_account",
+        "client_email": "svc@project.iam.gserviceaccount.com",
+        "private_key": pem,
+        "private_key_id": "0123456789abcdef",
+        "token_uri": url,
+    }
+    options: Dict[str, Any] = {"session": session}
+    return {
+        "JwtBearerAuth": JwtBearerAuth("svc-issuer", pem, url, subject="alice@example.com", **options),
+        "GoogleServiceAccountAuth": GoogleServiceAccountAuth.from_file(google_info, scopes="api", **options),
+        "SalesforceJwtAuth": SalesforceJwtAuth("3MVG9consumer", "user@example.com", pem, token_url=url, **options),
+    }
+
+
+@pytest.mark.parametrize("name", ["JwtBearerAuth", "GoogleServiceAccountAuth", "SalesforceJwtAuth"])
+def test_keys_assertions_and_tokens_of_jwt_bearer_auths_stay_out_of_errors_reprs_and_logs(
+    serve: Callable[..., LocalServer], secret_strings: SecretWatch, client_keys: Dict[str, Any], name: str
+) -> None:
+    """A server that quotes the assertion back in its refusal, then grants a token: the key's
+    PEM, every assertion sent and the token are in no error, repr, log or telemetry event."""
+    from cryptography.hazmat.primitives import serialization
+
+    pem = (
+        client_keys["rsa"]
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .decode("ascii")
+    )
+    issued = "jwt-bearer-access-token-5a1c9e"
+    refused: List[str] = []
+
+    def handle(request: Request) -> Reply:
+        assertion = request.form()["assertion"][0]
+        if not refused:
+            refused.append(assertion)
+            return Reply(400, {"error": "invalid_grant", "error_description": f"bad assertion {assertion}"})
+        return Reply(200, {"access_token": issued, "expires_in": 3600, "token_type": "Bearer", "instance_url": "x"})
+
+    server = serve(handle)
+    auth = _assertion_auths(server.url + "/token", server.session(), pem)[name]
+    secret_strings.add_private_key(client_keys["rsa"])
+    secret_strings.add(issued)
+    with pytest.raises(TokenRequestError) as caught:
+        auth.get_token()
+    shown = [
+        str(caught.value),
+        repr(caught.value),
+        "".join(traceback.format_exception(type(caught.value), caught.value, caught.value.__traceback__)),
+    ]
+    auth = _assertion_auths(server.url + "/token", server.session(), pem)[name]  # past the failure hold
+    token = auth.get_token()
+    shown += _texts(auth) + _texts(token) + _texts(token.extra) + _texts(auth._manager.cache)
+    assertions = [request.form()["assertion"][0] for request in server.received()]
+    secret_strings.add(*assertions)
+    secrets = [*assertions, issued, *pem.splitlines()[1:-1]]
+    assert "***" in str(caught.value)  # the server's quote reached the user, redacted
+    assert [(s[:8], t[:60]) for t in shown for s in secrets if s in t] == []
+# -- token sources, token exchange and workload identity federation ----------------------------------
+
+
+def test_subject_tokens_runner_tokens_and_exchanged_tokens_stay_out_of_reprs_errors_and_logs(
+    serve: Callable[..., LocalServer], tmp_path: Path, secret_strings: SecretWatch
+) -> None:
+    from requests_multiauth import GitHubActionsToken, TokenExchangeAuth
+    from requests_multiauth.sources import FileToken, LiteralToken, token_source
+    from requests_multiauth.testing import GitHubActionsEmulator, GoogleStsEmulator
+
+    subject = "secrets-subject-token-4e1f0a77"
+    exchanged = "secrets-exchanged-token-31bd"
+    path = tmp_path / "subject"
+    path.write_text(subject)
+
+    def echoing_sts(request: Request) -> Reply:
+        body = request.body.decode()
+        if "refuse" in request.path:  # an STS that quotes the request in its refusal
+            return Reply(400, {"error": "invalid_grant", "error_description": f"bad subject in {body}"})
+        return Reply(200, {"access_token": exchanged, "issued_token_type": "urn:x", "expires_in": 60})
+
+    server = serve(echoing_sts)
+    secret_strings.add(subject, exchanged, SECRET, basic_credentials(CLIENT_ID, SECRET))
+    auths = [
+        TokenExchangeAuth(
+            path, server.url + "/token", client_id=CLIENT_ID, client_secret=SECRET, session=server.session()
+        ),
+        TokenExchangeAuth(
+            subject,
+            server.url + "/token",
+            actor_token=lambda: subject,
+            actor_token_type="urn:x",
+            session=server.session(),
+        ),
+    ]
+    texts: List[str] = []
+    for auth in auths:
+        token = auth.get_token()
+        texts += _texts(auth) + _texts(token) + _texts(auth.subject_token)
+    texts += _texts(token_source(subject)) + _texts(LiteralToken(subject)) + _texts(FileToken(path))
+    refused = TokenExchangeAuth(subject, server.url + "/refuse", session=server.session())
+    with pytest.raises(TokenRequestError) as caught:
+        refused.get_token()
+    texts.append("".join(traceback.format_exception(caught.value)))
+    with GitHubActionsEmulator() as runner, GoogleStsEmulator() as google:
+        secret_strings.add(runner.request_token)
+        source = GitHubActionsToken("aud", environ=runner.environ(), verify=runner.verify)
+        secret_strings.add(source.token())
+        texts += _texts(source)
+        federated = google.auth()
+        secret_strings.add(federated.get_token().access_token, federated.sts.get_token().access_token)
+        secret_strings.add(*google.credentials.values())
+        texts += _texts(federated) + _texts(federated.sts)
+    leaked = [s for s in (subject, exchanged, SECRET, runner.request_token) for t in texts if s in t]
+    assert leaked == []
+
+
 # -- the cloud metadata presets (issue 21) -----------------------------------------------------------
 
 

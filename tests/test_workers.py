@@ -8,6 +8,7 @@ sleeping. Every wait is bounded.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from typing import List, Optional
@@ -126,8 +127,66 @@ def test_a_warning_says_when_renewals_cannot_keep_up(caplog: pytest.LogCaptureFi
 
     warnings = [r.getMessage() for r in caplog.records if "falling behind" in r.getMessage()]
     assert len(warnings) == 1  # said once, not for every renewal
-    assert "'s renewal is number 3 in line" in warnings[0]  # 3 x 1 s from now is past the 2.5 s left
+    # The third waits 2 s for the one thread, and would end 3 s from now: past the 2.5 s left.
+    assert re.search(r"tenant-\d's renewal waits about 2.00 s for a thread", warnings[0])
     assert "too slow for this many tokens" in warnings[0]
+
+
+def test_the_line_is_blamed_only_when_it_makes_a_renewal_late() -> None:
+    # 3 queued, 8 threads, nothing running: a thread is free, so no wait, whatever is left.
+    assert _workers.late_in_line(ahead=2, busy=0, size=8, pace=0.5, seconds_left=0.1) is None
+    # Late whatever the line (0.1 s left, 0.5 s per call): not the line's doing.
+    assert _workers.late_in_line(ahead=20, busy=8, size=8, pace=0.5, seconds_left=0.1) is None
+    # 8 running, 0 ahead: one round of waiting (0.5 s) then its own 0.5 s: 1.0 s > 0.8 s left.
+    assert _workers.late_in_line(ahead=0, busy=8, size=8, pace=0.5, seconds_left=0.8) == 0.5
+    # 8 running, 16 ahead: three rounds before it starts.
+    assert _workers.late_in_line(ahead=16, busy=8, size=8, pace=0.5, seconds_left=1.9) == 1.5
+    # ... which still leaves time when 2.5 s are left.
+    assert _workers.late_in_line(ahead=16, busy=8, size=8, pace=0.5, seconds_left=2.5) is None
+
+
+def _behind_warnings(caplog: pytest.LogCaptureFixture) -> List[str]:
+    return [r.getMessage() for r in caplog.records if "falling behind" in r.getMessage()]
+
+
+def _busy_workers(size: int) -> tuple[_workers._Workers, threading.Event, List[_workers.Task]]:
+    """*size* workers, each running a renewal that waits for the event returned (bounded)."""
+    workers = _workers._Workers(size)
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def blocked() -> None:
+        started.release()
+        release.wait(WAIT)
+
+    tasks = [workers.submit(blocked, seconds_left=1000.0, name=f"long-{i}") for i in range(size)]
+    for _ in range(size):
+        assert started.acquire(timeout=WAIT)
+    return workers, release, tasks
+
+
+def test_no_behind_warning_for_a_renewal_that_no_line_made_late(caplog: pytest.LogCaptureFixture) -> None:
+    workers, release, tasks = _busy_workers(1)
+    with caplog.at_level(logging.WARNING, logger="requests_multiauth"):
+        # Noticed 0.3 s before expiry with 0.5 s calls: late even if it started now.
+        tasks.append(workers.submit(lambda: None, seconds_left=0.3, name="short"))
+        release.set()
+        for task in tasks:
+            task.join(WAIT)
+    assert _behind_warnings(caplog) == []
+
+
+def test_a_behind_warning_counts_what_it_waits_for(caplog: pytest.LogCaptureFixture) -> None:
+    workers, release, tasks = _busy_workers(1)
+    with caplog.at_level(logging.WARNING, logger="requests_multiauth"):
+        # 0.8 s left: in time if it started now (0.5 s), late after the running one (0.5 + 0.5 s).
+        tasks.append(workers.submit(lambda: None, seconds_left=0.8, name="waiting"))
+        release.set()
+        for task in tasks:
+            task.join(WAIT)
+    (warning,) = _behind_warnings(caplog)
+    assert "waiting's renewal waits about 0.50 s for a thread (0 renewals ahead of it, 1 running)" in warning
+    assert "1 renewals are queued and 1 running on 1 renewal threads" in warning
 
 
 def test_out_of_threads_keeps_the_stale_token_and_says_why(

@@ -275,6 +275,11 @@ class MemoryTokenCache:
         self._locks = {}
         self._guard = threading.Lock()
 
+    def __reduce__(self) -> Tuple[Any, ...]:
+        # Sent to another process (pickle, copy.deepcopy) it arrives empty: a memory
+        # cache is shared by the auths of one process only, and tokens do not travel.
+        return (type(self), ())
+
     def __repr__(self) -> str:
         return f"MemoryTokenCache(entries={len(self._tokens)})"
 

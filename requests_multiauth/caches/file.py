@@ -8,8 +8,10 @@ names never contain a secret):
   new entry is written to a temporary file in the same directory, flushed to
   disk, then renamed over the old one, so a reader sees the old entry or the
   new one, never half of one.
-* ``<key>.lock``, an empty lock file (mode ``0600``) locked with the ``filelock``
-  package (``flock`` on POSIX, ``LockFileEx`` on Windows). The engine holds it
+* ``<key>.lock``, an empty lock file (mode ``0600``) locked with the operating
+  system's file lock (``flock`` on POSIX, ``msvcrt.locking`` on Windows: what the
+  ``filelock`` package does, with nothing to install, so the ``multiauth`` command's
+  cache works after a plain install). The engine holds it
   while it re-reads the entry and, finding no valid token, fetches one: the
   processes sharing the directory make one token call, not one each. The
   operating system releases the lock when its holder dies, even by SIGKILL.
@@ -35,6 +37,8 @@ Needs the ``file`` extra: ``pip install 'requests-multiauth[file]'``.
 
 from __future__ import annotations
 
+import errno
+import functools
 import logging
 import math
 import os
@@ -45,7 +49,7 @@ import threading
 import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Dict, Iterator, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 
 from ..engine import fork as _fork
 from ..errors import ConfigurationError
@@ -54,9 +58,6 @@ from ..token import Token
 from ..transport.retry import jitter
 from .base import SharedFailure
 from .format import MAX_ENTRY_SIZE, DamagedEntry, decode_entry, decode_failure, encode_entry, encode_failure
-
-if TYPE_CHECKING:
-    import filelock
 
 __all__ = ["LOCK_TIMEOUT", "FileTokenCache", "default_directory"]
 
@@ -79,7 +80,80 @@ WAIT_POLL_MAX = 0.05
 FILE_MODE = 0o600
 DIRECTORY_MODE = 0o700
 
-_MISSING_FILELOCK = "FileTokenCache needs the filelock package: pip install 'requests-multiauth[file]'"
+#: While the lock is taken, another try comes this often (seconds) when waiting is all
+#: there is to do (``lock()``; ``lock_or_wait()`` watches the entry meanwhile).
+LOCK_POLL = 0.05
+
+
+class _LockTimeout(Exception):
+    """The lock file stayed locked by another process until the deadline."""
+
+
+class _OsFileLock:
+    """An exclusive lock on a lock file that the operating system releases when its
+    holder dies, even by SIGKILL: ``fcntl.flock`` on POSIX, ``msvcrt.locking`` on
+    Windows. Not reentrant, not for threads (the cache's thread locks come first).
+    A new object for each taking, so that none is ever carried across a fork."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._fd: Optional[int] = None
+
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free; False if another holder has it."""
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        try:
+            _lock_fd(fd)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK, errno.EDEADLK):
+                return False
+            raise
+        self._fd = fd
+        return True
+
+    def acquire(self, timeout: float) -> None:
+        """Take the lock, waiting at most *timeout* seconds; raise _LockTimeout after that."""
+        deadline = time.monotonic() + timeout
+        while not self.try_acquire():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _LockTimeout(str(self._path))
+            time.sleep(min(LOCK_POLL, left))
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            _unlock_fd(fd)
+        finally:
+            os.close(fd)
+
+
+if sys.platform == "win32":
+
+    def _lock_fd(fd: int) -> None:
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+
+    def _unlock_fd(fd: int) -> None:
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+
+    def _lock_fd(fd: int) -> None:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _unlock_fd(fd: int) -> None:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def default_directory() -> Path:
@@ -95,13 +169,6 @@ def default_directory() -> Path:
         xdg = os.environ.get("XDG_CACHE_HOME", "")
         base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
     return base / "requests_multiauth" / "tokens"
-
-
-def _import_filelock() -> None:
-    try:
-        import filelock  # noqa: F401 - only checking that it is there
-    except ImportError as exc:
-        raise ImportError(_MISSING_FILELOCK) from exc
 
 
 class FileTokenCache:
@@ -124,14 +191,12 @@ class FileTokenCache:
             fetching without the lock, with a warning.
 
     Raises:
-        ImportError: the ``filelock`` package is missing (the ``file`` extra).
         ConfigurationError: the directory cannot be created, is not a
             directory, or belongs to another user. A directory of ours that
             others may read is made private (``0700``).
     """
 
     def __init__(self, path: Union[str, os.PathLike[str], None] = None, *, lock_timeout: float = LOCK_TIMEOUT):
-        _import_filelock()
         if not (lock_timeout >= 0 and math.isfinite(lock_timeout)):
             raise ConfigurationError("lock_timeout must be a finite number of seconds, zero or more")
         self.path = Path(path).expanduser() if path is not None else default_directory()
@@ -146,6 +211,11 @@ class FileTokenCache:
         # A parent's thread may have held one of these at the fork; it does not exist here.
         self._thread_locks = {}
         self._guard = threading.Lock()
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        # Sent to another process (pickle, copy.deepcopy) it travels as its directory and
+        # settings, with locks of its own there: the processes share the tokens on disk.
+        return (functools.partial(type(self), lock_timeout=self.lock_timeout), (self.path,))
 
     def __repr__(self) -> str:
         return f"FileTokenCache({str(self.path)!r})"
@@ -163,6 +233,14 @@ class FileTokenCache:
         path = self._entry_path(key)
         try:
             self._write(path, key, encode_entry(token))
+        except DamagedEntry as exc:
+            log.warning(
+                "token cache %s: not storing %s: %s; the token is kept in this process only",
+                self.path,
+                path.name,
+                exc,
+                extra=log_fields("cache.write_failed", cache=str(self.path), entry=path.name, reason=str(exc)),
+            )
         except OSError as exc:
             log.warning(
                 "token cache %s: cannot write %s (%s); the token is kept in this process only",
@@ -329,26 +407,24 @@ class FileTokenCache:
 
     def _take_file_lock(
         self, key: str, deadline: float, accept: Optional[Callable[[Token], bool]]
-    ) -> Tuple[Optional[filelock.BaseFileLock], Optional[Token]]:
+    ) -> Tuple[Optional[_OsFileLock], Optional[Token]]:
         """The file lock of *key*, taken, and no token; or, with *accept*, no lock
         and the token the entry got while we waited, if *accept* approves of it.
         (None, None), after a warning, if the lock was not taken in time or cannot
         be taken at all. A new lock object each time, so that none is ever carried
         across a fork."""
-        import filelock
-
         path = self.path / f"{key}.lock"
         try:
             self._ensure_directory()
             _create_private(path)
-            file_lock = filelock.FileLock(str(path), mode=FILE_MODE)
+            file_lock = _OsFileLock(path)
             if accept is None:
                 file_lock.acquire(timeout=max(deadline - time.monotonic(), 0.0))
                 return file_lock, None
             # The lock first: without contention, that is all. Then the entry before
             # each further try of the lock: once the holder has stored the token,
             # waiters take it from there rather than the lock it has just released.
-            if _try_lock(file_lock):
+            if file_lock.try_acquire():
                 return file_lock, None
             watch = _EntryWatch(self, self._entry_path(key), accept)
             pause = WAIT_POLL_MIN
@@ -358,16 +434,16 @@ class FileTokenCache:
                     return None, token
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise filelock.Timeout(str(path))
+                    raise _LockTimeout(str(path))
                 # Jitter: a fleet that started waiting together would otherwise wake in step.
                 time.sleep(min(jitter(pause), left))
                 pause = min(pause * 1.5, WAIT_POLL_MAX)
                 token = watch.look()
                 if token is not None:
                     return None, token
-                if _try_lock(file_lock):
+                if file_lock.try_acquire():
                     return file_lock, None
-        except filelock.Timeout:
+        except _LockTimeout:
             self._warn_unlocked(key, f"another process held it for {self.lock_timeout:g} s")
             return None, None
         except OSError as exc:
@@ -472,16 +548,6 @@ class _EntryWatch:
         self._seen = version
         token = self._cache._read_token(self._path, warn=False)  # noqa: SLF001 - its own module's cache
         return token if token is not None and self._accept(token) else None
-
-
-def _try_lock(file_lock: filelock.BaseFileLock) -> bool:
-    import filelock
-
-    try:
-        file_lock.acquire(blocking=False)
-    except filelock.Timeout:
-        return False
-    return True
 
 
 def _why(exc: OSError) -> str:

@@ -37,9 +37,13 @@ __all__ = [
 #: missing (and then replaced), so an upgrade never misreads an old entry.
 FORMAT = 1
 
-#: Real entries take a few kilobytes at most (a JWT and a refresh token); a
-#: larger one is not ours, and is not read into memory whole.
-MAX_ENTRY_SIZE = 64 * 1024
+#: Most entries take a few kilobytes (a JWT and a refresh token), but a token
+#: answer may be far larger (an Entra ID token listing many groups, an ID token
+#: beside the access token): an entry holds any token an endpoint may answer (the
+#: answers are bounded at 1 MiB by default) with room for JSON's escapes. A larger
+#: one is not ours, and is not read into memory whole. A token too large for it is
+#: kept in memory only (:func:`encode_entry` refuses it, the cache logs why).
+MAX_ENTRY_SIZE = 4 * 1024 * 1024
 
 
 class DamagedEntry(ValueError):
@@ -48,8 +52,15 @@ class DamagedEntry(ValueError):
 
 
 def encode_entry(token: Token) -> bytes:
-    """The entry for *token*: compact JSON, UTF-8. It holds the secret token."""
-    return json.dumps({"format": FORMAT, "token": token.to_dict()}, separators=(",", ":")).encode("utf-8")
+    """The entry for *token*: compact JSON, UTF-8. It holds the secret token.
+
+    Raises:
+        DamagedEntry: the entry would exceed MAX_ENTRY_SIZE, so it could not be read back.
+    """
+    data = json.dumps({"format": FORMAT, "token": token.to_dict()}, separators=(",", ":")).encode("utf-8")
+    if len(data) > MAX_ENTRY_SIZE:
+        raise DamagedEntry(f"the token's entry would take {len(data)} bytes, more than {MAX_ENTRY_SIZE}")
+    return data
 
 
 def decode_entry(data: Union[bytes, str]) -> Token:

@@ -35,6 +35,7 @@ Needs the ``redis`` extra: ``pip install 'requests-multiauth[redis]'``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -42,7 +43,7 @@ import secrets
 import threading
 import time
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Optional, Tuple, Type, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, Type, Union
 from urllib.parse import unquote
 
 from ..engine import fork as _fork
@@ -181,6 +182,7 @@ class RedisTokenCache:
         if lock_ttl < 0.001:
             raise ConfigurationError("lock_ttl must be at least a millisecond")
         self._owns_client = isinstance(client_or_url, str)
+        self._url = client_or_url if isinstance(client_or_url, str) else None
         if isinstance(client_or_url, str):
             self.client: redis.Redis = _client_from_url(module, client_or_url)
         else:
@@ -204,6 +206,31 @@ class RedisTokenCache:
     def reset_after_fork(self) -> None:
         # redis-py's connection pool resets itself in a new process; our own lock must too.
         self._state = threading.Lock()
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        """Sent to another process (pickle, copy.deepcopy), the cache travels as its URL, or,
+        for a client given, as that client's connection settings: the new process connects
+        on its own. A cluster or Sentinel client given as an object cannot travel: give
+        the cache its ``redis+cluster://`` / ``redis+sentinel://`` URL instead."""
+        options: Dict[str, Any] = {
+            "prefix": self.prefix,
+            "lock_ttl": self.lock_ttl,
+            "lock_timeout": self.lock_timeout,
+            "reconnect_after": self.reconnect_after,
+        }
+        if self._url is not None:
+            return (functools.partial(type(self), **options), (self._url,))
+        pool = getattr(self.client, "connection_pool", None)
+        if pool is None or not hasattr(pool, "connection_kwargs") or type(self.client).__name__ != "Redis":
+            raise TypeError(
+                f"RedisTokenCache({self._where!r}) was given a {type(self.client).__name__} client, which cannot be "
+                "sent to another process: build the cache from its URL (RedisTokenCache('redis://...'), "
+                "'redis+cluster://...', 'redis+sentinel://...') to share it between processes"
+            )
+        return (
+            _cache_over_pool,
+            (type(self), type(pool), pool.connection_class, _travelling(pool.connection_kwargs), options),
+        )
 
     def __repr__(self) -> str:
         return f"RedisTokenCache({self._where!r}, prefix={self.prefix!r})"
@@ -247,7 +274,18 @@ class RedisTokenCache:
         if ttl <= 0 or not self._available():
             return
         try:
-            self.client.set(self._name(key), encode_entry(token), px=max(int(ttl * 1000), 1))
+            entry = encode_entry(token)
+        except DamagedEntry as exc:
+            log.warning(
+                "token cache %s: not storing %s: %s; the token is kept in this process only",
+                self._where,
+                self._name(key),
+                exc,
+                extra=log_fields("cache.write_failed", cache=self._where, key=self._name(key), reason=str(exc)),
+            )
+            return
+        try:
+            self.client.set(self._name(key), entry, px=max(int(ttl * 1000), 1))
         except self._errors as exc:
             self._failed("storing a token", exc)
             return
@@ -440,6 +478,33 @@ class RedisTokenCache:
                 self._where,
                 extra=log_fields("cache.available", cache=self._where),
             )
+
+
+#: The connection settings of a client that travel to another process: redis-py's
+#: documented ones (its pools also keep internal handlers with locks, which do not).
+_CONNECTION_SETTINGS = frozenset(
+    {
+        "host", "port", "path", "db", "username", "password", "client_name", "protocol",
+        "socket_timeout", "socket_connect_timeout", "socket_keepalive", "health_check_interval",
+        "encoding", "encoding_errors", "decode_responses", "retry", "retry_on_error", "retry_on_timeout",
+        "ssl_keyfile", "ssl_certfile", "ssl_cert_reqs", "ssl_ca_certs", "ssl_ca_path", "ssl_ca_data",
+        "ssl_check_hostname", "ssl_password", "ssl_min_version", "ssl_ciphers",
+    }
+)  # fmt: skip
+
+
+def _travelling(kwargs: Mapping[str, Any]) -> Dict[str, Any]:
+    return {name: value for name, value in kwargs.items() if name in _CONNECTION_SETTINGS}
+
+
+def _cache_over_pool(
+    cls: Type[RedisTokenCache], pool_class: Any, connection_class: Any, kwargs: Dict[str, Any], options: Dict[str, Any]
+) -> RedisTokenCache:
+    """A cache over a new client with the connection settings of one sent from another process."""
+    import redis
+
+    pool = pool_class(connection_class=connection_class, **kwargs)
+    return cls(redis.Redis(connection_pool=pool), **options)
 
 
 def _client_from_url(module: Any, url: str) -> Any:

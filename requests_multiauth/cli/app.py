@@ -305,12 +305,7 @@ def open_token_cache(environ: Mapping[str, str]) -> Optional[TokenCache]:
 
     directory = token_cache_directory(environ)
     try:
-        return FileTokenCache(directory)
-    except ImportError:
-        log.info(
-            "no token cache: it needs filelock (pip install 'requests-multiauth[file]')",
-            extra=log_fields("cli.cache_unavailable", reason="filelock missing"),
-        )
+        return FileTokenCache(directory)  # needs no extra: its lock is the operating system's
     except (ConfigurationError, OSError) as exc:
         log.warning(
             "no token cache: %s (set %s to a directory of your own, or pass --no-cache)",
@@ -925,7 +920,49 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return status
 
 
+#: What a TLS verification failure is, in every command's error: a certificate
+#: problem (not a network one), named as such, with the CA settings that fix it.
+TLS_FAILURE = (
+    "failed TLS verification: a certificate problem (the server's certificate is not trusted), not a network one"
+)
+
+
+def _tls_failure(exc: BaseException, args: argparse.Namespace) -> Optional[str]:
+    """The error line for a TLS verification failure (of a token call, discovery or the API
+    request), naming the CA settings of this command; None for any other failure."""
+    api_request = isinstance(exc, requests.exceptions.SSLError)  # the API's (the library wraps its own)
+    if api_request:
+        url = getattr(args, "url", None)
+        where = f"{safe_url(url)} " if url else ""
+    elif isinstance(exc, MultiAuthError) and "failed TLS verification" in str(exc):
+        where = str(exc).split(" failed TLS verification", 1)[0] + " "  # "the token endpoint https://... "
+    elif isinstance(exc, OSError) and "CA certificate bundle" in str(exc):  # requests: the bundle path is wrong
+        where = "the CA bundle cannot be read, so the call "
+    else:
+        return None
+    bundle = _ca_bundle_setting(getattr(args, "provider", None)) if not api_request else None
+    token_only = f" (or {bundle.variable} / {bundle.option} for the token calls only)" if bundle is not None else ""
+    return (
+        f"{where}{TLS_FAILURE}. What to do: set REQUESTS_CA_BUNDLE=/path/to/ca.pem to the CA bundle that signed "
+        f"the server's certificate{token_only}"
+    )
+
+
+def _ca_bundle_setting(name: Optional[str]) -> Any:
+    """The CA bundle setting (variable and option) of the command's provider *name*, or None."""
+    if not name:
+        return None
+    try:
+        provider = command_provider(registry.get_provider(name))
+    except (ConfigurationError, KeyError):
+        return None
+    return next((s for s in provider.settings if s.option == CA_BUNDLE_OPTION), None)
+
+
 def _describe_failure(exc: BaseException, args: argparse.Namespace) -> str:
+    tls = _tls_failure(exc, args)
+    if tls is not None:
+        return _one_line(tls)
     if isinstance(exc, TokenRequestError) and args.command in ("token", "request"):
         provider = command_provider(registry.get_provider(args.provider))
         exc = exc.with_hint(_shell_hint(exc, provider)) if exc.hint else exc

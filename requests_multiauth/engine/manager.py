@@ -31,11 +31,12 @@ import logging
 import math
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Optional, Union
+from typing import Callable, Iterator, Optional, Union
 
 from ..caches.base import FailureSharingTokenCache, SharedFailure, TokenCache, lock_or_wait
-from ..errors import ConfigurationError, MultiAuthError
+from ..errors import ConfigurationError, MultiAuthError, TokenTimeoutError
 from ..telemetry import AuthTelemetry, log_fields
 from ..token import Token
 from . import fork as _fork
@@ -70,6 +71,13 @@ RENEW_AHEAD_SHARE = 0.1
 #: is done before anyone has to wait for it, however short the token.
 RENEW_LATENCY_FACTOR = 4.0
 
+#: A token whose answer states no lifetime (no ``expires_in``, no absolute expiry, not a
+#: JWT with ``exp``, no provider default) is renewed ahead, in the background, once it is
+#: this old (a day, as RedisTokenCache keeps such entries); until then, and while that
+#: renewal fails, it stays in use and a 401 renews it. A day bounds how long a token of
+#: unknown life is trusted at one token call a day, where an hour would cost 24.
+UNSTATED_LIFETIME_RENEWAL = 24 * 3600.0
+
 #: After a failed renewal ahead of expiry, the next try waits this long, doubling
 #: up to RENEW_RETRY_MAX: a broken endpoint is not asked on every request.
 RENEW_RETRY_MIN = 1.0
@@ -81,6 +89,11 @@ RENEW_RETRY_MAX = 60.0
 FAILURE_HOLD_MIN = 1.0
 FAILURE_HOLD_MAX = 30.0
 
+
+#: A thread waiting for another thread's token call waits this much longer than
+#: that call (and its wait for the cache's lock) can take: the time to hand over
+#: the token once the call returns.
+WAIT_MARGIN = 1.0
 
 #: The count of failures in a row stops growing here: the hold stopped growing long
 #: before (at FAILURE_HOLD_MAX), and a count read from a shared cache stays small.
@@ -113,6 +126,13 @@ class TokenManager:
             thread that notices first (False).
         telemetry: where cache reads, renewals ahead and held failures are
             recorded; default a recorder of its own.
+        deadline: the longest one token call takes, in seconds (the endpoint's
+            :meth:`~requests_multiauth.RetryPolicy.deadline`). A thread that
+            needs a token while another thread's call is under way (and
+            :meth:`invalidate`) waits at most this, plus the cache's
+            ``lock_timeout`` if it has one, plus :data:`WAIT_MARGIN`; then it
+            raises :class:`~requests_multiauth.TokenTimeoutError` naming what
+            it waited for. None: wait as long as the other call takes.
     """
 
     def __init__(
@@ -126,9 +146,13 @@ class TokenManager:
         name: str = "token",
         background: bool = True,
         telemetry: Optional[AuthTelemetry] = None,
+        deadline: Optional[float] = None,
     ) -> None:
         if leeway < 0 or not math.isfinite(leeway):
             raise ConfigurationError("leeway must be a finite number of seconds, zero or more")
+        if deadline is not None and not (deadline >= 0 and math.isfinite(deadline)):
+            raise ConfigurationError("deadline must be a finite number of seconds, zero or more")
+        self.deadline = deadline
         self._fetch = fetch
         self._key = key if isinstance(key, str) else None
         self._make_key = key
@@ -204,7 +228,7 @@ class TokenManager:
                 if now >= self._renew_retry_at:
                     self._renew_ahead()
                 return entry.token
-        with self._lock:
+        with self._holding("a new token"):
             return self._obtain(rejected=None, fresh=False)
 
     def token_after_rejection(self, rejected: Token) -> Token:
@@ -213,14 +237,17 @@ class TokenManager:
         If another thread already replaced it, that token is returned without a
         call: 32 requests rejected together cause one renewal.
         """
-        with self._lock:
+        with self._holding("a token to replace the rejected one"):
             return self._obtain(rejected=rejected.access_token, fresh=False)
 
     def invalidate(self, token: Optional[Token] = None) -> None:
         """Forget *token* (or, by default, whatever token is held), here and in
         the cache, so that the next request gets a new one. A token other than
-        *token* that is already held is kept."""
-        with self._lock:
+        *token* that is already held is kept.
+
+        Waits for a token call under way (at most as :class:`TokenManager`'s
+        *deadline* says, then raises :class:`~requests_multiauth.TokenTimeoutError`)."""
+        with self._holding("invalidate()"):
             entry = self._entry
             if token is None or (entry is not None and entry.token.access_token == token.access_token):
                 self._entry = None
@@ -236,6 +263,35 @@ class TokenManager:
         renewal = self._renewal
         if renewal is not None:
             renewal.join(timeout)
+
+    def wait_limit(self) -> Optional[float]:
+        """The longest a thread waits for another thread's token call, in seconds (None: no limit)."""
+        if self.deadline is None:
+            return None
+        lock_timeout = getattr(self.cache, "lock_timeout", 0.0)
+        if not isinstance(lock_timeout, (int, float)) or not math.isfinite(lock_timeout):
+            lock_timeout = 0.0
+        return self.deadline + max(float(lock_timeout), 0.0) + WAIT_MARGIN
+
+    @contextmanager
+    def _holding(self, wanted: str) -> Iterator[None]:
+        """Hold self._lock, waiting at most wait_limit() for the thread that holds it."""
+        limit = self.wait_limit()
+        if limit is None:
+            self._lock.acquire()
+        elif not self._lock.acquire(timeout=limit):
+            raise TokenTimeoutError(
+                f"{self._name}: waited {limit:g} s for another thread's token call to end, for {wanted}, and "
+                f"gave up (the call's deadline of {self.deadline:g} s, plus the cache's lock timeout, has "
+                "passed). What to do: look for what that call is stuck on: a grant's fetch() that does not "
+                "return, or a token cache that does not answer",
+                deadline=limit,
+                waited_for="another thread's token call",
+            )
+        try:
+            yield
+        finally:
+            self._lock.release()
 
     # -- the slow path: the caller holds self._lock ---------------------------------
 
@@ -301,8 +357,9 @@ class TokenManager:
         return now < (entry.renew_at if fresh else entry.expire_at)
 
     def _entry_for(self, token: Token, now: float) -> _Entry:
-        if token.expires_at is None:
-            return _Entry(token, math.inf, math.inf)
+        if token.expires_at is None:  # never expired: renewed ahead after a day, replaced on a 401
+            issued = token.issued_at if token.issued_at is not None else now
+            return _Entry(token, issued + UNSTATED_LIFETIME_RENEWAL, math.inf)
         issued = token.issued_at if token.issued_at is not None else now
         lifetime = max(token.expires_at - issued, 0.0)
         expire_at = token.expires_at - min(self.leeway, lifetime * LEEWAY_SHARE)

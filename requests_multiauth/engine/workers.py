@@ -10,10 +10,13 @@ token calls would hit one endpoint at once.
 * Renewals run earliest deadline first (the deadline is when the stale token
   expires), so a short-lived token is not stuck behind long-lived ones.
 * When the renewals cannot keep up (the token endpoint is too slow for the
-  number of tokens), a warning says so: a renewal that would end, at the
-  measured pace, after its token expires, or that starts after it did. Such a
-  token's requests then wait for a new token, as they would without renewal
-  ahead.
+  number of tokens), a warning says so: a renewal that must wait for a thread
+  and would, at the measured pace, end after its token expires though it would
+  have ended in time had it started at once (see :func:`late_in_line`), or that
+  waited in line past its token's expiry. Such a token's requests then wait for
+  a new token, as they would without renewal ahead. A renewal that is late
+  whatever the line (its token was noticed stale just before expiry) is not
+  blamed on the line.
 * A thread with nothing to do for :data:`WORKER_IDLE` seconds ends: an idle
   process holds no renewal thread.
 * :func:`call_later` runs housekeeping (closing idle token connections, see
@@ -40,7 +43,7 @@ from typing import Callable, List, Optional, Tuple
 from ..telemetry import log_fields
 from . import fork as _fork
 
-__all__ = ["RENEWAL_WORKERS", "WORKER_IDLE", "Task", "call_later", "submit"]
+__all__ = ["RENEWAL_WORKERS", "WORKER_IDLE", "Task", "call_later", "late_in_line", "submit"]
 
 log = logging.getLogger("requests_multiauth")
 
@@ -61,15 +64,36 @@ BEHIND_WARNING_INTERVAL = 60.0
 ASSUMED_CALL_TIME = 0.5
 
 
+def late_in_line(*, ahead: int, busy: int, size: int, pace: float, seconds_left: float) -> Optional[float]:
+    """How long a renewal would wait for a thread, if that wait makes it end after its
+    token expires though starting at once it would not; else None.
+
+    Args:
+        ahead: renewals queued before it (earlier expiry first), itself not counted.
+        busy: renewals running now.
+        size: the most threads that run renewals.
+        pace: seconds a renewal takes (the measured average).
+        seconds_left: until its token expires.
+    """
+    in_line = ahead + busy  # the renewals a thread must finish before this one starts
+    if in_line < size:
+        return None  # a thread is free (or can be started): no wait for the line
+    wait = pace * ((in_line - size) // size + 1)
+    if pace <= seconds_left < wait + pace:
+        return wait
+    return None
+
+
 class Task:
     """A renewal queued or running on the workers; :meth:`join` waits for it."""
 
-    __slots__ = ("_done", "deadline", "fn", "name")
+    __slots__ = ("_done", "deadline", "fn", "name", "queued_at")
 
     def __init__(self, fn: Callable[[], None], deadline: float, name: str) -> None:
         self.fn = fn
         self.deadline = deadline  # on time.monotonic()
         self.name = name
+        self.queued_at = time.monotonic()
         self._done = threading.Event()
 
     def join(self, timeout: Optional[float] = None) -> None:
@@ -99,6 +123,7 @@ class _Workers:
         self._order = itertools.count()
         self._threads = 0
         self._idle = 0
+        self._busy = 0  # renewals running now
         self._pace = ASSUMED_CALL_TIME  # a moving average of a renewal's duration
         self._warned_at = -BEHIND_WARNING_INTERVAL
 
@@ -129,12 +154,17 @@ class _Workers:
                 heapq.heapify(self._queue)
                 raise
             self._cond.notify()
-            position = 0
-            if now + self._pace * len(self._queue) / self.size > task.deadline:  # maybe late: count exactly
-                position = sum(1 for deadline, _, _ in self._queue if deadline <= task.deadline)
-            behind = now + self._pace * position / self.size > task.deadline
-        if behind:
-            self._warn_behind(f"{name}'s renewal is number {position} in line")
+            wait = None
+            if len(self._queue) - 1 + self._busy >= self.size:  # no free thread: count exactly
+                ahead = sum(1 for deadline, _, _ in self._queue if deadline <= task.deadline) - 1
+                wait = late_in_line(
+                    ahead=ahead, busy=self._busy, size=self.size, pace=self._pace, seconds_left=seconds_left
+                )
+            if wait is not None:
+                self._warn_behind_locked(
+                    f"{name}'s renewal waits about {wait:.2f} s for a thread ({ahead} renewals ahead of it, "
+                    f"{self._busy} running) and its token expires in {seconds_left:.2f} s"
+                )
         return task
 
     def call_later(self, delay: float, fn: Callable[[], None]) -> None:
@@ -176,8 +206,13 @@ class _Workers:
                     return heapq.heappop(self._later)[2]
                 if self._queue:
                     task = heapq.heappop(self._queue)[2]
-                    if now > task.deadline:
-                        self._warn_behind_locked(f"{task.name}'s token expired before its renewal could start")
+                    if now > task.deadline and task.deadline - task.queued_at >= self._pace:
+                        # Started at once it would have been in time: the line made it late.
+                        self._warn_behind_locked(
+                            f"{task.name}'s token expired while its renewal waited {now - task.queued_at:.2f} s "
+                            "for a thread"
+                        )
+                    self._busy += 1
                     return functools.partial(self._run, task)
                 waited = now - idle_since
                 if waited >= WORKER_IDLE and (not self._later or self._threads > 1):
@@ -210,11 +245,8 @@ class _Workers:
             task.finish()
             took = time.monotonic() - started
             with self._cond:
+                self._busy -= 1
                 self._pace = 0.8 * self._pace + 0.2 * took
-
-    def _warn_behind(self, what: str) -> None:
-        with self._cond:
-            self._warn_behind_locked(what)
 
     def _warn_behind_locked(self, what: str) -> None:
         now = time.monotonic()
@@ -222,14 +254,17 @@ class _Workers:
             return
         self._warned_at = now
         log.warning(
-            "renewals ahead of expiry are falling behind: %s; %d renewals wait for the %d renewal threads, "
-            "and the token endpoint takes %.2f s per call. Tokens whose renewal comes too late expire first, "
-            "and their requests wait for a new token: the token endpoint is too slow for this many tokens",
+            "renewals ahead of expiry are falling behind: %s; %d renewals are queued and %d running on %d "
+            "renewal threads at most, and a renewal takes %.2f s. Tokens whose renewal comes too late expire "
+            "first, and their requests wait for a new token: the token endpoint is too slow for this many tokens",
             what,
             len(self._queue),
+            self._busy,
             self.size,
             self._pace,
-            extra=log_fields("renewal.behind", queued=len(self._queue), workers=self.size, call_time=self._pace),
+            extra=log_fields(
+                "renewal.behind", queued=len(self._queue), running=self._busy, workers=self.size, call_time=self._pace
+            ),
         )
 
 

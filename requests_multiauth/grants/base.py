@@ -132,8 +132,17 @@ class Grant:
     @property
     def cache_identity(self) -> Tuple[Tuple[str, str], ...]:
         """The grant's kind and :meth:`identity`, as the cache key is made from them.
-        Read once, on the first token call."""
-        return _identity(self.name, **self.identity())
+        Read once, on the first token call: the long-lived :attr:`secrets` enter it
+        only through a slow one-way digest (see :func:`_secret_digest`), so that a
+        rotated or wrong secret never reads the token of another."""
+        return _identity(self.name, **self.identity(), **_secret_digest(self.key_secrets()))
+
+    def key_secrets(self) -> Tuple[str, ...]:
+        """The long-lived secrets that tell two credentials apart in the cache key, where
+        they enter only as a slow one-way digest: by default :attr:`secrets`. A grant
+        whose :attr:`secrets` include values derived from a secret (a Basic header)
+        names the secret itself, so that every method of one client shares the key."""
+        return self.secrets
 
     def request(self, previous: Optional[Token], now: float) -> GrantRequest:
         """What the next try sends. Called for every try, retries included.
@@ -259,6 +268,7 @@ class ClientCredentialsGrant(Grant):
         self.scope = _scope_string(scope)
         self.client_auth = resolve_client_auth(client_auth)
         self._client = self.client_auth.bind(self.client_id, client_secret, token_url=token_url)
+        self._client_secret = client_secret if self.client_auth.needs_secret else None
         self.params: Dict[str, str] = dict(params or {})
         self.refresh_scope = _scope_string(refresh_scope)
         self.use_refresh_token = use_refresh_token
@@ -270,6 +280,9 @@ class ClientCredentialsGrant(Grant):
         self.secrets = self._client.secrets
         self.cert = self._client.cert
         self._token_url = token_url
+
+    def key_secrets(self) -> Tuple[str, ...]:
+        return (self._client_secret,) if self._client_secret else ()
 
     def identity(self) -> Mapping[str, Optional[str]]:
         return {
@@ -370,6 +383,7 @@ class JsonClientCredentialsGrant(Grant):
         self.params: Dict[str, Any] = dict(params or {})
         self.client_auth = resolve_client_auth(client_auth)
         self._client = self.client_auth.bind(self.client_id, client_secret, token_url=token_url)
+        self._client_secret = client_secret if self.client_auth.needs_secret else None
         self.default_lifetime = default_lifetime
         self.secrets = self._client.secrets
         self.cert = self._client.cert
@@ -377,7 +391,10 @@ class JsonClientCredentialsGrant(Grant):
 
     @property
     def cache_identity(self) -> Tuple[Tuple[str, str], ...]:
-        return _identity("json_client_credentials", **self.identity())
+        return _identity("json_client_credentials", **self.identity(), **_secret_digest(self.key_secrets()))
+
+    def key_secrets(self) -> Tuple[str, ...]:
+        return (self._client_secret,) if self._client_secret else ()
 
     def identity(self) -> Mapping[str, Optional[str]]:
         return {
@@ -451,6 +468,16 @@ class ApiKeyGrant(Grant):
         except InvalidClientError as exc:
             # An API key has no client id and no client_auth: say what there is to check.
             raise exc.with_hint(API_KEY_HINT) from None
+
+
+def _secret_digest(secrets: Tuple[str, ...]) -> Dict[str, str]:
+    """The cache-key field that tells two credentials' secrets apart: the slow
+    one-way digest of :func:`_key_digest` over all of them, or nothing when the
+    grant holds no long-lived secret. Called once per auth, on its first token
+    call (never at construction: PBKDF2 costs milliseconds)."""
+    if not secrets:
+        return {}
+    return {"secret_digest": _key_digest("\0".join(sorted(set(secrets))))}
 
 
 def _key_digest(secret: str) -> str:

@@ -16,6 +16,11 @@
   "Write your own scheme" page), for tests of a custom :class:`~requests_multiauth.Grant`.
 * :class:`LocalServer` runs any handler function (or a WSGI app, through
   :func:`wsgi_handler`).
+* Misbehaviours (:class:`Trickle`, :class:`TrickleHeaders`, :class:`Oversized`, :class:`GzipBomb`,
+  :class:`MalformedStatus`, :class:`ManyHeaders`, :class:`LongHeader`,
+  :class:`Truncated`, :class:`Redirect`) are replies no well-behaved server
+  sends, for testing timeouts and limits: return one from a handler, or queue
+  it with ``emulator.inject(...)``.
 
 Both serve HTTPS with a certificate from a throwaway ``trustme`` CA when
 ``trustme`` is installed (``pip install 'requests-multiauth[testing]'``), and
@@ -42,6 +47,20 @@ import sys
 from ._appjwt import AppJwtEmulator
 from ._authserver import ApiCall, OAuth2Emulator, RegisteredClient, SeenAssertion, TokenCall
 from ._emulator import ManualClock, ProviderEmulator
+from ._github_actions import GITHUB_ACTIONS_ISSUER, GitHubActionsEmulator
+from ._google import GoogleServiceAccountEmulator
+from ._google_sts import GoogleStsEmulator
+from ._hostile import (
+    GzipBomb,
+    LongHeader,
+    MalformedStatus,
+    ManyHeaders,
+    Oversized,
+    Redirect,
+    Trickle,
+    TrickleHeaders,
+    Truncated,
+)
 from ._metadata import AzureManagedIdentityEmulator, GoogleMetadataEmulator
 from ._providers import (
     OPSNOW_SHAPES,
@@ -52,10 +71,13 @@ from ._providers import (
     OpsNowEmulator,
     RatedEmulator,
 )
-from ._server import DROP_CONNECTION, Body, Handler, LocalServer, Reply, Request, wsgi_handler
+from ._salesforce import SalesforceEmulator
+from ._server import DROP_CONNECTION, Body, Handler, LocalServer, Misbehaviour, Reply, Request, wsgi_handler
+from ._token_exchange import Exchange, TokenExchangeEmulator, WorkloadIssuer
 
 __all__ = [
     "DROP_CONNECTION",
+    "GITHUB_ACTIONS_ISSUER",
     "OPSNOW_SHAPES",
     "ApiCall",
     "AppJwtEmulator",
@@ -64,6 +86,20 @@ __all__ = [
     "CognitoEmulator",
     "DataloyEmulator",
     "DiagramsEmulator",
+    "GzipBomb",
+    "LongHeader",
+    "MalformedStatus",
+    "ManyHeaders",
+    "Misbehaviour",
+    "Oversized",
+    "Redirect",
+    "Trickle",
+    "TrickleHeaders",
+    "Truncated",
+    "GoogleServiceAccountEmulator",
+    "Exchange",
+    "GitHubActionsEmulator",
+    "GoogleStsEmulator",
     "GoogleMetadataEmulator",
     "Handler",
     "LocalProviders",
@@ -76,8 +112,11 @@ __all__ = [
     "RegisteredClient",
     "Reply",
     "Request",
+    "SalesforceEmulator",
     "SeenAssertion",
     "TokenCall",
+    "TokenExchangeEmulator",
+    "WorkloadIssuer",
     "wsgi_handler",
 ]
 

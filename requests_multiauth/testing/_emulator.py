@@ -275,20 +275,29 @@ class ProviderEmulator:
         calls then trust, so that ``DataloyAuth.from_env(provider.environ())`` works
         without touching ``REQUESTS_CA_BUNDLE``. (The API requests still need a session that
         trusts the CA: :meth:`~requests_multiauth.testing.ProviderEmulator.api_session` or
-        :meth:`~requests_multiauth.testing.ProviderEmulator.multiauth_session`.)
+        :meth:`~requests_multiauth.testing.ProviderEmulator.multiauth_session`.) They also
+        include ``<PROVIDER>_API_URL`` (``DATALOY_API_URL`` ...), the protected API's base
+        URL, which the quick start's examples read.
         """
         from ..providers.registry import get_provider  # the testing helpers stay importable on their own
 
         values: Dict[str, Any] = dict(self.environ_values())
         if isinstance(self.verify, str):
             values.setdefault("verify", self.verify)
-        return {var.name: str(values[var.parameter]) for var in get_provider(self.name).env if var.parameter in values}
+        record = get_provider(self.name).env
+        variables = {var.name: str(values[var.parameter]) for var in record if var.parameter in values}
+        return {**variables, **self._api_environ()}
 
     def environ_values(self) -> Dict[str, str]:
         """The values :meth:`~requests_multiauth.testing.ProviderEmulator.environ` gives, by
         the preset's parameter name (``client_id``, ``token_url`` ...); the CA bundle
         (``verify``) is added over HTTPS. Subclasses say."""
         raise NotImplementedError
+
+    def _api_environ(self) -> Dict[str, str]:
+        """``{"<PROVIDER>_API_URL": <the protected API's base URL>}``: what the quick start's
+        examples read, so that they run from :meth:`environ` alone."""
+        return {f"{self.name.upper().replace('-', '_')}_API_URL": self.api_url}
 
     def _trust_environ(self) -> Dict[str, str]:
         """The preset's CA bundle variable over HTTPS, nothing over plain HTTP (from the record)."""

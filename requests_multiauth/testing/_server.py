@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from requests.structures import CaseInsensitiveDict
 
-__all__ = ["LocalServer", "Reply", "Request", "wsgi_handler"]
+__all__ = ["LocalServer", "Misbehaviour", "Reply", "Request", "wsgi_handler"]
 
 Body = Union[bytes, str, Mapping[str, Any], List[Any], None]
 
@@ -89,6 +89,18 @@ class Reply:
         else:
             data = body or b""
         return data, headers
+
+
+@dataclass
+class Misbehaviour(Reply):
+    """A reply that writes its own bytes on the wire, whatever HTTP says: the base
+    of the misbehaviours in :mod:`requests_multiauth.testing` (``Trickle``,
+    ``GzipBomb``, ``MalformedStatus`` ...). Subclasses implement :meth:`send`;
+    the server closes the connection after it."""
+
+    def send(self, out: io.BufferedIOBase, stop: threading.Event) -> None:
+        """Write the whole answer to *out*; return early once *stop* is set (the server stops)."""
+        raise NotImplementedError
 
 
 Handler = Callable[[Request], Reply]
@@ -156,6 +168,7 @@ class LocalServer:
             raise ValueError("LocalServer(client_certs=True) needs tls")
         self.handler = handler
         self.latency = latency
+        self.stopping = threading.Event()  # set by stop(): misbehaviours under way end
         self.requests: List[Request] = []
         self.tls = tls
         self._lock = threading.Lock()
@@ -204,6 +217,7 @@ class LocalServer:
 
     def stop(self) -> None:
         """Stop serving, close the socket and delete the CA file."""
+        self.stopping.set()
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(timeout=5)
@@ -301,6 +315,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if reply is _DROP:
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if isinstance(reply, Misbehaviour):
+            self.close_connection = True
+            reply.send(self.wfile, owner.stopping)
             return
         data, headers = reply.encode()
         self.send_response(reply.status)

@@ -14,6 +14,16 @@ failure into a typed error:
 * a 2xx whose body is not JSON raises
   :class:`~requests_multiauth.errors.TokenResponseError`.
 
+Every token call is bounded in time and memory, whatever the endpoint does
+(see :meth:`RetryPolicy.deadline` for the rule): one deadline for the whole
+call, tries included; each try within its connect + read timeout in all, the
+answer read by chunks (:mod:`.answer`) and abandoned at the deadline or at
+``RetryPolicy.max_answer_bytes`` of decoded body. An answer that breaks HTTP
+(a status line like ``2OO``, more than 100 headers, a 64 KiB header line) is a
+:class:`~requests_multiauth.errors.MalformedAnswerError`, not a reset, and is
+not retried; an answer cut off before its announced length is retried (a
+dropped connection does that; a new one usually gets the whole answer).
+
 The decoded answer then goes to :func:`~requests_multiauth.token.parse_token_response`.
 
 Where the request goes next: the answer goes to the grant's parser (token.py) and the
@@ -22,6 +32,7 @@ Token to the engine (engine/manager.py).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import json
@@ -52,9 +63,12 @@ from ..engine import fork as _fork
 from ..errors import (
     TLS_HINT,
     UNREACHABLE_HINT,
+    AnswerTooLargeError,
     ConfigurationError,
+    MalformedAnswerError,
     TokenRequestError,
     TokenResponseError,
+    TokenTimeoutError,
     answer_excerpt,
     excerpt,
     oauth_error,
@@ -62,9 +76,11 @@ from ..errors import (
 )
 from ..telemetry import AuthTelemetry, log_fields
 from . import pool as _pool
-from .retry import DEFAULT_RETRY, RetryPolicy, Transient, parse_retry_after, retrying
+from .answer import ACCEPT_ENCODING, AnswerFault, keep_body, malformed_answer, read_body
+from .retry import DEFAULT_RETRY, RetryPolicy, Transient, parse_retry_after, retrying, timeouts
 from .tls import call_verify
-from .urls import check_transport, safe_url
+from .urls import check_transport, proxies_for, safe_url
+from .watchdog import watching
 
 if TYPE_CHECKING:
     from ..grants.base import GrantRequest
@@ -167,7 +183,8 @@ class TokenEndpoint:
         telemetry: where each token call (HTTP attempt) is recorded; default a
             recorder of its own, named ``TokenEndpoint``.
         sleep: waits between tries; replaceable in tests.
-        monotonic: the clock the retry budget is measured on; replaceable in tests.
+        monotonic: the clock the deadline of a token call (its tries and waits) is
+            measured on; replaceable in tests. Reads wait on ``time.monotonic``.
         try_hook: what the auth adds to every try and reads of every answer
             (:class:`TryHook`). With ``dpop=``: a new ``DPoP`` proof on every
             try, and a 400 ``use_dpop_nonce`` answer is sent again once, at
@@ -288,24 +305,36 @@ class TokenEndpoint:
                 ),
             )
 
-        def give_up(fault: Transient, attempts: int, budget: Optional[float]) -> NoReturn:
-            if budget is not None:
+        deadline = self.retry.deadline(self.timeout)
+
+        def give_up(fault: Transient, attempts: int, spent: Optional[float]) -> NoReturn:
+            if spent is not None:
                 log.warning(
-                    "%s: %s; giving up, the retry budget of %g s is spent",
+                    "%s: %s; giving up, the deadline of %g s is spent",
                     where,
                     fault.reason,
-                    budget,
+                    spent,
                     extra=log_fields("token.give_up", url=safe_url(self.url), reason=fault.reason, attempts=attempts),
                 )
-            self._give_up(where, fault, attempts, budget=budget)
+            timed_out = spent is not None or fault.timed_out
+            self._give_up(where, fault, attempts, deadline=deadline if timed_out else None, budget=self.retry.budget)
+
+        started = self._monotonic()
+
+        def attempt(number: int) -> Any:
+            # This try's share of the deadline, on the real clock its reads wait on.
+            left = deadline - (self._monotonic() - started)
+            until = time.monotonic() + min(left, sum(timeouts(self.timeout)))
+            return self._attempt(make, grant, number, parse, until, read)
 
         return retrying(
             self.retry,
-            lambda attempt: self._attempt(make, grant, attempt, parse, read),
+            attempt,
             on_retry=on_retry,
             give_up=give_up,
             sleep=self._sleep,
             monotonic=self._monotonic,
+            deadline=deadline,
         )
 
     def _attempt(
@@ -314,19 +343,20 @@ class TokenEndpoint:
         grant: str,
         attempt: int,
         parse: Optional[Callable[[Any], Any]],
+        until: float,
         read: Optional[Callable[[requests.Response, str], Any]] = None,
     ) -> Any:
-        """One try, with what *make* makes for it, and what the auth's hook adds (a DPoP
-        proof). A server that asks for the try again at once (a DPoP nonce) gets it
-        once, made anew (with a new assertion too)."""
+        """One try, over by *until* (on time.monotonic), with what *make* makes for it,
+        and what the auth's hook adds (a DPoP proof). A server that asks for the try
+        again at once (a DPoP nonce) gets it once, made anew (with a new assertion too)."""
         sending = self._prepare(make())
         hook = self.try_hook
         if hook is None:
             with self.telemetry.token_request(grant, sending.url, attempt):  # logs the attempt, times and counts it
-                return self._try(sending, attempt, parse, read=read)
+                return self._try(sending, attempt, parse, until, decode=read)
         try:
             with self.telemetry.token_request(grant, sending.url, attempt):
-                return self._try(_with_hook(hook, sending), attempt, parse, read=read)
+                return self._try(_with_hook(hook, sending), attempt, parse, until, decode=read)
         except _SendAgain as again:
             log.debug(
                 "%s asked for %s; sending the token request again with it",
@@ -336,7 +366,7 @@ class TokenEndpoint:
             )
         sending = self._prepare(make())
         with self.telemetry.token_request(grant, sending.url, attempt):
-            return self._try(_with_hook(hook, sending), attempt, parse, send_again=False, read=read)
+            return self._try(_with_hook(hook, sending), attempt, parse, until, send_again=False, decode=read)
 
     def _prepare(self, request: GrantRequest) -> _Sending:
         """What one try sends: *request* with its URL checked and its headers complete."""
@@ -350,7 +380,9 @@ class TokenEndpoint:
             )
         if request.query:
             url += ("&" if urlsplit(url).query else "?") + urlencode(list(request.query.items()))
-        headers: Dict[str, str] = {}  # requests' defaults otherwise: what the providers' examples send
+        # requests' defaults otherwise: what the providers' examples send. Only the codings
+        # whose decompression is bounded (see .answer) are asked for.
+        headers: Dict[str, str] = {"Accept-Encoding": ACCEPT_ENCODING}
         if request.form is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         headers.update(request.headers)
@@ -370,27 +402,23 @@ class TokenEndpoint:
         sending: _Sending,
         attempt: int,
         parse: Optional[Callable[[Any], Any]],
+        until: float,
         *,
         send_again: bool = True,
-        read: Optional[Callable[[requests.Response, str], Any]] = None,
+        decode: Optional[Callable[[requests.Response, str], Any]] = None,
     ) -> Any:
+        """Send one try and read its answer, all of it by *until* (on time.monotonic)."""
         where, secrets = sending.where, sending.secrets
         session = self._session
         # The session's own CA bundle, or this endpoint's verify= for the shared session, wins over the environment's.
         verify_now = call_verify(session.verify) if self._own_session is not None else self._verify
+        connect, read = timeouts(self.timeout)
+        share = until - time.monotonic()
+        if share <= 0:
+            raise Transient("no time was left for this try", timed_out=True)
         try:
-            response = session.request(
-                sending.method,
-                sending.url,
-                data=sending.form,
-                json=sending.json,
-                headers=sending.headers,
-                timeout=self.timeout,
-                allow_redirects=False,
-                cert=self.cert,  # None: the session's own, if any
-                verify=verify_now,
-            )
-            text = response.text  # read the whole answer now: a reset mid-body is transient
+            response = self._send(session, sending, verify_now, until, connect, read, share)
+            text = self._read(response, until, read, share, where)
         except requests.exceptions.SSLError as exc:
             _raise_if_out_of_resources(exc, where, attempt)
             if "eof" in str(exc).lower():  # closed during the handshake: an overloaded or restarting server
@@ -404,7 +432,13 @@ class TokenEndpoint:
             raise ConfigurationError(f"{where} is not a valid URL: {exc}") from None
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
             _raise_if_out_of_resources(exc, where, attempt)
-            raise Transient(_describe_network_error(exc)) from None
+            malformed = malformed_answer(exc)
+            if malformed is not None:  # the server broke HTTP: it will again; not a reset
+                raise MalformedAnswerError(
+                    f"{where} answered with {malformed}, which is not HTTP; not retried. "
+                    "What to do: check that token_url is the token endpoint and not another service on its port"
+                ) from None
+            raise Transient(_describe_network_error(exc), timed_out=isinstance(exc, requests.Timeout)) from None
         except (OSError, MemoryError, RuntimeError) as exc:  # not wrapped by requests (loading the CA bundle)
             _raise_if_out_of_resources(exc, where, attempt)
             raise
@@ -418,7 +452,7 @@ class TokenEndpoint:
                 error, _description = _error_fields(_json_object(text))
                 raise _SendAgain(reason, status_code=status, error=error)
         if 200 <= status < 300:
-            answer = _decode_success(response, text, where, secrets) if read is None else read(response, text)
+            answer = _decode_success(response, text, where, secrets) if decode is None else decode(response, text)
             if parse is None:
                 return answer
             try:
@@ -454,15 +488,104 @@ class TokenEndpoint:
             attempts=attempt,
         )
 
-    def _give_up(self, where: str, last: Transient, attempts: int, budget: Optional[float] = None) -> NoReturn:
+    def _send(
+        self,
+        session: requests.Session,
+        sending: _Sending,
+        verify: Union[bool, str, None],
+        until: float,
+        connect: float,
+        read: float,
+        share: float,
+    ) -> requests.Response:
+        """Send *sending* and return its answer once the headers are in (the body is read by _read).
+
+        Through the shared session, the connection is shut down at *until* if the
+        headers are not in by then (:mod:`.watchdog`); through a caller's session,
+        each read waits at most the read timeout."""
+        watch = watching(until) if self._own_session is None else contextlib.nullcontext(None)
+        with watch as watched:
+            try:
+                response = session.request(
+                    sending.method,
+                    sending.url,
+                    data=sending.form,
+                    json=sending.json,
+                    headers=sending.headers,
+                    timeout=(min(connect, share), min(read, share)),
+                    allow_redirects=False,
+                    cert=self.cert,  # None: the session's own, if any
+                    verify=verify,
+                    stream=True,  # the body is read by _read, by chunks, within bounds
+                    proxies=proxies_for(sending.url),  # loopback: never through a proxy
+                )
+            except requests.RequestException:
+                if watched is not None and watched.expired:
+                    raise _headers_too_slow(share) from None
+                raise
+        if watched is not None and watched.expired:  # headers cut short by the shutdown parse as ended
+            response.close()
+            raise _headers_too_slow(share)
+        return response
+
+    def _read(self, response: requests.Response, until: float, read: float, share: float, where: str) -> str:
+        """The whole answer of *response* as text, read within the try's bounds."""
+        try:
+            body = read_body(response, deadline=until, limit=self.retry.max_answer_bytes, read_timeout=read)
+        except AnswerFault as fault:
+            if fault.kind == "size":
+                raise AnswerTooLargeError(
+                    f"{where} answered HTTP {response.status_code}, but {fault}; a token answer is a few "
+                    "kilobytes, so it was abandoned there. What to do: check "
+                    "token_url, or raise RetryPolicy(max_answer_bytes=...) if the answer is really this large",
+                    limit=fault.limit or self.retry.max_answer_bytes,
+                ) from None
+            if fault.kind == "deadline":
+                raise Transient(
+                    f"the answer did not arrive whole within the try's {share:.3g} s ({fault.received} bytes came)",
+                    timed_out=True,
+                ) from None
+            if fault.kind == "truncated":
+                raise Transient(str(fault)) from None
+            raise MalformedAnswerError(
+                f"{where} answered HTTP {response.status_code}, but {fault}; not retried"
+            ) from None
+        keep_body(response, body)
+        return body.decode(_charset(response), errors="replace")
+
+    def _give_up(
+        self,
+        where: str,
+        last: Transient,
+        attempts: int,
+        *,
+        deadline: Optional[float] = None,
+        budget: Optional[float] = None,
+    ) -> NoReturn:
+        """Raise the error of a call that ran out of tries (or, with *deadline*, of time)."""
         tries = "once" if attempts == 1 else f"{attempts} times"
-        spent = f"; the retry budget of {budget:g} s is spent" if budget is not None else ""
-        raise TokenRequestError(
-            with_what_to_do(f"{where} failed: {last.reason} (tried {tries}{spent})", UNREACHABLE_HINT),
+        if deadline is None:
+            raise TokenRequestError(
+                with_what_to_do(f"{where} failed: {last.reason} (tried {tries})", UNREACHABLE_HINT),
+                status_code=last.status_code,
+                attempts=attempts,
+                hint=UNREACHABLE_HINT,
+            )
+        which = f"the time budget of {budget:g} s" if budget is not None and budget <= deadline else f"{deadline:g} s"
+        raise TokenTimeoutError(
+            with_what_to_do(
+                f"{where} failed: {last.reason} (tried {tries}; the token call's deadline of {which} is spent)",
+                UNREACHABLE_HINT,
+            ),
+            deadline=deadline,
             status_code=last.status_code,
             attempts=attempts,
             hint=UNREACHABLE_HINT,
         )
+
+
+def _headers_too_slow(share: float) -> Transient:
+    return Transient(f"the status line and headers did not arrive within the try's {share:.3g} s", timed_out=True)
 
 
 def _with_hook(hook: TryHook, sending: _Sending) -> _Sending:
@@ -548,6 +671,22 @@ def _describe_network_error(exc: Exception) -> str:
     if "reset" in str(exc).lower() or "aborted" in str(exc).lower():
         return "the connection was reset"
     return "the connection failed"
+
+
+def _charset(response: requests.Response) -> str:
+    """The charset the answer names, else UTF-8 (JSON's, RFC 8259 §8.1); never guessed from
+    the bytes (requests' guess reads the whole body again, slowly for a large one)."""
+    content_type = response.headers.get("Content-Type", "")
+    for parameter in content_type.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            charset = value.strip().strip('"')
+            try:
+                "".encode(charset)
+            except LookupError:
+                break
+            return charset
+    return "utf-8"
 
 
 def _is_throttling(text: str) -> bool:

@@ -41,6 +41,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from ..engine import fork as _fork
 from ..telemetry import log_fields
+from . import watchdog as _watchdog
 
 __all__ = ["CONNECTIONS_PER_ORIGIN", "IDLE_TIMEOUT", "POOLED_ORIGINS", "shared_session", "ssl_context"]
 
@@ -156,6 +157,7 @@ class _IdleClosing:
         conn = super()._get_conn(timeout)  # type: ignore[misc]
         if conn is not None and _idle_too_long(conn, time.monotonic()):
             conn.close()  # urllib3 reconnects a closed connection on its next request
+        _watchdog.attach(conn)  # the try's deadline may have to shut it down (see .watchdog)
         return conn
 
     def close_idle(self, now: float) -> int:

@@ -18,11 +18,21 @@ import email.utils
 import random
 import time
 from dataclasses import dataclass
-from typing import Callable, FrozenSet, NoReturn, Optional, TypeVar
+from typing import Callable, FrozenSet, NoReturn, Optional, Tuple, TypeVar, Union
 
 from ..errors import ConfigurationError
+from .answer import DEFAULT_MAX_ANSWER_BYTES
 
-__all__ = ["DEFAULT_RETRY", "TRANSIENT_STATUSES", "RetryPolicy", "Transient", "jitter", "parse_retry_after", "retrying"]
+__all__ = [
+    "DEFAULT_RETRY",
+    "TRANSIENT_STATUSES",
+    "RetryPolicy",
+    "Transient",
+    "jitter",
+    "parse_retry_after",
+    "retrying",
+    "timeouts",
+]
 
 T = TypeVar("T")
 
@@ -36,6 +46,13 @@ def jitter(seconds: float) -> float:
     return seconds * random.uniform(1.0 - JITTER, 1.0)  # noqa: S311 - jitter, not cryptography
 
 
+def timeouts(timeout: Union[float, Tuple[float, float]]) -> Tuple[float, float]:
+    """The (connect, read) timeouts of *timeout*, as requests reads it (one number is both)."""
+    if isinstance(timeout, tuple):
+        return float(timeout[0]), float(timeout[1])
+    return float(timeout), float(timeout)
+
+
 #: Statuses that mean "try again later" rather than "no".
 TRANSIENT_STATUSES: FrozenSet[int] = frozenset({408, 425, 429, 500, 502, 503, 504})
 
@@ -46,7 +63,12 @@ class RetryPolicy:
 
     Transient faults are connection errors, timeouts, an answer cut off midway,
     HTTP 408/425/429/5xx and (for token calls) a 400 whose body says "Rate
-    exceeded" (AWS Cognito's throttling answer). Refusals are never retried.
+    exceeded" (AWS Cognito's throttling answer). Refusals are never retried, and
+    neither are answers that break HTTP or pass *max_answer_bytes*.
+
+    A token call is bounded as a whole by its :meth:`deadline`, and each try by
+    its connect + read timeout in all (headers and body together), so that a
+    server that trickles its answer a byte at a time is cut off, not waited on.
 
     Attributes:
         attempts: how many times the request is sent at most, first try included.
@@ -56,9 +78,12 @@ class RetryPolicy:
         max_backoff: the longest wait between two tries, in seconds.
         max_retry_after: the longest ``Retry-After`` honoured, in seconds; a
             server asking for more is waited on this long, then retried.
-        budget: the total time, in seconds, a request may take including
-            waits; no retry is started that would end past it. (The last try
-            itself may still take up to the read timeout.)
+        budget: the longest a token call may take, in seconds, tries and waits
+            included: the call's :meth:`deadline` is never later.
+        max_answer_bytes: the largest answer read, in bytes of decoded body
+            (a compressed answer counts what it decompresses to); a larger one
+            is abandoned where it passes the cap, with
+            :class:`~requests_multiauth.errors.AnswerTooLargeError`.
         statuses: the HTTP statuses retried (:data:`TRANSIENT_STATUSES`). A
             metadata endpoint retries more: Azure IMDS answers 404 and 410 while
             it updates (see the Azure managed identity preset).
@@ -69,6 +94,7 @@ class RetryPolicy:
     max_backoff: float = 8.0
     max_retry_after: float = 30.0
     budget: float = 60.0
+    max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
     statuses: FrozenSet[int] = TRANSIENT_STATUSES
 
     def __post_init__(self) -> None:
@@ -76,6 +102,28 @@ class RetryPolicy:
             raise ConfigurationError("RetryPolicy.attempts must be at least 1")
         if min(self.backoff, self.max_backoff, self.max_retry_after, self.budget) < 0:
             raise ConfigurationError("RetryPolicy durations must not be negative")
+        if isinstance(self.max_answer_bytes, bool) or not isinstance(self.max_answer_bytes, int):
+            raise ConfigurationError("RetryPolicy.max_answer_bytes must be a whole number of bytes")
+        if self.max_answer_bytes < 1:
+            raise ConfigurationError("RetryPolicy.max_answer_bytes must be at least 1")
+
+    def deadline(self, timeout: Union[float, Tuple[float, float]]) -> float:
+        """The longest a token call with these retries and *timeout* takes, in seconds.
+
+        The rule: every try within its connect + read timeout (headers and body
+        together), every wait between tries at most its backoff (``Retry-After``
+        waits count against the same total), and the whole never past
+        :attr:`budget`::
+
+            deadline = min(budget, attempts * (connect + read) + sum of the backoffs)
+
+        With the defaults (``timeout=(3.05, 10)``, 4 attempts, backoffs 0.5 + 1 + 2 s)
+        that is 55.7 s; with ``timeout=(2, 2)`` 19.5 s. A thread waiting for
+        another's token call waits as long at most.
+        """
+        connect, read = timeouts(timeout)
+        waits = sum(min(self.max_backoff, self.backoff * 2.0 ** (retry - 1)) for retry in range(1, self.attempts))
+        return min(self.budget, self.attempts * (connect + read) + waits)
 
     def delay(self, retry: int, retry_after: Optional[float]) -> float:
         """Seconds to wait before retry number *retry* (1 for the first retry)."""
@@ -107,11 +155,19 @@ def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
 class Transient(Exception):
     """A failed try that may succeed if repeated: what a try raises to be retried."""
 
-    def __init__(self, reason: str, status_code: Optional[int] = None, retry_after: Optional[float] = None):
+    def __init__(
+        self,
+        reason: str,
+        status_code: Optional[int] = None,
+        retry_after: Optional[float] = None,
+        *,
+        timed_out: bool = False,
+    ):
         super().__init__(reason)
         self.reason = reason
         self.status_code = status_code
         self.retry_after = retry_after
+        self.timed_out = timed_out  # the try ran out of time (a timeout or its share of the deadline)
 
 
 def retrying(
@@ -122,21 +178,24 @@ def retrying(
     give_up: Callable[[Transient, int, Optional[float]], NoReturn],
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] = time.monotonic,
+    deadline: Optional[float] = None,
 ) -> T:
     """Call ``attempt(n)`` (n = 1, 2 ...) until it returns, retrying what it raises as :class:`Transient`.
 
     Before each retry, ``on_retry(fault, wait, n)`` is told (to log it) and the
     wait is slept. When the tries are spent, or the next wait would end past the
-    budget, ``give_up(last_fault, tries_made, budget_or_None)`` raises the
-    caller's error. Anything else *attempt* raises ends the call at once.
+    *deadline* (seconds from the start; default the policy's budget),
+    ``give_up(last_fault, tries_made, deadline_or_None)`` raises the caller's
+    error. Anything else *attempt* raises ends the call at once.
     """
+    limit = policy.budget if deadline is None else deadline
     started = monotonic()
     last: Optional[Transient] = None
     for number in range(1, policy.attempts + 1):
         if last is not None:
             wait = policy.delay(number - 1, last.retry_after)
-            if monotonic() - started + wait > policy.budget:
-                give_up(last, number - 1, policy.budget)
+            if monotonic() - started + wait > limit:
+                give_up(last, number - 1, limit)
             on_retry(last, wait, number)
             sleep(wait)
         try:

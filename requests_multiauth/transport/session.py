@@ -35,7 +35,7 @@ from ..errors import ConfigurationError
 from .adapter import AdapterAuth, AuthAdapter, is_cross_origin_hop, mark_cross_origin_hop
 from .retry import DEFAULT_RETRY, jitter
 from .tls import call_verify
-from .urls import origin, safe_url
+from .urls import ascii_url, origin, safe_url
 
 __all__ = [
     "DEFAULT_RETRIES",
@@ -247,6 +247,7 @@ class MultiAuthSession(requests.Session):
             )
         if not parts.path:
             prefix += "/"
+        prefix = ascii_url(prefix)  # requests sends (and mount matches) an IDN host in its punycode form
         adapter = AuthAdapter(auth, origins=prefix, max_retries=self.retries)
         self.mount(prefix, adapter)
         return adapter
@@ -274,6 +275,7 @@ class MultiAuthSession(requests.Session):
         return super().prepare_request(request)
 
     def _has_mounted_auth(self, url: str) -> bool:
+        url = ascii_url(url)  # as requests will send it
         try:
             adapter = self.get_adapter(url)
         except requests.exceptions.InvalidSchema:

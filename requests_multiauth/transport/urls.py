@@ -17,7 +17,7 @@ Where the request goes next: on, if the rules allow it; else an InsecureTranspor
 from __future__ import annotations
 
 import ipaddress
-from typing import Iterable, Optional, Tuple
+from typing import Any, Dict, Iterable, Optional, Tuple
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError, InsecureTransportError
@@ -31,16 +31,46 @@ def origin(url: str) -> Origin:
     """The (scheme, host, port) a URL is sent to, with default ports filled in.
 
     Two URLs with the same origin reach the same server; a token bound to one
-    origin may go to the other.
+    origin may go to the other. An internationalised host name is compared in its
+    IDNA (punycode) form, the one requests sends: ``https://bücher.example/`` and
+    ``https://xn--bcher-kva.example/`` are one origin.
     """
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
+    host = ascii_host(parts.hostname or "")
     try:
         port = parts.port
     except ValueError:
         port = None
     return scheme, host, port if port is not None else _DEFAULT_PORTS.get(scheme, 0)
+
+
+def ascii_host(host: str) -> str:
+    """*host* lowercased, and IDNA-encoded (UTS #46, as requests encodes it) when it
+    is not ASCII; a name IDNA refuses is kept as given (it cannot match a sent URL)."""
+    host = host.lower()
+    if host.isascii():
+        return host
+    import idna  # requests' own dependency, and how requests encodes the host it sends
+
+    try:
+        return str(idna.encode(host, uts46=True).decode("ascii"))
+    except idna.IDNAError:
+        return host
+
+
+def ascii_url(url: str) -> str:
+    """*url* with its host in IDNA form (see :func:`ascii_host`), as requests will send
+    it: what a URL prefix must be compared with. An ASCII URL is returned unchanged."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if host.isascii():
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    encoded = ascii_host(host)
+    port = hostport[hostport.rfind("]") + 1 :].rpartition(":")[2] if ":" in hostport else ""
+    netloc = (userinfo + "@" if userinfo else "") + encoded + (":" + port if port else "")
+    return parts._replace(netloc=netloc).geturl()
 
 
 def is_loopback(host: str) -> bool:
@@ -52,6 +82,23 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+#: The ``proxies=`` that sends a request directly, whatever the session's proxies,
+#: ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY`` or ``NO_PROXY`` say (requests drops the
+#: keys whose value is None after merging the environment's in).
+NO_PROXIES: Dict[str, Any] = {"http": None, "https": None, "all": None}
+
+
+def proxies_for(url: str) -> Optional[Dict[str, Any]]:
+    """:data:`NO_PROXIES` for a loopback URL, else None (the session's and environment's proxies).
+
+    A token call to loopback is meant for a server on this machine (an emulator, a
+    sidecar): sent through a proxy it would reach the proxy's own loopback at best,
+    and, over the plain HTTP that ``allow_insecure_loopback`` permits, hand the
+    client's secret in clear to the proxy.
+    """
+    return NO_PROXIES if is_loopback(urlsplit(url).hostname or "") else None
 
 
 def safe_url(url: str) -> str:
