@@ -45,17 +45,38 @@ RENEWING = ("opsnow", "cognito", "dataloy", "diagrams")
 # -- a variable name is written once -------------------------------------------------------------------
 
 
+def _constants(tree: ast.Module) -> Dict[str, ast.Constant]:
+    """The module-level ``NAME = "text"`` assignments of a module."""
+    found: Dict[str, ast.Constant] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    found[target.id] = node.value
+    return found
+
+
 def _declared_variables() -> Dict[str, Tuple[Path, int]]:
-    """Every ``EnvVar`` name in the package, with the file and line that declare it."""
+    """Every ``EnvVar`` name in the package, with the file and line where its text is
+    written: the ``EnvVar(...)`` call, or the module constant it names (a variable that
+    two providers read, such as Google's credentials file, is written once that way)."""
+    trees = {path: ast.parse(path.read_text(encoding="utf-8")) for path in sorted(PACKAGE.rglob("*.py"))}
+    constants = {path: _constants(tree) for path, tree in trees.items()}
     declared: Dict[str, Tuple[Path, int]] = {}
-    for path in sorted(PACKAGE.rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for path, tree in trees.items():
+        for node in ast.walk(tree):
             if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "EnvVar":
                 name = node.args[0] if node.args else next(k.value for k in node.keywords if k.arg == "name")
+                where = path
+                if isinstance(name, ast.Name):  # a constant of this module, or one it imports
+                    homes = [p for p, names in constants.items() if name.id in names]
+                    where = path if name.id in constants[path] else homes[0]
+                    name = constants[where][name.id]
                 assert isinstance(name, ast.Constant), (path, node.lineno)
                 assert isinstance(name.value, str), (path, node.lineno)
-                assert name.value not in declared, f"{name.value} is declared twice: {declared[name.value]}"
-                declared[name.value] = (path, name.lineno)
+                location = (where, name.lineno)
+                assert declared.get(name.value, location) == location, f"{name.value} is written twice"
+                declared[name.value] = location
     return declared
 
 
@@ -68,26 +89,60 @@ def _exported_names(tree: ast.Module) -> List[int]:
     return found
 
 
+def _docstrings(tree: ast.Module) -> List[int]:
+    """The ids of the docstring nodes of a module, its classes and functions."""
+    found: List[int] = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                found.append(id(first.value))
+    return found
+
+
+def _readers(declared: Dict[str, Tuple[Path, int]]) -> Dict[str, List[Path]]:
+    """The modules that hold an ``EnvVar(...)`` record of each variable."""
+    readers: Dict[str, List[Path]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "EnvVar":
+                name = node.args[0] if node.args else next(k.value for k in node.keywords if k.arg == "name")
+                text = name.value if isinstance(name, ast.Constant) else None
+                if isinstance(name, ast.Name):  # the shared constant: the variable it holds
+                    text = next(
+                        v
+                        for v, (where, _) in declared.items()
+                        if name.id in _constants(ast.parse(where.read_text(encoding="utf-8")))
+                    )
+                readers.setdefault(str(text), []).append(path)
+    return readers
+
+
 def test_a_variable_name_is_written_once_in_the_package() -> None:
+    # Code writes a variable's name only in its record (or in the one constant two records
+    # share). The docstrings and comments of a module whose record reads a variable may name
+    # it, as its documentation; nothing else in the package may: no second table of names.
     declared = _declared_variables()
     assert {"RATED_TOKEN", "DATALOY_CA_BUNDLE", "OAUTH2_CLIENT_ID"} <= set(declared)
+    readers = _readers(declared)
     word = re.compile(r"\b(" + "|".join(map(re.escape, sorted(declared))) + r")\b")
     elsewhere: List[str] = []
     for path in sorted(PACKAGE.rglob("*.py")):
         source = path.read_text(encoding="utf-8")
         tree = ast.parse(source)
         skip = set(_exported_names(tree))
+        docs = set(_docstrings(tree))
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Constant) and isinstance(node.value, str)) or id(node) in skip:
                 continue
             for name in word.findall(node.value):
-                if declared[name] != (path, node.lineno):
+                documenting = id(node) in docs and path in readers.get(name, [])
+                if declared[name] != (path, node.lineno) and not documenting:
                     elsewhere.append(f"{path.relative_to(ROOT)}:{node.lineno}: {name}")
         for token in tokenize.generate_tokens(io.StringIO(source).readline):
             if token.type == tokenize.COMMENT:
-                elsewhere += [
-                    f"{path.relative_to(ROOT)}:{token.start[0]}: {n} (comment)" for n in word.findall(token.string)
-                ]
+                names = [n for n in word.findall(token.string) if path not in readers.get(n, [])]
+                elsewhere += [f"{path.relative_to(ROOT)}:{token.start[0]}: {n} (comment)" for n in names]
     assert elsewhere == [], "variable names written outside their EnvVar record:\n" + "\n".join(elsewhere)
 
 
@@ -224,7 +279,8 @@ def test_local_providers_runs_every_preset_of_the_registry(local_providers: Loca
     assert list(LocalProviders.NAMES) == presets == [e.name for e in local_providers]
     for emulator in local_providers:
         variables = {var.name for var in get_provider(emulator.name).env}
-        assert set(emulator.environ()) <= variables
+        api_url = f"{emulator.name.upper().replace('-', '_')}_API_URL"  # where the examples send requests
+        assert set(emulator.environ()) - {api_url} <= variables
         assert {var.name for var in get_provider(emulator.name).env if var.required} <= set(emulator.environ())
 
 

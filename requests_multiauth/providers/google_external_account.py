@@ -46,6 +46,7 @@ from ..grants.token_exchange import ACCESS_TOKEN_TYPE, TokenExchangeGrant
 from ..sources import AuthToken, FileToken, TokenSource, UrlToken
 from ..token import Token
 from ..transport.endpoint import TokenEndpoint
+from ._google import CREDENTIALS_VARIABLE
 from .registry import EnvVar, FromEnv, Provider
 
 if TYPE_CHECKING:
@@ -85,9 +86,6 @@ _SHARED_OPTIONS = ("cache", "session", "verify", "timeout", "retry", "clock", "a
 #: What the file's ``type`` must say.
 EXTERNAL_ACCOUNT = "external_account"
 
-#: The variable Google's client libraries read the configuration's path from (Application Default Credentials):
-#: https://cloud.google.com/docs/authentication/application-default-credentials
-CREDENTIALS_VARIABLE = "GOOGLE_APPLICATION_CREDENTIALS"
 
 Info = Union[str, "os.PathLike[str]", Mapping[str, Any]]
 

@@ -28,6 +28,7 @@ from ..errors import ConfigurationError, TokenResponseError
 from ..grants.base import Scope, _scope_string
 from ..grants.jwt_bearer import JwtBearerGrant
 from ..token import Token, jwt_expiry, parse_token_response
+from ._google import CREDENTIALS_VARIABLE
 from .registry import EnvVar, FromEnv, Provider
 
 if TYPE_CHECKING:
@@ -250,7 +251,7 @@ PROVIDER = Provider(
     auth_class=GoogleServiceAccountAuth,
     env=(
         EnvVar(
-            name="GOOGLE_APPLICATION_CREDENTIALS",
+            name=CREDENTIALS_VARIABLE,
             parameter="path_or_info",
             meaning="the service account's JSON key file",
             path=True,

@@ -269,7 +269,8 @@ class ProviderEmulator:
         """The environment variables the preset's ``from_env()`` reads, set for this emulator.
 
         Generated from the provider's registry record (``get_provider(name).env``) and
-        :meth:`environ_values`, so a variable name is written only in the record.
+        :meth:`~requests_multiauth.testing.ProviderEmulator.environ_values`, so a variable
+        name is written only in the record.
         Over HTTPS they include the preset's CA bundle variable (``<PROVIDER>_CA_BUNDLE``,
         the one that fills ``verify``), the CA bundle that the preset's token
         calls then trust, so that ``DataloyAuth.from_env(provider.environ())`` works

@@ -160,10 +160,10 @@ class GoogleStsEmulator(ProviderEmulator):
                 config["service_account_impersonation"] = {"token_lifetime_seconds": lifetime}
         return config
 
-    def environ(self) -> Dict[str, str]:
-        """``GOOGLE_APPLICATION_CREDENTIALS`` naming a configuration (written in a
-        directory of its own, deleted by :meth:`stop`) whose file source holds a
-        fresh subject token, and the CA bundle variable."""
+    def environ_values(self) -> Dict[str, str]:
+        """The configuration's path (``path_or_info``: the credentials file variable), written
+        in a directory of its own, deleted by :meth:`stop`, whose file source holds a fresh
+        subject token; ``environ()`` adds the CA bundle variable over HTTPS."""
         if self._tmpdir is None:
             self._tmpdir = tempfile.mkdtemp(prefix="multiauth-google-")
         token_file = os.path.join(self._tmpdir, "subject-token")
@@ -172,21 +172,18 @@ class GoogleStsEmulator(ProviderEmulator):
         config = os.path.join(self._tmpdir, "credentials.json")
         with open(config, "w", encoding="utf-8") as handle:
             json.dump(self.credential_config(token_file), handle)
-        variables = {"GOOGLE_APPLICATION_CREDENTIALS": config}
-        if isinstance(self.verify, str):
-            variables["GOOGLE_EXTERNAL_ACCOUNT_CA_BUNDLE"] = self.verify
-        return variables
+        return {"path_or_info": config}
 
     @property
     def credentials(self) -> Dict[str, str]:
         return {"subject_token": self.subject_token()}
 
     def auth(self, **options: Any) -> AuthBase:
-        """A :class:`~requests_multiauth.GoogleExternalAccountAuth` from :meth:`environ`'s
+        """A :class:`~requests_multiauth.GoogleExternalAccountAuth` from ``environ_values()``'s
         configuration (or ``path_or_info=``), pointed at this emulator."""
         from ..providers.google_external_account import GoogleExternalAccountAuth
 
-        info = options.pop("path_or_info", None) or self.environ()["GOOGLE_APPLICATION_CREDENTIALS"]
+        info = options.pop("path_or_info", None) or self.environ_values()["path_or_info"]
         return GoogleExternalAccountAuth(info, **self._auth_options(options))
 
     def stop(self) -> None:
