@@ -51,12 +51,14 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time every name loa
     from .grants.base import Grant, GrantRequest
     from .grants.jwt_bearer import JwtBearerAuth
     from .grants.token_exchange import TokenExchangeAuth
+    from .providers.azure_managed_identity import AzureManagedIdentityAuth
     from .providers.cognito import CognitoAuth
     from .providers.dataloy import DataloyAuth
     from .providers.diagrams import DiagramsAuth
     from .providers.entra_id import EntraIdAuth
     from .providers.github_app import GitHubAppAuth, GitHubAppJwtAuth
     from .providers.google_external_account import GoogleExternalAccountAuth
+    from .providers.google_metadata import GoogleMetadataAuth
     from .providers.google_service_account import GoogleServiceAccountAuth
     from .providers.opsnow import OpsNowAuth
     from .providers.rated import RatedAuth
@@ -141,6 +143,8 @@ _LAZY = {
     "GitHubAppAuth": "providers.github_app",
     "GitHubAppJwtAuth": "providers.github_app",
     "ZoomAuth": "providers.zoom",
+    "AzureManagedIdentityAuth": "providers.azure_managed_identity",
+    "GoogleMetadataAuth": "providers.google_metadata",
 }
 
 
@@ -162,6 +166,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "ApiKeyTokenAuth",
     "AudienceClientCredentialsAuth",
+    "AzureManagedIdentityAuth",
     "ClientAssertion",
     "ClientAuth",
     "ClientCredentialsAuth",
@@ -191,6 +196,7 @@ __all__ = [
     "InvalidClientError",
     "MemoryTokenCache",
     "FileTokenCache",
+    "GoogleMetadataAuth",
     "RedisTokenCache",
     "MultiAuthSession",
     "AuthAdapter",

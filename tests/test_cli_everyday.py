@@ -402,12 +402,12 @@ TLS_CASES = {
     "token oauth2": lambda c: (
         ["token", "oauth2"],
         {"OAUTH2_TOKEN_URL": c.token_url, "OAUTH2_CLIENT_ID": c.client_id, "OAUTH2_CLIENT_SECRET": c.client_secret},
-        "OAUTH2_CA_BUNDLE",
+        None,  # the oauth2 command has no CA bundle setting of its own
     ),
     "token oauth2 --issuer": lambda c: (
         ["token", "oauth2", "--issuer", c.url],
         {"OAUTH2_CLIENT_ID": c.client_id, "OAUTH2_CLIENT_SECRET": c.client_secret},
-        "OAUTH2_CA_BUNDLE",
+        None,
     ),
 }
 

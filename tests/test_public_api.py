@@ -41,6 +41,9 @@ CONTRACT = {
     "TokenExchangeAuth",
     "GitHubActionsToken",
     "GoogleExternalAccountAuth",
+    # Stage 3: cloud metadata endpoints (DESIGN.md "Vendor presets")
+    "GoogleMetadataAuth",
+    "AzureManagedIdentityAuth",
 }
 
 

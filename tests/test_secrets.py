@@ -514,3 +514,44 @@ def test_vendor_presets_show_no_secret_key_assertion_or_token_in_reprs_errors_lo
         assert all(key.startswith("rma1-") for key in cache._tokens)
         assert [(s[:8], t[:80]) for t in texts for s in secrets if s in t] == []
         assert [t[:80] for t in texts if "PRIVATE KEY" in t] == []
+# -- the cloud metadata presets (issue 21) -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("preset", ["google-access", "google-id", "azure-imds", "azure-app-service"])
+def test_metadata_presets_show_no_token_or_identity_header_in_reprs_telemetry_logs_or_errors(
+    secret_strings: SecretWatch, preset: str
+) -> None:
+    from requests_multiauth.testing import AzureManagedIdentityEmulator, GoogleMetadataEmulator
+
+    emulator: Any
+    if preset.startswith("google"):
+        emulator = GoogleMetadataEmulator()
+        options: Dict[str, Any] = {"target_audience": "https://aud.example"} if preset == "google-id" else {}
+    else:
+        emulator = AzureManagedIdentityEmulator(platform="imds" if preset == "azure-imds" else "app_service")
+        options = {}
+    with emulator:
+        auth = emulator.auth(**options)
+        session = emulator.api_session()
+        assert session.get(emulator.api_url + "x", auth=auth, timeout=WAIT).status_code == 200
+        token = auth.get_token()
+        header = getattr(emulator, "identity_header", None)
+        secret_strings.add(token.access_token, header)
+        # A metadata server that quotes the request's headers in its refusal.
+        quoted = f"bad request, headers were {dict(emulator.token_requests()[-1].headers)}"
+        emulator.inject(Reply(400, {"error": "invalid_request", "error_description": quoted}))
+        auth.invalidate()
+        with pytest.raises(TokenRequestError) as caught:
+            session.get(emulator.api_url + "y", auth=auth, timeout=WAIT)
+        error: BaseException = caught.value
+        texts = (
+            _texts(auth)
+            + _texts(token)
+            + [
+                str(auth.display_rows()),
+                repr(auth.telemetry.snapshot()),
+                "".join(traceback.format_exception(type(error), error, error.__traceback__)),
+            ]
+        )
+    secrets = [s for s in (token.access_token, header) if s]
+    assert [(s[:8], t[:60]) for t in texts for s in secrets if s in t] == []

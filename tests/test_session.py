@@ -116,7 +116,7 @@ def test_two_apis_on_one_session_each_get_only_their_own_token(tokens, api_a, ap
 
 
 def test_five_emulated_providers_on_one_session_each_get_only_their_own_tokens():
-    with LocalProviders() as providers:
+    with LocalProviders(names=("rated", "opsnow", "cognito", "dataloy", "diagrams")) as providers:
         dataloy, cognito = providers.dataloy, providers.cognito
         with MultiAuthSession(dataloy.auth(), base_url=dataloy.api_url) as session:
             session.verify = providers.verify

@@ -55,6 +55,8 @@ BUILTIN_MODULES: Tuple[str, ...] = (
     "github_app",
     "github_app_jwt",
     "zoom",
+    "azure_managed_identity",
+    "google_metadata",
     "oauth2",
 )
 

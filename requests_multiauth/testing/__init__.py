@@ -61,6 +61,7 @@ from ._hostile import (
     TrickleHeaders,
     Truncated,
 )
+from ._metadata import AzureManagedIdentityEmulator, GoogleMetadataEmulator
 from ._providers import (
     OPSNOW_SHAPES,
     CognitoEmulator,
@@ -102,6 +103,7 @@ __all__ = [
     "OPSNOW_SHAPES",
     "ApiCall",
     "AppJwtEmulator",
+    "AzureManagedIdentityEmulator",
     "Body",
     "CognitoEmulator",
     "DataloyEmulator",
@@ -120,6 +122,7 @@ __all__ = [
     "Exchange",
     "GitHubActionsEmulator",
     "GoogleStsEmulator",
+    "GoogleMetadataEmulator",
     "Handler",
     "LocalProviders",
     "LocalServer",

@@ -113,9 +113,6 @@ ClientCert = Union[str, Tuple[str, str]]
 #: retry that follows is more likely to succeed than further waiting.
 DEFAULT_TOKEN_TIMEOUT: Timeout = (3.05, 10.0)
 
-#: Statuses that mean "try again later" rather than "no".
-TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-
 
 @dataclass(frozen=True)
 class AttemptExtras:
@@ -269,9 +266,15 @@ class TokenEndpoint:
         *,
         parse: Optional[Callable[[Any], Any]] = None,
         grant: str = "unknown",
+        read: Optional[Callable[[requests.Response, str], Any]] = None,
     ) -> Any:
         """Send the request *make* returns, retrying transient faults, and return
         the decoded answer of a 2xx (or what *parse* makes of it).
+
+        *read*, if given, decodes a 2xx answer instead of the default (JSON, or a
+        form): it gets the response and its text, and returns the answer *parse*
+        gets or raises ``TokenResponseError``. A metadata server's plain-text ID
+        token needs it, and so does a header the answer must carry.
 
         *make* is called before every try, retries included, so that what must be
         fresh (a signed assertion, a subject token read anew) is. Its
@@ -322,7 +325,7 @@ class TokenEndpoint:
             # This try's share of the deadline, on the real clock its reads wait on.
             left = deadline - (self._monotonic() - started)
             until = time.monotonic() + min(left, sum(timeouts(self.timeout)))
-            return self._attempt(make, grant, number, parse, until)
+            return self._attempt(make, grant, number, parse, until, read)
 
         return retrying(
             self.retry,
@@ -341,6 +344,7 @@ class TokenEndpoint:
         attempt: int,
         parse: Optional[Callable[[Any], Any]],
         until: float,
+        read: Optional[Callable[[requests.Response, str], Any]] = None,
     ) -> Any:
         """One try, over by *until* (on time.monotonic), with what *make* makes for it,
         and what the auth's hook adds (a DPoP proof). A server that asks for the try
@@ -349,10 +353,10 @@ class TokenEndpoint:
         hook = self.try_hook
         if hook is None:
             with self.telemetry.token_request(grant, sending.url, attempt):  # logs the attempt, times and counts it
-                return self._try(sending, attempt, parse, until)
+                return self._try(sending, attempt, parse, until, decode=read)
         try:
             with self.telemetry.token_request(grant, sending.url, attempt):
-                return self._try(_with_hook(hook, sending), attempt, parse, until)
+                return self._try(_with_hook(hook, sending), attempt, parse, until, decode=read)
         except _SendAgain as again:
             log.debug(
                 "%s asked for %s; sending the token request again with it",
@@ -362,7 +366,7 @@ class TokenEndpoint:
             )
         sending = self._prepare(make())
         with self.telemetry.token_request(grant, sending.url, attempt):
-            return self._try(_with_hook(hook, sending), attempt, parse, until, send_again=False)
+            return self._try(_with_hook(hook, sending), attempt, parse, until, send_again=False, decode=read)
 
     def _prepare(self, request: GrantRequest) -> _Sending:
         """What one try sends: *request* with its URL checked and its headers complete."""
@@ -401,6 +405,7 @@ class TokenEndpoint:
         until: float,
         *,
         send_again: bool = True,
+        decode: Optional[Callable[[requests.Response, str], Any]] = None,
     ) -> Any:
         """Send one try and read its answer, all of it by *until* (on time.monotonic)."""
         where, secrets = sending.where, sending.secrets
@@ -447,7 +452,7 @@ class TokenEndpoint:
                 error, _description = _error_fields(_json_object(text))
                 raise _SendAgain(reason, status_code=status, error=error)
         if 200 <= status < 300:
-            answer = _decode_success(response, text, where, secrets)
+            answer = _decode_success(response, text, where, secrets) if decode is None else decode(response, text)
             if parse is None:
                 return answer
             try:
@@ -469,7 +474,7 @@ class TokenEndpoint:
             )
         fields = _json_object(text)
         error, description = _error_fields(fields)
-        if status in TRANSIENT_STATUSES or (status == 400 and _is_throttling(text)):
+        if status in self.retry.statuses or (status == 400 and _is_throttling(text)):
             retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
             raise Transient(f"HTTP {status}" + (f" {error}" if error else ""), status, retry_after)
         if description is None and error is None:

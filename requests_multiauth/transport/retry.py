@@ -18,12 +18,21 @@ import email.utils
 import random
 import time
 from dataclasses import dataclass
-from typing import Callable, NoReturn, Optional, Tuple, TypeVar, Union
+from typing import Callable, FrozenSet, NoReturn, Optional, Tuple, TypeVar, Union
 
 from ..errors import ConfigurationError
 from .answer import DEFAULT_MAX_ANSWER_BYTES
 
-__all__ = ["DEFAULT_RETRY", "RetryPolicy", "Transient", "jitter", "parse_retry_after", "retrying", "timeouts"]
+__all__ = [
+    "DEFAULT_RETRY",
+    "TRANSIENT_STATUSES",
+    "RetryPolicy",
+    "Transient",
+    "jitter",
+    "parse_retry_after",
+    "retrying",
+    "timeouts",
+]
 
 T = TypeVar("T")
 
@@ -42,6 +51,10 @@ def timeouts(timeout: Union[float, Tuple[float, float]]) -> Tuple[float, float]:
     if isinstance(timeout, tuple):
         return float(timeout[0]), float(timeout[1])
     return float(timeout), float(timeout)
+
+
+#: Statuses that mean "try again later" rather than "no".
+TRANSIENT_STATUSES: FrozenSet[int] = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,9 @@ class RetryPolicy:
             (a compressed answer counts what it decompresses to); a larger one
             is abandoned where it passes the cap, with
             :class:`~requests_multiauth.errors.AnswerTooLargeError`.
+        statuses: the HTTP statuses retried (:data:`TRANSIENT_STATUSES`). A
+            metadata endpoint retries more: Azure IMDS answers 404 and 410 while
+            it updates (see the Azure managed identity preset).
     """
 
     attempts: int = 4
@@ -79,6 +95,7 @@ class RetryPolicy:
     max_retry_after: float = 30.0
     budget: float = 60.0
     max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
+    statuses: FrozenSet[int] = TRANSIENT_STATUSES
 
     def __post_init__(self) -> None:
         if self.attempts < 1:

@@ -1,4 +1,15 @@
-"""URL facts the security rules depend on: origins, loopback, and HTTPS-only.
+"""URL facts the security rules depend on: origins, loopback, HTTPS-only, and its one exception.
+
+The exception (DESIGN "Metadata endpoints are HTTP by design"): a cloud's metadata
+endpoint is plain HTTP on a link-local address, and the token request to it carries
+no secret. So a grant may list ``plain_http_hosts``, and :func:`check_transport`
+lets plain HTTP through to one of them only when :func:`metadata_origin` said it is a
+metadata endpoint: a link-local metadata address (:data:`METADATA_HOSTS`), or the
+endpoint the platform names in its own variable (which variables: the metadata presets'
+provider records, whose values the preset passes as *named*). No
+other host, loopback included, is ever reached over HTTP this way, and the token a
+metadata endpoint gives still goes only to HTTPS APIs (the API request's check
+passes no ``plain_http_hosts``).
 
 Where the request goes next: on, if the rules allow it; else an InsecureTransportError.
 """
@@ -121,13 +132,83 @@ def check_transport(
     if scheme == "http":
         if allow_insecure_loopback and is_loopback(parts.hostname or ""):
             return
-        if plain_http_hosts and f"{origin(url)[1]}:{origin(url)[2]}" in plain_http_hosts:
+        here = host_port(url)
+        allowed = [host for host in plain_http_hosts if host == here]
+        if allowed and all(isinstance(host, MetadataOrigin) for host in allowed):
             return
-        hint = (
-            "allow_insecure_loopback=True permits plain HTTP to loopback only"
-            if allow_insecure_loopback
-            else "use https://, or pass allow_insecure_loopback=True for a test server on loopback"
-        )
+        if allowed:  # listed, but not by the metadata rule
+            hint = (
+                "plain HTTP is allowed only to a cloud metadata endpoint (a link-local metadata address, or the "
+                "endpoint the platform's own variable names); list it in plain_http_hosts as "
+                "requests_multiauth.transport.urls.metadata_origin() returns it, or use https://"
+            )
+        elif allow_insecure_loopback:
+            hint = "allow_insecure_loopback=True permits plain HTTP to loopback only"
+        else:
+            hint = "use https://, or pass allow_insecure_loopback=True for a test server on loopback"
         raise InsecureTransportError(f"refusing to send {what} over plain HTTP to {safe_url(url)}: {hint}")
     shown = safe_url(url) if scheme else "a URL without a scheme"
     raise ConfigurationError(f"{shown} is not an https:// URL; {what} can only be sent over HTTPS")
+
+
+#: The link-local addresses cloud metadata servers answer on: AWS, Azure and Google
+#: (169.254.169.254), AWS over IPv6 (fd00:ec2::254), and Google's name for its server.
+#: https://learn.microsoft.com/en-us/azure/virtual-machines/instance-metadata-service
+#: https://cloud.google.com/compute/docs/metadata/querying-metadata
+#: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-data-retrieval.html
+METADATA_HOSTS = ("169.254.169.254", "fd00:ec2::254", "metadata.google.internal")
+
+
+class MetadataOrigin(str):
+    """A ``host:port`` that :func:`metadata_origin` found to be a cloud metadata endpoint.
+
+    Only such a value in a grant's ``plain_http_hosts`` opens plain HTTP: a plain
+    string there is refused by :func:`check_transport`, so no grant can open HTTP to
+    another host by listing it.
+    """
+
+    __slots__ = ()
+
+    def __reduce__(self) -> Tuple[type, Tuple[str]]:
+        return (MetadataOrigin, (str(self),))
+
+
+def host_port(url: str) -> str:
+    """``host:port`` of *url*, default port filled in (``169.254.169.254:80``)."""
+    _, host, port = origin(url)
+    return f"{host}:{port}"
+
+
+def _variable_origin(value: str) -> Optional[str]:
+    """``host:port`` a platform variable names: a URL (``http://127.0.0.1:41741/msi/token``)
+    or a bare ``host[:port]`` (``metadata.google.internal``, ``127.0.0.1:8080``)."""
+    value = value.strip()
+    if not value:
+        return None
+    if "://" not in value:
+        value = "http://" + value
+    if urlsplit(value).scheme.lower() != "http":
+        return None
+    try:
+        return host_port(value)
+    except ValueError:
+        return None
+
+
+def metadata_origin(url: str, named: Iterable[str] = ()) -> Optional[MetadataOrigin]:
+    """The metadata rule: ``host:port`` of *url* if it may be called over plain HTTP, else None.
+
+    *url* qualifies when it is ``http://`` to a link-local metadata address
+    (:data:`METADATA_HOSTS`), or to the very origin of one of *named*: the endpoints
+    the platform names in its own variables (App Service's identity endpoint, AKS pod
+    identity's IMDS host, google-auth's metadata host), as the preset read them from
+    the variables its provider record declares. Anything else is None.
+    """
+    if urlsplit(url).scheme.lower() != "http":
+        return None
+    here = host_port(url)
+    if origin(url)[1].strip("[]") in METADATA_HOSTS:
+        return MetadataOrigin(here)
+    if any(_variable_origin(value) == here for value in named):
+        return MetadataOrigin(here)
+    return None
