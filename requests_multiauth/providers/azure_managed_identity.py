@@ -337,7 +337,7 @@ class AzureManagedIdentityAuth(TokenAuth, FromEnv):
 
     @classmethod
     def from_env(cls, environ: Optional[Mapping[str, str]] = None, **options: Any) -> AzureManagedIdentityAuth:
-        """Build from the platform's variables and the scope, resource and client id of the
+        """Build from the platform's variables and the scope or resource of the
         provider record (``multiauth providers`` lists them); *environ* replaces ``os.environ``
         for both."""
         arguments = env_arguments(get_provider(cls.provider_name), cls, environ, options)
@@ -388,12 +388,6 @@ PROVIDER = Provider(
             name="AZURE_MANAGED_IDENTITY_RESOURCE",
             parameter="resource",
             meaning="the resource URI of the token, instead of a scope",
-            required=False,
-        ),
-        EnvVar(
-            name="AZURE_CLIENT_ID",
-            parameter="client_id",
-            meaning="a user-assigned identity's client id (as DefaultAzureCredential reads it)",
             required=False,
         ),
     ),
