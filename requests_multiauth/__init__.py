@@ -56,7 +56,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time every name loa
     from .providers.dataloy import DataloyAuth
     from .providers.diagrams import DiagramsAuth
     from .providers.entra_id import EntraIdAuth
-    from .providers.github_app import GitHubAppAuth, GitHubAppJwtAuth
+    from .providers.github_app import GitHubAppAuth
+    from .providers.github_app_jwt import GitHubAppJwtAuth
     from .providers.google_external_account import GoogleExternalAccountAuth
     from .providers.google_metadata import GoogleMetadataAuth
     from .providers.google_service_account import GoogleServiceAccountAuth
@@ -141,7 +142,7 @@ _LAZY = {
     "GoogleExternalAccountAuth": "providers.google_external_account",
     "EntraIdAuth": "providers.entra_id",
     "GitHubAppAuth": "providers.github_app",
-    "GitHubAppJwtAuth": "providers.github_app",
+    "GitHubAppJwtAuth": "providers.github_app_jwt",
     "ZoomAuth": "providers.zoom",
     "AzureManagedIdentityAuth": "providers.azure_managed_identity",
     "GoogleMetadataAuth": "providers.google_metadata",

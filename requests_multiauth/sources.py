@@ -74,10 +74,6 @@ __all__ = [
 ACTIONS_ID_TOKEN_REQUEST_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"
 ACTIONS_ID_TOKEN_REQUEST_TOKEN = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
 
-#: The link-local address of cloud metadata services (Azure IMDS): plain HTTP by
-#: design (DESIGN "Metadata endpoints are HTTP by design"), and no secret is sent to it.
-LINK_LOCAL_METADATA = "169.254.169.254"
-
 #: Below this length a file cannot hold a token (a JWT is hundreds of characters);
 #: a shorter file is a half-written or placeholder file, refused as empty.
 MIN_TOKEN_LENGTH = 8
@@ -441,7 +437,7 @@ class UrlToken(TokenSource):
         allow_insecure_loopback: bool = False,
     ) -> None:
         from .transport.endpoint import DEFAULT_TOKEN_TIMEOUT, TokenEndpoint
-        from .transport.urls import origin
+        from .transport.urls import metadata_origin
 
         if not field:
             raise ConfigurationError(
@@ -452,8 +448,8 @@ class UrlToken(TokenSource):
         self.field = field
         self.label = label
         self.headers: Dict[str, str] = {str(k): str(v) for k, v in (headers or {}).items()}
-        _, host, port = origin(url)
-        plain = (f"{host}:{port}",) if host == LINK_LOCAL_METADATA else ()
+        allowed = metadata_origin(url)  # a link-local metadata address only: no platform variable names one here
+        plain = (allowed,) if allowed is not None else ()
         self._endpoint = TokenEndpoint(
             url,
             session=session,

@@ -74,7 +74,15 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def providers() -> Iterator[LocalProviders]:
-    with LocalProviders(tls=True) as running:
+    """Every preset's emulator, the vendors' too (``Provider.local`` only spares other tests their start-up)."""
+    from requests_multiauth import list_providers
+
+    presets = [
+        p.name
+        for p in list_providers()
+        if p.emulator is not None and getattr(p.auth_class, "provider_name", None) == p.name
+    ]
+    with LocalProviders(tls=True, names=presets) as running:
         yield running
 
 

@@ -134,6 +134,13 @@ def cut_off_midway(conn: socket.socket, _: RawServer) -> None:
     )
 
 
+def reset_midway(conn: socket.socket, _: RawServer) -> None:
+    """Promise 200 bytes of JSON, send 20, then abort the connection (RST), not close it."""
+    cut_off_midway(conn, _)
+    time.sleep(0.05)  # let the client read what came before the reset
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
 def reset(conn: socket.socket, _: RawServer) -> None:
     """Abort the connection (RST) instead of answering."""
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -243,6 +250,18 @@ def test_an_answer_cut_off_midway_is_retried_then_reported(raw_server: Callable[
     assert "tried 3 times" in str(caught.value)
     assert server.connections == 3
     assert len(waits.delays) == 2
+
+
+def test_an_answer_reset_midway_is_retried_as_cut_off_then_reported(raw_server: Callable[..., RawServer]) -> None:
+    server = raw_server(reset_midway)
+    waits = Waits()
+
+    with pytest.raises(TokenRequestError) as caught:
+        fetch(endpoint(server.url(), waits, policy=THREE_TRIES))
+
+    assert caught.value.attempts == 3
+    assert "cut off" in str(caught.value)
+    assert server.connections == 3
 
 
 def test_a_connection_reset_after_the_request_is_retried_then_reported(raw_server: Callable[..., RawServer]) -> None:

@@ -12,7 +12,8 @@ The installation is found from the account or repository when no id is given
 
 * :class:`GitHubAppAuth` presents installation tokens: for the repositories and
   organizations the app is installed on.
-* :class:`GitHubAppJwtAuth` presents the app JWT itself, for the ``/app`` endpoints.
+* :class:`~requests_multiauth.GitHubAppJwtAuth` (its own module, ``github_app_jwt``) presents the
+  app JWT itself, for the ``/app`` endpoints.
 
 GitHub Enterprise Server by ``api_url`` (``https://HOST/api/v3``). The token's format is
 never assumed (GitHub changes it; ``ghs_`` today): it is an opaque string whose expiry
@@ -44,7 +45,6 @@ __all__ = [
     "GITHUB_API_VERSION",
     "PROVIDER",
     "GitHubAppAuth",
-    "GitHubAppJwtAuth",
     "GitHubAppJwtGrant",
     "GitHubInstallationGrant",
 ]
@@ -366,35 +366,6 @@ class GitHubAppAuth(FromEnv, TokenAuth):
         return (("api_url", self.api_url), ("app_id", self.app_id), ("installation", where))
 
 
-class GitHubAppJwtAuth(FromEnv, TokenAuth):
-    """The app JWT itself, for GitHub's ``/app`` endpoints (list installations, the app's own details).
-
-    A new JWT is signed ahead of the current one's expiry (it lives 9 minutes);
-    no HTTP call is made to get one. Safe for concurrent use.
-
-    Environment (``from_env()``): ``GITHUB_APP_ID``, ``GITHUB_APP_PRIVATE_KEY_PATH``,
-    optionally ``GITHUB_API_URL``.
-    """
-
-    provider_name = "github-app-jwt"
-
-    def __init__(
-        self,
-        app_id: Union[int, str],
-        private_key: PrivateKey,
-        *,
-        api_url: str = GITHUB_API_URL,
-        **options: Unpack[TokenAuthOptions],
-    ) -> None:
-        self.api_url = _api_url(api_url)
-        grant = GitHubAppJwtGrant(AppJwt(app_id, private_key), self.api_url)
-        self.app_id = grant.jwt.issuer
-        super().__init__(grant, f"{self.api_url}/app", **options)
-
-    def _public_fields(self) -> Tuple[Tuple[str, Any], ...]:
-        return (("api_url", self.api_url), ("app_id", self.app_id))
-
-
 def _emulator(**options: Any) -> Any:
     from ..testing._github import GitHubEmulator
 
@@ -423,13 +394,4 @@ PROVIDER = Provider(
     docs_url="https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/authenticating-as-a-github-app-installation",
     emulator=_emulator,
     scheme="GitHub App: app JWT (RS256) traded for an installation token",
-)
-
-JWT_PROVIDER = Provider(
-    name="github-app-jwt",
-    auth_class=GitHubAppJwtAuth,
-    env=(*_APP_ENV, *_API_ENV),
-    docs_url="https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/generating-a-json-web-token-jwt-for-a-github-app",
-    emulator=None,  # it shares github-app's: GitHubEmulator.jwt_auth()
-    scheme="GitHub App: the app JWT itself, for the /app endpoints",
 )

@@ -181,7 +181,7 @@ class EntraIdEmulator(ProviderEmulator):
 
     @property
     def authority(self) -> str:
-        """What to pass as ``authority=`` (and ``AZURE_AUTHORITY_HOST``): this emulator's origin."""
+        """What to pass as ``authority=`` (or as ``from_env()``'s authority host variable): this origin."""
         return self.url
 
     @property

@@ -29,7 +29,8 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..providers.github_app import GITHUB_API_VERSION, GitHubAppAuth, GitHubAppJwtAuth
+from ..providers.github_app import GITHUB_API_VERSION, GitHubAppAuth
+from ..providers.github_app_jwt import GitHubAppJwtAuth
 from ._emulator import EXPIRED, ProviderEmulator, Refusal, random_id
 from ._server import Reply, Request
 

@@ -239,7 +239,9 @@ def _read_once(
             raise AnswerFault("truncated", _truncated(received, declared), received=received) from None
         if "chunk" in said:
             raise AnswerFault("chunking", "the answer's chunked coding is malformed", received=received) from None
-        raise
+        # The connection broke mid-answer (a reset, an abort): cut off, like an early close,
+        # and as transient. Whether the peer's close arrives as EOF or as a reset is a race.
+        raise AnswerFault("truncated", _truncated(received, declared), received=received) from exc
 
 
 def _past_deadline(received: int) -> str:
