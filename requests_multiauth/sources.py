@@ -230,6 +230,18 @@ class FileToken(TokenSource):
         where = os.path.abspath(self.path)
         return f"file:{where}" + (f"#{self.field}" if self.field else "")
 
+    def __getstate__(self) -> Dict[str, Any]:
+        # What travels to another process (pickle, deepcopy): the path and how to read it.
+        # Not the lock, and not the token read here: the receiving process reads the file itself.
+        state = dict(self.__dict__)
+        del state["_lock"]
+        state["_seen"], state["_value"] = None, ""
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def __repr__(self) -> str:
         field = f", field={self.field!r}" if self.field else ""
         return f"FileToken({self.path!r}{field})"

@@ -75,3 +75,18 @@ def test_a_url_source_needs_https_or_loopback_and_a_json_member() -> None:
         "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01", field="access_token"
     )
     assert "169.254.169.254" in repr(imds)
+
+
+def test_a_file_source_travels_as_its_path_and_reads_the_file_again_where_it_arrives(tmp_path: Path) -> None:
+    import pickle
+
+    path = tmp_path / "token"
+    path.write_text("first-subject-token-0123456789", encoding="utf-8")
+    source = FileToken(path)
+    assert source.token() == "first-subject-token-0123456789"
+    sent = pickle.dumps(source)
+    assert b"first-subject-token" not in sent  # the token read here stays here
+    path.write_text("second-subject-token-0123456789", encoding="utf-8")
+    received = pickle.loads(sent)  # noqa: S301
+    assert received.token() == "second-subject-token-0123456789"
+    assert received.identity() == source.identity()
