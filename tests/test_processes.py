@@ -33,7 +33,19 @@ from requests_multiauth import (
 from requests_multiauth.testing import LocalProviders, OAuth2Emulator
 from tests import process_workers
 
-PRESETS = ("rated", "opsnow", "cognito", "dataloy", "diagrams")
+
+def _presets() -> Tuple[str, ...]:
+    """Every registered preset with an emulator: the stage-one five, the vendors' and a plug-in's."""
+    from requests_multiauth import list_providers
+
+    return tuple(
+        p.name
+        for p in list_providers()
+        if p.emulator is not None and getattr(p.auth_class, "provider_name", None) == p.name
+    )
+
+
+PRESETS = _presets()
 
 #: How long a pool's work may take at most (children import the package: seconds each).
 POOL_TIMEOUT = 90.0
@@ -43,7 +55,7 @@ START_METHODS = [method for method in ("spawn", "forkserver") if method in multi
 
 @pytest.fixture(scope="module")
 def providers() -> Iterator[LocalProviders]:
-    with LocalProviders() as started:
+    with LocalProviders(names=PRESETS) as started:
         yield started
 
 
