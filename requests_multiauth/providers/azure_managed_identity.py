@@ -31,7 +31,7 @@ from ..token import Token
 from ..transport.endpoint import TokenEndpoint
 from ..transport.retry import RetryPolicy
 from ..transport.urls import metadata_origin, safe_url
-from .registry import EnvVar, FromEnv, Provider, env_arguments, get_provider
+from .registry import EnvVar, FromEnv, Provider
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -277,6 +277,7 @@ class AzureManagedIdentityAuth(TokenAuth, FromEnv):
             kept updating, or the identity was refused (``invalid_resource``, ``Identity not found``).
     """
 
+    reads_platform_environ = True
     provider_name = "azure-managed-identity"
 
     def __init__(
@@ -334,15 +335,6 @@ class AzureManagedIdentityAuth(TokenAuth, FromEnv):
         self.resource = resolved
         self.user_assigned = user_assigned
         super().__init__(grant, url, **options)
-
-    @classmethod
-    def from_env(cls, environ: Optional[Mapping[str, str]] = None, **options: Any) -> AzureManagedIdentityAuth:
-        """Build from the platform's variables and the scope or resource of the
-        provider record (``multiauth providers`` lists them); *environ* replaces ``os.environ``
-        for both."""
-        arguments = env_arguments(get_provider(cls.provider_name), cls, environ, options)
-        arguments.setdefault("environ", environ)  # the platform's variables are read there too
-        return cls(**arguments)
 
     def _public_fields(self) -> Tuple[Tuple[str, Any], ...]:
         kind, value = self.user_assigned if self.user_assigned is not None else ("identity", "system-assigned")

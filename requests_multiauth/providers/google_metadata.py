@@ -28,7 +28,7 @@ from ..token import Token, jwt_expiry, parse_token_response
 from ..transport.endpoint import TokenEndpoint
 from ..transport.retry import RetryPolicy
 from ..transport.urls import metadata_origin, safe_url
-from .registry import EnvVar, FromEnv, Provider, env_arguments, get_provider
+from .registry import EnvVar, FromEnv, Provider
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -207,6 +207,7 @@ class GoogleMetadataAuth(TokenAuth, FromEnv):
         TokenResponseError: the answer lacks ``Metadata-Flavor: Google`` or holds no token.
     """
 
+    reads_platform_environ = True
     provider_name = "google-metadata"
 
     def __init__(
@@ -244,15 +245,6 @@ class GoogleMetadataAuth(TokenAuth, FromEnv):
         self.target_audience = target_audience
         self.service_account = service_account
         super().__init__(grant, token_url, **options)
-
-    @classmethod
-    def from_env(cls, environ: Optional[Mapping[str, str]] = None, **options: Any) -> GoogleMetadataAuth:
-        """Build from the platform's variable and the scopes or audience of the
-        provider record (``multiauth providers`` lists them); *environ* replaces ``os.environ``
-        for both."""
-        arguments = env_arguments(get_provider(cls.provider_name), cls, environ, options)
-        arguments.setdefault("environ", environ)  # the platform's variables are read there too
-        return cls(**arguments)
 
     def _public_fields(self) -> Tuple[Tuple[str, Any], ...]:
         return (

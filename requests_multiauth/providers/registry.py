@@ -254,6 +254,10 @@ class FromEnv:
     #: The registry name of the preset's :class:`Provider`.
     provider_name: str = ""
 
+    #: True for a preset that also reads its platform's own variables (a metadata
+    #: endpoint the platform names): ``from_env()`` then passes *environ* on as ``environ=``.
+    reads_platform_environ: bool = False
+
     @classmethod
     def from_env(cls: Type[A], environ: Optional[Mapping[str, str]] = None, **options: Any) -> A:
         """Build from the provider's environment variables (``multiauth providers`` lists them).
@@ -266,7 +270,10 @@ class FromEnv:
                 names does not exist.
         """
         provider = get_provider(getattr(cls, "provider_name", ""))
-        return cls(**env_arguments(provider, cls, environ, options))
+        arguments = env_arguments(provider, cls, environ, options)
+        if getattr(cls, "reads_platform_environ", False):
+            arguments.setdefault("environ", environ)  # the platform's variables are read there too
+        return cls(**arguments)
 
 
 def env_arguments(
