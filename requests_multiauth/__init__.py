@@ -15,7 +15,7 @@ or one new token through the grant (grants/) and the token endpoint (transport/e
 → a 401 for that token renewed and replayed once (flow.py, transport/replay.py).
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, List, Mapping, MutableMapping, Tuple
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time every name loads on first use (below)
     from .auth import TokenAuth, TokenAuthOptions
@@ -149,19 +149,33 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
+def _lazy_names(
+    package: str, table: Mapping[str, str], namespace: MutableMapping[str, Any]
+) -> Tuple[Callable[[str], Any], Callable[[], List[str]]]:
+    """The module ``__getattr__`` and ``__dir__`` (PEP 562) that import each name of *table* on first use.
 
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value  # later lookups do not come here again
-    return value
+    *table* maps a name to its module relative to *package*; a name once imported is
+    kept in *namespace* (the package's ``globals()``), so later lookups do not come here
+    again. This package and ``requests_multiauth.testing`` (its slow emulators) use it.
+    """
+
+    def __getattr__(name: str) -> Any:
+        module = table.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        import importlib
+
+        value = getattr(importlib.import_module(f".{module.lstrip('.')}", package), name)
+        namespace[name] = value
+        return value
+
+    def __dir__() -> List[str]:
+        return sorted(set(namespace) | set(table))
+
+    return __getattr__, __dir__
 
 
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = _lazy_names(__name__, _LAZY, globals())
 
 
 __all__ = [
