@@ -214,10 +214,12 @@ def command_demo(args: argparse.Namespace, out: IO[str]) -> int:
 
 
 def _close(auth: AuthObject) -> None:
+    """Close *auth* before the command exits (a renewal under way is given a moment to end)."""
     close = getattr(auth, "close", None)
     if close is not None:
         close()
 
 
 def _now() -> float:
+    """The time now, as the epoch seconds a token's expiry is given in."""
     return datetime.now(timezone.utc).timestamp()

@@ -72,6 +72,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _looks_like_a_secret_option(word: str) -> bool:
+    """Whether *word* is an option whose name suggests a secret value (``--client-secret=...``)."""
     name = word.partition("=")[0].lower()
     return name.startswith("-") and not name.endswith("-stdin") and any(part in name for part in _SECRET_LIKE)
 
@@ -83,6 +84,7 @@ _OPTION_NAME_MAX = 32
 
 
 def _mask_argument(word: str) -> str:
+    """*word* with anything but a plain option name replaced by ``...``."""
     name, sep, _ = word.partition("=")
     if len(name) > _OPTION_NAME_MAX or not _OPTION_NAME.fullmatch(name):
         return "..."
@@ -90,11 +92,13 @@ def _mask_argument(word: str) -> str:
 
 
 def _environment_help(providers: Sequence[Provider]) -> str:
+    """The help's list of the *providers*' variables and the options that override them."""
     blocks = [f"{p.name}: {p.summary}\n{p.describe_environment()}" for p in providers]
     return "environment variables (options override them):\n\n" + "\n\n".join(blocks)
 
 
 def _add_provider_options(parser: argparse.ArgumentParser, provider: Provider) -> None:
+    """The options of *provider*'s settings, then ``-v``, ``--no-cache`` and the connection options."""
     group = parser.add_argument_group(f"{provider.name} credentials (default: the environment variables)")
     for setting in provider.settings:
         if setting.secret:
@@ -194,6 +198,7 @@ def _add_provider_command(
 
 
 def _token_arguments(parser: argparse.ArgumentParser) -> None:
+    """What ``token`` takes besides the provider's options: the output format."""
     parser.add_argument(
         "--output",
         choices=("token", "json"),
@@ -214,6 +219,7 @@ def _token_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _request_arguments(parser: argparse.ArgumentParser) -> None:
+    """What ``request`` takes besides the provider's options: the method, the URL, headers and a body."""
     parser.add_argument("method", metavar="METHOD", help="GET, POST, PUT, PATCH, DELETE ...")
     parser.add_argument("url", metavar="URL", help="the https:// URL of the API")
     parser.add_argument(

@@ -150,6 +150,7 @@ def command_providers() -> Dict[str, Provider]:
 
 
 def __getattr__(name: str) -> Any:
+    """``PROVIDERS``: every provider as the command line knows it, read from the registry when asked."""
     if name == "PROVIDERS":  # read from the registry when asked, so importing this module loads no plug-in
         return command_providers()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
