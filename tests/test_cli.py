@@ -21,6 +21,7 @@ import requests
 
 from requests_multiauth import __version__
 from requests_multiauth.cli import app as cli
+from requests_multiauth.cli import settings as cli_settings
 from requests_multiauth.testing import DataloyEmulator, LocalProviders, ProviderEmulator
 
 #: No command of the CLI should take long against loopback; this bounds a hang.
@@ -422,7 +423,7 @@ def test_token_help_lists_every_provider_variable() -> None:
     result = run_cli("token", "--help")
 
     assert result.returncode == 0
-    for provider in cli.PROVIDERS.values():
+    for provider in cli_settings.PROVIDERS.values():
         for setting in provider.settings:
             assert setting.variable in result.stdout
     assert "REQUESTS_CA_BUNDLE" in result.stdout
@@ -439,11 +440,11 @@ def test_provider_help_lists_its_variables_and_options(
 
     out = capsys.readouterr().out
     assert exited.value.code == 0
-    for setting in cli.PROVIDERS[name].settings:
+    for setting in cli_settings.PROVIDERS[name].settings:
         assert setting.variable in out
         assert setting.option in out
-    own = {s.variable for s in cli.PROVIDERS[name].settings}  # one may be shared: google-auth's key file
-    others = [s.variable for p in cli.PROVIDERS.values() if p.name != name for s in p.settings]
+    own = {s.variable for s in cli_settings.PROVIDERS[name].settings}  # one may be shared: google-auth's key file
+    others = [s.variable for p in cli_settings.PROVIDERS.values() if p.name != name for s in p.settings]
     assert not [v for v in others if re.search(rf"\b{v}\b", out) and v not in own]
 
 

@@ -28,6 +28,7 @@ import pytest
 import requests_multiauth
 from requests_multiauth import ConfigurationError, get_provider, list_providers
 from requests_multiauth.cli import app as cli
+from requests_multiauth.cli.settings import command_providers
 from requests_multiauth.providers import registry
 from requests_multiauth.providers.table import readme_table
 from requests_multiauth.testing import LocalProviders, OAuth2Emulator
@@ -206,7 +207,7 @@ def test_every_secret_is_marked_secret_and_read_from_stdin_by_the_command_line()
         "OAUTH2_CLIENT_SECRET",
         "OAUTH2_PRIVATE_KEY_PASSWORD",
     }
-    for provider in cli.command_providers().values():
+    for provider in command_providers().values():
         for setting in provider.settings:
             assert setting.option.endswith("-stdin") == setting.secret, setting
 
