@@ -26,7 +26,7 @@ from ..errors import ConfigurationError, TokenRequestError
 from ..token import Token
 from ..transport.endpoint import TokenEndpoint
 from ..transport.urls import safe_url
-from .base import Grant, GrantRequest, Scope, _required, _scope_string
+from .base import Grant, GrantRequest, Scope, _mapping_identity, _required, _scope_string
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -203,8 +203,8 @@ class JwtBearerGrant(Grant):
             "audience": self.audience,
             "scope": self.scope,
             "key_thumbprint": self.key.thumbprint,
-            "claims": repr(sorted(self.claims.items())) if self.claims else None,
-            "params": repr(sorted(self.params.items())) if self.params else None,
+            "claims": _mapping_identity(self.claims),
+            "params": _mapping_identity(self.params),
         }
 
     def request(self, previous: Optional[Token], now: float) -> GrantRequest:
