@@ -213,15 +213,8 @@ class ClientSecretPost(ClientAuth):
         return Binding(self.method, fields={"client_id": client_id, "client_secret": secret}, secrets=(secret,))
 
 
-def _lifetime(lifetime: float) -> int:
-    if isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)):
-        raise ConfigurationError(f"lifetime must be a number of seconds, not {type(lifetime).__name__}")
-    if not 1 <= lifetime <= MAX_ASSERTION_LIFETIME:
-        raise ConfigurationError(
-            f"lifetime={lifetime!r} is out of bounds: an assertion lives between 1 and "
-            f"{MAX_ASSERTION_LIFETIME} seconds (default {DEFAULT_ASSERTION_LIFETIME})"
-        )
-    return int(lifetime)
+def _assertion_lifetime(lifetime: float) -> int:
+    return _jose.assertion_lifetime(lifetime, maximum=MAX_ASSERTION_LIFETIME, default=DEFAULT_ASSERTION_LIFETIME)
 
 
 class _JwtAssertion(ClientAuth):
@@ -296,7 +289,7 @@ class ClientSecretJwt(_JwtAssertion):
     ) -> None:
         _jose.require_jwt("client_secret_jwt")
         self.alg = _jose.check_hmac_alg(alg)
-        self.lifetime = _lifetime(lifetime)
+        self.lifetime = _assertion_lifetime(lifetime)
         self.audience = audience
 
     def bind(self, client_id: str, client_secret: Optional[str], *, token_url: str) -> Binding:
@@ -356,7 +349,7 @@ class PrivateKeyJwt(_JwtAssertion):
             self.key = key
         else:
             self.key = _jose.load_signing_key(key, alg=alg, password=password, kid=kid)
-        self.lifetime = _lifetime(lifetime)
+        self.lifetime = _assertion_lifetime(lifetime)
         self.audience = audience
         self.x5t_s256 = None
         if certificate is not None:

@@ -67,17 +67,6 @@ INVALID_GRANT_HINT = (
 )
 
 
-def _lifetime(lifetime: float) -> int:
-    if isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)):
-        raise ConfigurationError(f"lifetime must be a number of seconds, not {type(lifetime).__name__}")
-    if not 1 <= lifetime <= MAX_JWT_BEARER_LIFETIME:
-        raise ConfigurationError(
-            f"lifetime={lifetime!r} is out of bounds: a JWT-bearer assertion lives between 1 and "
-            f"{MAX_JWT_BEARER_LIFETIME} seconds (default {DEFAULT_JWT_BEARER_LIFETIME})"
-        )
-    return int(lifetime)
-
-
 def _extra_claims(claims: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
     extra = dict(claims or {})
     clash = sorted(RESERVED_CLAIMS & set(extra))
@@ -157,7 +146,12 @@ class JwtBearerGrant(Grant):
         self.audience = audience if audience is not None else token_url
         self.scope = _scope_string(scope)
         self.claims = _extra_claims(claims)
-        self.lifetime = _lifetime(lifetime)
+        self.lifetime = _jose.assertion_lifetime(
+            lifetime,
+            maximum=MAX_JWT_BEARER_LIFETIME,
+            default=DEFAULT_JWT_BEARER_LIFETIME,
+            what="a JWT-bearer assertion",
+        )
         self.jti = jti
         self.iat = iat
         self.params: Dict[str, str] = dict(params or {})
