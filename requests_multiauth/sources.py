@@ -52,6 +52,7 @@ from .errors import ConfigurationError, TokenRequestError, TokenResponseError
 if TYPE_CHECKING:
     import requests
 
+    from .grants.base import GrantRequest
     from .transport.endpoint import RetryPolicy, Timeout
 
 __all__ = [
@@ -304,7 +305,62 @@ class AuthToken(TokenSource):
         return f"AuthToken({type(self.auth).__name__})"
 
 
-class GitHubActionsToken(TokenSource):
+class _FetchedToken(TokenSource):
+    """What the sources fetched over HTTP share: a token endpoint of their own, a GET
+    through it at every token call (with its retries and transport rules), and a
+    JSON answer's string member as the token. A subclass says what the GET sends."""
+
+    #: The call's name in telemetry and logs.
+    call: str = "subject_token"
+
+    def _open(
+        self,
+        url: str,
+        *,
+        secrets: Tuple[str, ...],
+        plain_http_hosts: Tuple[str, ...] = (),
+        session: Optional[requests.Session],
+        verify: Union[bool, str, None],
+        timeout: Optional[Timeout],
+        retry: Optional[RetryPolicy],
+        allow_insecure_loopback: bool,
+    ) -> None:
+        from .transport.endpoint import DEFAULT_TOKEN_TIMEOUT, TokenEndpoint
+
+        self._endpoint = TokenEndpoint(
+            url,
+            session=session,
+            verify=verify,
+            timeout=timeout if timeout is not None else DEFAULT_TOKEN_TIMEOUT,
+            retry=retry,
+            allow_insecure_loopback=allow_insecure_loopback,
+            secrets=secrets,
+            plain_http_hosts=plain_http_hosts,
+        )
+
+    def token(self) -> str:
+        value: str = self._endpoint.call(self._request, parse=self._read, grant=self.call)
+        return value
+
+    def _request(self) -> GrantRequest:
+        """What one try of the GET sends."""
+        raise NotImplementedError
+
+    def _read(self, answer: Any) -> str:
+        """The token in the decoded answer; TokenResponseError when it holds none."""
+        raise NotImplementedError
+
+
+def _string_member(answer: Any, field: str, missing: str) -> str:
+    """The non-empty string *field* of a JSON object *answer*, stripped; else a
+    TokenResponseError saying *missing*."""
+    value = answer.get(field) if isinstance(answer, dict) else None
+    if not isinstance(value, str) or not value.strip():
+        raise TokenResponseError(missing)
+    return value.strip()
+
+
+class GitHubActionsToken(_FetchedToken):
     """The GitHub Actions runner's OIDC token for *audience*, fetched at every token call.
 
     GitHub's "OpenID Connect" pages and the runner's own client (actions/toolkit,
@@ -332,6 +388,7 @@ class GitHubActionsToken(TokenSource):
     """
 
     kind = "github_actions"
+    call = "github_actions_oidc"
 
     def __init__(
         self,
@@ -344,8 +401,6 @@ class GitHubActionsToken(TokenSource):
         retry: Optional[RetryPolicy] = None,
         allow_insecure_loopback: bool = False,
     ) -> None:
-        from .transport.endpoint import DEFAULT_TOKEN_TIMEOUT, TokenEndpoint
-
         source = os.environ if environ is None else environ
         url = source.get(ACTIONS_ID_TOKEN_REQUEST_URL, "").strip()
         request_token = source.get(ACTIONS_ID_TOKEN_REQUEST_TOKEN, "").strip()
@@ -367,34 +422,32 @@ class GitHubActionsToken(TokenSource):
         self.audience = audience
         self._request_token = request_token
         self._url = url
-        self._endpoint = TokenEndpoint(
+        self._open(
             url,
+            secrets=(request_token,),
             session=session,
             verify=verify,
-            timeout=timeout if timeout is not None else DEFAULT_TOKEN_TIMEOUT,
+            timeout=timeout,
             retry=retry,
             allow_insecure_loopback=allow_insecure_loopback,
-            secrets=(request_token,),
         )
 
-    def token(self) -> str:
+    def _request(self) -> GrantRequest:
         from .grants.base import GrantRequest
 
         url = self._url
         if self.audience is not None:
             # The runner's client appends "&audience=" to the URL as it is (it already has a query).
             url += "&audience=" + quote(self.audience, safe=_URI_COMPONENT_SAFE)
+        return GrantRequest(
+            method="GET",
+            url=url,
+            headers={"Authorization": f"Bearer {self._request_token}", "Accept": "application/json"},
+            secrets=(self._request_token,),
+        )
 
-        def make() -> GrantRequest:
-            return GrantRequest(
-                method="GET",
-                url=url,
-                headers={"Authorization": f"Bearer {self._request_token}", "Accept": "application/json"},
-                secrets=(self._request_token,),
-            )
-
-        value: str = self._endpoint.call(make, parse=_runner_value, grant="github_actions_oidc")
-        return value
+    def _read(self, answer: Any) -> str:
+        return _string_member(answer, "value", "the GitHub Actions runner's answer has no 'value' (the OIDC token)")
 
     def identity(self) -> str:
         # The repository and job are in the runner's URL; no secret is.
@@ -410,7 +463,7 @@ class GitHubActionsToken(TokenSource):
         return f"GitHubActionsToken(audience={self.audience!r})"
 
 
-class UrlToken(TokenSource):
+class UrlToken(_FetchedToken):
     """A token fetched with a GET from a URL at every token call (Google's URL
     ``credential_source``: a local token server, Azure's IMDS, the Actions runner).
 
@@ -448,7 +501,6 @@ class UrlToken(TokenSource):
         retry: Optional[RetryPolicy] = None,
         allow_insecure_loopback: bool = False,
     ) -> None:
-        from .transport.endpoint import DEFAULT_TOKEN_TIMEOUT, TokenEndpoint
         from .transport.urls import metadata_origin
 
         if not field:
@@ -461,32 +513,24 @@ class UrlToken(TokenSource):
         self.label = label
         self.headers: Dict[str, str] = {str(k): str(v) for k, v in (headers or {}).items()}
         allowed = metadata_origin(url)  # a link-local metadata address only: no platform variable names one here
-        plain = (allowed,) if allowed is not None else ()
-        self._endpoint = TokenEndpoint(
+        self._open(
             url,
+            secrets=self.secrets,
+            plain_http_hosts=(allowed,) if allowed is not None else (),
             session=session,
             verify=verify,
-            timeout=timeout if timeout is not None else DEFAULT_TOKEN_TIMEOUT,
+            timeout=timeout,
             retry=retry,
             allow_insecure_loopback=allow_insecure_loopback,
-            secrets=tuple(self.headers.values()),
-            plain_http_hosts=plain,
         )
 
-    def token(self) -> str:
+    def _request(self) -> GrantRequest:
         from .grants.base import GrantRequest
 
-        def make() -> GrantRequest:
-            return GrantRequest(method="GET", headers=dict(self.headers), secrets=tuple(self.headers.values()))
+        return GrantRequest(method="GET", headers=dict(self.headers), secrets=self.secrets)
 
-        def parse(answer: Any) -> str:
-            value = answer.get(self.field) if isinstance(answer, dict) else None
-            if not isinstance(value, str) or not value.strip():
-                raise TokenResponseError(f"{self.label}: the answer has no string member {self.field!r}")
-            return value.strip()
-
-        value: str = self._endpoint.call(make, parse=parse, grant="subject_token")
-        return value
+    def _read(self, answer: Any) -> str:
+        return _string_member(answer, self.field, f"{self.label}: the answer has no string member {self.field!r}")
 
     def identity(self) -> str:
         from .transport.urls import safe_url
@@ -501,13 +545,6 @@ class UrlToken(TokenSource):
         from .transport.urls import safe_url
 
         return f"UrlToken({safe_url(self.url)!r}, field={self.field!r})"
-
-
-def _runner_value(answer: Any) -> str:
-    value = answer.get("value") if isinstance(answer, dict) else None
-    if not isinstance(value, str) or not value.strip():
-        raise TokenResponseError("the GitHub Actions runner's answer has no 'value' (the OIDC token)")
-    return value.strip()
 
 
 def _name(call: Any) -> str:
