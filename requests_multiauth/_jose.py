@@ -16,7 +16,7 @@ and the public thumbprint, never private material, and no error raised here
 quotes the key or its password.
 
 Where the request goes next: the signed assertion or proof goes into a token request
-(client_auth.py, transport/endpoint.py) or an API request (presentation.py).
+(client_auth/, transport/endpoint.py) or an API request (presentation.py).
 """
 
 from __future__ import annotations
