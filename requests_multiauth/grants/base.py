@@ -243,8 +243,8 @@ def _with_fields(
 
 
 class _ClientGrant(Grant):
-    """A grant a client asks for in its own name: the one home of what every such grant
-    does with its client: check the id, bind the client authentication once, present
+    """A grant a client asks for in its own name (both client-credentials grants): what
+    it does with its client: check the id, bind the client authentication once, present
     its certificate, scrub its secrets, and name the client in the cache key."""
 
     def __init__(

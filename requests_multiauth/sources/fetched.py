@@ -43,8 +43,8 @@ class _FetchedToken(TokenSource):
     through it at every token call (with its retries and transport rules), and a
     JSON answer's string member as the token. A subclass says what the GET sends."""
 
-    #: The call's name in telemetry and logs.
-    call: str = "subject_token"
+    #: The name of the GET in telemetry and logs.
+    call_name: str = "subject_token"
 
     def _open(
         self,
@@ -72,7 +72,7 @@ class _FetchedToken(TokenSource):
         )
 
     def token(self) -> str:
-        value: str = self._endpoint.call(self._request, parse=self._read, grant=self.call)
+        value: str = self._endpoint.call(self._request, parse=self._read, grant=self.call_name)
         return value
 
     def _request(self) -> GrantRequest:
@@ -121,7 +121,7 @@ class GitHubActionsToken(_FetchedToken):
     """
 
     kind = "github_actions"
-    call = "github_actions_oidc"
+    call_name = "github_actions_oidc"
 
     def __init__(
         self,
