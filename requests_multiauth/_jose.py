@@ -16,7 +16,7 @@ and the public thumbprint, never private material, and no error raised here
 quotes the key or its password.
 
 Where the request goes next: the signed assertion or proof goes into a token request
-(client_auth.py, transport/endpoint.py) or an API request (presentation.py).
+(client_auth/, transport/endpoint.py) or an API request (presentation.py).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ __all__ = [
     "JWT_EXTRA",
     "KeyInput",
     "SigningKey",
+    "assertion_lifetime",
     "certificate_der",
     "certificate_thumbprint",
     "unverified_claims",
@@ -327,6 +328,18 @@ def check_hmac_alg(alg: str) -> str:
     if alg not in _HMAC_ALGS:
         raise ConfigurationError(f"alg={alg!r} is not an HMAC algorithm: use one of {', '.join(_HMAC_ALGS)}")
     return alg
+
+
+def assertion_lifetime(lifetime: float, *, maximum: int, default: int, what: str = "an assertion") -> int:
+    """*lifetime* as the whole seconds a signed assertion is valid, 1 to *maximum*; else a
+    ConfigurationError naming *what* is signed, the bounds and the *default*."""
+    if isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)):
+        raise ConfigurationError(f"lifetime must be a number of seconds, not {type(lifetime).__name__}")
+    if not 1 <= lifetime <= maximum:
+        raise ConfigurationError(
+            f"lifetime={lifetime!r} is out of bounds: {what} lives between 1 and {maximum} seconds (default {default})"
+        )
+    return int(lifetime)
 
 
 # -- loading ---------------------------------------------------------------------

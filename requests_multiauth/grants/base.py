@@ -106,6 +106,8 @@ class Grant:
     Attributes (class or instance):
         name: what is asked, for telemetry and logs (``"client_credentials"``,
             ``"jwt_bearer"`` ...).
+        cache_kind: the kind the cache key names, when two grants of one :attr:`name`
+            ask differently (None: :attr:`name`).
         secrets: long-lived secrets (a client secret, a key's PEM text) to keep
             out of every message, whatever the server echoes back.
         cert: a client certificate for the token endpoint's TLS handshake (mutual
@@ -118,6 +120,7 @@ class Grant:
     """
 
     name: ClassVar[str] = "custom"
+    cache_kind: ClassVar[Optional[str]] = None
     secrets: Tuple[str, ...] = ()
     cert: Optional[ClientCert] = None
     default_lifetime: Optional[float] = None
@@ -135,7 +138,7 @@ class Grant:
         Read once, on the first token call: the long-lived :attr:`secrets` enter it
         only through a slow one-way digest (see :func:`_secret_digest`), so that a
         rotated or wrong secret never reads the token of another."""
-        return _identity(self.name, **self.identity(), **_secret_digest(self.key_secrets()))
+        return _identity(self.cache_kind or self.name, **self.identity(), **_secret_digest(self.key_secrets()))
 
     def key_secrets(self) -> Tuple[str, ...]:
         """The long-lived secrets that tell two credentials apart in the cache key, where
@@ -201,6 +204,12 @@ def _identity(kind: str, **fields: Optional[str]) -> Tuple[Tuple[str, str], ...]
     return (("kind", kind), *sorted((k, v) for k, v in fields.items() if v is not None))
 
 
+def _mapping_identity(settings: Mapping[str, Any]) -> Optional[str]:
+    """A mapping setting (``params``, ``claims``) as the cache key reads it: its items
+    sorted, or None when there are none."""
+    return repr(sorted(settings.items())) if settings else None
+
+
 def client_request(
     client: Binding,
     *,
@@ -233,7 +242,34 @@ def _with_fields(
     return {**(form or {}), **fields}, None
 
 
-class ClientCredentialsGrant(Grant):
+class _ClientGrant(Grant):
+    """A grant a client asks for in its own name (both client-credentials grants): what
+    it does with its client: check the id, bind the client authentication once, present
+    its certificate, scrub its secrets, and name the client in the cache key."""
+
+    def __init__(
+        self, client_id: str, client_secret: Optional[str], *, client_auth: ClientAuthSpec, token_url: str
+    ) -> None:
+        self.client_id = _required("client_id", client_id)
+        self.client_auth = resolve_client_auth(client_auth)
+        self._client = self.client_auth.bind(self.client_id, client_secret, token_url=token_url)
+        self._client_secret = client_secret if self.client_auth.needs_secret else None
+        self.secrets = self._client.secrets
+        self.cert = self._client.cert
+        self._token_url = token_url
+
+    def key_secrets(self) -> Tuple[str, ...]:
+        """The client secret itself (not the Basic value made of it), so that every
+        method of one client shares the cache key."""
+        return (self._client_secret,) if self._client_secret else ()
+
+    def identity(self) -> Mapping[str, Optional[str]]:
+        """The client: its authentication's public identity, the token URL and the id;
+        a subclass adds what it asks for."""
+        return {**dict(self._client.identity), "token_url": self._token_url, "client_id": self.client_id}
+
+
+class ClientCredentialsGrant(_ClientGrant):
     """OAuth 2.0 client credentials (RFC 6749 §4.4), with refresh tokens if offered.
 
     The form body is built by oauthlib's ``BackendApplicationClient``. The client
@@ -264,11 +300,8 @@ class ClientCredentialsGrant(Grant):
         default_lifetime: Optional[float] = None,
         token_url: str = "",
     ) -> None:
-        self.client_id = _required("client_id", client_id)
+        super().__init__(client_id, client_secret, client_auth=client_auth, token_url=token_url)
         self.scope = _scope_string(scope)
-        self.client_auth = resolve_client_auth(client_auth)
-        self._client = self.client_auth.bind(self.client_id, client_secret, token_url=token_url)
-        self._client_secret = client_secret if self.client_auth.needs_secret else None
         self.params: Dict[str, str] = dict(params or {})
         self.refresh_scope = _scope_string(refresh_scope)
         self.use_refresh_token = use_refresh_token
@@ -277,21 +310,9 @@ class ClientCredentialsGrant(Grant):
         from oauthlib.oauth2 import BackendApplicationClient
 
         self._oauth = BackendApplicationClient(client_id)
-        self.secrets = self._client.secrets
-        self.cert = self._client.cert
-        self._token_url = token_url
-
-    def key_secrets(self) -> Tuple[str, ...]:
-        return (self._client_secret,) if self._client_secret else ()
 
     def identity(self) -> Mapping[str, Optional[str]]:
-        return {
-            **dict(self._client.identity),
-            "token_url": self._token_url,
-            "client_id": self.client_id,
-            "scope": self.scope,
-            "params": repr(sorted(self.params.items())) if self.params else None,
-        }
+        return {**super().identity(), "scope": self.scope, "params": _mapping_identity(self.params)}
 
     def request(self, previous: Optional[Token], now: float) -> GrantRequest:
         client_fields = dict(self._client.fields)
@@ -356,7 +377,7 @@ class ClientCredentialsGrant(Grant):
         return token
 
 
-class JsonClientCredentialsGrant(Grant):
+class JsonClientCredentialsGrant(_ClientGrant):
     """Client credentials sent as a JSON object with an ``audience`` (Auth0 style).
 
     Sends ``{"client_id", "client_secret", "audience", "grant_type":
@@ -366,6 +387,7 @@ class JsonClientCredentialsGrant(Grant):
     """
 
     name = "client_credentials"
+    cache_kind = "json_client_credentials"
 
     def __init__(
         self,
@@ -378,32 +400,13 @@ class JsonClientCredentialsGrant(Grant):
         default_lifetime: Optional[float] = None,
         token_url: str = "",
     ) -> None:
-        self.client_id = _required("client_id", client_id)
+        super().__init__(client_id, client_secret, client_auth=client_auth, token_url=token_url)
         self.audience = audience
         self.params: Dict[str, Any] = dict(params or {})
-        self.client_auth = resolve_client_auth(client_auth)
-        self._client = self.client_auth.bind(self.client_id, client_secret, token_url=token_url)
-        self._client_secret = client_secret if self.client_auth.needs_secret else None
         self.default_lifetime = default_lifetime
-        self.secrets = self._client.secrets
-        self.cert = self._client.cert
-        self._token_url = token_url
-
-    @property
-    def cache_identity(self) -> Tuple[Tuple[str, str], ...]:
-        return _identity("json_client_credentials", **self.identity(), **_secret_digest(self.key_secrets()))
-
-    def key_secrets(self) -> Tuple[str, ...]:
-        return (self._client_secret,) if self._client_secret else ()
 
     def identity(self) -> Mapping[str, Optional[str]]:
-        return {
-            **dict(self._client.identity),
-            "token_url": self._token_url,
-            "client_id": self.client_id,
-            "audience": self.audience,
-            "params": repr(sorted(self.params.items())) if self.params else None,
-        }
+        return {**super().identity(), "audience": self.audience, "params": _mapping_identity(self.params)}
 
     def request(self, previous: Optional[Token], now: float) -> GrantRequest:
         body: Dict[str, Any] = dict(self._client.fields)
@@ -453,7 +456,7 @@ class ApiKeyGrant(Grant):
                 "api_key",
                 token_url=self._token_url,
                 key_digest=_key_digest(self._api_key),
-                params=repr(sorted(self.params.items())) if self.params else None,
+                params=_mapping_identity(self.params),
             )
         return identity
 

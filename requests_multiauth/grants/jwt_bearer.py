@@ -26,7 +26,7 @@ from ..errors import ConfigurationError, TokenRequestError
 from ..token import Token
 from ..transport.endpoint import TokenEndpoint
 from ..transport.urls import safe_url
-from .base import Grant, GrantRequest, Scope, _required, _scope_string
+from .base import Grant, GrantRequest, Scope, _mapping_identity, _required, _scope_string
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -65,17 +65,6 @@ INVALID_GRANT_HINT = (
     "authorized for this client, the audience (aud={audience}) is not what the server expects, or the "
     "server does not know this key (kid={kid})"
 )
-
-
-def _lifetime(lifetime: float) -> int:
-    if isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)):
-        raise ConfigurationError(f"lifetime must be a number of seconds, not {type(lifetime).__name__}")
-    if not 1 <= lifetime <= MAX_JWT_BEARER_LIFETIME:
-        raise ConfigurationError(
-            f"lifetime={lifetime!r} is out of bounds: a JWT-bearer assertion lives between 1 and "
-            f"{MAX_JWT_BEARER_LIFETIME} seconds (default {DEFAULT_JWT_BEARER_LIFETIME})"
-        )
-    return int(lifetime)
 
 
 def _extra_claims(claims: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
@@ -157,7 +146,12 @@ class JwtBearerGrant(Grant):
         self.audience = audience if audience is not None else token_url
         self.scope = _scope_string(scope)
         self.claims = _extra_claims(claims)
-        self.lifetime = _lifetime(lifetime)
+        self.lifetime = _jose.assertion_lifetime(
+            lifetime,
+            maximum=MAX_JWT_BEARER_LIFETIME,
+            default=DEFAULT_JWT_BEARER_LIFETIME,
+            what="a JWT-bearer assertion",
+        )
         self.jti = jti
         self.iat = iat
         self.params: Dict[str, str] = dict(params or {})
@@ -203,8 +197,8 @@ class JwtBearerGrant(Grant):
             "audience": self.audience,
             "scope": self.scope,
             "key_thumbprint": self.key.thumbprint,
-            "claims": repr(sorted(self.claims.items())) if self.claims else None,
-            "params": repr(sorted(self.params.items())) if self.params else None,
+            "claims": _mapping_identity(self.claims),
+            "params": _mapping_identity(self.params),
         }
 
     def request(self, previous: Optional[Token], now: float) -> GrantRequest:

@@ -35,7 +35,7 @@ from ..errors import ConfigurationError, TokenRequestError
 from ..sources import TokenSource, TokenSourceSpec, token_source
 from ..token import Token, parse_token_response
 from ..transport.endpoint import TokenEndpoint
-from .base import Grant, GrantRequest, Scope, _scope_string, client_request
+from .base import Grant, GrantRequest, Scope, _mapping_identity, _scope_string, client_request
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -168,7 +168,7 @@ class TokenExchangeGrant(Grant):
             "audience": " ".join(self.audience) or None,
             "resource": " ".join(self.resource) or None,
             "scope": self.scope,
-            "params": repr(sorted(self.params.items())) if self.params else None,
+            "params": _mapping_identity(self.params),
         }
 
     def request(self, previous: Optional[Token], now: float) -> GrantRequest:
