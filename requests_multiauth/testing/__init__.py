@@ -61,16 +61,9 @@ from ._hostile import (
     TrickleHeaders,
     Truncated,
 )
+from ._local import LocalProviders
 from ._metadata import AzureManagedIdentityEmulator, GoogleMetadataEmulator
-from ._providers import (
-    OPSNOW_SHAPES,
-    CognitoEmulator,
-    DataloyEmulator,
-    DiagramsEmulator,
-    LocalProviders,
-    OpsNowEmulator,
-    RatedEmulator,
-)
+from ._providers import OPSNOW_SHAPES, CognitoEmulator, DataloyEmulator, DiagramsEmulator, OpsNowEmulator, RatedEmulator
 from ._salesforce import SalesforceEmulator
 from ._server import DROP_CONNECTION, Body, Handler, LocalServer, Misbehaviour, Reply, Request, wsgi_handler
 from ._token_exchange import Exchange, TokenExchangeEmulator, WorkloadIssuer

@@ -17,8 +17,8 @@ diagrams    ``POST /v0/oauth2/token``, form, Basic,  ``/v0/data/``           172
             refresh tokens (``scope=data``)
 ==========  =======================================  ======================  =================
 
-:class:`LocalProviders` starts every preset's emulator the provider registry knows (these
-five, and those of plug-ins), sharing one CA.
+Each is one provider's record's ``emulator`` (``requests_multiauth/providers/<name>.py``);
+:class:`~requests_multiauth.testing.LocalProviders` (:mod:`._local`) runs them together.
 """
 
 from __future__ import annotations
@@ -26,12 +26,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import shutil
-import tempfile
-import threading
-import time
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import urlencode
 
 import requests
@@ -45,7 +41,6 @@ from ._emulator import (
     EXPIRED,
     MISSING,
     REVOKED,
-    Clock,
     Issued,
     ProviderEmulator,
     Refusal,
@@ -57,20 +52,24 @@ from ._emulator import (
     same_secret,
     seconds,
 )
-from ._server import Reply, Request, _trustme
+from ._server import Reply, Request
 
 __all__ = [
     "OPSNOW_SHAPES",
-    "preset_names",
     "CognitoEmulator",
     "DataloyEmulator",
     "DiagramsEmulator",
-    "LocalProviders",
     "OpsNowEmulator",
     "RatedEmulator",
 ]
 
 _MIXED_CASE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def _credentials_environ(emulator: ProviderEmulator, **settings: str) -> Dict[str, str]:
+    """What the preset's ``from_env()`` reads, by parameter name: the credentials, the token URL
+    and *settings* (the page's example scope or audience)."""
+    return {**emulator.credentials, "token_url": emulator.token_url, **settings}
 
 
 # -- Rated (000) ----------------------------------------------------------------------------
@@ -193,7 +192,7 @@ class OpsNowEmulator(ProviderEmulator):
         return {"api_key": self.api_key}
 
     def environ_values(self) -> Dict[str, str]:
-        return {"api_key": self.api_key, "token_url": self.token_url}
+        return _credentials_environ(self)
 
     def auth(self, **options: Any) -> OpsNowAuth:
         """``OpsNowAuth`` for this emulator; *options* go to ``OpsNowAuth``."""
@@ -241,10 +240,28 @@ def _opsnow_refusal(status: int, code: str, message: str) -> Refusal:
     return Refusal(Reply(status, {"code": code, "message": message}))
 
 
+# -- the client-secret presets: Cognito and Dataloy --------------------------------------------------
+
+
+class _ClientSecretEmulator(ProviderEmulator):
+    """A provider whose client holds an id and a secret: the credentials and their check."""
+
+    client_id: str
+    client_secret: str
+
+    @property
+    def credentials(self) -> Dict[str, str]:
+        return {"client_id": self.client_id, "client_secret": self.client_secret}
+
+    def _is_client(self, client_id: str, secret: str) -> bool:
+        """Whether *client_id* is this client's and *secret* its secret (compared in constant time)."""
+        return client_id == self.client_id and same_secret(secret, self.client_secret)
+
+
 # -- an API behind AWS Cognito (002) ---------------------------------------------------------------
 
 
-class CognitoEmulator(ProviderEmulator):
+class CognitoEmulator(_ClientSecretEmulator):
     """AWS Cognito's ``POST /oauth2/token`` for OAuth 2.0 client credentials.
 
     The request must be a form (``application/x-www-form-urlencoded``) with
@@ -269,8 +286,6 @@ class CognitoEmulator(ProviderEmulator):
     api_path = "/api/"
     default_lifetime = 3600.0  # Cognito's default access-token lifetime
 
-    client_id: str
-    client_secret: str
     allowed_scopes: List[str]
     granted_scope: Optional[str]
     client_credentials_allowed: bool
@@ -288,17 +303,8 @@ class CognitoEmulator(ProviderEmulator):
         self.client_credentials_allowed = True
         self.accept_client_secret_post = False
 
-    @property
-    def credentials(self) -> Dict[str, str]:
-        return {"client_id": self.client_id, "client_secret": self.client_secret}
-
     def environ_values(self) -> Dict[str, str]:
-        return {
-            "client_id": self.client_id,
-            "client_secret": self.client_secret,
-            "token_url": self.token_url,
-            "scope": COGNITO_SCOPE_EXAMPLE,
-        }
+        return _credentials_environ(self, scope=COGNITO_SCOPE_EXAMPLE)
 
     def auth(self, **options: Any) -> CognitoAuth:
         """``CognitoAuth`` for this emulator with the page's ``scope="api/write"``;
@@ -348,7 +354,7 @@ class CognitoEmulator(ProviderEmulator):
             client_id, secret = form.get("client_id", ""), form["client_secret"]
         else:
             raise oauth_refusal("invalid_client", "no client authentication")
-        if client_id != self.client_id or not same_secret(secret, self.client_secret):
+        if not self._is_client(client_id, secret):
             raise oauth_refusal("invalid_client", "Client authentication failed")
         return client_id
 
@@ -356,7 +362,7 @@ class CognitoEmulator(ProviderEmulator):
 # -- Dataloy (003) ----------------------------------------------------------------------------------
 
 
-class DataloyEmulator(ProviderEmulator):
+class DataloyEmulator(_ClientSecretEmulator):
     """Dataloy: client credentials as a JSON payload with an ``audience``.
 
     ``POST /oauth/token`` (the page gives no path; this is Auth0's, whose
@@ -379,8 +385,6 @@ class DataloyEmulator(ProviderEmulator):
     api_path = "/ws/rest/"
     default_lifetime = 86400.0  # the page's example answer: "expires_in": 86400
 
-    client_id: str
-    client_secret: str
     audiences: List[str]
     extra_fields: List[str]
     accept_basic: bool
@@ -397,17 +401,8 @@ class DataloyEmulator(ProviderEmulator):
         self.extra_fields = []
         self.accept_basic = False
 
-    @property
-    def credentials(self) -> Dict[str, str]:
-        return {"client_id": self.client_id, "client_secret": self.client_secret}
-
     def environ_values(self) -> Dict[str, str]:
-        return {
-            "client_id": self.client_id,
-            "client_secret": self.client_secret,
-            "token_url": self.token_url,
-            "audience": DATALOY_AUDIENCE,
-        }
+        return _credentials_environ(self, audience=DATALOY_AUDIENCE)
 
     def auth(self, **options: Any) -> DataloyAuth:
         """``DataloyAuth`` for this emulator (production audience by default);
@@ -435,7 +430,7 @@ class DataloyEmulator(ProviderEmulator):
         if body["grant_type"] != "client_credentials":
             raise oauth_refusal("unsupported_grant_type", f"Unsupported grant type: {body['grant_type']}")
         client_id, secret = basic if basic is not None else (body["client_id"], body["client_secret"])
-        if client_id != self.client_id or not same_secret(secret, self.client_secret):
+        if not self._is_client(client_id, secret):
             raise oauth_refusal("access_denied", "Unauthorized", status=401)
         audience = body["audience"]
         if audience not in self.audiences:
@@ -535,11 +530,7 @@ class DiagramsEmulator(ProviderEmulator):
         return {"application_id": self.application_id, "application_secret": self.application_secret}
 
     def environ_values(self) -> Dict[str, str]:
-        return {
-            "application_id": self.application_id,
-            "application_secret": self.application_secret,
-            "token_url": self.token_url,
-        }
+        return _credentials_environ(self)
 
     def auth(self, **options: Any) -> DiagramsAuth:
         """``DiagramsAuth`` for this emulator; *options* go to ``DiagramsAuth``."""
@@ -614,138 +605,3 @@ class DiagramsEmulator(ProviderEmulator):
 def _iso(moment: float) -> str:
     """``2021-10-27T12:06:28.828Z``, as the Diagrams page shows dates."""
     return datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-# -- every preset's emulator, from the registry ------------------------------------------------------
-
-
-def preset_names() -> Tuple[str, ...]:
-    """The registry names of the presets whose emulator :class:`LocalProviders` runs
-    (``Provider.local``): the built-in ones and those of installed plug-ins. (A provider whose class is not a
-    preset of its own, such as the generic ``oauth2`` server, has its own fixture.)"""
-    from ..providers.registry import list_providers
-
-    return tuple(
-        provider.name
-        for provider in list_providers()
-        if provider.emulator is not None
-        and provider.local
-        and getattr(provider.auth_class, "provider_name", None) == provider.name
-    )
-
-
-class _Names(type):
-    """Gives ``LocalProviders.NAMES``, read from the registry when first asked for."""
-
-    @property
-    def NAMES(cls) -> Tuple[str, ...]:
-        return preset_names()
-
-
-class LocalProviders(metaclass=_Names):
-    """Every preset's emulator, each on its own loopback origin, sharing one CA.
-
-    The presets are those of the provider registry that have an emulator: the five
-    built in (Rated, OpsNow, Cognito, Dataloy, Diagrams) and any a plug-in adds.
-    Use as a context manager; index by name::
-
-        with LocalProviders() as providers:
-            auth = providers["dataloy"].auth()
-            providers.dataloy.api_session().get(providers.dataloy.api_url + "Cargo", auth=auth)
-
-    Args:
-        tls: HTTPS (needs ``trustme``); default HTTPS when ``trustme`` is
-            installed, plain HTTP on loopback otherwise.
-        clock: the providers' clock (a :class:`ManualClock` in tests).
-        names: the providers to run (default :attr:`NAMES`: all of them).
-
-    Attributes:
-        NAMES: the registry names of every preset with an emulator (also on the class).
-        rated, opsnow, cognito, dataloy, diagrams: the emulators; a plug-in's is the
-            attribute of its name with dashes as underscores.
-        verify: the CA bundle that all the certificates chain to (a file path),
-            or True over plain HTTP; for ``verify=`` or ``REQUESTS_CA_BUNDLE``.
-    """
-
-    rated: RatedEmulator
-    opsnow: OpsNowEmulator
-    cognito: CognitoEmulator
-    dataloy: DataloyEmulator
-    diagrams: DiagramsEmulator
-
-    def __init__(
-        self, *, tls: Optional[bool] = None, clock: Clock = time.time, names: Optional[Sequence[str]] = None
-    ) -> None:
-        from ..providers.registry import get_provider
-
-        trustme = _trustme()
-        if tls is None:
-            tls = trustme is not None
-        if tls and trustme is None:
-            raise RuntimeError("LocalProviders(tls=True) needs trustme: pip install 'requests-multiauth[testing]'")
-        self.tls = tls
-        self.NAMES: Tuple[str, ...] = tuple(names) if names is not None else preset_names()
-        self.verify: Union[str, bool] = True
-        self._tmpdir: Optional[str] = None
-        ca = None
-        if tls:
-            ca = trustme.CA()
-            self._tmpdir = tempfile.mkdtemp(prefix="multiauth-providers-")
-            self.verify = os.path.join(self._tmpdir, "ca.pem")
-            ca.cert_pem.write_to_path(self.verify)
-        self._emulators: Dict[str, ProviderEmulator] = {}
-        for name in self.NAMES:
-            factory = get_provider(name).emulator
-            if factory is None:
-                raise KeyError(f"{name!r} has no local emulator: {', '.join(preset_names())} do")
-            emulator = factory(tls=tls, ca=ca, clock=clock)
-            self._emulators[name] = emulator
-            setattr(self, name.replace("-", "_"), emulator)
-
-    def __getitem__(self, name: str) -> Any:
-        emulator = self._emulators.get(name)
-        if emulator is None:
-            raise KeyError(f"{name!r}: the local providers are {', '.join(self.NAMES)}")
-        return emulator
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(list(self._emulators.values()))
-
-    def __repr__(self) -> str:
-        return "LocalProviders(" + ", ".join(f"{e.name}={e.url!r}" for e in self) + ")"
-
-    def set_clock(self, clock: Clock) -> None:
-        """Give every provider *clock*."""
-        for emulator in self:
-            emulator.clock = clock
-
-    def environ(self) -> Dict[str, str]:
-        """Every preset's environment variables, set for these providers."""
-        env: Dict[str, str] = {}
-        for emulator in self:
-            env.update(emulator.environ())
-        return env
-
-    def start(self) -> LocalProviders:
-        """Start them all; returns self."""
-        for emulator in self:
-            emulator.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop them all and delete the CA bundle."""
-        # Each server takes up to its poll interval to notice; stop them side by side.
-        stopping = [threading.Thread(target=emulator.stop, name=f"stop {emulator.name}") for emulator in self]
-        for thread in stopping:
-            thread.start()
-        for thread in stopping:
-            thread.join()
-        if self._tmpdir is not None:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
-            self._tmpdir = None
-
-    def __enter__(self) -> LocalProviders:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
