@@ -1,8 +1,8 @@
 """Every preset's emulator at once: :class:`LocalProviders`, read from the provider registry.
 
 The registry (:mod:`requests_multiauth.providers.registry`) says which presets have an
-emulator (:func:`preset_names`: the five built in, :mod:`._providers`, and those of
-plug-ins) and how to make it; :class:`LocalProviders` makes each on its own loopback
+emulator (:func:`preset_names`: the five built in, :mod:`._providers` and :mod:`._diagrams`,
+and those of plug-ins) and how to make it; :class:`LocalProviders` makes each on its own loopback
 origin, all issued from one CA, and starts, stops and lists them together. The
 ``local_providers`` fixture (:mod:`._fixtures`) and ``multiauth demo`` run this set.
 """
@@ -17,7 +17,8 @@ from ._emulator import Clock, ProviderEmulator
 from ._server import CABundle, trustme_for
 
 if TYPE_CHECKING:
-    from ._providers import CognitoEmulator, DataloyEmulator, DiagramsEmulator, OpsNowEmulator, RatedEmulator
+    from ._diagrams import DiagramsEmulator
+    from ._providers import CognitoEmulator, DataloyEmulator, OpsNowEmulator, RatedEmulator
 
 __all__ = ["LocalProviders", "preset_names"]
 
