@@ -28,7 +28,6 @@ from requests_multiauth.testing import (
     RatedEmulator,
     Reply,
 )
-from requests_multiauth.testing import _providers as providers_module
 from requests_multiauth.testing import _server as server_module
 from tests.wire import FORM, basic
 
@@ -595,7 +594,6 @@ def test_every_preset_works_over_plain_http_on_loopback_without_tls() -> None:
 
 def test_without_trustme_the_providers_fall_back_to_plain_http(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(server_module, "_trustme", lambda: None)
-    monkeypatch.setattr(providers_module, "_trustme", lambda: None)
     with LocalProviders() as providers:
         assert not providers.tls
         assert providers.verify is True

@@ -38,7 +38,7 @@ import requests
 
 from ..errors import TokenExpiredError, TokenExpiryWarning
 from ..testing import ManualClock, ProviderEmulator
-from ..testing._providers import preset_names
+from ..testing._local import preset_names
 from ..testing._server import _trustme
 from ..transport.endpoint import RetryPolicy
 

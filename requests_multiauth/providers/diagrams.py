@@ -68,7 +68,7 @@ class DiagramsAuth(FromEnv, ClientCredentialsAuth):
 
 
 def _emulator(**options: Any) -> Any:
-    from ..testing._providers import DiagramsEmulator  # the testing helpers load only when an emulator is made
+    from ..testing._diagrams import DiagramsEmulator  # the testing helpers load only when an emulator is made
 
     return DiagramsEmulator(**options)
 

@@ -46,6 +46,7 @@ import sys
 
 from ._appjwt import AppJwtEmulator
 from ._authserver import ApiCall, OAuth2Emulator, RegisteredClient, SeenAssertion, TokenCall
+from ._diagrams import DiagramsEmulator
 from ._emulator import ManualClock, ProviderEmulator
 from ._github_actions import GITHUB_ACTIONS_ISSUER, GitHubActionsEmulator
 from ._google import GoogleServiceAccountEmulator
@@ -61,16 +62,9 @@ from ._hostile import (
     TrickleHeaders,
     Truncated,
 )
+from ._local import LocalProviders
 from ._metadata import AzureManagedIdentityEmulator, GoogleMetadataEmulator
-from ._providers import (
-    OPSNOW_SHAPES,
-    CognitoEmulator,
-    DataloyEmulator,
-    DiagramsEmulator,
-    LocalProviders,
-    OpsNowEmulator,
-    RatedEmulator,
-)
+from ._providers import OPSNOW_SHAPES, CognitoEmulator, DataloyEmulator, OpsNowEmulator, RatedEmulator
 from ._salesforce import SalesforceEmulator
 from ._server import DROP_CONNECTION, Body, Handler, LocalServer, Misbehaviour, Reply, Request, wsgi_handler
 from ._token_exchange import Exchange, TokenExchangeEmulator, WorkloadIssuer

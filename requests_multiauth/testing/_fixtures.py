@@ -17,7 +17,7 @@ import pytest
 
 from ..providers.registry import Provider, list_providers
 from ._authserver import OAuth2Emulator
-from ._providers import LocalProviders, preset_names
+from ._local import LocalProviders, preset_names
 
 __all__ = ["fixtures", "local_providers", "oauth2_server"]
 

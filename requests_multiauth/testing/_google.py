@@ -10,7 +10,8 @@ account's email, ``aud`` exactly ``https://oauth2.googleapis.com/token``, ``iat`
 for an ID token), and ``sub`` only for a user the account may act as (domain-wide
 delegation). Refusals are Google's: 400 ``invalid_grant`` / ``invalid_scope`` /
 ``unauthorized_client`` with their ``error_description`` texts. A protected API under
-``/api/`` accepts only the access and ID tokens issued here.
+``/api/`` accepts only the access and ID tokens issued here, and refuses others with a
+Google API's 401 (:func:`google_api_refusal`, which the metadata server's API shares).
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ import tempfile
 from typing import Any, Dict, List, Set
 
 from ._emulator import ProviderEmulator, Refusal, oauth_form, oauth_refusal, random_id, seconds
+from ._jwt_bearer import JWT_BEARER, new_rsa_key, rs256_claims
 from ._server import Reply, Request
 
-__all__ = ["GOOGLE_TOKEN_AUDIENCE", "GoogleServiceAccountEmulator"]
+__all__ = ["GOOGLE_TOKEN_AUDIENCE", "GoogleServiceAccountEmulator", "google_api_refusal"]
 
 #: The one ``aud`` Google accepts in an access-token assertion (#authorizingrequests).
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
@@ -35,8 +37,6 @@ MAX_ASSERTION_LIFETIME = 3600
 #: The clock skew the emulated endpoint allows on iat/exp (Google does not publish its
 #: own; a few minutes is what its errors suggest and what NTP-synced hosts need).
 CLOCK_SKEW = 300
-
-JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 
 #: Google's error texts (https://developers.google.com/identity/protocols/oauth2/service-account#error-codes).
@@ -76,13 +76,7 @@ class GoogleServiceAccountEmulator(ProviderEmulator):
     delegated_users: Set[str]
 
     def _make_credentials(self) -> None:
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
-
-        self._private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.private_key_pem = self._private_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode("ascii")
+        self._private_key, self.private_key_pem = new_rsa_key()
         self.public_key = self._private_key.public_key()
         self.project_id = "emulated-" + random_id(6)
         self.private_key_id = random_id(40, "0123456789abcdef")
@@ -159,17 +153,7 @@ class GoogleServiceAccountEmulator(ProviderEmulator):
         if header.get("alg") != "RS256" or header.get("kid") != self.private_key_id:
             raise oauth_refusal("invalid_grant", INVALID_SIGNATURE)
         try:
-            claims = jwt.decode(
-                assertion,
-                self.public_key,
-                algorithms=["RS256"],
-                options={  # PyJWT checks the signature; the times are checked on the emulator's clock
-                    "verify_exp": False,
-                    "verify_iat": False,
-                    "verify_nbf": False,
-                    "verify_aud": False,
-                },
-            )
+            claims = rs256_claims(assertion, self.public_key)  # the times: _check_times, on this clock
         except jwt.PyJWTError:
             raise oauth_refusal("invalid_grant", INVALID_SIGNATURE) from None
         self.seen_assertions.append({"header": header, "claims": claims, "form": dict(form)})
@@ -208,16 +192,21 @@ class GoogleServiceAccountEmulator(ProviderEmulator):
             raise Refusal(Reply(400, {"error": "invalid_grant", "error_description": BAD_TIMES}))
 
     def _api_refusal(self, request: Request, reason: str) -> Reply:
-        # Google APIs' 401 (https://cloud.google.com/apis/design/errors#http_mapping).
-        return Reply(
-            401,
-            {
-                "error": {
-                    "code": 401,
-                    "message": "Request had invalid authentication credentials. Expected OAuth 2 access token, "
-                    "login cookie or other valid authentication credential.",
-                    "status": "UNAUTHENTICATED",
-                }
-            },
-            {"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'},
-        )
+        return google_api_refusal()
+
+
+def google_api_refusal() -> Reply:
+    """A Google API's 401 to a missing, expired or revoked access token, whoever issued it
+    (https://cloud.google.com/apis/design/errors#http_mapping)."""
+    return Reply(
+        401,
+        {
+            "error": {
+                "code": 401,
+                "message": "Request had invalid authentication credentials. Expected OAuth 2 access token, "
+                "login cookie or other valid authentication credential.",
+                "status": "UNAUTHENTICATED",
+            }
+        },
+        {"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'},
+    )

@@ -21,6 +21,7 @@ import uuid
 from typing import Any, Dict, List, Optional, Tuple, TypeVar
 
 from ._emulator import Issued, ProviderEmulator, Refusal, seconds
+from ._google import google_api_refusal
 from ._server import LocalServer, Reply, Request
 
 __all__ = ["AzureManagedIdentityEmulator", "GoogleMetadataEmulator"]
@@ -252,19 +253,7 @@ class GoogleMetadataEmulator(_MetadataEmulator):
         return self._reply(200, id_token, "text/html; charset=utf-8")
 
     def _api_refusal(self, request: Request, reason: str) -> Reply:
-        # Google APIs' 401: https://cloud.google.com/apis/design/errors
-        return Reply(
-            401,
-            {
-                "error": {
-                    "code": 401,
-                    "message": "Request had invalid authentication credentials. Expected OAuth 2 access token, "
-                    "login cookie or other valid authentication credential.",
-                    "status": "UNAUTHENTICATED",
-                }
-            },
-            {"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'},
-        )
+        return google_api_refusal()
 
 
 def _single(request: Request, name: str) -> Optional[str]:

@@ -1,4 +1,4 @@
-"""The five provider emulations, each exactly as its provider's page documents it.
+"""The stage-one provider emulations, each exactly as its provider's page documents it.
 
 Every emulator checks a token request against its provider's page and refuses
 any deviation the way that provider does; where a page is silent (an error's
@@ -17,36 +17,29 @@ diagrams    ``POST /v0/oauth2/token``, form, Basic,  ``/v0/data/``           172
             refresh tokens (``scope=data``)
 ==========  =======================================  ======================  =================
 
-:class:`LocalProviders` starts every preset's emulator the provider registry knows (these
-five, and those of plug-ins), sharing one CA.
+Rated, OpsNow, Cognito and Dataloy live here; Diagrams, the one with refresh tokens,
+in :mod:`._diagrams`. Each is one provider's record's ``emulator``
+(``requests_multiauth/providers/<name>.py``);
+:class:`~requests_multiauth.testing.LocalProviders` (:mod:`._local`) runs them together.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import os
-import shutil
-import tempfile
-import threading
-import time
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional
 from urllib.parse import urlencode
 
 import requests
 
 from ..providers.cognito import COGNITO_SCOPE_EXAMPLE, CognitoAuth
 from ..providers.dataloy import DATALOY_AUDIENCE, DataloyAuth
-from ..providers.diagrams import DIAGRAMS_REFRESH_SCOPE, DiagramsAuth
 from ..providers.opsnow import OpsNowAuth
 from ..providers.rated import RATED_TOKEN_PAGE, RatedAuth
 from ._emulator import (
     EXPIRED,
     MISSING,
     REVOKED,
-    Clock,
-    Issued,
     ProviderEmulator,
     Refusal,
     basic_credentials,
@@ -57,20 +50,23 @@ from ._emulator import (
     same_secret,
     seconds,
 )
-from ._server import Reply, Request, _trustme
+from ._server import Reply, Request
 
 __all__ = [
     "OPSNOW_SHAPES",
-    "preset_names",
     "CognitoEmulator",
     "DataloyEmulator",
-    "DiagramsEmulator",
-    "LocalProviders",
     "OpsNowEmulator",
     "RatedEmulator",
 ]
 
 _MIXED_CASE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def _credentials_environ(emulator: ProviderEmulator, **settings: str) -> Dict[str, str]:
+    """What the preset's ``from_env()`` reads, by parameter name: the credentials, the token URL
+    and *settings* (the page's example scope or audience)."""
+    return {**emulator.credentials, "token_url": emulator.token_url, **settings}
 
 
 # -- Rated (000) ----------------------------------------------------------------------------
@@ -193,7 +189,7 @@ class OpsNowEmulator(ProviderEmulator):
         return {"api_key": self.api_key}
 
     def environ_values(self) -> Dict[str, str]:
-        return {"api_key": self.api_key, "token_url": self.token_url}
+        return _credentials_environ(self)
 
     def auth(self, **options: Any) -> OpsNowAuth:
         """``OpsNowAuth`` for this emulator; *options* go to ``OpsNowAuth``."""
@@ -241,10 +237,28 @@ def _opsnow_refusal(status: int, code: str, message: str) -> Refusal:
     return Refusal(Reply(status, {"code": code, "message": message}))
 
 
+# -- the client-secret presets: Cognito and Dataloy --------------------------------------------------
+
+
+class _ClientSecretEmulator(ProviderEmulator):
+    """A provider whose client holds an id and a secret: the credentials and their check."""
+
+    client_id: str
+    client_secret: str
+
+    @property
+    def credentials(self) -> Dict[str, str]:
+        return {"client_id": self.client_id, "client_secret": self.client_secret}
+
+    def _is_client(self, client_id: str, secret: str) -> bool:
+        """Whether *client_id* is this client's and *secret* its secret (compared in constant time)."""
+        return client_id == self.client_id and same_secret(secret, self.client_secret)
+
+
 # -- an API behind AWS Cognito (002) ---------------------------------------------------------------
 
 
-class CognitoEmulator(ProviderEmulator):
+class CognitoEmulator(_ClientSecretEmulator):
     """AWS Cognito's ``POST /oauth2/token`` for OAuth 2.0 client credentials.
 
     The request must be a form (``application/x-www-form-urlencoded``) with
@@ -269,8 +283,6 @@ class CognitoEmulator(ProviderEmulator):
     api_path = "/api/"
     default_lifetime = 3600.0  # Cognito's default access-token lifetime
 
-    client_id: str
-    client_secret: str
     allowed_scopes: List[str]
     granted_scope: Optional[str]
     client_credentials_allowed: bool
@@ -288,17 +300,8 @@ class CognitoEmulator(ProviderEmulator):
         self.client_credentials_allowed = True
         self.accept_client_secret_post = False
 
-    @property
-    def credentials(self) -> Dict[str, str]:
-        return {"client_id": self.client_id, "client_secret": self.client_secret}
-
     def environ_values(self) -> Dict[str, str]:
-        return {
-            "client_id": self.client_id,
-            "client_secret": self.client_secret,
-            "token_url": self.token_url,
-            "scope": COGNITO_SCOPE_EXAMPLE,
-        }
+        return _credentials_environ(self, scope=COGNITO_SCOPE_EXAMPLE)
 
     def auth(self, **options: Any) -> CognitoAuth:
         """``CognitoAuth`` for this emulator with the page's ``scope="api/write"``;
@@ -348,7 +351,7 @@ class CognitoEmulator(ProviderEmulator):
             client_id, secret = form.get("client_id", ""), form["client_secret"]
         else:
             raise oauth_refusal("invalid_client", "no client authentication")
-        if client_id != self.client_id or not same_secret(secret, self.client_secret):
+        if not self._is_client(client_id, secret):
             raise oauth_refusal("invalid_client", "Client authentication failed")
         return client_id
 
@@ -356,7 +359,7 @@ class CognitoEmulator(ProviderEmulator):
 # -- Dataloy (003) ----------------------------------------------------------------------------------
 
 
-class DataloyEmulator(ProviderEmulator):
+class DataloyEmulator(_ClientSecretEmulator):
     """Dataloy: client credentials as a JSON payload with an ``audience``.
 
     ``POST /oauth/token`` (the page gives no path; this is Auth0's, whose
@@ -379,8 +382,6 @@ class DataloyEmulator(ProviderEmulator):
     api_path = "/ws/rest/"
     default_lifetime = 86400.0  # the page's example answer: "expires_in": 86400
 
-    client_id: str
-    client_secret: str
     audiences: List[str]
     extra_fields: List[str]
     accept_basic: bool
@@ -397,17 +398,8 @@ class DataloyEmulator(ProviderEmulator):
         self.extra_fields = []
         self.accept_basic = False
 
-    @property
-    def credentials(self) -> Dict[str, str]:
-        return {"client_id": self.client_id, "client_secret": self.client_secret}
-
     def environ_values(self) -> Dict[str, str]:
-        return {
-            "client_id": self.client_id,
-            "client_secret": self.client_secret,
-            "token_url": self.token_url,
-            "audience": DATALOY_AUDIENCE,
-        }
+        return _credentials_environ(self, audience=DATALOY_AUDIENCE)
 
     def auth(self, **options: Any) -> DataloyAuth:
         """``DataloyAuth`` for this emulator (production audience by default);
@@ -435,7 +427,7 @@ class DataloyEmulator(ProviderEmulator):
         if body["grant_type"] != "client_credentials":
             raise oauth_refusal("unsupported_grant_type", f"Unsupported grant type: {body['grant_type']}")
         client_id, secret = basic if basic is not None else (body["client_id"], body["client_secret"])
-        if client_id != self.client_id or not same_secret(secret, self.client_secret):
+        if not self._is_client(client_id, secret):
             raise oauth_refusal("access_denied", "Unauthorized", status=401)
         audience = body["audience"]
         if audience not in self.audiences:
@@ -461,291 +453,3 @@ class DataloyEmulator(ProviderEmulator):
                 "uri": uri,
             },
         )
-
-
-# -- Diagrams Technologies (004) ------------------------------------------------------------------
-
-
-class DiagramsEmulator(ProviderEmulator):
-    """Diagrams Technologies: client credentials with Basic auth, and refresh tokens.
-
-    ``POST /v0/oauth2/token`` with HTTP Basic (application id and secret) and a
-    form that is exactly ``grant_type=client_credentials``, or exactly
-    ``grant_type=refresh_token&scope=data&refresh_token=...``. The answer is the
-    page's: ``access_token`` (a JWT), ``token_type: "bearer"``, ``expires_in``,
-    ``expiration_date`` (ISO 8601), ``refresh_token``,
-    ``refresh_token_expires_in``, ``refresh_token_expiration_date``. A refresh
-    answer carries a new refresh token, which replaces the one used. Refusals:
-    401 ``invalid_client`` for bad or missing Basic credentials, 400
-    ``invalid_grant`` for a refused or expired refresh token, 400
-    ``invalid_request`` / ``invalid_scope`` / ``unsupported_grant_type``.
-
-    Settings: ``refresh_lifetime``; ``refuse_refresh`` (answer every refresh
-    with 400 ``invalid_grant``); ``refresh_omits_token`` (refresh answers carry
-    no refresh token, so the old one stays valid); ``expiry_fields`` (which of
-    ``expires_in`` and ``expiration_date`` the answer carries: the page's three
-    renewal strategies); ``opaque_tokens`` (access tokens that are not JWTs).
-    :meth:`expire_refresh_tokens` ends every refresh token now. The protected
-    API is ``/v0/data/``.
-    """
-
-    name = "diagrams"
-    token_path = "/v0/oauth2/token"
-    api_path = "/v0/data/"
-    default_lifetime = 172800.0  # the page's example answer: "expires_in": 172800
-    #: The page's example: "refresh_token_expires_in": 31557600 (a year).
-    default_refresh_lifetime = 31557600.0
-
-    application_id: str
-    application_secret: str
-    refresh_lifetime: float
-    refuse_refresh: bool
-    refresh_omits_token: bool
-    expiry_fields: Tuple[str, ...]
-    opaque_tokens: bool
-
-    def _make_credentials(self) -> None:
-        self.application_id = random_id(24)
-        self.application_secret = random_id(48, _MIXED_CASE)
-        self._refresh_tokens: Dict[str, Issued] = {}
-
-    def _reset_settings(self) -> None:
-        self.refresh_lifetime = self.default_refresh_lifetime
-        self.refuse_refresh = False
-        self.refresh_omits_token = False
-        self.expiry_fields = ("expires_in", "expiration_date")
-        self.opaque_tokens = False
-
-    @property
-    def refresh_calls(self) -> int:
-        """Token requests with ``grant_type=refresh_token``, whatever the answer."""
-        return self._count("refresh")
-
-    def expire_refresh_tokens(self) -> int:
-        """End every refresh token issued so far; returns how many were valid."""
-        now = self.clock()
-        with self._lock:
-            live = [r for r in self._refresh_tokens.values() if r.expires_at is None or now < r.expires_at]
-            for record in live:
-                record.expires_at = now
-            return len(live)
-
-    @property
-    def credentials(self) -> Dict[str, str]:
-        return {"application_id": self.application_id, "application_secret": self.application_secret}
-
-    def environ_values(self) -> Dict[str, str]:
-        return {
-            "application_id": self.application_id,
-            "application_secret": self.application_secret,
-            "token_url": self.token_url,
-        }
-
-    def auth(self, **options: Any) -> DiagramsAuth:
-        """``DiagramsAuth`` for this emulator; *options* go to ``DiagramsAuth``."""
-        options.setdefault("token_url", self.token_url)
-        return DiagramsAuth(self.application_id, self.application_secret, **self._auth_options(options))
-
-    def _token(self, request: Request) -> Reply:
-        self._require_method(request, "POST")
-        basic = basic_credentials(request)
-        if basic is None:
-            raise oauth_refusal("invalid_client", "HTTP Basic authentication is required", status=401)
-        application_id, secret = basic
-        if application_id != self.application_id or not same_secret(secret, self.application_secret):
-            raise oauth_refusal("invalid_client", "unknown application or wrong secret", status=401)
-        form = oauth_form(request)
-        grant_type = form.get("grant_type")
-        if grant_type == "client_credentials":
-            if set(form) != {"grant_type"}:
-                raise oauth_refusal("invalid_request", "expected exactly grant_type=client_credentials")
-            return Reply(200, self._answer(with_refresh=True))
-        if grant_type == "refresh_token":
-            self._bump("refresh")
-            return self._refresh(form)
-        raise oauth_refusal("unsupported_grant_type", f"grant_type {grant_type} is not supported")
-
-    def _refresh(self, form: Dict[str, str]) -> Reply:
-        if set(form) != {"grant_type", "scope", "refresh_token"}:
-            raise oauth_refusal("invalid_request", "expected grant_type=refresh_token&scope=data&refresh_token=...")
-        if form["scope"] != DIAGRAMS_REFRESH_SCOPE:
-            raise oauth_refusal("invalid_scope", f"scope must be {DIAGRAMS_REFRESH_SCOPE}")
-        if self.refuse_refresh:
-            raise oauth_refusal("invalid_grant", "refresh is not possible now: ask for a new token")
-        with self._lock:
-            record = self._refresh_tokens.get(form["refresh_token"])
-        if record is None or record.subject != self.application_id:
-            raise oauth_refusal("invalid_grant", "unknown refresh token")
-        if record.expires_at is not None and self.clock() >= record.expires_at:
-            raise oauth_refusal("invalid_grant", "the refresh token has expired")
-        with_refresh = not self.refresh_omits_token
-        if with_refresh:
-            with self._lock:
-                self._refresh_tokens.pop(form["refresh_token"], None)  # replaced by the new one
-        return Reply(200, self._answer(with_refresh=with_refresh))
-
-    def _answer(self, *, with_refresh: bool) -> Dict[str, Any]:
-        token, issued = self._issue(self.application_id, jwt=not self.opaque_tokens)
-        answer: Dict[str, Any] = {"access_token": token, "token_type": "bearer"}
-        assert issued.expires_at is not None  # noqa: S101 - issued with an expiry
-        if "expires_in" in self.expiry_fields:
-            answer["expires_in"] = seconds(self.lifetime)
-        if "expiration_date" in self.expiry_fields:
-            answer["expiration_date"] = _iso(issued.expires_at)
-        if with_refresh:
-            refresh_token = base64.b64encode(os.urandom(16)).decode("ascii")  # "xxxyyyzzzz==" on the page
-            expires_at = self.clock() + self.refresh_lifetime
-            with self._lock:
-                self._refresh_tokens[refresh_token] = Issued(subject=self.application_id, expires_at=expires_at)
-            answer["refresh_token"] = refresh_token
-            answer["refresh_token_expires_in"] = seconds(self.refresh_lifetime)
-            answer["refresh_token_expiration_date"] = _iso(expires_at)
-        return answer
-
-    def _api_refusal(self, request: Request, reason: str) -> Reply:
-        description = "the access token expired" if reason == EXPIRED else f"the access token is {reason}"
-        return Reply(
-            401,
-            {"error": "invalid_token", "error_description": description},
-            {"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        )
-
-
-def _iso(moment: float) -> str:
-    """``2021-10-27T12:06:28.828Z``, as the Diagrams page shows dates."""
-    return datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-# -- every preset's emulator, from the registry ------------------------------------------------------
-
-
-def preset_names() -> Tuple[str, ...]:
-    """The registry names of the presets whose emulator :class:`LocalProviders` runs
-    (``Provider.local``): the built-in ones and those of installed plug-ins. (A provider whose class is not a
-    preset of its own, such as the generic ``oauth2`` server, has its own fixture.)"""
-    from ..providers.registry import list_providers
-
-    return tuple(
-        provider.name
-        for provider in list_providers()
-        if provider.emulator is not None
-        and provider.local
-        and getattr(provider.auth_class, "provider_name", None) == provider.name
-    )
-
-
-class _Names(type):
-    """Gives ``LocalProviders.NAMES``, read from the registry when first asked for."""
-
-    @property
-    def NAMES(cls) -> Tuple[str, ...]:
-        return preset_names()
-
-
-class LocalProviders(metaclass=_Names):
-    """Every preset's emulator, each on its own loopback origin, sharing one CA.
-
-    The presets are those of the provider registry that have an emulator: the five
-    built in (Rated, OpsNow, Cognito, Dataloy, Diagrams) and any a plug-in adds.
-    Use as a context manager; index by name::
-
-        with LocalProviders() as providers:
-            auth = providers["dataloy"].auth()
-            providers.dataloy.api_session().get(providers.dataloy.api_url + "Cargo", auth=auth)
-
-    Args:
-        tls: HTTPS (needs ``trustme``); default HTTPS when ``trustme`` is
-            installed, plain HTTP on loopback otherwise.
-        clock: the providers' clock (a :class:`ManualClock` in tests).
-        names: the providers to run (default :attr:`NAMES`: all of them).
-
-    Attributes:
-        NAMES: the registry names of every preset with an emulator (also on the class).
-        rated, opsnow, cognito, dataloy, diagrams: the emulators; a plug-in's is the
-            attribute of its name with dashes as underscores.
-        verify: the CA bundle that all the certificates chain to (a file path),
-            or True over plain HTTP; for ``verify=`` or ``REQUESTS_CA_BUNDLE``.
-    """
-
-    rated: RatedEmulator
-    opsnow: OpsNowEmulator
-    cognito: CognitoEmulator
-    dataloy: DataloyEmulator
-    diagrams: DiagramsEmulator
-
-    def __init__(
-        self, *, tls: Optional[bool] = None, clock: Clock = time.time, names: Optional[Sequence[str]] = None
-    ) -> None:
-        from ..providers.registry import get_provider
-
-        trustme = _trustme()
-        if tls is None:
-            tls = trustme is not None
-        if tls and trustme is None:
-            raise RuntimeError("LocalProviders(tls=True) needs trustme: pip install 'requests-multiauth[testing]'")
-        self.tls = tls
-        self.NAMES: Tuple[str, ...] = tuple(names) if names is not None else preset_names()
-        self.verify: Union[str, bool] = True
-        self._tmpdir: Optional[str] = None
-        ca = None
-        if tls:
-            ca = trustme.CA()
-            self._tmpdir = tempfile.mkdtemp(prefix="multiauth-providers-")
-            self.verify = os.path.join(self._tmpdir, "ca.pem")
-            ca.cert_pem.write_to_path(self.verify)
-        self._emulators: Dict[str, ProviderEmulator] = {}
-        for name in self.NAMES:
-            factory = get_provider(name).emulator
-            if factory is None:
-                raise KeyError(f"{name!r} has no local emulator: {', '.join(preset_names())} do")
-            emulator = factory(tls=tls, ca=ca, clock=clock)
-            self._emulators[name] = emulator
-            setattr(self, name.replace("-", "_"), emulator)
-
-    def __getitem__(self, name: str) -> Any:
-        emulator = self._emulators.get(name)
-        if emulator is None:
-            raise KeyError(f"{name!r}: the local providers are {', '.join(self.NAMES)}")
-        return emulator
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(list(self._emulators.values()))
-
-    def __repr__(self) -> str:
-        return "LocalProviders(" + ", ".join(f"{e.name}={e.url!r}" for e in self) + ")"
-
-    def set_clock(self, clock: Clock) -> None:
-        """Give every provider *clock*."""
-        for emulator in self:
-            emulator.clock = clock
-
-    def environ(self) -> Dict[str, str]:
-        """Every preset's environment variables, set for these providers."""
-        env: Dict[str, str] = {}
-        for emulator in self:
-            env.update(emulator.environ())
-        return env
-
-    def start(self) -> LocalProviders:
-        """Start them all; returns self."""
-        for emulator in self:
-            emulator.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop them all and delete the CA bundle."""
-        # Each server takes up to its poll interval to notice; stop them side by side.
-        stopping = [threading.Thread(target=emulator.stop, name=f"stop {emulator.name}") for emulator in self]
-        for thread in stopping:
-            thread.start()
-        for thread in stopping:
-            thread.join()
-        if self._tmpdir is not None:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
-            self._tmpdir = None
-
-    def __enter__(self) -> LocalProviders:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()

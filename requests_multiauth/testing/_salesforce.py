@@ -23,11 +23,10 @@ import tempfile
 from typing import Any, Dict, List, Optional, Set
 
 from ._emulator import ProviderEmulator, Refusal, oauth_form, oauth_refusal, random_id
+from ._jwt_bearer import JWT_BEARER, new_rsa_key, rs256_claims
 from ._server import Reply, Request
 
 __all__ = ["SalesforceEmulator"]
-
-JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 
 #: The audiences Salesforce accepts besides a site's own URL (the JWT flow page, "aud").
@@ -61,13 +60,7 @@ class SalesforceEmulator(ProviderEmulator):
     sandbox: bool
 
     def _make_credentials(self) -> None:
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
-
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.private_key_pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode("ascii")
+        key, self.private_key_pem = new_rsa_key()
         self.public_key = key.public_key()
         self.consumer_key = "3MVG9" + random_id(80, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._")
         self.org_id = "00D" + random_id(15, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
@@ -146,17 +139,7 @@ class SalesforceEmulator(ProviderEmulator):
         if header.get("alg") != "RS256":
             raise oauth_refusal("invalid_grant", "invalid assertion")
         try:
-            claims = jwt.decode(
-                assertion,
-                self.public_key,
-                algorithms=["RS256"],
-                options={  # PyJWT checks the signature; the times are checked on the emulator's clock
-                    "verify_exp": False,
-                    "verify_iat": False,
-                    "verify_nbf": False,
-                    "verify_aud": False,
-                },
-            )
+            claims = rs256_claims(assertion, self.public_key)  # exp is checked below, on this clock
         except jwt.PyJWTError:
             raise oauth_refusal("invalid_grant", "invalid assertion") from None
         self.seen_assertions.append({"header": header, "claims": claims, "form": dict(form)})

@@ -123,6 +123,40 @@ def _trustme() -> Any:
     return trustme
 
 
+def trustme_for(tls: Optional[bool], owner: str, *, ca: Any = None) -> Any:
+    """The ``trustme`` module when *owner* is to serve HTTPS, None for plain HTTP on loopback.
+
+    HTTPS as *tls* says; by default whenever ``trustme`` is installed (or a *ca* is given).
+
+    Raises:
+        RuntimeError: HTTPS is asked for and ``trustme`` is not installed.
+    """
+    trustme = _trustme()
+    if tls is None:
+        tls = trustme is not None or ca is not None
+    if tls and trustme is None:
+        raise RuntimeError(f"{owner}(tls=True) needs trustme: pip install 'requests-multiauth[testing]'")
+    return trustme if tls else None
+
+
+class CABundle:
+    """A CA's certificate as a PEM file in a directory of its own: what ``verify=`` takes.
+
+    :meth:`remove` deletes the directory; removing it again does nothing.
+    """
+
+    def __init__(self, ca: Any, *, prefix: str) -> None:
+        self._directory: Optional[str] = tempfile.mkdtemp(prefix=prefix)
+        self.path = os.path.join(self._directory, "ca.pem")
+        ca.cert_pem.write_to_path(self.path)
+
+    def remove(self) -> None:
+        """Delete the file and its directory."""
+        if self._directory is not None:
+            shutil.rmtree(self._directory, ignore_errors=True)
+            self._directory = None
+
+
 class LocalServer:
     """A threaded HTTP/1.1 server on loopback that answers with *handler*.
 
@@ -159,11 +193,8 @@ class LocalServer:
         client_certs: bool = False,
         client_ca: Any = None,
     ) -> None:
-        trustme = _trustme()
-        if tls is None:
-            tls = trustme is not None or ca is not None
-        if tls and trustme is None:
-            raise RuntimeError("LocalServer(tls=True) needs trustme: pip install 'requests-multiauth[testing]'")
+        trustme = trustme_for(tls, "LocalServer", ca=ca)
+        tls = trustme is not None
         if client_certs and not tls:
             raise ValueError("LocalServer(client_certs=True) needs tls")
         self.handler = handler
@@ -172,13 +203,12 @@ class LocalServer:
         self.requests: List[Request] = []
         self.tls = tls
         self._lock = threading.Lock()
-        self._tmpdir: Optional[str] = None
+        self._ca_bundle: Optional[CABundle] = None
         self.verify: Union[str, bool] = True
         self.ca: Any = None
         self._context: Optional[ssl.SSLContext] = None
         self._server = _Server((host, 0), _RequestHandler, owner=self)
         if tls:
-            self._tmpdir = tempfile.mkdtemp(prefix="multiauth-ca-")
             if ca is None:
                 ca = trustme.CA()
             cert = ca.issue_cert("127.0.0.1", "localhost", "::1")
@@ -190,8 +220,8 @@ class LocalServer:
                 context.load_verify_locations(cadata=_pem_text(trusted))
             self.ca = ca
             self._context = context
-            self.verify = os.path.join(self._tmpdir, "ca.pem")
-            ca.cert_pem.write_to_path(self.verify)
+            self._ca_bundle = CABundle(ca, prefix="multiauth-ca-")
+            self.verify = self._ca_bundle.path
             self._server.socket = context.wrap_socket(
                 self._server.socket, server_side=True, do_handshake_on_connect=False
             )
@@ -223,9 +253,8 @@ class LocalServer:
             self._thread.join(timeout=5)
             self._thread = None
         self._server.server_close()
-        if self._tmpdir is not None:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
-            self._tmpdir = None
+        if self._ca_bundle is not None:
+            self._ca_bundle.remove()
 
     def __enter__(self) -> LocalServer:
         return self.start()
