@@ -197,13 +197,7 @@ class GoogleStsEmulator(ProviderEmulator):
     def _handle(self, request: Request) -> Reply:
         if _IAM_PATH.match(request.path):
             self._bump("iam")
-            fault = self._take_fault("token")
-            if fault is not None:
-                return fault
-            try:
-                return self._generate_access_token(request)
-            except Refusal as refusal:
-                return refusal.reply
+            return self._respond("token", self._generate_access_token, request)  # a fault queued at "token" hits it
         return super()._handle(request)
 
     def _token(self, request: Request) -> Reply:
