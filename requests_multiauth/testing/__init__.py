@@ -45,7 +45,8 @@ loads it as a plugin, and it has no asserts to rewrite.)
 import sys
 
 from ._appjwt import AppJwtEmulator
-from ._authserver import ApiCall, OAuth2Emulator, RegisteredClient, SeenAssertion, TokenCall
+from ._authserver import OAuth2Emulator
+from ._clients import RegisteredClient
 from ._emulator import ManualClock, ProviderEmulator
 from ._github_actions import GITHUB_ACTIONS_ISSUER, GitHubActionsEmulator
 from ._google import GoogleServiceAccountEmulator
@@ -71,6 +72,7 @@ from ._providers import (
     OpsNowEmulator,
     RatedEmulator,
 )
+from ._records import ApiCall, SeenAssertion, TokenCall
 from ._salesforce import SalesforceEmulator
 from ._server import DROP_CONNECTION, Body, Handler, LocalServer, Misbehaviour, Reply, Request, wsgi_handler
 from ._token_exchange import Exchange, TokenExchangeEmulator, WorkloadIssuer
