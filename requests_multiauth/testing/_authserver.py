@@ -53,10 +53,11 @@ from ._clients import (
     verified_assertion,
 )
 from ._crypto import EC_ALGS, HMAC_ALGS, RSA_ALGS, der_thumbprint, public_jwk
-from ._emulator import EXPIRED, REVOKED, UNKNOWN, Clock, ProviderEmulator, Refusal, oauth_form, oauth_refusal, seconds
+from ._emulator import EXPIRED, REVOKED, UNKNOWN, Clock, ProviderEmulator
 from ._proofs import DPOP_ALGS, api_refusal, challenges, proof_fields, proof_refusal, verified_proof
 from ._records import ApiCall, SeenAssertion, TokenCall
 from ._server import Reply, Request
+from ._wire import Refusal, oauth_form, oauth_refusal, seconds
 
 __all__ = ["OAuth2Emulator"]
 

@@ -31,36 +31,12 @@ from requests.auth import AuthBase
 
 from .._jose import b64url
 from ._server import LocalServer, Reply, Request
-
-# The request helpers live in ._wire; the emulations import them from here too, for now.
-from ._wire import (
-    Refusal,
-    basic_credentials,
-    media_type,
-    oauth_form,
-    oauth_refusal,
-    random_id,
-    same_secret,
-    seconds,
-    single_values,
-)
+from ._wire import Refusal
 
 if TYPE_CHECKING:
     from ..transport.session import MultiAuthSession
 
-__all__ = [
-    "ManualClock",
-    "ProviderEmulator",
-    "Refusal",
-    "basic_credentials",
-    "media_type",
-    "oauth_form",
-    "oauth_refusal",
-    "random_id",
-    "same_secret",
-    "seconds",
-    "single_values",
-]
+__all__ = ["ManualClock", "ProviderEmulator"]
 
 Clock = Callable[[], float]
 E = TypeVar("E", bound="ProviderEmulator")

@@ -36,8 +36,9 @@ from .._jose import b64url
 from ..client_auth import JWT_BEARER
 from ..providers.entra_id import FEDERATED_TOKEN_AUDIENCE, EntraIdAuth
 from ._crypto import certificate_der, certificate_pem, der_thumbprint, private_pem, self_signed_certificate
-from ._emulator import ProviderEmulator, Refusal, oauth_form, same_secret
+from ._emulator import ProviderEmulator
 from ._server import Reply, Request
+from ._wire import Refusal, oauth_form, same_secret
 
 __all__ = ["EntraIdEmulator"]
 

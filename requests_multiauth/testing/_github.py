@@ -31,8 +31,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ..providers.github_app import GITHUB_API_VERSION, GitHubAppAuth
 from ..providers.github_app_jwt import GitHubAppJwtAuth
-from ._emulator import EXPIRED, ProviderEmulator, Refusal, random_id
+from ._emulator import EXPIRED, ProviderEmulator
 from ._server import Reply, Request
+from ._wire import Refusal, random_id
 
 __all__ = ["GitHubEmulator", "Installation"]
 
@@ -122,7 +123,6 @@ class GitHubEmulator(ProviderEmulator):
         shutil.rmtree(self.directory, ignore_errors=True)
 
     # -- where it is ---------------------------------------------------------------------
-
 
     def installation(self, account: str) -> Installation:
         """The installation on *account*."""

@@ -21,8 +21,9 @@ import shutil
 import tempfile
 from typing import Any, Dict, List, Set
 
-from ._emulator import ProviderEmulator, Refusal, oauth_form, oauth_refusal, random_id, seconds
+from ._emulator import ProviderEmulator
 from ._server import Reply, Request
+from ._wire import Refusal, oauth_form, oauth_refusal, random_id, seconds
 
 __all__ = ["GOOGLE_TOKEN_AUDIENCE", "GoogleServiceAccountEmulator"]
 

@@ -36,9 +36,10 @@ from typing import Any, Dict, Optional
 
 from requests.auth import AuthBase
 
-from ._emulator import Issued, ProviderEmulator, Refusal, oauth_form, oauth_refusal, seconds
+from ._emulator import Issued, ProviderEmulator
 from ._server import Reply, Request
 from ._token_exchange import WorkloadIssuer
+from ._wire import Refusal, oauth_form, oauth_refusal, seconds
 
 __all__ = ["GoogleStsEmulator"]
 

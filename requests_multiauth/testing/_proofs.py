@@ -17,8 +17,8 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from urllib.parse import urlsplit
 
 from .._jose import b64url, jwk_thumbprint
-from ._emulator import Refusal
 from ._server import Reply, Request
+from ._wire import Refusal
 
 __all__ = ["DPOP_ALGS", "api_refusal", "challenges", "proof_fields", "proof_refusal", "verified_proof"]
 

@@ -41,23 +41,9 @@ from ..providers.dataloy import DATALOY_AUDIENCE, DataloyAuth
 from ..providers.diagrams import DIAGRAMS_REFRESH_SCOPE, DiagramsAuth
 from ..providers.opsnow import OpsNowAuth
 from ..providers.rated import RATED_TOKEN_PAGE, RatedAuth
-from ._emulator import (
-    EXPIRED,
-    MISSING,
-    REVOKED,
-    Clock,
-    Issued,
-    ProviderEmulator,
-    Refusal,
-    basic_credentials,
-    media_type,
-    oauth_form,
-    oauth_refusal,
-    random_id,
-    same_secret,
-    seconds,
-)
+from ._emulator import EXPIRED, MISSING, REVOKED, Clock, Issued, ProviderEmulator
 from ._server import Reply, Request, _trustme
+from ._wire import Refusal, basic_credentials, media_type, oauth_form, oauth_refusal, random_id, same_secret, seconds
 
 __all__ = [
     "OPSNOW_SHAPES",
