@@ -44,6 +44,7 @@ loads it as a plugin, and it has no asserts to rewrite.)
 
 import sys
 
+from .._lazy import lazy_attribute
 from ._appjwt import AppJwtEmulator
 from ._authserver import OAuth2Emulator
 from ._clients import RegisteredClient
@@ -79,21 +80,14 @@ from ._token_exchange import Exchange, TokenExchangeEmulator, WorkloadIssuer
 
 #: Emulators imported on first use (PEP 562), so this module stays cheap to import.
 _LAZY = {
-    "EntraIdEmulator": "._entra",
-    "GitHubEmulator": "._github",
-    "ZoomEmulator": "._zoom",
+    "EntraIdEmulator": "_entra",
+    "GitHubEmulator": "_github",
+    "ZoomEmulator": "_zoom",
 }
 
 
 def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+    return lazy_attribute(__name__, _LAZY, name)
 
 
 __all__ = [

@@ -156,10 +156,12 @@ class GitHubEmulator(ProviderEmulator):
 
     @property
     def lookups(self) -> int:
+        """Installation lookups received (``GET /repos|orgs|users/.../installation``)."""
         return self._count("lookup")
 
     @property
     def app_calls(self) -> int:
+        """Requests to the app's own endpoints (``/app``, ``/app/installations``), not counting token requests."""
         return self._count("app")
 
     def jwts(self) -> List[Dict[str, Any]]:

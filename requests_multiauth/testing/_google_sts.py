@@ -118,10 +118,12 @@ class GoogleStsEmulator(ProviderEmulator):
 
     @property
     def sts_calls(self) -> int:
+        """Requests the STS token endpoint received (the same count as ``token_calls``)."""
         return self._count("token")
 
     @property
     def iam_calls(self) -> int:
+        """``generateAccessToken`` requests the IAM endpoint received (impersonation)."""
         return self._count("iam")
 
     def subject_token(self, subject: str = "repo:octo-org/octo-repo:ref:refs/heads/main", **claims: Any) -> str:
