@@ -25,6 +25,14 @@ Like the provider emulations it counts what it receives (token calls by client, 
 and outcome; API calls by scheme and outcome), can inject faults, revoke tokens, and runs on a
 :class:`ManualClock`. It needs ``trustme`` and PyJWT with ``cryptography``
 (``pip install 'requests-multiauth[testing]'``), imported when an emulator is made.
+
+What this module owns is the server's state and the order of its checks: the clients
+registered, the nonces and ``jti`` values seen, the logs, and how a token request and an API
+request travel through them. The checks that need no state live beside it: client
+authentication in :mod:`._clients`, DPoP proofs and API challenges in :mod:`._proofs`,
+keys and certificates in :mod:`._crypto`, the log records in :mod:`._records`. It stays
+over 500 lines because it is one protocol's state machine (token endpoint, API, discovery
+and their shared state); splitting it further would spread one request's path over files.
 """
 
 from __future__ import annotations
