@@ -29,7 +29,7 @@ from typing import Any, Dict, Iterator, List, Mapping, NoReturn, Optional, Tuple
 import pytest
 import requests
 
-from requests_multiauth.testing._authserver import _make_self_signed  # one recipe for a self-signed client certificate
+from requests_multiauth.testing._crypto import make_self_signed  # one recipe for a self-signed client certificate
 
 HARNESS = Path(__file__).parent / "oidc"
 #: How long the node process may take to print its ready line (a cold start takes ~1 s).
@@ -261,7 +261,7 @@ def make_materials(directory: Path) -> Tuple[Dict[str, Any], Dict[str, OidcClien
     tls_key_path = _private(directory / "tls-client-key.pem", tls_leaf.private_key_pem.bytes())
     tls_dn = x509.load_pem_x509_certificate(tls_leaf.cert_chain_pems[0].bytes()).subject.rfc4514_string()
 
-    self_cert, self_key = _make_self_signed("multiauth-self-signed-client")
+    self_cert, self_key = make_self_signed("multiauth-self-signed-client")
     self_cert_path = str(directory / "self-signed.pem")
     Path(self_cert_path).write_bytes(self_cert.public_bytes(serialization.Encoding.PEM))
     self_key_path = _private(directory / "self-signed-key.pem", _pem(self_key))

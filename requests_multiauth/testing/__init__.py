@@ -44,8 +44,10 @@ loads it as a plugin, and it has no asserts to rewrite.)
 
 import sys
 
+from .. import _lazy_names
 from ._appjwt import AppJwtEmulator
-from ._authserver import ApiCall, OAuth2Emulator, RegisteredClient, SeenAssertion, TokenCall
+from ._authserver import OAuth2Emulator
+from ._clients import RegisteredClient
 from ._diagrams import DiagramsEmulator
 from ._emulator import ManualClock, ProviderEmulator
 from ._github_actions import GITHUB_ACTIONS_ISSUER, GitHubActionsEmulator
@@ -65,27 +67,20 @@ from ._hostile import (
 from ._local import LocalProviders
 from ._metadata import AzureManagedIdentityEmulator, GoogleMetadataEmulator
 from ._providers import OPSNOW_SHAPES, CognitoEmulator, DataloyEmulator, OpsNowEmulator, RatedEmulator
+from ._records import ApiCall, SeenAssertion, TokenCall
 from ._salesforce import SalesforceEmulator
 from ._server import DROP_CONNECTION, Body, Handler, LocalServer, Misbehaviour, Reply, Request, wsgi_handler
 from ._token_exchange import Exchange, TokenExchangeEmulator, WorkloadIssuer
 
 #: Emulators imported on first use (PEP 562), so this module stays cheap to import.
 _LAZY = {
-    "EntraIdEmulator": "._entra",
-    "GitHubEmulator": "._github",
-    "ZoomEmulator": "._zoom",
+    "EntraIdEmulator": "_entra",
+    "GitHubEmulator": "_github",
+    "ZoomEmulator": "_zoom",
 }
 
 
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = _lazy_names(__name__, _LAZY, globals())
 
 
 __all__ = [

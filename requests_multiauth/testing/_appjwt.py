@@ -21,8 +21,9 @@ from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional, Set
 
 from .._jose import generate_signing_key, require_jwt
-from ._emulator import ProviderEmulator, Refusal, random_id
+from ._emulator import ProviderEmulator
 from ._server import Reply, Request
+from ._wire import Refusal, random_id
 
 __all__ = ["AppJwtEmulator"]
 

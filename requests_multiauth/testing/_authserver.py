@@ -25,55 +25,49 @@ Like the provider emulations it counts what it receives (token calls by client, 
 and outcome; API calls by scheme and outcome), can inject faults, revoke tokens, and runs on a
 :class:`ManualClock`. It needs ``trustme`` and PyJWT with ``cryptography``
 (``pip install 'requests-multiauth[testing]'``), imported when an emulator is made.
+
+What this module owns is the server's state and the order of its checks: the clients
+registered, the nonces and ``jti`` values seen, the logs, and how a token request and an API
+request travel through them. The checks that need no state live beside it: client
+authentication in :mod:`._clients`, DPoP proofs and API challenges in :mod:`._proofs`,
+keys and certificates in :mod:`._crypto`, the log records in :mod:`._records`. It stays
+over 500 lines because it is one protocol's state machine (token endpoint, API, discovery
+and their shared state); splitting it further would spread one request's path over files.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import secrets
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
-from urllib.parse import unquote_plus, urlsplit
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
-from .._jose import b64url, jwk_thumbprint, require_jwt
-from ._emulator import (
-    EXPIRED,
-    REVOKED,
-    UNKNOWN,
-    Clock,
-    ProviderEmulator,
-    Refusal,
-    basic_credentials,
-    oauth_form,
-    oauth_refusal,
-    seconds,
+from .._jose import require_jwt
+from ._clients import (
+    METHODS,
+    SECRET_METHODS,
+    TLS_METHODS,
+    RegisteredClient,
+    assertion_key,
+    ca_client_certificate,
+    check_certificate,
+    check_secret,
+    client_auth_for,
+    invalid_client,
+    presented_credentials,
+    self_signed_client_certificate,
+    verified_assertion,
 )
+from ._crypto import EC_ALGS, HMAC_ALGS, RSA_ALGS, der_thumbprint, public_jwk
+from ._emulator import EXPIRED, REVOKED, UNKNOWN, Clock, ProviderEmulator
+from ._proofs import DPOP_ALGS, api_refusal, challenges, proof_fields, proof_refusal, verified_proof
+from ._records import ApiCall, SeenAssertion, TokenCall
 from ._server import Reply, Request
+from ._wire import Refusal, oauth_form, oauth_refusal, seconds
 
-__all__ = ["ApiCall", "OAuth2Emulator", "RegisteredClient", "SeenAssertion", "TokenCall"]
-
-#: The client authentication methods of RFC 8414's registry that a client-credentials client uses.
-METHODS = (
-    "client_secret_basic",
-    "client_secret_post",
-    "client_secret_jwt",
-    "private_key_jwt",
-    "tls_client_auth",
-    "self_signed_tls_client_auth",
-)
-TLS_METHODS = ("tls_client_auth", "self_signed_tls_client_auth")
-ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-HMAC_ALGS = ("HS256", "HS384", "HS512")
-RSA_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
-EC_ALGS = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
-#: What DPoP proofs may be signed with (RFC 9449 §4.2: asymmetric only).
-DPOP_ALGS = ("ES256", "ES384", "ES512", "RS256", "PS256", "EdDSA")
-#: Members that only a private JWK has: a proof's ``jwk`` carrying one is refused.
-PRIVATE_JWK_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
+__all__ = ["OAuth2Emulator"]
 
 #: An assertion living longer than this is refused (RFC 7523 leaves the bound to the server;
 #: 5 minutes is what Entra ID and Okta accept, and what the library never exceeds).
@@ -86,87 +80,6 @@ NONCE_ROTATION = 60.0
 
 #: Outcomes of an API call besides "ok" and an RFC 6750 / RFC 9449 error code.
 NO_TOKEN = "no_token"
-
-
-@dataclass(frozen=True)
-class RegisteredClient:
-    """A client registered with an :class:`OAuth2Emulator`, and what it authenticates with.
-
-    Made by :meth:`OAuth2Emulator.register_client`. The repr shows no secret.
-
-    Attributes:
-        client_id, method: the client and its ``token_endpoint_auth_method``.
-        client_secret: for ``client_secret_*``.
-        private_key_pem, key_path: for ``private_key_jwt`` when the emulator made the key
-            (PEM, and a 0600 file holding it); for the mTLS methods, the certificate's key.
-        public_jwk, kid, alg: the public key the assertions are checked with.
-        cert_path: the client certificate (PEM) of the mTLS methods; ``cert`` is
-            ``(cert_path, key_path)``, what ``requests`` takes as ``cert=``.
-        subject_dn: the certificate subject ``tls_client_auth`` matches (RFC 4514).
-        certificate_bound, dpop_bound: its tokens are bound to its certificate / need DPoP.
-        scope: the scopes it may ask for (None: any).
-    """
-
-    client_id: str
-    method: str
-    client_secret: Optional[str] = field(default=None, repr=False)
-    private_key_pem: Optional[bytes] = field(default=None, repr=False)
-    key_path: Optional[str] = None
-    public_jwk: Optional[Dict[str, Any]] = field(default=None, repr=False)
-    kid: Optional[str] = None
-    alg: Optional[str] = None
-    cert_path: Optional[str] = None
-    subject_dn: Optional[str] = None
-    certificate_bound: bool = False
-    dpop_bound: bool = False
-    scope: Optional[Tuple[str, ...]] = None
-    cert_thumbprint: Optional[str] = field(default=None, repr=False)
-    public_key: Any = field(default=None, repr=False, compare=False)
-
-    @property
-    def cert(self) -> Optional[Tuple[str, str]]:
-        """``(cert_path, key_path)`` for ``requests``' ``cert=``, for the mTLS methods."""
-        if self.cert_path is None or self.key_path is None:
-            return None
-        return (self.cert_path, self.key_path)
-
-
-@dataclass(frozen=True)
-class TokenCall:
-    """One request the token endpoint answered (injected faults are not recorded)."""
-
-    client_id: Optional[str]
-    method: Optional[str]
-    grant_type: Optional[str]
-    outcome: str  # "ok" or the RFC 6749 / RFC 9449 error code
-    dpop: bool
-    path: str
-    at: float
-
-
-@dataclass(frozen=True)
-class ApiCall:
-    """One request the protected API answered: the scheme it carried, and the outcome."""
-
-    scheme: str  # "Bearer", "DPoP", another scheme as sent, or "none"
-    outcome: str  # "ok", or the error code: invalid_token, invalid_dpop_proof, use_dpop_nonce, no_token
-    path: str
-    proof_jti: Optional[str]
-    nonce: Optional[str]
-    at: float
-
-
-@dataclass(frozen=True)
-class SeenAssertion:
-    """A client assertion the token endpoint accepted."""
-
-    client_id: str
-    alg: str
-    kid: Optional[str]
-    jti: str
-    iat: Optional[float]
-    exp: float
-    aud: Union[str, List[str]]
 
 
 @dataclass
@@ -255,7 +168,7 @@ class OAuth2Emulator(ProviderEmulator):
 
         self._token_key = ec.generate_private_key(ec.SECP256R1())
         self._token_kid = f"es256-{secrets.token_hex(4)}"
-        self._token_jwk = {**_public_jwk(self._token_key.public_key()), "kid": self._token_kid, "alg": "ES256"}
+        self._token_jwk = {**public_jwk(self._token_key.public_key()), "kid": self._token_kid, "alg": "ES256"}
 
     def _server_options(self) -> Dict[str, Any]:
         return {"client_certs": True, "client_ca": self._client_ca}
@@ -370,11 +283,13 @@ class OAuth2Emulator(ProviderEmulator):
             if method == "client_secret_jwt":
                 record["alg"] = alg or "HS256"
         elif method == "private_key_jwt":
-            record.update(self._assertion_key(client_id, key, alg, kid))
+            record.update(assertion_key(self._jwt, self._files, client_id, key, alg, kid))
         elif method == "tls_client_auth":
             record.update(self._ca_client_certificate(client_id, subject_dn))
         else:
-            record.update(self._self_signed_certificate(client_id, cert))
+            made, pem = self_signed_client_certificate(self._files, client_id, cert)
+            self.server.trust_client_certificate(pem)  # the handshake accepts it; the method checks it is this one
+            record.update(made)
         client = RegisteredClient(**record)
         with self._lock:
             self._clients[client_id] = client
@@ -385,79 +300,12 @@ class OAuth2Emulator(ProviderEmulator):
         with self._lock:
             return self._clients[client_id]
 
-    def _write_private(self, name: str, data: bytes) -> str:
-        path = os.path.join(self._files, name)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-        return path
-
-    def _assertion_key(self, client_id: str, key: Any, alg: Optional[str], kid: Optional[str]) -> Dict[str, Any]:
-        from cryptography.hazmat.primitives.asymmetric import ec
-
-        made: Dict[str, Any] = {}
-        if key is None:
-            private = ec.generate_private_key(ec.SECP256R1())
-            made["private_key_pem"] = _private_pem(private)
-            made["key_path"] = self._write_private(f"{client_id}-key.pem", made["private_key_pem"])
-            public = private.public_key()
-        else:
-            public = _public_key(self._jwt, key)
-        algs = _algs_for(public)
-        if alg is not None and alg not in algs:
-            raise ValueError(f"alg={alg!r} does not fit the client's key (use one of {', '.join(algs)})")
-        kid = kid or f"{client_id}-{secrets.token_hex(3)}"
-        return {
-            **made,
-            "public_key": public,
-            "public_jwk": {**_public_jwk(public), "kid": kid},
-            "kid": kid,
-            "alg": alg or algs[0],
-        }
-
     def _ca_client_certificate(self, client_id: str, subject_dn: Optional[str]) -> Dict[str, Any]:
         if subject_dn is not None:
             return {"subject_dn": subject_dn}
         if self._client_ca is not None:
             raise ValueError("tls_client_auth with client_ca: pass the subject_dn of the client's certificate")
-        from cryptography import x509
-
-        leaf = self.server.ca.issue_cert(f"{client_id}.clients.test", common_name=client_id)
-        pem = leaf.cert_chain_pems[0].bytes()
-        cert_path = os.path.join(self._files, f"{client_id}.pem")
-        with open(cert_path, "wb") as handle:
-            handle.write(pem)
-        certificate = x509.load_pem_x509_certificate(pem)
-        return {
-            "cert_path": cert_path,
-            "key_path": self._write_private(f"{client_id}-key.pem", leaf.private_key_pem.bytes()),
-            "private_key_pem": leaf.private_key_pem.bytes(),
-            "subject_dn": certificate.subject.rfc4514_string(),
-            "cert_thumbprint": _der_thumbprint(_der(certificate)),
-        }
-
-    def _self_signed_certificate(self, client_id: str, cert: Union[str, bytes, None]) -> Dict[str, Any]:
-        from cryptography import x509
-
-        made: Dict[str, Any] = {}
-        if cert is None:
-            certificate, private = _make_self_signed(client_id)
-            made["private_key_pem"] = _private_pem(private)
-            made["key_path"] = self._write_private(f"{client_id}-key.pem", made["private_key_pem"])
-            pem = _pem(certificate)
-        else:
-            pem = cert.encode("ascii") if isinstance(cert, str) else cert
-            certificate = x509.load_pem_x509_certificate(pem)
-        cert_path = os.path.join(self._files, f"{client_id}.pem")
-        with open(cert_path, "wb") as handle:
-            handle.write(pem)
-        self.server.trust_client_certificate(pem)  # the handshake accepts it; the method checks it is this one
-        return {
-            **made,
-            "cert_path": cert_path,
-            "public_jwk": _public_jwk(certificate.public_key()),
-            "cert_thumbprint": _der_thumbprint(_der(certificate)),
-        }
+        return ca_client_certificate(self.server.ca, self._files, client_id)
 
     # -- a convenience for the library's own auths ------------------------------------------------------
 
@@ -476,7 +324,7 @@ class OAuth2Emulator(ProviderEmulator):
 
         client = client or self.register_client("client_secret_basic")
         if "client_auth" not in options:
-            options["client_auth"] = _client_auth_for(package, client)
+            options["client_auth"] = client_auth_for(package, client)
         token_url = self.mtls_token_url if client.method in TLS_METHODS else self.token_url
         if client.cert is not None:
             options.setdefault("session", self.api_session(cert=client.cert))
@@ -563,7 +411,6 @@ class OAuth2Emulator(ProviderEmulator):
         return path.startswith(self.api_path)
 
     def _handle(self, request: Request) -> Reply:
-        handle: Callable[[Request], Reply]
         if request.path in self.metadata_paths:
             self._bump("metadata")
             return Reply(200, self.metadata())
@@ -575,21 +422,10 @@ class OAuth2Emulator(ProviderEmulator):
             location = self.api_path + request.path[len(self.redirect_path) :] + (f"?{query}" if query else "")
             return Reply(307, None, {"Location": location})
         if request.path in (self.token_path, self.mtls_token_path):
-            place, handle = "token", self._token
-        elif self._is_api(request.path):
-            place, handle = "api", self._api
-        else:
-            return Reply(404, {"error": "not_found", "error_description": f"no such path: {request.path}"})
-        self._bump(place)
-        if place == "token" and self.latency > 0:
-            time.sleep(self.latency)
-        fault = self._take_fault(place)
-        if fault is not None:
-            return fault
-        try:
-            return handle(request)
-        except Refusal as refusal:
-            return refusal.reply
+            return self._serve("token", self._token, request)
+        if self._is_api(request.path):
+            return self._serve("api", self._api, request)
+        return Reply(404, {"error": "not_found", "error_description": f"no such path: {request.path}"})
 
     @property
     def metadata_calls(self) -> int:
@@ -651,7 +487,7 @@ class OAuth2Emulator(ProviderEmulator):
         if client.certificate_bound:
             if request.client_cert is None:
                 raise oauth_refusal("invalid_request", "certificate-bound tokens need a client certificate")
-            cnf["x5t#S256"] = _der_thumbprint(request.client_cert)
+            cnf["x5t#S256"] = der_thumbprint(request.client_cert)
         claims: Dict[str, Any] = {
             "iss": self.issuer,
             "aud": form.get("resource", self.resource),
@@ -677,126 +513,45 @@ class OAuth2Emulator(ProviderEmulator):
         self, request: Request, form: Mapping[str, str], notes: _Notes, endpoint: str
     ) -> RegisteredClient:
         """The client the request authenticates, by the one method it was registered with."""
-        basic = basic_credentials(request)
-        presented = [basic is not None, "client_assertion" in form, "client_secret" in form]
-        if sum(presented) > 1:
-            raise oauth_refusal("invalid_request", "use exactly one client authentication method")
-        client_id = form.get("client_id")
-        if basic is not None:
-            methods: Tuple[str, ...] = ("client_secret_basic",)
-            basic_id, secret = unquote_plus(basic[0]), unquote_plus(basic[1])
-            if client_id is not None and client_id != basic_id:
-                raise oauth_refusal("invalid_request", "client_id differs from the Basic credentials")
-            client_id = basic_id
-        elif "client_assertion" in form:
-            methods = ("client_secret_jwt", "private_key_jwt")
-            if form.get("client_assertion_type") != ASSERTION_TYPE:
-                raise oauth_refusal("invalid_request", f"client_assertion_type must be {ASSERTION_TYPE}")
-            try:
-                subject = self._jwt.decode(form["client_assertion"], options={"verify_signature": False}).get("sub")
-            except self._jwt.InvalidTokenError:
-                raise _invalid_client("the client assertion is not a JWT") from None
-            if client_id is not None and client_id != subject:
-                raise oauth_refusal("invalid_request", "client_id differs from the assertion's sub")
-            client_id = subject if isinstance(subject, str) else None
-        elif "client_secret" in form:
-            methods = ("client_secret_post",)
-        else:
-            methods = TLS_METHODS
+        methods, client_id, secret = presented_credentials(self._jwt, request, form)
         notes.client_id = client_id
         if not client_id:
             raise oauth_refusal("invalid_request", "no client authentication")
         with self._lock:
             client = self._clients.get(client_id)
         if client is None:
-            raise _invalid_client("unknown client")
+            raise invalid_client("unknown client")
         notes.method = client.method
         if client.method not in methods:
-            raise _invalid_client(f"the client is registered for {client.method}")
-        if client.method == "client_secret_basic":
-            self._check_secret(client, secret)
-        elif client.method == "client_secret_post":
-            self._check_secret(client, form["client_secret"])
-        elif client.method in ("client_secret_jwt", "private_key_jwt"):
-            self._check_assertion(client, form["client_assertion"], endpoint)
+            raise invalid_client(f"the client is registered for {client.method}")
+        if client.method in SECRET_METHODS:
+            check_secret(client, secret or "")
+        elif client.method in TLS_METHODS:
+            check_certificate(client, request)
         else:
-            self._check_certificate(client, request)
+            self._check_assertion(client, form["client_assertion"], endpoint)
         return client
 
-    @staticmethod
-    def _check_secret(client: RegisteredClient, given: str) -> None:
-        import hmac
-
-        expected = client.client_secret or ""
-        if not expected or not hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
-            raise _invalid_client("wrong client secret")
-
     def _check_assertion(self, client: RegisteredClient, assertion: str, endpoint: str) -> None:
-        """RFC 7523 §3, with the checks of the current rfc7523bis draft: signed by the
-        client's key (or secret), for this server, short-lived, never seen before."""
-        jwt = self._jwt
-        try:
-            header = jwt.get_unverified_header(assertion)
-        except jwt.InvalidTokenError:
-            raise _invalid_client("the client assertion is not a JWS") from None
-        alg = header.get("alg")
-        if client.method == "client_secret_jwt":
-            allowed: Tuple[str, ...] = HMAC_ALGS
-            key: Any = client.client_secret
-        else:
-            allowed = _algs_for(client.public_key)
-            key = client.public_key
-        if alg not in allowed:
-            raise _invalid_client(f"alg {alg} does not fit the client's key")
-        try:
-            claims = jwt.decode(
-                assertion,
-                key,
-                algorithms=[alg],
-                options={"verify_exp": False, "verify_iat": False, "verify_nbf": False, "verify_aud": False},
-            )
-        except jwt.InvalidTokenError:
-            raise _invalid_client("the client assertion's signature does not verify") from None
-        now = self.clock()
-        if claims.get("iss") != client.client_id or claims.get("sub") != client.client_id:
-            raise _invalid_client("iss and sub must be the client_id")
-        audiences = claims.get("aud")
-        audiences = [audiences] if isinstance(audiences, str) else audiences
-        accepted = {endpoint, self.token_url, self.issuer}
-        if not isinstance(audiences, list) or not accepted.intersection(a for a in audiences if isinstance(a, str)):
-            raise _invalid_client("aud must be the token endpoint or the issuer")
-        exp, iat, nbf, jti = claims.get("exp"), claims.get("iat"), claims.get("nbf"), claims.get("jti")
-        if not isinstance(exp, (int, float)) or exp <= now:
-            raise _invalid_client("the client assertion has expired or has no exp")
-        if nbf is not None and (not isinstance(nbf, (int, float)) or nbf > now):
-            raise _invalid_client("the client assertion is not valid yet (nbf)")
-        if iat is not None and not isinstance(iat, (int, float)):
-            raise _invalid_client("iat must be a number")
-        if exp - (iat if iat is not None else now) > self.max_assertion_lifetime:
-            raise _invalid_client(f"the client assertion lives longer than {self.max_assertion_lifetime:g} s")
-        if not isinstance(jti, str) or not jti:
-            raise _invalid_client("the client assertion has no jti")
+        """A valid client assertion (see :func:`._clients.verified_assertion`) whose ``jti``
+        was never seen before; it joins :meth:`assertions`."""
+        header, claims = verified_assertion(
+            self._jwt,
+            client,
+            assertion,
+            audiences=(endpoint, self.token_url, self.issuer),
+            now=self.clock(),
+            max_lifetime=self.max_assertion_lifetime,
+        )
+        jti, exp = claims["jti"], claims["exp"]
         if not self._first_use("assertion:" + client.client_id, jti, until=exp):
             self._bump("assertion_replay")
-            raise _invalid_client("the client assertion was used before (jti replayed)")
-        seen = SeenAssertion(client.client_id, alg, header.get("kid"), jti, iat, exp, claims["aud"])
+            raise invalid_client("the client assertion was used before (jti replayed)")
+        seen = SeenAssertion(
+            client.client_id, header["alg"], header.get("kid"), jti, claims.get("iat"), exp, claims["aud"]
+        )
         with self._lock:
             self._assertions.append(seen)
-
-    def _check_certificate(self, client: RegisteredClient, request: Request) -> None:
-        """RFC 8705 §2: the TLS handshake verified the chain (or that a registered
-        self-signed certificate was presented); the subject or the certificate must be the client's."""
-        if request.client_cert is None:
-            raise _invalid_client("no client certificate was presented")
-        if client.method == "self_signed_tls_client_auth":
-            if _der_thumbprint(request.client_cert) != client.cert_thumbprint:
-                raise _invalid_client("not the client's registered certificate")
-            return
-        from cryptography import x509
-
-        subject = x509.load_der_x509_certificate(request.client_cert).subject.rfc4514_string()
-        if subject != client.subject_dn:
-            raise _invalid_client("the certificate's subject is not the client's")
 
     def _first_use(self, place: str, jti: str, *, until: float) -> bool:
         """Remember *jti* at *place* until *until*; False if it was seen there before."""
@@ -813,54 +568,22 @@ class OAuth2Emulator(ProviderEmulator):
     # -- DPoP proofs (RFC 9449 §4.3) ----------------------------------------------------------------------
 
     def _check_proof(self, request: Request, url: str, *, place: str, token: Optional[str] = None) -> str:
-        """The thumbprint of the key that signed the request's valid DPoP proof, or a refusal."""
-        jwt = self._jwt
-        proof = request.headers.get("DPoP", "")
-        refuse = _proof_refusal(place)
-        try:
-            header = jwt.get_unverified_header(proof)
-        except jwt.InvalidTokenError:
-            raise refuse("invalid_dpop_proof", "the DPoP proof is not a JWS") from None
-        if header.get("typ") != "dpop+jwt":
-            raise refuse("invalid_dpop_proof", "typ must be dpop+jwt")
-        alg = header.get("alg")
-        if alg not in DPOP_ALGS:
-            raise refuse("invalid_dpop_proof", f"alg {alg} is not accepted")
-        jwk = header.get("jwk")
-        if not isinstance(jwk, dict) or any(member in jwk for member in PRIVATE_JWK_MEMBERS):
-            raise refuse("invalid_dpop_proof", "jwk must be a public key")
-        try:
-            key = jwt.PyJWK(jwk, algorithm=alg).key
-            claims = jwt.decode(
-                proof,
-                key,
-                algorithms=[alg],
-                options={"verify_exp": False, "verify_iat": False, "verify_nbf": False, "verify_aud": False},
-            )
-        except (jwt.InvalidTokenError, jwt.PyJWKError, ValueError, TypeError):
-            raise refuse("invalid_dpop_proof", "the DPoP proof's signature does not verify with its jwk") from None
-        if claims.get("htm") != request.method:
-            raise refuse("invalid_dpop_proof", "htm is not the request's method")
-        if not _same_target(claims.get("htu"), url):
-            raise refuse("invalid_dpop_proof", "htu is not the request's URL (without query and fragment)")
-        iat = claims.get("iat")
+        """The thumbprint of the key that signed the request's valid DPoP proof, or a refusal:
+        :func:`._proofs.verified_proof`, then the nonce *place* requires and the ``jti`` replay."""
+        refuse = proof_refusal(place)
         now = self.clock()
-        if not isinstance(iat, (int, float)) or abs(now - iat) > self.dpop_iat_window:
-            raise refuse("invalid_dpop_proof", "iat is missing or too far from the server's time")
-        jti = claims.get("jti")
-        if not isinstance(jti, str) or not jti:
-            raise refuse("invalid_dpop_proof", "jti is missing")
-        if token is not None and claims.get("ath") != b64url(hashlib.sha256(token.encode("ascii")).digest()):
-            raise refuse("invalid_dpop_proof", "ath is not the hash of the access token")
+        thumbprint, claims = verified_proof(
+            self._jwt, request, url, now=now, iat_window=self.dpop_iat_window, token=token, refuse=refuse
+        )
         if self.token_dpop_nonce if place == "token" else self.api_dpop_nonce:
             nonce = self.nonce(place)
             if claims.get("nonce") != nonce:
                 self._bump("nonce_" + place)
                 raise refuse("use_dpop_nonce", "a fresh DPoP nonce is required", nonce=nonce)
-        if not self._first_use("dpop:" + place, jti, until=now + 2 * self.dpop_iat_window):
+        if not self._first_use("dpop:" + place, claims["jti"], until=now + 2 * self.dpop_iat_window):
             self._bump("dpop_replay")
             raise refuse("invalid_dpop_proof", "the DPoP proof was used before (jti replayed)")
-        return jwk_thumbprint(jwk)
+        return thumbprint
 
     # -- the protected API ------------------------------------------------------------------------------------
 
@@ -884,9 +607,9 @@ class OAuth2Emulator(ProviderEmulator):
 
     def _authorize(self, request: Request, scheme: str, token: str, notes: Dict[str, Optional[str]]) -> Any:
         if scheme == "none" or not token:
-            raise Refusal(Reply(401, None, {"WWW-Authenticate": _challenges()}))
+            raise Refusal(Reply(401, None, {"WWW-Authenticate": challenges()}))
         if scheme not in ("Bearer", "DPoP"):
-            raise _api_refusal("Bearer", "invalid_request", f"the {scheme} scheme is not accepted")
+            raise api_refusal("Bearer", "invalid_request", f"the {scheme} scheme is not accepted")
         with self._lock:
             issued = self._tokens.get(token)
             binding = dict(self._bindings.get(token, {}))
@@ -894,50 +617,27 @@ class OAuth2Emulator(ProviderEmulator):
         if issued is not None and issued.expires_at is not None and self.clock() >= issued.expires_at:
             reason = EXPIRED
         if reason is not None or issued is None:
-            raise _api_refusal(scheme, "invalid_token", f"the access token is {reason}")
+            raise api_refusal(scheme, "invalid_token", f"the access token is {reason}")
         if "jkt" in binding and scheme != "DPoP":
-            raise _api_refusal("DPoP", "invalid_token", "a DPoP-bound token must be sent with the DPoP scheme")
+            raise api_refusal("DPoP", "invalid_token", "a DPoP-bound token must be sent with the DPoP scheme")
         if scheme == "DPoP":
             if "jkt" not in binding:
-                raise _api_refusal("DPoP", "invalid_token", "the token is not DPoP-bound: send it as Bearer")
+                raise api_refusal("DPoP", "invalid_token", "the token is not DPoP-bound: send it as Bearer")
             with_proof = request.headers.get("DPoP")
             if not with_proof:
-                raise _api_refusal("DPoP", "invalid_dpop_proof", "a DPoP proof is required")
-            notes["jti"], notes["nonce"] = _proof_fields(self._jwt, with_proof)
+                raise api_refusal("DPoP", "invalid_dpop_proof", "a DPoP proof is required")
+            notes["jti"], notes["nonce"] = proof_fields(self._jwt, with_proof)
             thumbprint = self._check_proof(request, self.url + request.path, place="api", token=token)
             if thumbprint != binding["jkt"]:
-                raise _api_refusal("DPoP", "invalid_token", "the proof's key is not the one the token is bound to")
+                raise api_refusal("DPoP", "invalid_token", "the proof's key is not the one the token is bound to")
         if "x5t#S256" in binding and (
-            request.client_cert is None or _der_thumbprint(request.client_cert) != binding["x5t#S256"]
+            request.client_cert is None or der_thumbprint(request.client_cert) != binding["x5t#S256"]
         ):
-            raise _api_refusal(scheme, "invalid_token", "the token is bound to a certificate not presented")
+            raise api_refusal(scheme, "invalid_token", "the token is bound to a certificate not presented")
         return issued
 
 
 # -- helpers -----------------------------------------------------------------------------------------------------
-
-
-def _client_auth_for(package: Any, client: RegisteredClient) -> Any:
-    """The library's ``client_auth=`` for a registered client."""
-    if client.method == "client_secret_basic":
-        return "basic"
-    if client.method == "client_secret_post":
-        return "post"
-    names = {"client_secret_jwt": "ClientSecretJwt", "private_key_jwt": "PrivateKeyJwt"}
-    factory = getattr(package, names.get(client.method, "TlsClientAuth"), None)
-    if factory is None:
-        raise NotImplementedError(f"this version of requests_multiauth cannot authenticate with {client.method}")
-    if client.method == "client_secret_jwt":
-        return factory(alg=client.alg or "HS256")
-    if client.method == "private_key_jwt":
-        if client.private_key_pem is None:
-            raise ValueError("the client was registered with your own key: pass client_auth=PrivateKeyJwt(your_key)")
-        return factory(client.private_key_pem, kid=client.kid)
-    return factory(client.cert_path, client.key_path, self_signed=client.method == "self_signed_tls_client_auth")
-
-
-def _invalid_client(why: str) -> Refusal:
-    return oauth_refusal("invalid_client", why, status=401)
 
 
 def _error_of(reply: Reply) -> str:
@@ -945,153 +645,3 @@ def _error_of(reply: Reply) -> str:
     if isinstance(body, dict) and isinstance(body.get("error"), str):
         return str(body["error"])
     return f"http_{reply.status}"
-
-
-def _challenges() -> str:
-    return f'Bearer realm="api", DPoP algs="{" ".join(DPOP_ALGS)}"'
-
-
-def _api_refusal(scheme: str, error: str, description: str, *, nonce: Optional[str] = None) -> Refusal:
-    """RFC 6750 §3 / RFC 9449 §7.1: 401 with a challenge naming the error."""
-    params = f'error="{error}", error_description="{description}"'
-    algs = " ".join(DPOP_ALGS)
-    challenge = f'DPoP {params}, algs="{algs}"' if scheme == "DPoP" else f'Bearer realm="api", {params}'
-    headers = {"WWW-Authenticate": challenge}
-    if nonce is not None:
-        headers["DPoP-Nonce"] = nonce
-    return Refusal(Reply(401, {"error": error, "error_description": description}, headers))
-
-
-def _proof_refusal(place: str) -> Callable[..., Refusal]:
-    def refuse(error: str, description: str, *, nonce: Optional[str] = None) -> Refusal:
-        if place == "api":
-            return _api_refusal("DPoP", error, description, nonce=nonce)
-        headers = {"DPoP-Nonce": nonce} if nonce is not None else {}
-        return Refusal(Reply(400, {"error": error, "error_description": description}, headers))
-
-    return refuse
-
-
-def _proof_fields(jwt: Any, proof: str) -> Tuple[Optional[str], Optional[str]]:
-    """The jti and nonce a proof claims, unverified (for the log)."""
-    try:
-        claims = jwt.decode(proof, options={"verify_signature": False})
-    except jwt.InvalidTokenError:
-        return None, None
-    jti, nonce = claims.get("jti"), claims.get("nonce")
-    return (jti if isinstance(jti, str) else None, nonce if isinstance(nonce, str) else None)
-
-
-def _same_target(htu: Any, url: str) -> bool:
-    """RFC 9449 §4.3: htu equals the request URL without query and fragment (scheme and host
-    compared case-insensitively)."""
-    if not isinstance(htu, str) or "?" in htu or "#" in htu:
-        return False
-    given, expected = urlsplit(htu), urlsplit(url)
-    return (given.scheme.lower(), given.netloc.lower(), given.path or "/") == (
-        expected.scheme.lower(),
-        expected.netloc.lower(),
-        expected.path or "/",
-    )
-
-
-def _der(certificate: Any) -> bytes:
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    data: bytes = certificate.public_bytes(Encoding.DER)
-    return data
-
-
-def _pem(certificate: Any) -> bytes:
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    data: bytes = certificate.public_bytes(Encoding.PEM)
-    return data
-
-
-def _der_thumbprint(der: bytes) -> str:
-    """``x5t#S256``: base64url SHA-256 of the certificate's DER (RFC 8705 §3.1)."""
-    return b64url(hashlib.sha256(der).digest())
-
-
-def _private_pem(private_key: Any) -> bytes:
-    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
-
-    data: bytes = private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-    return data
-
-
-def _public_key(jwt: Any, key: Any) -> Any:
-    """The public half of a key given as PEM (public or private), a JWK mapping or a ``cryptography`` key."""
-    from cryptography.hazmat.primitives import serialization
-
-    if isinstance(key, Mapping):
-        loaded = jwt.PyJWK(dict(key)).key
-    elif isinstance(key, (str, bytes)):
-        data = key.encode("ascii") if isinstance(key, str) else key
-        try:
-            loaded = serialization.load_pem_public_key(data)
-        except ValueError:
-            loaded = serialization.load_pem_private_key(data, password=None)
-    else:
-        loaded = key
-    return loaded.public_key() if hasattr(loaded, "private_bytes") else loaded
-
-
-def _algs_for(public: Any) -> Tuple[str, ...]:
-    """The JWS algorithms a public key verifies, the usual one first."""
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-
-    if isinstance(public, rsa.RSAPublicKey):
-        return RSA_ALGS
-    if isinstance(public, ec.EllipticCurvePublicKey) and public.curve.name in EC_ALGS:
-        return (EC_ALGS[public.curve.name],)
-    if isinstance(public, ed25519.Ed25519PublicKey):
-        return ("EdDSA",)
-    raise ValueError(f"a {type(public).__name__} cannot sign client assertions")
-
-
-def _public_jwk(public: Any) -> Dict[str, Any]:
-    """The public JWK of a ``cryptography`` public key (PyJWT's encoders)."""
-    import json
-
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-    from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
-
-    if isinstance(public, rsa.RSAPublicKey):
-        jwk = RSAAlgorithm.to_jwk(public, as_dict=True)
-    elif isinstance(public, ec.EllipticCurvePublicKey):
-        jwk = ECAlgorithm.to_jwk(public, as_dict=True)
-    elif isinstance(public, ed25519.Ed25519PublicKey):
-        jwk = OKPAlgorithm.to_jwk(public, as_dict=True)
-    else:
-        raise ValueError(f"no JWK for a {type(public).__name__}")
-    result: Dict[str, Any] = json.loads(json.dumps(jwk))
-    return result
-
-
-def _make_self_signed(common_name: str) -> Tuple[Any, Any]:
-    """A self-signed client certificate (EC P-256, one day) and its key."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return certificate, key

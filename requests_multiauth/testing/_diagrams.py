@@ -17,18 +17,9 @@ from datetime import datetime, timezone
 from typing import Any, Dict, Tuple
 
 from ..providers.diagrams import DIAGRAMS_REFRESH_SCOPE, DiagramsAuth
-from ._emulator import (
-    EXPIRED,
-    Issued,
-    ProviderEmulator,
-    basic_credentials,
-    oauth_form,
-    oauth_refusal,
-    random_id,
-    same_secret,
-    seconds,
-)
+from ._emulator import EXPIRED, Issued, ProviderEmulator
 from ._server import Reply, Request
+from ._wire import basic_credentials, oauth_form, oauth_refusal, random_id, same_secret, seconds
 
 __all__ = ["DiagramsEmulator"]
 

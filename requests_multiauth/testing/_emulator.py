@@ -10,12 +10,12 @@ issued tokens, the injected faults and the settings every provider has.
 
 A request that deviates from the provider's page is refused the way that
 provider would refuse it: the check raises :class:`Refusal` carrying the reply.
+The checks every provider's token endpoint starts with (the form, Basic
+credentials, a secret compared in constant time) are in :mod:`._wire`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import json
@@ -29,12 +29,14 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, List, Mapping, 
 import requests
 from requests.auth import AuthBase
 
+from .._jose import b64url
 from ._server import LocalServer, Reply, Request
+from ._wire import Refusal
 
 if TYPE_CHECKING:
     from ..transport.session import MultiAuthSession
 
-__all__ = ["ManualClock", "ProviderEmulator", "Refusal"]
+__all__ = ["ManualClock", "ProviderEmulator"]
 
 Clock = Callable[[], float]
 E = TypeVar("E", bound="ProviderEmulator")
@@ -75,14 +77,6 @@ class ManualClock:
 
     def __repr__(self) -> str:
         return f"ManualClock({self():.3f})"
-
-
-class Refusal(Exception):
-    """A request deviates from the provider's page: answer *reply* instead."""
-
-    def __init__(self, reply: Reply) -> None:
-        super().__init__(reply.status)
-        self.reply = reply
 
 
 @dataclass
@@ -417,11 +411,11 @@ class ProviderEmulator:
         return token, issued
 
     def _sign(self, claims: Mapping[str, Any]) -> str:
-        header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
-        body = _b64url(json.dumps(claims, separators=(",", ":")).encode())
+        header = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+        body = b64url(json.dumps(claims, separators=(",", ":")).encode())
         signing_input = f"{header}.{body}".encode("ascii")
         signature = hmac.new(self._signing_key, signing_input, hashlib.sha256).digest()
-        return f"{header}.{body}.{_b64url(signature)}"
+        return f"{header}.{body}.{b64url(signature)}"
 
     def _check_bearer(self, request: Request) -> Union[Issued, str]:
         """The issued token the request carries, or why it is turned away."""
@@ -444,21 +438,28 @@ class ProviderEmulator:
         return path.startswith(self.api_path) and path != self.token_path
 
     def _handle(self, request: Request) -> Reply:
-        handle: Callable[[Request], Reply]
         if request.path == self.token_path:
-            place, handle = "token", self._token
-        elif self._is_api(request.path):
-            place, handle = "api", self._api
-        else:
-            return Reply(404, {"message": f"no such path: {request.path}"})
+            return self._serve("token", self._token, request)
+        if self._is_api(request.path):
+            return self._serve("api", self._api, request)
+        return Reply(404, {"message": f"no such path: {request.path}"})
+
+    def _serve(self, place: str, answer: Callable[[Request], Reply], request: Request) -> Reply:
+        """Count a request to *place* (``token`` or ``api``), wait out ``latency`` at the
+        token endpoint, then answer it as :meth:`_respond` does."""
         self._bump(place)
         if place == "token" and self.latency > 0:
             time.sleep(self.latency)
+        return self._respond(place, answer, request)
+
+    def _respond(self, place: str, answer: Callable[[Request], Reply], request: Request) -> Reply:
+        """The fault injected at *place*, if one is queued; otherwise *answer*'s reply to
+        *request*, or the reply of the :class:`Refusal` it raised."""
         fault = self._take_fault(place)
         if fault is not None:
             return fault
         try:
-            return handle(request)
+            return answer(request)
         except Refusal as refusal:
             return refusal.reply
 
@@ -497,69 +498,3 @@ class ProviderEmulator:
     def _require_method(request: Request, method: str) -> None:
         if request.method != method:
             raise Refusal(Reply(405, {"message": f"method {request.method} not allowed"}, {"Allow": method}))
-
-
-def media_type(request: Request) -> str:
-    """The request's media type, lower case, without parameters such as charset."""
-    return request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-
-
-def basic_credentials(request: Request) -> Optional[Tuple[str, str]]:
-    """The id and secret of an HTTP Basic header, or None when there is no
-    Basic header. A malformed one yields ``("", "")``, which matches no client."""
-    value = request.headers.get("Authorization", "")
-    scheme, _, encoded = value.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return ("", "")
-    client_id, colon, secret = decoded.partition(":")
-    return (client_id, secret) if colon else ("", "")
-
-
-def single_values(form: Mapping[str, List[str]]) -> Optional[Dict[str, str]]:
-    """A form's fields as single values, or None if any field is repeated."""
-    if any(len(values) != 1 for values in form.values()):
-        return None
-    return {name: values[0] for name, values in form.items()}
-
-
-def same_secret(given: str, expected: str) -> bool:
-    """Compare secrets in constant time, as a provider would."""
-    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
-
-
-def seconds(value: float) -> Union[int, float]:
-    """A lifetime as JSON shows it: an integer when it is whole."""
-    return int(value) if float(value).is_integer() else value
-
-
-def random_id(length: int, alphabet: str = "abcdefghijklmnopqrstuvwxyz0123456789") -> str:
-    """A random identifier, shaped like the provider's (a Cognito client id, say)."""
-    return "".join(secrets.choice(alphabet) for _ in range(length))
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def oauth_refusal(error: str, description: str, *, status: int = 400) -> Refusal:
-    """An RFC 6749 §5.2 error answer: ``{"error": ..., "error_description": ...}``."""
-    return Refusal(Reply(status, {"error": error, "error_description": description}))
-
-
-def oauth_form(request: Request) -> Dict[str, str]:
-    """The fields of an ``application/x-www-form-urlencoded`` token request, or
-    a 400 ``invalid_request`` refusal: another content type, a malformed body,
-    a repeated field."""
-    if media_type(request) != "application/x-www-form-urlencoded":
-        raise oauth_refusal("invalid_request", "Content-Type must be application/x-www-form-urlencoded")
-    try:
-        fields = single_values(request.form())
-    except (ValueError, UnicodeDecodeError):
-        raise oauth_refusal("invalid_request", "the body is not a valid form") from None
-    if fields is None:
-        raise oauth_refusal("invalid_request", "a parameter is repeated")
-    return fields

@@ -30,13 +30,15 @@ import secrets
 import shutil
 import tempfile
 import uuid
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 from .._jose import b64url
 from ..client_auth import JWT_BEARER
 from ..providers.entra_id import FEDERATED_TOKEN_AUDIENCE, EntraIdAuth
-from ._emulator import ProviderEmulator, Refusal, oauth_form, same_secret
+from ._crypto import certificate_der, certificate_pem, der_thumbprint, private_pem, self_signed_certificate
+from ._emulator import ProviderEmulator
 from ._server import Reply, Request
+from ._wire import Refusal, oauth_form, same_secret
 
 __all__ = ["EntraIdEmulator"]
 
@@ -70,29 +72,6 @@ _TEXTS = {
 }
 
 
-def _make_certificate(common_name: str) -> Tuple[Any, Any]:
-    """A self-signed RSA 2048 certificate (one day) and its key, as an app registration's certificate."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return certificate, key
-
-
 def _unpadded(value: Any) -> Optional[str]:
     return value.rstrip("=") if isinstance(value, str) else None
 
@@ -122,23 +101,20 @@ class EntraIdEmulator(ProviderEmulator):
     federated_subject: str
 
     def _make_credentials(self) -> None:
-        from cryptography.hazmat.primitives.serialization import (
-            BestAvailableEncryption,
-            Encoding,
-            NoEncryption,
-            PrivateFormat,
-            pkcs12,
-        )
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 
         self.tenant_id = str(uuid.uuid4())
         self.client_id = str(uuid.uuid4())
         self.client_secret = "Q~" + secrets.token_urlsafe(30)
         self.directory = tempfile.mkdtemp(prefix="entra-emulator-")
-        self._certificate, self._key = _make_certificate("requests-multiauth-emulator")
-        der = self._certificate.public_bytes(Encoding.DER)
+        # An app registration's certificate: self-signed RSA 2048, for one day.
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self._certificate = self_signed_certificate("requests-multiauth-emulator", self._key)
+        der = certificate_der(self._certificate)
         self.certificate_der = der
-        self.certificate_pem = self._certificate.public_bytes(Encoding.PEM).decode("ascii")
-        self.key_pem = self._key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode("ascii")
+        self.certificate_pem = certificate_pem(self._certificate).decode("ascii")
+        self.key_pem = private_pem(self._key).decode("ascii")
         self.certificate_path = f"{self.directory}/app-certificate.pem"
         with open(self.certificate_path, "w", encoding="ascii") as handle:
             handle.write(self.certificate_pem + self.key_pem)
@@ -150,11 +126,9 @@ class EntraIdEmulator(ProviderEmulator):
                     b"app", self._key, self._certificate, None, BestAvailableEncryption(self.pfx_password.encode())
                 )
             )
-        self.sha256_thumbprint = b64url(hashlib.sha256(der).digest())
+        self.sha256_thumbprint = der_thumbprint(der)
         self.sha1_thumbprint = b64url(hashlib.sha1(der).digest())  # noqa: S324 - the legacy x5t header
         # The OIDC issuer that signs federated tokens (an AKS cluster's, say).
-        from cryptography.hazmat.primitives.asymmetric import rsa
-
         self._issuer_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.federated_token_file = f"{self.directory}/azure-identity-token"
         self._assertions: List[Dict[str, Any]] = []

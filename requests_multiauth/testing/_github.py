@@ -31,8 +31,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ..providers.github_app import GITHUB_API_VERSION, GitHubAppAuth
 from ..providers.github_app_jwt import GitHubAppJwtAuth
-from ._emulator import EXPIRED, ProviderEmulator, Refusal, random_id
+from ._emulator import EXPIRED, ProviderEmulator
 from ._server import Reply, Request
+from ._wire import Refusal, random_id
 
 __all__ = ["GitHubEmulator", "Installation"]
 
@@ -123,7 +124,6 @@ class GitHubEmulator(ProviderEmulator):
 
     # -- where it is ---------------------------------------------------------------------
 
-
     def installation(self, account: str) -> Installation:
         """The installation on *account*."""
         return next(found for found in self.installations.values() if found.account == account)
@@ -156,10 +156,12 @@ class GitHubEmulator(ProviderEmulator):
 
     @property
     def lookups(self) -> int:
+        """Installation lookups received (``GET /repos|orgs|users/.../installation``)."""
         return self._count("lookup")
 
     @property
     def app_calls(self) -> int:
+        """Requests to the app's own endpoints (``/app``, ``/app/installations``), not counting token requests."""
         return self._count("app")
 
     def jwts(self) -> List[Dict[str, Any]]:

@@ -24,9 +24,10 @@ from typing import Any, Dict, List, Optional
 
 from requests.auth import AuthBase
 
-from ._emulator import ProviderEmulator, Refusal
+from ._emulator import ProviderEmulator
 from ._server import Reply, Request
 from ._token_exchange import WorkloadIssuer
+from ._wire import Refusal
 
 __all__ = ["GITHUB_ACTIONS_ISSUER", "GitHubActionsEmulator"]
 

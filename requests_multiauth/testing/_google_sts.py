@@ -36,9 +36,10 @@ from typing import Any, Dict, Optional
 
 from requests.auth import AuthBase
 
-from ._emulator import Issued, ProviderEmulator, Refusal, oauth_form, oauth_refusal, seconds
+from ._emulator import Issued, ProviderEmulator
 from ._server import Reply, Request
 from ._token_exchange import WorkloadIssuer
+from ._wire import Refusal, oauth_form, oauth_refusal, seconds
 
 __all__ = ["GoogleStsEmulator"]
 
@@ -117,10 +118,12 @@ class GoogleStsEmulator(ProviderEmulator):
 
     @property
     def sts_calls(self) -> int:
+        """Requests the STS token endpoint received (the same count as ``token_calls``)."""
         return self._count("token")
 
     @property
     def iam_calls(self) -> int:
+        """``generateAccessToken`` requests the IAM endpoint received (impersonation)."""
         return self._count("iam")
 
     def subject_token(self, subject: str = "repo:octo-org/octo-repo:ref:refs/heads/main", **claims: Any) -> str:
@@ -197,13 +200,7 @@ class GoogleStsEmulator(ProviderEmulator):
     def _handle(self, request: Request) -> Reply:
         if _IAM_PATH.match(request.path):
             self._bump("iam")
-            fault = self._take_fault("token")
-            if fault is not None:
-                return fault
-            try:
-                return self._generate_access_token(request)
-            except Refusal as refusal:
-                return refusal.reply
+            return self._respond("token", self._generate_access_token, request)  # a fault queued at "token" hits it
         return super()._handle(request)
 
     def _token(self, request: Request) -> Reply:

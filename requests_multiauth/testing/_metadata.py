@@ -20,9 +20,10 @@ import time
 import uuid
 from typing import Any, Dict, List, Optional, Tuple, TypeVar
 
-from ._emulator import Issued, ProviderEmulator, Refusal, seconds
+from ._emulator import Issued, ProviderEmulator
 from ._google import google_api_refusal
 from ._server import LocalServer, Reply, Request
+from ._wire import Refusal, seconds
 
 __all__ = ["AzureManagedIdentityEmulator", "GoogleMetadataEmulator"]
 

@@ -36,21 +36,9 @@ from ..providers.cognito import COGNITO_SCOPE_EXAMPLE, CognitoAuth
 from ..providers.dataloy import DATALOY_AUDIENCE, DataloyAuth
 from ..providers.opsnow import OpsNowAuth
 from ..providers.rated import RATED_TOKEN_PAGE, RatedAuth
-from ._emulator import (
-    EXPIRED,
-    MISSING,
-    REVOKED,
-    ProviderEmulator,
-    Refusal,
-    basic_credentials,
-    media_type,
-    oauth_form,
-    oauth_refusal,
-    random_id,
-    same_secret,
-    seconds,
-)
+from ._emulator import EXPIRED, MISSING, REVOKED, ProviderEmulator
 from ._server import Reply, Request
+from ._wire import Refusal, basic_credentials, media_type, oauth_form, oauth_refusal, random_id, same_secret, seconds
 
 __all__ = [
     "OPSNOW_SHAPES",

@@ -22,9 +22,10 @@ import os
 import tempfile
 from typing import Any, Dict, List, Optional, Set
 
-from ._emulator import ProviderEmulator, Refusal, oauth_form, oauth_refusal, random_id
+from ._emulator import ProviderEmulator
 from ._jwt_bearer import JWT_BEARER, new_rsa_key, rs256_claims
 from ._server import Reply, Request
+from ._wire import Refusal, oauth_form, oauth_refusal, random_id
 
 __all__ = ["SalesforceEmulator"]
 

@@ -26,8 +26,9 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from requests.auth import AuthBase
 
-from ._emulator import Issued, ProviderEmulator, basic_credentials, oauth_form, oauth_refusal, same_secret, seconds
+from ._emulator import Issued, ProviderEmulator
 from ._server import Reply, Request
+from ._wire import basic_credentials, oauth_form, oauth_refusal, same_secret, seconds
 
 __all__ = ["Exchange", "TokenExchangeEmulator", "WorkloadIssuer"]
 

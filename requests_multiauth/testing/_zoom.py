@@ -15,8 +15,9 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from ..providers.zoom import ACCOUNT_CREDENTIALS, ZOOM_TOKEN_LIFETIME, ZoomAuth
-from ._emulator import EXPIRED, ProviderEmulator, Refusal, basic_credentials, media_type, random_id, same_secret
+from ._emulator import EXPIRED, ProviderEmulator
 from ._server import Reply, Request
+from ._wire import Refusal, basic_credentials, media_type, random_id, same_secret
 
 __all__ = ["ZoomEmulator"]
 
