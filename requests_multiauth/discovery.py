@@ -35,8 +35,9 @@ import requests
 
 from .errors import ConfigurationError, DiscoveryError
 from .telemetry import log_fields
-from .transport.answer import ACCEPT_ENCODING, AnswerFault, keep_body, malformed_answer, read_body
+from .transport.answer import ACCEPT_ENCODING, AnswerFault, keep_body, read_body
 from .transport.endpoint import Timeout
+from .transport.faults import malformed_answer
 from .transport.retry import RetryPolicy, Transient, parse_retry_after, retrying, timeouts
 from .transport.tls import call_verify
 from .transport.urls import check_transport, origin, safe_url

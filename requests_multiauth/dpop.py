@@ -285,19 +285,13 @@ class DPoPProofs:
     def __repr__(self) -> str:
         return f"DPoPProofs({self.key!r}, origins_with_nonce={len(self._nonces)})"
 
-    def proof(
-        self,
-        method: str,
-        url: str,
-        *,
-        access_token: Optional[str] = None,
-        ath: Optional[str] = None,
-        nonce: Optional[str] = None,
-    ) -> str:
-        """A fresh proof for *method* and *url*, with *nonce* (a challenge's) or the origin's latest nonce."""
+    def proof(self, method: str, url: str, *, ath: Optional[str] = None, nonce: Optional[str] = None) -> str:
+        """A fresh proof for *method* and *url*, with *ath* (the presenter's hash of the
+        access token, see :meth:`DPoPKey.proof`), and *nonce* (a challenge's) or the
+        origin's latest nonce."""
         if nonce is None:
             nonce = self._nonces.get(_nonce_origin(url))
-        return self.key.proof(method, url, nonce=nonce, access_token=access_token, ath=ath)
+        return self.key.proof(method, url, nonce=nonce, ath=ath)
 
     def nonce(self, url: str) -> Optional[str]:
         """The latest nonce *url*'s origin gave, or None."""

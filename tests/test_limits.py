@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from requests_multiauth.testing import LocalServer, Reply
-from requests_multiauth.transport import endpoint as _endpoint
+from requests_multiauth.transport import faults as _faults
 
 ROOT = Path(__file__).resolve().parent.parent
 CHILD_TIMEOUT = 60.0
@@ -109,14 +109,14 @@ def wrapped(inner: BaseException) -> requests.ConnectionError:
     ],
 )
 def test_running_out_of_a_resource_is_named_through_the_exception_chain(inner: BaseException, said: str) -> None:
-    found = _endpoint._resource_limit(wrapped(inner))
+    found = _faults.resource_limit(wrapped(inner))
     assert found is not None
     assert found.startswith(said)
 
 
 def test_an_ordinary_network_failure_is_not_taken_for_a_resource_limit() -> None:
-    assert _endpoint._resource_limit(wrapped(ConnectionRefusedError(errno.ECONNREFUSED, "refused"))) is None
-    assert _endpoint._resource_limit(requests.exceptions.SSLError("certificate verify failed")) is None
+    assert _faults.resource_limit(wrapped(ConnectionRefusedError(errno.ECONNREFUSED, "refused"))) is None
+    assert _faults.resource_limit(requests.exceptions.SSLError("certificate verify failed")) is None
 
 
 def test_a_token_call_that_runs_out_of_memory_says_so(

@@ -25,47 +25,25 @@ requests get a token.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Protocol, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from ..errors import ConfigurationError
-from ..token import Token
 from .urls import Origin, origin, safe_url
 
 if TYPE_CHECKING:
-    from ..presentation import Presenter
+    from ..flow import RequestFlow
 
-__all__ = ["AdapterAuth", "AuthAdapter", "mark_cross_origin_hop"]
+__all__ = ["AuthAdapter", "mark_cross_origin_hop"]
 
 #: Set on a prepared request that a redirect brought here from another origin
 #: (by :class:`~requests_multiauth.MultiAuthSession`): no adapter authenticates
 #: it, whichever API it is for, because its method, URL and body were chosen by
 #: the server that redirected, not by the caller.
 CROSS_ORIGIN_HOP = "_requests_multiauth_cross_origin_hop"
-
-
-class AdapterAuth(Protocol):
-    """What :class:`AuthAdapter` needs from an auth; every auth of this package has it."""
-
-    @property
-    def header_name(self) -> str: ...
-
-    @property
-    def presenter(self) -> Presenter: ...
-
-    def authorize(self, request: requests.PreparedRequest) -> Token: ...
-
-    def replay_once(
-        self,
-        response: requests.Response,
-        token: Token,
-        sent_url: str,
-        send: Callable[..., requests.Response],
-        send_kwargs: Mapping[str, Any],
-    ) -> requests.Response: ...
 
 
 class _Scope:
@@ -89,7 +67,7 @@ class _Scope:
         return origin(url) == self.origin and (urlsplit(url).path or "/").lower().startswith(self.path)
 
 
-def _observer(auth: AdapterAuth) -> Optional[Callable[[requests.Response], object]]:
+def _observer(auth: RequestFlow) -> Optional[Callable[[requests.Response], object]]:
     """What the auth wants to see of every response (DPoP nonces), if anything."""
     observer = getattr(auth, "response_observer", None)
     return observer if callable(observer) else None
@@ -161,7 +139,7 @@ class AuthAdapter(HTTPAdapter):
 
     def __init__(
         self,
-        auth: AdapterAuth,
+        auth: RequestFlow,
         *,
         origins: Union[str, Iterable[str], None] = None,
         **adapter_options: Any,

@@ -1,4 +1,5 @@
-"""Reading an answer within bounds: a deadline and a size cap, decompression included.
+"""Reading an answer within bounds (a deadline and a size cap, decompression
+included), and decoding what it says.
 
 A token endpoint, a discovery document and a metadata server all answer a few
 kilobytes. Whatever the server does instead, the answer is read here, in
@@ -16,29 +17,39 @@ Callers ask for ``Accept-Encoding:`` :data:`ACCEPT_ENCODING` only; an answer in
 another coding is refused (:class:`AnswerFault` with ``kind="encoding"``).
 
 What was read, and what went wrong, is told to the caller as an
-:class:`AnswerFault`; the caller (:mod:`.endpoint`, :mod:`~requests_multiauth.discovery`)
-turns it into its own typed error.
+:class:`AnswerFault`; the caller (:mod:`.endpoint` through :mod:`.faults`,
+:mod:`~requests_multiauth.discovery`) turns it into its own typed error.
+
+What a token answer says is decoded here too: its text in the charset it names
+(:func:`charset`), the OAuth error fields of a refusal (:func:`error_fields`), and
+a 2xx as JSON or a form (:func:`decode_success`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import socket
 import time
 import zlib
-from typing import Any, Callable, List, Optional, Set
+from typing import Any, Callable, Iterable, Mapping, Optional, Tuple
+from urllib.parse import parse_qsl
 
 import requests
 import urllib3
 import urllib3.response
 
+from ..errors import TokenResponseError, excerpt
+
 __all__ = [
     "ACCEPT_ENCODING",
     "DEFAULT_MAX_ANSWER_BYTES",
     "AnswerFault",
+    "charset",
+    "decode_success",
+    "error_fields",
     "keep_body",
-    "malformed_answer",
     "read_body",
     "set_read_timeout",
 ]
@@ -271,33 +282,74 @@ def keep_body(response: requests.Response, body: bytes) -> None:
     response._content_consumed = True  # noqa: SLF001
 
 
-def malformed_answer(exc: BaseException) -> Optional[str]:
-    """What was wrong with an answer that broke HTTP, if that is what *exc* (or an
-    exception it wraps) says; None for a network fault (a reset, a connection
-    closed before any answer: http.client's RemoteDisconnected, which is transient)."""
-    seen: Set[int] = set()
-    pending: List[BaseException] = [exc]
-    while pending and len(seen) < 32:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, (http.client.RemoteDisconnected, ConnectionError)):
-            return None
-        if isinstance(current, http.client.LineTooLong):
-            return f"an overlong line ({current.args[0] if current.args else 'header line'})"
-        if isinstance(current, http.client.UnknownProtocol):
-            return "an unknown protocol version"
-        if isinstance(current, http.client.BadStatusLine):
-            return f"a malformed status line {_quote(str(current.args[0]) if current.args else '')!r}"
-        if isinstance(current, http.client.HTTPException) and "headers" in str(current):
-            return f"too many headers ({current})"
-        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
-        pending.extend(arg for arg in current.args if isinstance(arg, BaseException))
-    return None
+# -- what the answer says -------------------------------------------------------------
 
 
-def _quote(line: str) -> str:
-    """A short quote of a server's line for a message (it may be 64 KiB long)."""
-    flat = " ".join(line.split())
-    return flat[:80] + "..." if len(flat) > 80 else flat
+def charset(response: requests.Response) -> str:
+    """The charset the answer names, else UTF-8 (JSON's, RFC 8259 §8.1); never guessed from
+    the bytes (requests' guess reads the whole body again, slowly for a large one)."""
+    content_type = response.headers.get("Content-Type", "")
+    for parameter in content_type.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            named = value.strip().strip('"')
+            try:
+                "".encode(named)
+            except LookupError:
+                break
+            return named
+    return "utf-8"
+
+
+def error_fields(text: str) -> Tuple[Optional[str], Optional[str]]:
+    """The OAuth ``error`` code and description of an error answer's *text*, if it is
+    a JSON object that has them."""
+    fields = _json_object(text)
+    if fields is None:
+        return None, None
+    error = fields.get("error")
+    description = fields.get("error_description")
+    if isinstance(error, Mapping):  # {"error": {"code": ..., "message": ...}}
+        description = description or error.get("message")
+        error = error.get("code")
+    if description is None:
+        description = fields.get("message")  # Dataloy and many gateways say "message"
+    return (
+        str(error) if error not in (None, "") else None,
+        str(description) if description not in (None, "") else None,
+    )
+
+
+def _json_object(text: str) -> Optional[Mapping[str, Any]]:
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
+        return None
+    return value if isinstance(value, Mapping) else None
+
+
+def decode_success(response: requests.Response, text: str, where: str, secrets: Iterable[Optional[str]]) -> Any:
+    """A 2xx token answer's *text* decoded: JSON, or a form with an ``access_token``.
+
+    Raises:
+        TokenResponseError: the body is empty, or neither.
+    """
+    content_type = response.headers.get("Content-Type", "no content type")
+    if not text.strip():
+        raise TokenResponseError(
+            f"{where} answered HTTP {response.status_code} with an empty body ({content_type}); expected a JSON token"
+        )
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        pass
+    # Some old servers answer form-encoded (RFC 6749 says JSON; oauthlib accepts both).
+    try:
+        form = dict(parse_qsl(text.strip(), keep_blank_values=True, strict_parsing=True))
+    except ValueError:
+        form = {}
+    if "access_token" in form:
+        return form
+    raise TokenResponseError(
+        f"{where} answered HTTP {response.status_code} with {content_type}, not JSON: {excerpt(text, secrets)}"
+    )

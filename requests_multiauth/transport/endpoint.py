@@ -2,42 +2,29 @@
 
 :class:`TokenEndpoint` POSTs a token request on a plain ``requests.Session`` of
 its own (never the session being authenticated, so a token call can never pass
-through our own auth), retries transient faults with backoff, and turns every
-failure into a typed error:
-
-* connection errors, timeouts, a reset mid-answer, 429, 5xx, and Cognito's
-  400 "Rate exceeded" are retried per :class:`RetryPolicy`, honouring
-  ``Retry-After`` up to a cap, within a total time budget;
-* an OAuth refusal (``invalid_client``, ``invalid_scope`` ...) or any other 4xx is
-  raised at once as :class:`~requests_multiauth.errors.TokenRequestError` (or
-  :class:`~requests_multiauth.errors.InvalidClientError`);
-* a 2xx whose body is not JSON raises
-  :class:`~requests_multiauth.errors.TokenResponseError`.
+through our own auth), one try after another: what each try sends (the grant's
+request, the auth's :class:`TryHook` headers), its sending and reading within
+bounds, and its retries per :class:`RetryPolicy` (honouring ``Retry-After`` up
+to a cap, within a total time budget). Which failure is retried and which is
+raised as what typed error is decided in :mod:`.faults` (connection errors,
+timeouts, 429, 5xx are retried; an OAuth refusal or other 4xx is raised at once).
 
 Every token call is bounded in time and memory, whatever the endpoint does
 (see :meth:`RetryPolicy.deadline` for the rule): one deadline for the whole
 call, tries included; each try within its connect + read timeout in all, the
 answer read by chunks (:mod:`.answer`) and abandoned at the deadline or at
-``RetryPolicy.max_answer_bytes`` of decoded body. An answer that breaks HTTP
-(a status line like ``2OO``, more than 100 headers, a 64 KiB header line) is a
-:class:`~requests_multiauth.errors.MalformedAnswerError`, not a reset, and is
-not retried; an answer cut off before its announced length is retried (a
-dropped connection does that; a new one usually gets the whole answer).
+``RetryPolicy.max_answer_bytes`` of decoded body.
 
-The decoded answer then goes to :func:`~requests_multiauth.token.parse_token_response`.
-
-Where the request goes next: the answer goes to the grant's parser (token.py) and the
-Token to the engine (engine/manager.py).
+Where the request goes next: the decoded answer goes to the grant's parser
+(:func:`~requests_multiauth.token.parse_token_response`) and the Token to the
+engine (engine/manager.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
-import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from typing import (
@@ -51,34 +38,30 @@ from typing import (
     NoReturn,
     Optional,
     Protocol,
-    Set,
     Tuple,
     Union,
 )
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import requests
 
 from ..engine import fork as _fork
-from ..errors import (
-    TLS_HINT,
-    UNREACHABLE_HINT,
-    AnswerTooLargeError,
-    ConfigurationError,
-    MalformedAnswerError,
-    TokenRequestError,
-    TokenResponseError,
-    TokenTimeoutError,
-    answer_excerpt,
-    excerpt,
-    oauth_error,
-    with_what_to_do,
-)
+from ..errors import ConfigurationError, TokenRequestError, TokenResponseError
 from ..telemetry import AuthTelemetry, log_fields
 from . import pool as _pool
-from .answer import ACCEPT_ENCODING, AnswerFault, keep_body, malformed_answer, read_body
-from .retry import DEFAULT_RETRY, RetryPolicy, Transient, parse_retry_after, retrying, timeouts
-from .tls import call_verify
+from .answer import ACCEPT_ENCODING, AnswerFault, charset, decode_success, error_fields, keep_body, read_body
+from .faults import (
+    answer_error,
+    headers_too_slow,
+    network_failure,
+    out_of_resources,
+    out_of_tries,
+    tls_failure,
+    unread_answer,
+    unusable_answer,
+)
+from .retry import DEFAULT_RETRY, RetryPolicy, Timeout, Transient, parse_retry_after, retrying, timeouts
+from .tls import ClientCert, Verify, call_verify
 from .urls import check_transport, proxies_for, safe_url
 from .watchdog import watching
 
@@ -91,6 +74,7 @@ __all__ = [
     "AttemptExtras",
     "ClientCert",
     "RetryPolicy",
+    "Timeout",
     "TokenEndpoint",
     "TryHook",
     "parse_retry_after",
@@ -98,15 +82,9 @@ __all__ = [
 
 log = logging.getLogger("requests_multiauth")
 
-Timeout = Union[float, Tuple[float, float]]
-
 #: A token request body: form fields (a mapping or already encoded) or a JSON object.
 _Form = Optional[Union[str, Mapping[str, str]]]
 _Json = Optional[Mapping[str, Any]]
-
-#: A client certificate as requests takes it: the path of a PEM file holding the
-#: certificate (and its key), or a (certificate path, key path) pair.
-ClientCert = Union[str, Tuple[str, str]]
 
 #: Connect and read timeout of a token request, in seconds. Token endpoints
 #: answer in well under a second; a read that takes 10 s has failed, and the
@@ -120,8 +98,9 @@ class AttemptExtras:
 
     A client assertion (RFC 7523) must be fresh for each request, retries
     included (a server refuses a replayed ``jti``), so it cannot be part of the
-    body built once: :meth:`TokenEndpoint.post` calls its *prepare* before each
-    try and merges what it returns.
+    body built once: the grant calls its *prepare* each time the endpoint asks
+    for the request (the *make* of :meth:`TokenEndpoint.call`, before every try)
+    and merges what it returns.
 
     Attributes:
         fields: form (or JSON) fields appended to the body.
@@ -204,7 +183,7 @@ class TokenEndpoint:
         url: str,
         *,
         session: Optional[requests.Session] = None,
-        verify: Union[bool, str, None] = None,
+        verify: Verify = None,
         timeout: Timeout = DEFAULT_TOKEN_TIMEOUT,
         retry: Optional[RetryPolicy] = None,
         allow_insecure_loopback: bool = False,
@@ -317,7 +296,9 @@ class TokenEndpoint:
                     extra=log_fields("token.give_up", url=safe_url(self.url), reason=fault.reason, attempts=attempts),
                 )
             timed_out = spent is not None or fault.timed_out
-            self._give_up(where, fault, attempts, deadline=deadline if timed_out else None, budget=self.retry.budget)
+            raise out_of_tries(
+                where, fault, attempts, deadline=deadline if timed_out else None, budget=self.retry.budget
+            )
 
         started = self._monotonic()
 
@@ -350,14 +331,10 @@ class TokenEndpoint:
         and what the auth's hook adds (a DPoP proof). A server that asks for the try
         again at once (a DPoP nonce) gets it once, made anew (with a new assertion too)."""
         sending = self._prepare(make())
-        hook = self.try_hook
-        if hook is None:
+        try:
             with self.telemetry.token_request(grant, sending.url, attempt):  # logs the attempt, times and counts it
                 return self._try(sending, attempt, parse, until, decode=read)
-        try:
-            with self.telemetry.token_request(grant, sending.url, attempt):
-                return self._try(_with_hook(hook, sending), attempt, parse, until, decode=read)
-        except _SendAgain as again:
+        except _SendAgain as again:  # only with a hook: it said why
             log.debug(
                 "%s asked for %s; sending the token request again with it",
                 sending.where,
@@ -366,7 +343,7 @@ class TokenEndpoint:
             )
         sending = self._prepare(make())
         with self.telemetry.token_request(grant, sending.url, attempt):
-            return self._try(_with_hook(hook, sending), attempt, parse, until, send_again=False, decode=read)
+            return self._try(sending, attempt, parse, until, send_again=False, decode=read)
 
     def _prepare(self, request: GrantRequest) -> _Sending:
         """What one try sends: *request* with its URL checked and its headers complete."""
@@ -407,7 +384,11 @@ class TokenEndpoint:
         send_again: bool = True,
         decode: Optional[Callable[[requests.Response, str], Any]] = None,
     ) -> Any:
-        """Send one try and read its answer, all of it by *until* (on time.monotonic)."""
+        """Send one try, with what the auth's hook adds, and read its answer, all of it by
+        *until* (on time.monotonic)."""
+        hook = self.try_hook
+        if hook is not None:
+            sending = _with_hook(hook, sending)
         where, secrets = sending.where, sending.secrets
         session = self._session
         # The session's own CA bundle, or this endpoint's verify= for the shared session, wins over the environment's.
@@ -420,79 +401,39 @@ class TokenEndpoint:
             response = self._send(session, sending, verify_now, until, connect, read, share)
             text = self._read(response, until, read, share, where)
         except requests.exceptions.SSLError as exc:
-            _raise_if_out_of_resources(exc, where, attempt)
-            if "eof" in str(exc).lower():  # closed during the handshake: an overloaded or restarting server
-                raise Transient("the connection closed during the TLS handshake") from None
-            raise TokenRequestError(
-                with_what_to_do(f"{where} failed TLS verification ({type(exc).__name__})", TLS_HINT),
-                attempts=attempt,
-                hint=TLS_HINT,
-            ) from None
+            raise tls_failure(exc, where, attempt) from None
         except requests.exceptions.InvalidURL as exc:
             raise ConfigurationError(f"{where} is not a valid URL: {exc}") from None
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-            _raise_if_out_of_resources(exc, where, attempt)
-            malformed = malformed_answer(exc)
-            if malformed is not None:  # the server broke HTTP: it will again; not a reset
-                raise MalformedAnswerError(
-                    f"{where} answered with {malformed}, which is not HTTP; not retried. "
-                    "What to do: check that token_url is the token endpoint and not another service on its port"
-                ) from None
-            raise Transient(_describe_network_error(exc), timed_out=isinstance(exc, requests.Timeout)) from None
+            raise network_failure(exc, where, attempt) from None
         except (OSError, MemoryError, RuntimeError) as exc:  # not wrapped by requests (loading the CA bundle)
-            _raise_if_out_of_resources(exc, where, attempt)
+            limit = out_of_resources(exc, where, attempt)
+            if limit is not None:
+                raise limit from None
             raise
 
         status = response.status_code
-        hook = self.try_hook
         if hook is not None:
             hook.observe(response)
             reason = hook.send_again(response) if send_again else None
             if reason is not None:
-                error, _description = _error_fields(_json_object(text))
+                error, _description = error_fields(text)
                 raise _SendAgain(reason, status_code=status, error=error)
         if 200 <= status < 300:
-            answer = _decode_success(response, text, where, secrets) if decode is None else decode(response, text)
+            answer = decode_success(response, text, where, secrets) if decode is None else decode(response, text)
             if parse is None:
                 return answer
             try:
                 return parse(answer)
             except TokenResponseError as exc:
-                content_type = response.headers.get("Content-Type", "no content type")
-                raise TokenResponseError(
-                    f"{where} answered HTTP {status} ({content_type}) without a usable token: {exc}. "
-                    f"The answer: {answer_excerpt(text, secrets)}"
-                ) from None
-        if 300 <= status < 400:
-            location = response.headers.get("Location", "")
-            raise TokenRequestError(
-                f"{where} answered HTTP {status}, a redirect to {safe_url(location) if location else 'nowhere'}; "
-                "token requests are not redirected (that would resend the credentials): "
-                "use the final URL as token_url",
-                status_code=status,
-                attempts=attempt,
-            )
-        fields = _json_object(text)
-        error, description = _error_fields(fields)
-        if status in self.retry.statuses or (status == 400 and _is_throttling(text)):
-            retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
-            raise Transient(f"HTTP {status}" + (f" {error}" if error else ""), status, retry_after)
-        if description is None and error is None:
-            description = excerpt(text, secrets) if text.strip() else None
-        raise oauth_error(
-            status_code=status,
-            error=error,
-            description=description,
-            secrets=secrets,
-            where=where,
-            attempts=attempt,
-        )
+                raise unusable_answer(exc, response, text, where=where, secrets=secrets) from None
+        raise answer_error(response, text, where=where, secrets=secrets, attempt=attempt, retried=self.retry.statuses)
 
     def _send(
         self,
         session: requests.Session,
         sending: _Sending,
-        verify: Union[bool, str, None],
+        verify: Verify,
         until: float,
         connect: float,
         read: float,
@@ -521,71 +462,22 @@ class TokenEndpoint:
                 )
             except requests.RequestException:
                 if watched is not None and watched.expired:
-                    raise _headers_too_slow(share) from None
+                    raise headers_too_slow(share) from None
                 raise
         if watched is not None and watched.expired:  # headers cut short by the shutdown parse as ended
             response.close()
-            raise _headers_too_slow(share)
+            raise headers_too_slow(share)
         return response
 
     def _read(self, response: requests.Response, until: float, read: float, share: float, where: str) -> str:
         """The whole answer of *response* as text, read within the try's bounds."""
+        limit = self.retry.max_answer_bytes
         try:
-            body = read_body(response, deadline=until, limit=self.retry.max_answer_bytes, read_timeout=read)
+            body = read_body(response, deadline=until, limit=limit, read_timeout=read)
         except AnswerFault as fault:
-            if fault.kind == "size":
-                raise AnswerTooLargeError(
-                    f"{where} answered HTTP {response.status_code}, but {fault}; a token answer is a few "
-                    "kilobytes, so it was abandoned there. What to do: check "
-                    "token_url, or raise RetryPolicy(max_answer_bytes=...) if the answer is really this large",
-                    limit=fault.limit or self.retry.max_answer_bytes,
-                ) from None
-            if fault.kind == "deadline":
-                raise Transient(
-                    f"the answer did not arrive whole within the try's {share:.3g} s ({fault.received} bytes came)",
-                    timed_out=True,
-                ) from None
-            if fault.kind == "truncated":
-                raise Transient(str(fault)) from None
-            raise MalformedAnswerError(
-                f"{where} answered HTTP {response.status_code}, but {fault}; not retried"
-            ) from None
+            raise unread_answer(fault, where, response.status_code, share, limit) from None
         keep_body(response, body)
-        return body.decode(_charset(response), errors="replace")
-
-    def _give_up(
-        self,
-        where: str,
-        last: Transient,
-        attempts: int,
-        *,
-        deadline: Optional[float] = None,
-        budget: Optional[float] = None,
-    ) -> NoReturn:
-        """Raise the error of a call that ran out of tries (or, with *deadline*, of time)."""
-        tries = "once" if attempts == 1 else f"{attempts} times"
-        if deadline is None:
-            raise TokenRequestError(
-                with_what_to_do(f"{where} failed: {last.reason} (tried {tries})", UNREACHABLE_HINT),
-                status_code=last.status_code,
-                attempts=attempts,
-                hint=UNREACHABLE_HINT,
-            )
-        which = f"the time budget of {budget:g} s" if budget is not None and budget <= deadline else f"{deadline:g} s"
-        raise TokenTimeoutError(
-            with_what_to_do(
-                f"{where} failed: {last.reason} (tried {tries}; the token call's deadline of {which} is spent)",
-                UNREACHABLE_HINT,
-            ),
-            deadline=deadline,
-            status_code=last.status_code,
-            attempts=attempts,
-            hint=UNREACHABLE_HINT,
-        )
-
-
-def _headers_too_slow(share: float) -> Transient:
-    return Transient(f"the status line and headers did not arrive within the try's {share:.3g} s", timed_out=True)
+        return body.decode(charset(response), errors="replace")
 
 
 def _with_hook(hook: TryHook, sending: _Sending) -> _Sending:
@@ -599,145 +491,8 @@ class _Sending:
 
     method: str
     url: str
-    form: Optional[Union[str, Mapping[str, str]]]
-    json: Optional[Mapping[str, Any]]
+    form: _Form
+    json: _Json
     headers: Mapping[str, str]
     secrets: List[Optional[str]]
     where: str
-
-
-#: OSError numbers that mean the process or the machine ran out of something.
-_OUT_OF = {
-    errno.EMFILE: "the process is out of file descriptors",
-    errno.ENFILE: "the machine is out of file descriptors",
-    errno.ENOMEM: "the process is out of memory",
-    errno.ENOBUFS: "the machine is out of network buffers",
-}
-
-
-def _resource_limit(exc: BaseException) -> Optional[str]:
-    """What the process ran out of, if that is what *exc* (or an exception it
-    wraps, as requests and urllib3 wrap them) says; None otherwise."""
-    seen: Set[int] = set()
-    pending: List[BaseException] = [exc]
-    while pending and len(seen) < 32:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, MemoryError):
-            return "the process is out of memory (MemoryError)"
-        if isinstance(current, RuntimeError) and "can't start new thread" in str(current):
-            return f"the process is out of threads ({current})"
-        if isinstance(current, OSError) and current.errno in _OUT_OF:
-            what = _OUT_OF[current.errno]
-            if current.errno == errno.EMFILE:
-                what += _descriptor_limit()
-            return f"{what} ({errno.errorcode[current.errno]}: {os.strerror(current.errno)})"
-        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
-        reason = getattr(current, "reason", None)  # urllib3's MaxRetryError
-        if isinstance(reason, BaseException):
-            pending.append(reason)
-        pending.extend(arg for arg in current.args if isinstance(arg, BaseException))
-    return None
-
-
-def _descriptor_limit() -> str:
-    try:
-        import resource
-    except ImportError:  # Windows
-        return ""
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return f": all {soft} allowed are open; raise the limit (ulimit -n) or open fewer connections"
-
-
-def _raise_if_out_of_resources(exc: BaseException, where: str, attempt: int) -> None:
-    """Report running out of descriptors, memory or threads as that, never as a
-    TLS or network fault: retrying does not help, and neither does a CA bundle."""
-    limit = _resource_limit(exc)
-    if limit is not None:
-        raise TokenRequestError(f"{where} could not be called: {limit}", attempts=attempt) from None
-
-
-def _describe_network_error(exc: Exception) -> str:
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return "connecting timed out"
-    if isinstance(exc, requests.Timeout):
-        return "no answer within the read timeout"
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return "the connection broke while the answer was read"
-    if "refused" in str(exc).lower():
-        return "connection refused"
-    if "reset" in str(exc).lower() or "aborted" in str(exc).lower():
-        return "the connection was reset"
-    return "the connection failed"
-
-
-def _charset(response: requests.Response) -> str:
-    """The charset the answer names, else UTF-8 (JSON's, RFC 8259 §8.1); never guessed from
-    the bytes (requests' guess reads the whole body again, slowly for a large one)."""
-    content_type = response.headers.get("Content-Type", "")
-    for parameter in content_type.split(";")[1:]:
-        name, _, value = parameter.partition("=")
-        if name.strip().lower() == "charset" and value.strip():
-            charset = value.strip().strip('"')
-            try:
-                "".encode(charset)
-            except LookupError:
-                break
-            return charset
-    return "utf-8"
-
-
-def _is_throttling(text: str) -> bool:
-    """True for AWS Cognito's throttling answer: HTTP 400 saying "Rate exceeded"
-    (as plain text, ``{"message": ...}`` or ``{"code": "TooManyRequestsException"}``)."""
-    lowered = text.lower()
-    return "rate exceeded" in lowered or "toomanyrequestsexception" in lowered
-
-
-def _json_object(text: str) -> Optional[Mapping[str, Any]]:
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
-        return None
-    return value if isinstance(value, Mapping) else None
-
-
-def _error_fields(fields: Optional[Mapping[str, Any]]) -> Tuple[Optional[str], Optional[str]]:
-    """The OAuth ``error`` code and description of an error answer, if any."""
-    if fields is None:
-        return None, None
-    error = fields.get("error")
-    description = fields.get("error_description")
-    if isinstance(error, Mapping):  # {"error": {"code": ..., "message": ...}}
-        description = description or error.get("message")
-        error = error.get("code")
-    if description is None:
-        description = fields.get("message")  # Dataloy and many gateways say "message"
-    return (
-        str(error) if error not in (None, "") else None,
-        str(description) if description not in (None, "") else None,
-    )
-
-
-def _decode_success(response: requests.Response, text: str, where: str, secrets: List[Optional[str]]) -> Any:
-    content_type = response.headers.get("Content-Type", "no content type")
-    if not text.strip():
-        raise TokenResponseError(
-            f"{where} answered HTTP {response.status_code} with an empty body ({content_type}); expected a JSON token"
-        )
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
-        pass
-    # Some old servers answer form-encoded (RFC 6749 says JSON; oauthlib accepts both).
-    try:
-        form = dict(parse_qsl(text.strip(), keep_blank_values=True, strict_parsing=True))
-    except ValueError:
-        form = {}
-    if "access_token" in form:
-        return form
-    raise TokenResponseError(
-        f"{where} answered HTTP {response.status_code} with {content_type}, not JSON: {excerpt(text, secrets)}"
-    )

@@ -33,7 +33,7 @@ import os
 import ssl
 import threading
 import time
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -42,6 +42,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from ..engine import fork as _fork
 from ..telemetry import log_fields
 from . import watchdog as _watchdog
+from .tls import ClientCert
 
 __all__ = ["CONNECTIONS_PER_ORIGIN", "IDLE_TIMEOUT", "POOLED_ORIGINS", "shared_session", "ssl_context"]
 
@@ -65,9 +66,6 @@ POOLED_ORIGINS = 32
 #: sooner or later (Node 5 s, nginx 75 s, AWS load balancers 60 s); a socket kept
 #: past that is half-closed, costs a descriptor and fails the next call on it.
 IDLE_TIMEOUT = 15.0
-
-Verify = Union[bool, str]
-Cert = Union[None, str, Tuple[str, str]]
 
 _lock = threading.Lock()
 _session: Optional[requests.Session] = None
@@ -95,12 +93,12 @@ def _file_stamp(path: str) -> Tuple[int, int]:
     return (info.st_mtime_ns, info.st_size)
 
 
-def _context_key(verify: str, cert: Cert) -> Tuple[Any, ...]:
+def _context_key(verify: str, cert: Optional[ClientCert]) -> Tuple[Any, ...]:
     files = [verify] + ([cert] if isinstance(cert, str) else list(cert or ()))
     return (verify, cert, *(_file_stamp(name) for name in files))
 
 
-def ssl_context(verify: str, cert: Cert = None) -> ssl.SSLContext:
+def ssl_context(verify: str, cert: Optional[ClientCert] = None) -> ssl.SSLContext:
     """The one SSL context of the process for this CA bundle (a file or a
     directory) and client certificate (a path, or a (certificate, key) pair).
 
@@ -123,7 +121,7 @@ def ssl_context(verify: str, cert: Cert = None) -> ssl.SSLContext:
         return context
 
 
-def _load_context(verify: str, cert: Cert) -> ssl.SSLContext:
+def _load_context(verify: str, cert: Optional[ClientCert]) -> ssl.SSLContext:
     from urllib3.util.ssl_ import create_urllib3_context
 
     context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)

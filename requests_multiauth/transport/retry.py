@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_RETRY",
     "TRANSIENT_STATUSES",
     "RetryPolicy",
+    "Timeout",
     "Transient",
     "jitter",
     "parse_retry_after",
@@ -35,6 +36,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+#: A timeout as requests takes it: one number for connect and read, or a (connect, read) pair.
+Timeout = Union[float, Tuple[float, float]]
 
 #: The share of a wait that jitter may take off (up to half), so that many
 #: clients failing together do not retry in step.
@@ -46,7 +50,7 @@ def jitter(seconds: float) -> float:
     return seconds * random.uniform(1.0 - JITTER, 1.0)  # noqa: S311 - jitter, not cryptography
 
 
-def timeouts(timeout: Union[float, Tuple[float, float]]) -> Tuple[float, float]:
+def timeouts(timeout: Timeout) -> Tuple[float, float]:
     """The (connect, read) timeouts of *timeout*, as requests reads it (one number is both)."""
     if isinstance(timeout, tuple):
         return float(timeout[0]), float(timeout[1])
@@ -107,7 +111,7 @@ class RetryPolicy:
         if self.max_answer_bytes < 1:
             raise ConfigurationError("RetryPolicy.max_answer_bytes must be at least 1")
 
-    def deadline(self, timeout: Union[float, Tuple[float, float]]) -> float:
+    def deadline(self, timeout: Timeout) -> float:
         """The longest a token call with these retries and *timeout* takes, in seconds.
 
         The rule: every try within its connect + read timeout (headers and body

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any, Dict, Optional, Set, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Optional, Set, Tuple, Union
 from urllib.parse import urlsplit
 
 import requests
@@ -32,10 +32,13 @@ from urllib3.exceptions import InvalidHeader, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from ..errors import ConfigurationError
-from .adapter import AdapterAuth, AuthAdapter, is_cross_origin_hop, mark_cross_origin_hop
+from .adapter import AuthAdapter, is_cross_origin_hop, mark_cross_origin_hop
 from .retry import DEFAULT_RETRY, jitter
 from .tls import call_verify
 from .urls import ascii_url, origin, safe_url
+
+if TYPE_CHECKING:
+    from ..flow import RequestFlow
 
 __all__ = [
     "DEFAULT_RETRIES",
@@ -227,7 +230,7 @@ class MultiAuthSession(requests.Session):
 
     # -- credentials per API -------------------------------------------------------
 
-    def mount_auth(self, prefix: str, auth: AdapterAuth) -> AuthAdapter:
+    def mount_auth(self, prefix: str, auth: RequestFlow) -> AuthAdapter:
         """Authenticate the requests under *prefix* with *auth*, and only with it.
 
         *prefix* is a URL prefix with a host (``"https://api.example.com/"``,

@@ -21,13 +21,14 @@ from typing import Iterable, Optional, Tuple, Union
 
 from ..errors import ConfigurationError
 
-__all__ = ["Verify", "call_verify", "check_paths", "check_readable"]
+__all__ = ["ClientCert", "Verify", "call_verify", "check_paths", "check_readable"]
 
 #: A ``verify`` as requests takes it: True (the default bundle, or the environment's), False, or a CA path.
 Verify = Union[bool, str, None]
 
-#: A client certificate as requests takes it: a PEM path, or a (certificate, key) pair of paths.
-Cert = Union[str, Tuple[str, str], None]
+#: A client certificate as requests takes it: the path of a PEM file holding the
+#: certificate (and its key), or a (certificate path, key path) pair.
+ClientCert = Union[str, Tuple[str, str]]
 
 
 def call_verify(verify: Verify) -> Verify:
@@ -37,7 +38,7 @@ def call_verify(verify: Verify) -> Verify:
     return None if verify is True else verify
 
 
-def check_paths(*, verify: Verify = None, cert: Cert = None, what: str = "") -> None:
+def check_paths(*, verify: Verify = None, cert: Optional[ClientCert] = None, what: str = "") -> None:
     """A ConfigurationError naming the path if *verify* (a CA bundle file or directory)
     or a file of *cert* is missing or unreadable. *what* prefixes the message (``"the session's "``)."""
     if isinstance(verify, str):
