@@ -31,7 +31,7 @@ from ..token import Token
 from ..transport.endpoint import TokenEndpoint
 from ..transport.retry import RetryPolicy
 from ..transport.urls import metadata_origin, safe_url
-from .registry import EnvVar, FromEnv, Provider
+from .registry import EnvVar, FromEnv, LazyEmulator, Provider
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -341,12 +341,6 @@ class AzureManagedIdentityAuth(TokenAuth, FromEnv):
         return (("platform", self.platform), *super()._public_fields(), ("resource", self.resource), (kind, value))
 
 
-def _emulator(**options: Any) -> Any:
-    from ..testing._metadata import AzureManagedIdentityEmulator
-
-    return AzureManagedIdentityEmulator(**options)
-
-
 PROVIDER = Provider(
     name="azure-managed-identity",
     auth_class=AzureManagedIdentityAuth,
@@ -384,7 +378,7 @@ PROVIDER = Provider(
         ),
     ),
     docs_url="https://learn.microsoft.com/en-us/entra/identity/managed-identities-azure-resources/how-to-use-vm-token",
-    emulator=_emulator,
+    emulator=LazyEmulator("requests_multiauth.testing._metadata:AzureManagedIdentityEmulator"),
     scheme="Azure managed identity (IMDS, App Service, Functions, Container Apps, AKS): no secret",
 )
 

@@ -11,13 +11,13 @@ when none is asked for.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 from ..auth import TokenAuthOptions
 from ..client_auth import ClientAuthSpec
 from ..grants.base import Scope
 from ..standard import ClientCredentialsAuth
-from .registry import EnvVar, FromEnv, Provider
+from .registry import EnvVar, FromEnv, LazyEmulator, Provider
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -55,12 +55,6 @@ class CognitoAuth(FromEnv, ClientCredentialsAuth):
         super().__init__(client_id, client_secret, token_url, scope=scope, client_auth=client_auth, **options)
 
 
-def _emulator(**options: Any) -> Any:
-    from ..testing._providers import CognitoEmulator  # the testing helpers load only when an emulator is made
-
-    return CognitoEmulator(**options)
-
-
 PROVIDER = Provider(
     name="cognito",
     auth_class=CognitoAuth,
@@ -72,6 +66,6 @@ PROVIDER = Provider(
         EnvVar("COGNITO_CA_BUNDLE", "verify", "a CA bundle the token calls trust", required=False, path=True),
     ),
     docs_url="https://docs.aws.amazon.com/cognito/latest/developerguide/token-endpoint.html",
-    emulator=_emulator,
+    emulator=LazyEmulator("requests_multiauth.testing._providers:CognitoEmulator"),
     scheme="OAuth 2.0 client credentials, HTTP Basic client auth",
 )

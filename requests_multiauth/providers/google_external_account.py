@@ -47,7 +47,7 @@ from ..sources import AuthToken, FileToken, TokenSource, UrlToken
 from ..token import Token
 from ..transport.endpoint import TokenEndpoint
 from ._google import CREDENTIALS_VARIABLE
-from .registry import EnvVar, FromEnv, Provider
+from .registry import EnvVar, FromEnv, LazyEmulator, Provider
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -389,12 +389,6 @@ def _credential_source(source: Any, where: str, options: Mapping[str, Any]) -> T
     return UrlToken(source["url"], field=field, headers=source.get("headers"), label=label, **passed)
 
 
-def _emulator(**options: Any) -> Any:
-    from ..testing._google_sts import GoogleStsEmulator
-
-    return GoogleStsEmulator(**options)
-
-
 PROVIDER = Provider(
     name="google-external-account",
     auth_class=GoogleExternalAccountAuth,
@@ -414,7 +408,7 @@ PROVIDER = Provider(
         ),
     ),
     docs_url="https://cloud.google.com/iam/docs/workload-identity-federation",
-    emulator=_emulator,
+    emulator=LazyEmulator("requests_multiauth.testing._google_sts:GoogleStsEmulator"),
     scheme="workload identity federation: STS token exchange (RFC 8693), then service account impersonation",
     local=False,
 )

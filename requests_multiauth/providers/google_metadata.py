@@ -28,7 +28,7 @@ from ..token import Token, jwt_expiry, parse_token_response
 from ..transport.endpoint import TokenEndpoint
 from ..transport.retry import RetryPolicy
 from ..transport.urls import metadata_origin, safe_url
-from .registry import EnvVar, FromEnv, Provider
+from .registry import EnvVar, FromEnv, LazyEmulator, Provider
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -255,12 +255,6 @@ class GoogleMetadataAuth(TokenAuth, FromEnv):
         )
 
 
-def _emulator(**options: Any) -> Any:
-    from ..testing._metadata import GoogleMetadataEmulator
-
-    return GoogleMetadataEmulator(**options)
-
-
 PROVIDER = Provider(
     name="google-metadata",
     auth_class=GoogleMetadataAuth,
@@ -285,7 +279,7 @@ PROVIDER = Provider(
         ),
     ),
     docs_url="https://cloud.google.com/compute/docs/access/authenticate-workloads",
-    emulator=_emulator,
+    emulator=LazyEmulator("requests_multiauth.testing._metadata:GoogleMetadataEmulator"),
     scheme="Google Cloud metadata server (GCE, GKE, Cloud Run): access or ID tokens, no secret",
 )
 

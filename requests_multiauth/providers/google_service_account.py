@@ -29,7 +29,7 @@ from ..grants.base import Scope, _scope_string
 from ..grants.jwt_bearer import JwtBearerGrant
 from ..token import Token, jwt_expiry, parse_token_response
 from ._google import CREDENTIALS_VARIABLE
-from .registry import EnvVar, FromEnv, Provider
+from .registry import EnvVar, FromEnv, LazyEmulator, Provider
 
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
@@ -240,12 +240,6 @@ def _parse_id_token(answer: Any, now: float, secrets: Sequence[Optional[str]]) -
     return dataclasses.replace(token, extra={"id_token": id_token})
 
 
-def _emulator(**options: Any) -> Any:
-    from ..testing._google import GoogleServiceAccountEmulator
-
-    return GoogleServiceAccountEmulator(**options)
-
-
 PROVIDER = Provider(
     name="google-service-account",
     auth_class=GoogleServiceAccountAuth,
@@ -283,7 +277,7 @@ PROVIDER = Provider(
         ),
     ),
     docs_url="https://developers.google.com/identity/protocols/oauth2/service-account",
-    emulator=_emulator,
+    emulator=LazyEmulator("requests_multiauth.testing._google:GoogleServiceAccountEmulator"),
     scheme="JWT-bearer with a service-account key file",
     local=False,
 )
