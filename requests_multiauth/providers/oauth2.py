@@ -66,9 +66,10 @@ def oauth2_from_env(environ: Optional[Mapping[str, str]] = None, **options: Any)
         raise ConfigurationError(f"{', '.join(missing)} is not set: export it or pass --{_option(missing[0])}")
     issuer, token_url = given["issuer"], given["token_url"]
     if (issuer is None) == (token_url is None):
+        issuer_variable, token_url_variable = PROVIDER.variable_name("issuer"), PROVIDER.variable_name("token_url")
         raise ConfigurationError(
-            f"give the authorization server either by --issuer ({_name('issuer')}, found by discovery) "
-            f"or by --token-url ({_name('token_url')}), not both and not neither"
+            f"give the authorization server either by --issuer ({issuer_variable}, found by discovery) "
+            f"or by --token-url ({token_url_variable}), not both and not neither"
         )
     secret = given["client_secret"]
     client_auth = _client_auth(given, secret, discovering=issuer is not None)
@@ -81,12 +82,6 @@ def oauth2_from_env(environ: Optional[Mapping[str, str]] = None, **options: Any)
         auth: ClientCredentialsAuth = ClientCredentialsAuth.from_issuer(issuer, client_id, secret, **keywords)
         return auth
     return ClientCredentialsAuth(client_id, secret, token_url or "", **keywords)
-
-
-def _name(parameter: str) -> str:
-    var = PROVIDER.variable(parameter)
-    assert var is not None  # noqa: S101 - every parameter read here is in the record below
-    return var.name
 
 
 def _option(name: str) -> str:

@@ -158,6 +158,24 @@ class Provider:
         """The variable that fills *parameter* (``"verify"``: the CA bundle), or None."""
         return next((var for var in self.env if var.parameter == parameter), None)
 
+    def variable_name(self, parameter: str) -> str:
+        """The name of the variable that fills *parameter*, for a preset that names its own variable.
+
+        Raises:
+            LookupError: the record has no variable for *parameter* (a mistake in the preset).
+        """
+        var = self.variable(parameter)
+        if var is None:
+            raise LookupError(f"the provider {self.name!r} has no variable for {parameter!r}")
+        return var.name
+
+    def value(self, parameter: str, environ: Mapping[str, str]) -> str:
+        """What the variable that fills *parameter* holds in *environ*, stripped; "" when it is unset.
+
+        For a preset that reads its platform's own variables (a metadata endpoint) itself.
+        """
+        return environ.get(self.variable_name(parameter), "").strip()
+
 
 @dataclass(frozen=True)
 class LazyEmulator:
