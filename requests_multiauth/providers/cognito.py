@@ -11,16 +11,8 @@ when none is asked for.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
-
-from ..auth import TokenAuthOptions
-from ..client_auth import ClientAuthSpec
-from ..grants.base import Scope
 from ..standard import ClientCredentialsAuth
 from .registry import EnvVar, FromEnv, LazyEmulator, Provider
-
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
 
 __all__ = ["COGNITO_SCOPE_EXAMPLE", "PROVIDER", "CognitoAuth"]
 
@@ -34,25 +26,14 @@ class CognitoAuth(FromEnv, ClientCredentialsAuth):
 
     POSTs ``grant_type=client_credentials`` (and ``scope``) as a form, with the
     client id and secret in an HTTP Basic header (``client_auth="post"`` puts
-    them in the body). Cognito issues no refresh token: each renewal is a new
+    them in the body): a :class:`~requests_multiauth.ClientCredentialsAuth`, whose
+    arguments it takes. Cognito issues no refresh token: each renewal is a new
     grant, and Cognito bills each one, so tokens are reused until they expire.
 
     ``from_env()`` reads the variables ``multiauth providers`` lists for ``cognito``.
     """
 
     provider_name = "cognito"
-
-    def __init__(
-        self,
-        client_id: str,
-        client_secret: Optional[str] = None,
-        token_url: Optional[str] = None,
-        scope: Scope = None,
-        *,
-        client_auth: ClientAuthSpec = "basic",
-        **options: Unpack[TokenAuthOptions],
-    ) -> None:
-        super().__init__(client_id, client_secret, token_url, scope=scope, client_auth=client_auth, **options)
 
 
 PROVIDER = Provider(
