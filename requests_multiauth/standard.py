@@ -47,7 +47,7 @@ class ClientCredentialsAuth(TokenAuth):
             is left out: ``ClientCredentialsAuth(client_id, token_url=...,
             client_auth=PrivateKeyJwt(key))``). Missing, it is a ConfigurationError.
         scope: a space-separated string or a list of scopes; a narrower granted
-            scope is accepted.
+            scope is accepted. By keyword, or positional after *token_url*.
         client_auth: how the client authenticates, see above.
         params: extra form fields sent as given (``resource``, ``audience`` ...).
         refresh_scope: the ``scope`` sent with a refresh-token request.
@@ -61,8 +61,8 @@ class ClientCredentialsAuth(TokenAuth):
         client_id: str,
         client_secret: Optional[str] = None,
         token_url: Optional[str] = None,
-        *,
         scope: Scope = None,
+        *,
         client_auth: ClientAuthSpec = "basic",
         params: Optional[Mapping[str, str]] = None,
         refresh_scope: Scope = None,

@@ -31,7 +31,7 @@ from ..token import Token
 from ..transport.endpoint import TokenEndpoint
 from ..transport.retry import RetryPolicy
 from ..transport.urls import metadata_origin, safe_url
-from .registry import EnvVar, FromEnv, Provider
+from .registry import EnvVar, FromEnv, LazyEmulator, Provider
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -298,10 +298,10 @@ class AzureManagedIdentityAuth(TokenAuth, FromEnv):
         resolved = _resource(scope, resource)
         user_assigned = _user_assigned(client_id, object_id, resource_id)
         source = os.environ if environ is None else environ
-        platform_said = _platform_values(source)  # what the platform's own variables name
-        endpoint = (identity_endpoint or platform_said.get("identity_endpoint") or "").strip()
-        header = (identity_header or platform_said.get("identity_header") or "").strip()
-        pod_host = (imds_host or platform_said.get("imds_host") or "").strip()
+        platform_said = {name: PROVIDER.value(name, source) for name in _PLATFORM_PARAMETERS}  # what it names
+        endpoint = (identity_endpoint or platform_said["identity_endpoint"]).strip()
+        header = (identity_header or platform_said["identity_header"]).strip()
+        pod_host = (imds_host or platform_said["imds_host"]).strip()
         if endpoint and header and not source.get("IDENTITY_SERVER_THUMBPRINT"):
             platform, url = "app_service", endpoint
         else:
@@ -315,7 +315,7 @@ class AzureManagedIdentityAuth(TokenAuth, FromEnv):
             platform = "imds"
             url = (pod_host or IMDS_ORIGIN).rstrip("/") + IMDS_PATH
         url = token_url if token_url is not None else url
-        named = [platform_said.get(name, "") for name in ("identity_endpoint", "imds_host")]
+        named = [platform_said["identity_endpoint"], platform_said["imds_host"]]
         found = metadata_origin(url, named)
         retry = options.setdefault("retry", AZURE_IMDS_RETRY)
         options.setdefault("timeout", AZURE_MANAGED_IDENTITY_TIMEOUT)
@@ -339,12 +339,6 @@ class AzureManagedIdentityAuth(TokenAuth, FromEnv):
     def _public_fields(self) -> Tuple[Tuple[str, Any], ...]:
         kind, value = self.user_assigned if self.user_assigned is not None else ("identity", "system-assigned")
         return (("platform", self.platform), *super()._public_fields(), ("resource", self.resource), (kind, value))
-
-
-def _emulator(**options: Any) -> Any:
-    from ..testing._metadata import AzureManagedIdentityEmulator
-
-    return AzureManagedIdentityEmulator(**options)
 
 
 PROVIDER = Provider(
@@ -384,26 +378,16 @@ PROVIDER = Provider(
         ),
     ),
     docs_url="https://learn.microsoft.com/en-us/entra/identity/managed-identities-azure-resources/how-to-use-vm-token",
-    emulator=_emulator,
+    emulator=LazyEmulator("requests_multiauth.testing._metadata:AzureManagedIdentityEmulator"),
     scheme="Azure managed identity (IMDS, App Service, Functions, Container Apps, AKS): no secret",
 )
 
 
-def _platform_values(source: Mapping[str, str]) -> Dict[str, str]:
-    """The platform's own variables in *source*, by parameter (the names are PROVIDER's, written once)."""
-    return {
-        var.parameter: source.get(var.name, "").strip()
-        for var in PROVIDER.env
-        if var.parameter in _PLATFORM_PARAMETERS and source.get(var.name, "").strip()
-    }
-
-
 def _not_on_azure(where: str, budget: float) -> str:
-    names = {var.parameter: var.name for var in PROVIDER.env}
     return NOT_ON_AZURE.format(
         where=where,
         budget=budget,
-        endpoint=names["identity_endpoint"],
-        header=names["identity_header"],
-        imds=names["imds_host"],
+        endpoint=PROVIDER.variable_name("identity_endpoint"),
+        header=PROVIDER.variable_name("identity_header"),
+        imds=PROVIDER.variable_name("imds_host"),
     )

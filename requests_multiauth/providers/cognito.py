@@ -11,16 +11,8 @@ when none is asked for.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
-
-from ..auth import TokenAuthOptions
-from ..client_auth import ClientAuthSpec
-from ..grants.base import Scope
 from ..standard import ClientCredentialsAuth
-from .registry import EnvVar, FromEnv, Provider
-
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
+from .registry import EnvVar, FromEnv, LazyEmulator, Provider
 
 __all__ = ["COGNITO_SCOPE_EXAMPLE", "PROVIDER", "CognitoAuth"]
 
@@ -34,31 +26,14 @@ class CognitoAuth(FromEnv, ClientCredentialsAuth):
 
     POSTs ``grant_type=client_credentials`` (and ``scope``) as a form, with the
     client id and secret in an HTTP Basic header (``client_auth="post"`` puts
-    them in the body). Cognito issues no refresh token: each renewal is a new
+    them in the body): a :class:`~requests_multiauth.ClientCredentialsAuth`, whose
+    arguments it takes. Cognito issues no refresh token: each renewal is a new
     grant, and Cognito bills each one, so tokens are reused until they expire.
 
     ``from_env()`` reads the variables ``multiauth providers`` lists for ``cognito``.
     """
 
     provider_name = "cognito"
-
-    def __init__(
-        self,
-        client_id: str,
-        client_secret: Optional[str] = None,
-        token_url: Optional[str] = None,
-        scope: Scope = None,
-        *,
-        client_auth: ClientAuthSpec = "basic",
-        **options: Unpack[TokenAuthOptions],
-    ) -> None:
-        super().__init__(client_id, client_secret, token_url, scope=scope, client_auth=client_auth, **options)
-
-
-def _emulator(**options: Any) -> Any:
-    from ..testing._providers import CognitoEmulator  # the testing helpers load only when an emulator is made
-
-    return CognitoEmulator(**options)
 
 
 PROVIDER = Provider(
@@ -72,6 +47,6 @@ PROVIDER = Provider(
         EnvVar("COGNITO_CA_BUNDLE", "verify", "a CA bundle the token calls trust", required=False, path=True),
     ),
     docs_url="https://docs.aws.amazon.com/cognito/latest/developerguide/token-endpoint.html",
-    emulator=_emulator,
+    emulator=LazyEmulator("requests_multiauth.testing._providers:CognitoEmulator"),
     scheme="OAuth 2.0 client credentials, HTTP Basic client auth",
 )

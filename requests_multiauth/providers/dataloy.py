@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional
 from ..auth import TokenAuthOptions
 from ..client_auth import ClientAuthSpec
 from ..standard import AudienceClientCredentialsAuth
-from .registry import EnvVar, FromEnv, Provider
+from .registry import EnvVar, FromEnv, LazyEmulator, Provider
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -55,12 +55,6 @@ class DataloyAuth(FromEnv, AudienceClientCredentialsAuth):
         )
 
 
-def _emulator(**options: Any) -> Any:
-    from ..testing._providers import DataloyEmulator  # the testing helpers load only when an emulator is made
-
-    return DataloyEmulator(**options)
-
-
 PROVIDER = Provider(
     name="dataloy",
     auth_class=DataloyAuth,
@@ -72,6 +66,6 @@ PROVIDER = Provider(
         EnvVar("DATALOY_CA_BUNDLE", "verify", "a CA bundle the token calls trust", required=False, path=True),
     ),
     docs_url="https://requests-multiauth.readthedocs.io/en/latest/providers/dataloy.html",
-    emulator=_emulator,
+    emulator=LazyEmulator("requests_multiauth.testing._providers:DataloyEmulator"),
     scheme="JSON client credentials with an audience",
 )

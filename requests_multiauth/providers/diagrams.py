@@ -10,13 +10,13 @@ provider fixed: ``/v0/oauth2/token``); the answer carries ``expires_in``,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 from ..auth import TokenAuthOptions
 from ..client_auth import ClientAuthSpec
 from ..grants.base import Scope
 from ..standard import ClientCredentialsAuth
-from .registry import EnvVar, FromEnv, Provider
+from .registry import EnvVar, FromEnv, LazyEmulator, Provider
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -67,12 +67,6 @@ class DiagramsAuth(FromEnv, ClientCredentialsAuth):
         )
 
 
-def _emulator(**options: Any) -> Any:
-    from ..testing._diagrams import DiagramsEmulator  # the testing helpers load only when an emulator is made
-
-    return DiagramsEmulator(**options)
-
-
 PROVIDER = Provider(
     name="diagrams",
     auth_class=DiagramsAuth,
@@ -83,6 +77,6 @@ PROVIDER = Provider(
         EnvVar("DIAGRAMS_CA_BUNDLE", "verify", "a CA bundle the token calls trust", required=False, path=True),
     ),
     docs_url="https://requests-multiauth.readthedocs.io/en/latest/providers/diagrams.html",
-    emulator=_emulator,
+    emulator=LazyEmulator("requests_multiauth.testing._diagrams:DiagramsEmulator"),
     scheme="client credentials with Basic auth, renewed by refresh token",
 )

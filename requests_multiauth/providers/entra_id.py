@@ -39,7 +39,7 @@ from ..grants.base import ClientCredentialsGrant, Scope
 from ..token import Token
 from ..transport.endpoint import TokenEndpoint
 from ._advice import advise
-from .registry import EnvVar, FromEnv, Provider, env_arguments, get_provider
+from .registry import EnvVar, FromEnv, LazyEmulator, Provider, env_arguments, get_provider
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -362,12 +362,6 @@ def _flag(text: str) -> bool:
     return text.strip().lower() in ("1", "true", "yes")
 
 
-def _emulator(**options: Any) -> Any:
-    from ..testing._entra import EntraIdEmulator
-
-    return EntraIdEmulator(**options)
-
-
 PROVIDER = Provider(
     name="entra-id",
     auth_class=EntraIdAuth,
@@ -404,7 +398,7 @@ PROVIDER = Provider(
         EnvVar("ENTRA_ID_CA_BUNDLE", "verify", "a CA bundle for the token calls", required=False, path=True),
     ),
     docs_url="https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow",
-    emulator=_emulator,
+    emulator=LazyEmulator("requests_multiauth.testing._entra:EntraIdEmulator"),
     scheme="Entra ID v2.0 client credentials: secret, certificate or federated token",
     from_env=EntraIdAuth.from_env,  # azure-identity's precedence among the credentials it finds
 )

@@ -35,7 +35,7 @@ from ..grants.base import Grant, GrantRequest
 from ..token import Token, parse_token_response
 from ..transport.endpoint import TokenEndpoint
 from ._advice import advise
-from .registry import EnvVar, FromEnv, Provider
+from .registry import EnvVar, FromEnv, LazyEmulator, Provider
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -366,12 +366,6 @@ class GitHubAppAuth(FromEnv, TokenAuth):
         return (("api_url", self.api_url), ("app_id", self.app_id), ("installation", where))
 
 
-def _emulator(**options: Any) -> Any:
-    from ..testing._github import GitHubEmulator
-
-    return GitHubEmulator(**options)
-
-
 _APP_ENV = (
     EnvVar("GITHUB_APP_ID", "app_id", "the App ID or Client ID"),
     EnvVar("GITHUB_APP_PRIVATE_KEY_PATH", "private_key", "the app's private key (.pem)", path=True, secret=False),
@@ -392,6 +386,6 @@ PROVIDER = Provider(
         *_API_ENV,
     ),
     docs_url="https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/authenticating-as-a-github-app-installation",
-    emulator=_emulator,
+    emulator=LazyEmulator("requests_multiauth.testing._github:GitHubEmulator"),
     scheme="GitHub App: app JWT (RS256) traded for an installation token",
 )

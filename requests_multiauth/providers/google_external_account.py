@@ -34,7 +34,6 @@ Where the request goes next: the subject token is read through
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import quote
@@ -46,8 +45,8 @@ from ..grants.token_exchange import ACCESS_TOKEN_TYPE, TokenExchangeGrant
 from ..sources import AuthToken, FileToken, TokenSource, UrlToken
 from ..token import Token
 from ..transport.endpoint import TokenEndpoint
-from ._google import CREDENTIALS_VARIABLE
-from .registry import EnvVar, FromEnv, Provider
+from ._google import CREDENTIALS_VARIABLE, CredentialsInput, read_credentials
+from .registry import EnvVar, FromEnv, LazyEmulator, Provider
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -85,26 +84,6 @@ _SHARED_OPTIONS = ("cache", "session", "verify", "timeout", "retry", "clock", "a
 
 #: What the file's ``type`` must say.
 EXTERNAL_ACCOUNT = "external_account"
-
-
-Info = Union[str, "os.PathLike[str]", Mapping[str, Any]]
-
-
-def _load(path_or_info: Info) -> Tuple[Dict[str, Any], str]:
-    """The configuration as a dict, and where it came from (for messages)."""
-    if isinstance(path_or_info, Mapping):
-        return dict(path_or_info), "the external_account configuration"
-    path = os.fspath(path_or_info)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            info = json.load(handle)
-    except FileNotFoundError:
-        raise ConfigurationError(f"no external_account configuration file at {path!r}") from None
-    except (OSError, ValueError) as exc:
-        raise ConfigurationError(f"cannot read the external_account configuration {path!r}: {exc}") from None
-    if not isinstance(info, dict):
-        raise ConfigurationError(f"{path!r} is not a JSON object: expected an external_account configuration")
-    return info, repr(path)
 
 
 def _text(info: Mapping[str, Any], name: str, where: str, *, required: bool = True) -> Optional[str]:
@@ -257,14 +236,14 @@ class GoogleExternalAccountAuth(TokenAuth, FromEnv):
 
     def __init__(
         self,
-        path_or_info: Info,
+        path_or_info: CredentialsInput,
         *,
         scopes: Union[str, Sequence[str], None] = None,
         token_url: Optional[str] = None,
         impersonation_url: Optional[str] = None,
         **options: Unpack[TokenAuthOptions],
     ) -> None:
-        info, where = _load(path_or_info)
+        info, where = read_credentials(path_or_info, "external_account configuration file")
         if info.get("type") != EXTERNAL_ACCOUNT:
             raise ConfigurationError(
                 f"{where} has type {info.get('type')!r}, not {EXTERNAL_ACCOUNT!r}: a service account key "
@@ -324,7 +303,7 @@ class GoogleExternalAccountAuth(TokenAuth, FromEnv):
 
     @classmethod
     def from_file(
-        cls, path_or_info: Info, *, scopes: Union[str, Sequence[str], None] = None, **options: Any
+        cls, path_or_info: CredentialsInput, *, scopes: Union[str, Sequence[str], None] = None, **options: Any
     ) -> GoogleExternalAccountAuth:
         """The auth of an ``external_account`` configuration file (or its parsed content);
         see the class for *scopes* and *options*."""
@@ -389,12 +368,6 @@ def _credential_source(source: Any, where: str, options: Mapping[str, Any]) -> T
     return UrlToken(source["url"], field=field, headers=source.get("headers"), label=label, **passed)
 
 
-def _emulator(**options: Any) -> Any:
-    from ..testing._google_sts import GoogleStsEmulator
-
-    return GoogleStsEmulator(**options)
-
-
 PROVIDER = Provider(
     name="google-external-account",
     auth_class=GoogleExternalAccountAuth,
@@ -414,7 +387,7 @@ PROVIDER = Provider(
         ),
     ),
     docs_url="https://cloud.google.com/iam/docs/workload-identity-federation",
-    emulator=_emulator,
+    emulator=LazyEmulator("requests_multiauth.testing._google_sts:GoogleStsEmulator"),
     scheme="workload identity federation: STS token exchange (RFC 8693), then service account impersonation",
     local=False,
 )

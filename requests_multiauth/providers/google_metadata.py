@@ -28,7 +28,7 @@ from ..token import Token, jwt_expiry, parse_token_response
 from ..transport.endpoint import TokenEndpoint
 from ..transport.retry import RetryPolicy
 from ..transport.urls import metadata_origin, safe_url
-from .registry import EnvVar, FromEnv, Provider
+from .registry import EnvVar, FromEnv, LazyEmulator, Provider
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -133,9 +133,10 @@ class GoogleMetadataGrant(Grant):
         """The decoded answer; refused unless it carries ``Metadata-Flavor: Google``."""
         name, value = METADATA_FLAVOR
         if response.headers.get(name) != value:
+            variable = PROVIDER.variable_name("metadata_host")
             raise TokenResponseError(
                 f"{safe_url(response.url or self.token_url)} answered without the {name}: {value} header, so it "
-                f"is not Google's metadata server (a proxy or another service answered): check {_host_variable().name} "
+                f"is not Google's metadata server (a proxy or another service answered): check {variable} "
                 "and that no proxy intercepts requests to the metadata server"
             )
         if self.target_audience is not None:
@@ -155,7 +156,9 @@ class GoogleMetadataGrant(Grant):
             )
         except TokenRequestError as exc:
             if exc.status_code is None:  # no answer at all: not on Google Cloud
-                hint = NOT_ON_GOOGLE_CLOUD.format(where=safe_url(self.token_url), variable=_host_variable().name)
+                hint = NOT_ON_GOOGLE_CLOUD.format(
+                    where=safe_url(self.token_url), variable=PROVIDER.variable_name("metadata_host")
+                )
                 raise exc.with_hint(hint) from None
             if exc.status_code == 404:
                 raise exc.with_hint(
@@ -226,7 +229,7 @@ class GoogleMetadataAuth(TokenAuth, FromEnv):
         if target_audience is not None and not target_audience.strip():
             raise ConfigurationError("target_audience is empty: pass the audience of the ID token, or None")
         source = os.environ if environ is None else environ
-        named = source.get(_host_variable().name, "").strip()  # where the platform says its server is
+        named = PROVIDER.value("metadata_host", source)  # where the platform says its server is
         if token_url is None:
             host = (metadata_host or "").strip() or named or GOOGLE_METADATA_HOST
             what = "identity" if target_audience is not None else "token"
@@ -255,12 +258,6 @@ class GoogleMetadataAuth(TokenAuth, FromEnv):
         )
 
 
-def _emulator(**options: Any) -> Any:
-    from ..testing._metadata import GoogleMetadataEmulator
-
-    return GoogleMetadataEmulator(**options)
-
-
 PROVIDER = Provider(
     name="google-metadata",
     auth_class=GoogleMetadataAuth,
@@ -285,11 +282,6 @@ PROVIDER = Provider(
         ),
     ),
     docs_url="https://cloud.google.com/compute/docs/access/authenticate-workloads",
-    emulator=_emulator,
+    emulator=LazyEmulator("requests_multiauth.testing._metadata:GoogleMetadataEmulator"),
     scheme="Google Cloud metadata server (GCE, GKE, Cloud Run): access or ID tokens, no secret",
 )
-
-
-def _host_variable() -> EnvVar:
-    """The platform variable that moves the metadata server (the record's, written there once)."""
-    return next(var for var in PROVIDER.env if var.parameter == "metadata_host")

@@ -19,17 +19,15 @@ code that follows it, with the page it comes from:
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from ..auth import TokenAuth, TokenAuthOptions
 from ..errors import ConfigurationError, TokenResponseError
 from ..grants.base import Scope, _scope_string
 from ..grants.jwt_bearer import JwtBearerGrant
 from ..token import Token, jwt_expiry, parse_token_response
-from ._google import CREDENTIALS_VARIABLE
-from .registry import EnvVar, FromEnv, Provider
+from ._google import CREDENTIALS_VARIABLE, CredentialsInput, read_credentials
+from .registry import EnvVar, FromEnv, LazyEmulator, Provider
 
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
@@ -78,27 +76,6 @@ def _refusal_hint(error: str, description: Optional[str]) -> Optional[str]:
         if words in text:  # the most specific words first ("invalid jwt signature" before "invalid jwt")
             return advice
     return None
-
-
-def _load_info(path_or_info: Union[str, os.PathLike[str], Mapping[str, Any]]) -> Tuple[Dict[str, Any], str]:
-    """The key file's fields and how to name it in messages (its path, or "the key info")."""
-    if isinstance(path_or_info, Mapping):
-        return dict(path_or_info), "the service-account key info"
-    path = os.fspath(path_or_info)
-    where = f"the key file {path!r}"
-    try:
-        with open(path, encoding="utf-8") as handle:
-            info = json.load(handle)
-    except FileNotFoundError:
-        raise ConfigurationError(f"{where} does not exist: give the path of the JSON key file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        why = getattr(exc, "strerror", None) or type(exc).__name__
-        raise ConfigurationError(f"{where} cannot be read: {why}") from None
-    except ValueError:
-        raise ConfigurationError(f"{where} is not JSON: a service-account key file is the JSON Google gives") from None
-    if not isinstance(info, dict):
-        raise ConfigurationError(f"{where} is JSON but not an object")
-    return info, where
 
 
 def _check_info(info: Mapping[str, Any], where: str) -> None:
@@ -159,7 +136,7 @@ class GoogleServiceAccountAuth(TokenAuth, FromEnv):
 
     def __init__(
         self,
-        path_or_info: Union[str, os.PathLike[str], Mapping[str, Any]],
+        path_or_info: CredentialsInput,
         *,
         scopes: Scope = None,
         subject: Optional[str] = None,
@@ -167,7 +144,7 @@ class GoogleServiceAccountAuth(TokenAuth, FromEnv):
         token_url: Optional[str] = None,
         **options: Unpack[TokenAuthOptions],
     ) -> None:
-        info, where = _load_info(path_or_info)
+        info, where = read_credentials(path_or_info, "service-account key file")
         _check_info(info, where)
         scope = _scope_string(scopes)
         if (scope is None) == (target_audience is None):
@@ -204,7 +181,7 @@ class GoogleServiceAccountAuth(TokenAuth, FromEnv):
     @classmethod
     def from_file(
         cls,
-        path_or_info: Union[str, os.PathLike[str], Mapping[str, Any]],
+        path_or_info: CredentialsInput,
         *,
         scopes: Scope = None,
         subject: Optional[str] = None,
@@ -238,12 +215,6 @@ def _parse_id_token(answer: Any, now: float, secrets: Sequence[Optional[str]]) -
     # An answer with no expiry field: the parser takes the expiry from the token's own exp.
     token = parse_token_response({"access_token": id_token, "token_type": "Bearer"}, now=now, secrets=secrets)
     return dataclasses.replace(token, extra={"id_token": id_token})
-
-
-def _emulator(**options: Any) -> Any:
-    from ..testing._google import GoogleServiceAccountEmulator
-
-    return GoogleServiceAccountEmulator(**options)
 
 
 PROVIDER = Provider(
@@ -283,7 +254,7 @@ PROVIDER = Provider(
         ),
     ),
     docs_url="https://developers.google.com/identity/protocols/oauth2/service-account",
-    emulator=_emulator,
+    emulator=LazyEmulator("requests_multiauth.testing._google:GoogleServiceAccountEmulator"),
     scheme="JWT-bearer with a service-account key file",
     local=False,
 )

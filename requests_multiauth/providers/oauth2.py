@@ -33,22 +33,22 @@ from ..errors import ConfigurationError
 from ..standard import ClientCredentialsAuth
 from .registry import EnvVar, Provider
 
-__all__ = ["CLIENT_AUTH_CHOICES", "PROVIDER", "oauth2_from_env"]
+__all__ = ["CLIENT_AUTH_CHOICES", "PROVIDER", "RFC8414_METHODS", "oauth2_from_env"]
 
-#: What ``client_auth`` (``--client-auth``) accepts: the RFC 8414 registry's names
-#: (https://www.iana.org/assignments/oauth-parameters/, "Token Endpoint Authentication
-#: Methods"), an assertion made elsewhere, and this package's short forms.
-CLIENT_AUTH_CHOICES = (
+#: The RFC 8414 registry's names of the methods a client-credentials client authenticates by
+#: (https://www.iana.org/assignments/oauth-parameters/, "Token Endpoint Authentication Methods").
+RFC8414_METHODS = (
     "client_secret_basic",
     "client_secret_post",
     "client_secret_jwt",
     "private_key_jwt",
     "tls_client_auth",
     "self_signed_tls_client_auth",
-    "client_assertion",
-    "basic",
-    "post",
 )
+
+#: What ``client_auth`` (``--client-auth``) accepts: the registry's names, an assertion
+#: made elsewhere, and this package's short forms.
+CLIENT_AUTH_CHOICES = (*RFC8414_METHODS, "client_assertion", "basic", "post")
 
 
 def oauth2_from_env(environ: Optional[Mapping[str, str]] = None, **options: Any) -> ClientCredentialsAuth:
@@ -66,9 +66,10 @@ def oauth2_from_env(environ: Optional[Mapping[str, str]] = None, **options: Any)
         raise ConfigurationError(f"{', '.join(missing)} is not set: export it or pass --{_option(missing[0])}")
     issuer, token_url = given["issuer"], given["token_url"]
     if (issuer is None) == (token_url is None):
+        issuer_variable, token_url_variable = PROVIDER.variable_name("issuer"), PROVIDER.variable_name("token_url")
         raise ConfigurationError(
-            f"give the authorization server either by --issuer ({_name('issuer')}, found by discovery) "
-            f"or by --token-url ({_name('token_url')}), not both and not neither"
+            f"give the authorization server either by --issuer ({issuer_variable}, found by discovery) "
+            f"or by --token-url ({token_url_variable}), not both and not neither"
         )
     secret = given["client_secret"]
     client_auth = _client_auth(given, secret, discovering=issuer is not None)
@@ -81,12 +82,6 @@ def oauth2_from_env(environ: Optional[Mapping[str, str]] = None, **options: Any)
         auth: ClientCredentialsAuth = ClientCredentialsAuth.from_issuer(issuer, client_id, secret, **keywords)
         return auth
     return ClientCredentialsAuth(client_id, secret, token_url or "", **keywords)
-
-
-def _name(parameter: str) -> str:
-    var = PROVIDER.variable(parameter)
-    assert var is not None  # noqa: S101 - every parameter read here is in the record below
-    return var.name
 
 
 def _option(name: str) -> str:

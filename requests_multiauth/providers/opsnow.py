@@ -8,11 +8,11 @@ access token's validity period expires, access token reissuance is necessary".
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..auth import TokenAuthOptions
 from ..standard import ApiKeyTokenAuth
-from .registry import EnvVar, FromEnv, Provider
+from .registry import EnvVar, FromEnv, LazyEmulator, Provider
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -52,12 +52,6 @@ class OpsNowAuth(FromEnv, ApiKeyTokenAuth):
         super().__init__(api_key, token_url, default_lifetime=default_lifetime, **options)
 
 
-def _emulator(**options: Any) -> Any:
-    from ..testing._providers import OpsNowEmulator  # the testing helpers load only when an emulator is made
-
-    return OpsNowEmulator(**options)
-
-
 PROVIDER = Provider(
     name="opsnow",
     auth_class=OpsNowAuth,
@@ -67,6 +61,6 @@ PROVIDER = Provider(
         EnvVar("OPSNOW_CA_BUNDLE", "verify", "a CA bundle the token calls trust", required=False, path=True),
     ),
     docs_url="https://docs.opsnow.io/opsnow-developer-guide/authentication",
-    emulator=_emulator,
+    emulator=LazyEmulator("requests_multiauth.testing._providers:OpsNowEmulator"),
     scheme="API key exchanged for a token (lives 3600 s)",
 )

@@ -11,12 +11,12 @@ it after.
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
+from typing import Optional
 
 from ..engine.manager import Clock
 from ..presentation import AUTHORIZATION
 from ..static import EXPIRY_WARNING, StaticTokenAuth
-from .registry import EnvVar, FromEnv, Provider
+from .registry import EnvVar, FromEnv, LazyEmulator, Provider
 
 __all__ = ["PROVIDER", "RATED_TOKEN_PAGE", "RatedAuth"]
 
@@ -68,17 +68,11 @@ class RatedAuth(FromEnv, StaticTokenAuth):
         )
 
 
-def _emulator(**options: Any) -> Any:
-    from ..testing._providers import RatedEmulator  # the testing helpers load only when an emulator is made
-
-    return RatedEmulator(**options)
-
-
 PROVIDER = Provider(
     name="rated",
     auth_class=RatedAuth,
     env=(EnvVar("RATED_TOKEN", "token", "the slaOS m2m token", secret=True),),
     docs_url="https://docs.rated.co/api-beta/authentication",
-    emulator=_emulator,
+    emulator=LazyEmulator("requests_multiauth.testing._providers:RatedEmulator"),
     scheme="static bearer JWT made in the browser (lives a year; not renewable)",
 )

@@ -33,6 +33,7 @@ __all__ = [
     "Provider",
     "ProviderPluginWarning",
     "FromEnv",
+    "LazyEmulator",
     "get_provider",
     "list_providers",
 ]
@@ -103,7 +104,8 @@ class Provider:
         emulator: makes this provider's local emulator (a
             :class:`~requests_multiauth.testing.ProviderEmulator`), or None; called with
             the keywords ``tls``, ``ca`` (a ``trustme.CA`` shared with other emulators)
-            and ``clock``, and it imports the emulator only then.
+            and ``clock``, and it imports the emulator only then (a :class:`LazyEmulator`
+            names the class to import).
         scheme: a few words on what it speaks, for listings.
         from_env: builds the auth from a mapping of variables (``environ``, then the
             options as keywords) when *auth_class* has no ``from_env()`` of its own that
@@ -155,6 +157,40 @@ class Provider:
     def variable(self, parameter: str) -> Optional[EnvVar]:
         """The variable that fills *parameter* (``"verify"``: the CA bundle), or None."""
         return next((var for var in self.env if var.parameter == parameter), None)
+
+    def variable_name(self, parameter: str) -> str:
+        """The name of the variable that fills *parameter*, for a preset that names its own variable.
+
+        Raises:
+            LookupError: the record has no variable for *parameter* (a mistake in the preset).
+        """
+        var = self.variable(parameter)
+        if var is None:
+            raise LookupError(f"the provider {self.name!r} has no variable for {parameter!r}")
+        return var.name
+
+    def value(self, parameter: str, environ: Mapping[str, str]) -> str:
+        """What the variable that fills *parameter* holds in *environ*, stripped; "" when it is unset.
+
+        For a preset that reads its platform's own variables (a metadata endpoint) itself.
+        """
+        return environ.get(self.variable_name(parameter), "").strip()
+
+
+@dataclass(frozen=True)
+class LazyEmulator:
+    """A provider's emulator named as ``"module:Class"``, imported only when an emulator is made.
+
+    The testing helpers (and what they need: trustme, PyJWT, Flask) load then, never when
+    a provider record is read: ``emulator=LazyEmulator("requests_multiauth.testing._zoom:ZoomEmulator")``.
+    Calling it passes the keywords on to the class.
+    """
+
+    target: str
+
+    def __call__(self, **options: Any) -> Any:
+        module, _, name = self.target.partition(":")
+        return getattr(importlib.import_module(module), name)(**options)
 
 
 _lock = threading.Lock()

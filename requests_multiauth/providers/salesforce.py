@@ -28,7 +28,7 @@ from ..grants.base import _required
 from ..grants.jwt_bearer import JwtBearerGrant
 from ..token import Token
 from ..transport.urls import safe_url
-from .registry import EnvVar, FromEnv, Provider
+from .registry import EnvVar, FromEnv, LazyEmulator, Provider
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -211,12 +211,6 @@ def instance_url_of(token: Token) -> str:
     return value
 
 
-def _emulator(**options: Any) -> Any:
-    from ..testing._salesforce import SalesforceEmulator
-
-    return SalesforceEmulator(**options)
-
-
 PROVIDER = Provider(
     name="salesforce",
     auth_class=SalesforceJwtAuth,
@@ -250,7 +244,7 @@ PROVIDER = Provider(
         ),
     ),
     docs_url="https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_jwt_flow.htm",
-    emulator=_emulator,
+    emulator=LazyEmulator("requests_multiauth.testing._salesforce:SalesforceEmulator"),
     scheme="JWT-bearer flow of a connected app",
     local=False,
 )

@@ -22,7 +22,7 @@ from ..grants.base import Grant, GrantRequest
 from ..token import Token
 from ..transport.endpoint import TokenEndpoint
 from ._advice import advise
-from .registry import EnvVar, FromEnv, Provider
+from .registry import EnvVar, FromEnv, LazyEmulator, Provider
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -145,12 +145,6 @@ class ZoomAuth(FromEnv, TokenAuth):
         return (*super()._public_fields(), ("account_id", self.account_id), ("client_id", self.client_id))
 
 
-def _emulator(**options: Any) -> Any:
-    from ..testing._zoom import ZoomEmulator
-
-    return ZoomEmulator(**options)
-
-
 PROVIDER = Provider(
     name="zoom",
     auth_class=ZoomAuth,
@@ -162,6 +156,6 @@ PROVIDER = Provider(
         EnvVar("ZOOM_CA_BUNDLE", "verify", "a CA bundle for the token calls", required=False, path=True),
     ),
     docs_url="https://developers.zoom.us/docs/internal-apps/s2s-oauth/",
-    emulator=_emulator,
+    emulator=LazyEmulator("requests_multiauth.testing._zoom:ZoomEmulator"),
     scheme="Server-to-Server OAuth: account_credentials with Basic client auth",
 )
