@@ -61,6 +61,7 @@ __all__ = [
     "DEFAULT_ASSERTION_LIFETIME",
     "JWT_BEARER",
     "MAX_ASSERTION_LIFETIME",
+    "TOKEN_ENDPOINT_AUTH_METHODS",
     "Binding",
     "ClientAssertion",
     "ClientAuth",
@@ -73,6 +74,18 @@ __all__ = [
     "basic_auth_header",
     "resolve_client_auth",
 ]
+
+#: The RFC 8414 registry's names of the methods a client authenticates at the token endpoint by
+#: (https://www.iana.org/assignments/oauth-parameters/, "Token Endpoint Authentication Methods"),
+#: each of which this package implements.
+TOKEN_ENDPOINT_AUTH_METHODS = (
+    "client_secret_basic",
+    "client_secret_post",
+    "client_secret_jwt",
+    "private_key_jwt",
+    "tls_client_auth",
+    "self_signed_tls_client_auth",
+)
 
 #: What ``client_auth=`` accepts: a name (today's or RFC 8414's) or an object.
 ClientAuthSpec = Union[str, ClientAuth]

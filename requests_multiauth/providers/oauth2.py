@@ -28,27 +28,23 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, Mapping, Optional
 
-from ..client_auth import ClientAssertion, ClientAuth, ClientAuthSpec, PrivateKeyJwt, TlsClientAuth
+from ..client_auth import (
+    TOKEN_ENDPOINT_AUTH_METHODS,
+    ClientAssertion,
+    ClientAuth,
+    ClientAuthSpec,
+    PrivateKeyJwt,
+    TlsClientAuth,
+)
 from ..errors import ConfigurationError
 from ..standard import ClientCredentialsAuth
 from .registry import EnvVar, Provider
 
-__all__ = ["CLIENT_AUTH_CHOICES", "PROVIDER", "RFC8414_METHODS", "oauth2_from_env"]
-
-#: The RFC 8414 registry's names of the methods a client-credentials client authenticates by
-#: (https://www.iana.org/assignments/oauth-parameters/, "Token Endpoint Authentication Methods").
-RFC8414_METHODS = (
-    "client_secret_basic",
-    "client_secret_post",
-    "client_secret_jwt",
-    "private_key_jwt",
-    "tls_client_auth",
-    "self_signed_tls_client_auth",
-)
+__all__ = ["CLIENT_AUTH_CHOICES", "PROVIDER", "oauth2_from_env"]
 
 #: What ``client_auth`` (``--client-auth``) accepts: the registry's names, an assertion
 #: made elsewhere, and this package's short forms.
-CLIENT_AUTH_CHOICES = (*RFC8414_METHODS, "client_assertion", "basic", "post")
+CLIENT_AUTH_CHOICES = (*TOKEN_ENDPOINT_AUTH_METHODS, "client_assertion", "basic", "post")
 
 
 def oauth2_from_env(environ: Optional[Mapping[str, str]] = None, **options: Any) -> ClientCredentialsAuth:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 from urllib.parse import unquote_plus
 
-from ..client_auth import JWT_BEARER
+from ..client_auth import JWT_BEARER, TOKEN_ENDPOINT_AUTH_METHODS
 from ._crypto import (
     HMAC_ALGS,
     algs_for,
@@ -38,16 +38,9 @@ from ._wire import Refusal, basic_credentials, oauth_refusal, same_secret
 
 __all__ = ["METHODS", "TLS_METHODS", "RegisteredClient"]
 
-#: The client authentication methods of RFC 8414's registry that a client-credentials client uses.
-#: (The library's ``CLIENT_AUTH_CHOICES`` accepts these and more: this is the server's own list.)
-METHODS = (
-    "client_secret_basic",
-    "client_secret_post",
-    "client_secret_jwt",
-    "private_key_jwt",
-    "tls_client_auth",
-    "self_signed_tls_client_auth",
-)
+#: The client authentication methods the server offers: every one of RFC 8414's registry that a
+#: client-credentials client uses (the same list the library implements).
+METHODS = TOKEN_ENDPOINT_AUTH_METHODS
 TLS_METHODS = ("tls_client_auth", "self_signed_tls_client_auth")
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 ASSERTION_METHODS = ("client_secret_jwt", "private_key_jwt")
