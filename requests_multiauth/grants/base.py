@@ -106,8 +106,8 @@ class Grant:
     Attributes (class or instance):
         name: what is asked, for telemetry and logs (``"client_credentials"``,
             ``"jwt_bearer"`` ...).
-        cache_kind: the kind the cache key names, when two grants of one :attr:`name`
-            ask differently (None: :attr:`name`).
+        cache_kind: the kind the cache key names, when two grants of one ``name``
+            ask differently (None: ``name``).
         secrets: long-lived secrets (a client secret, a key's PEM text) to keep
             out of every message, whatever the server echoes back.
         cert: a client certificate for the token endpoint's TLS handshake (mutual
