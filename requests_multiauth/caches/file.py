@@ -155,23 +155,12 @@ class FileTokenCache:
         warning and dropped: the token stays in this process's memory."""
         path = self._entry_path(key)
         try:
-            self._write(path, key, encode_entry(token))
+            data = encode_entry(token)
         except DamagedEntry as exc:
-            self._report(
-                logging.WARNING,
-                "cache.write_failed",
-                "not storing %s: %s; the token is kept in this process only",
-                path,
-                str(exc),
-            )
-        except OSError as exc:
-            self._report(
-                logging.WARNING,
-                "cache.write_failed",
-                "cannot write %s (%s); the token is kept in this process only",
-                path,
-                _why(exc),
-            )
+            text = "not storing %s: %s; the token is kept in this process only"
+            self._report(logging.WARNING, "cache.write_failed", text, path, str(exc))
+            return
+        self._write(path, key, data, "cannot write %s (%s); the token is kept in this process only")
 
     def delete(self, key: str) -> None:
         """Remove the entry for *key*, if any; a failure is logged as a warning."""
@@ -195,17 +184,8 @@ class FileTokenCache:
     def set_failure(self, key: str, failure: SharedFailure, ttl: float) -> None:
         """Record *failure* for the other processes, atomically. The engine
         ignores a record *ttl* seconds past its hold, so it is not removed here."""
-        path = self._failure_path(key)
-        try:
-            self._write(path, key, encode_failure(failure))
-        except OSError as exc:
-            self._report(
-                logging.WARNING,
-                "cache.write_failed",
-                "cannot write %s (%s); the failure is held in this process only",
-                path,
-                _why(exc),
-            )
+        failed = "cannot write %s (%s); the failure is held in this process only"
+        self._write(self._failure_path(key), key, encode_failure(failure), failed)
 
     def delete_failure(self, key: str) -> None:
         """Remove the failure record of *key*, if any."""
@@ -235,10 +215,14 @@ class FileTokenCache:
                 self._report(logging.WARNING, "cache.damaged", text, path, str(exc))
             return None
 
-    def _write(self, path: Path, key: str, data: bytes) -> None:
-        """Replace *path* with *data*: a private temporary file, flushed, renamed over it."""
-        self._ensure_directory()
-        replace_file(path, data, prefix=f".{key}.")
+    def _write(self, path: Path, key: str, data: bytes, failed: str) -> None:
+        """Replace *path* with *data*: a private temporary file, flushed, renamed over it.
+        A failure is logged as a warning, *failed* naming the file and the reason."""
+        try:
+            self._ensure_directory()
+            replace_file(path, data, prefix=f".{key}.")
+        except OSError as exc:
+            self._report(logging.WARNING, "cache.write_failed", failed, path, _why(exc))
 
     def _remove(self, path: Path) -> None:
         try:
