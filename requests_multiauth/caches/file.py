@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import os
 import stat
 import sys
@@ -50,7 +49,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Tuple, Union
 
 from ..engine import fork as _fork
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, check_seconds
 from ..telemetry import log_fields
 from ..token import Token
 from ..transport.retry import jitter
@@ -123,8 +122,7 @@ class FileTokenCache:
     """
 
     def __init__(self, path: Union[str, os.PathLike[str], None] = None, *, lock_timeout: float = LOCK_TIMEOUT):
-        if not (lock_timeout >= 0 and math.isfinite(lock_timeout)):
-            raise ConfigurationError("lock_timeout must be a finite number of seconds, zero or more")
+        check_seconds("lock_timeout", lock_timeout)
         self.path = Path(path).expanduser() if path is not None else default_directory()
         self.lock_timeout = lock_timeout
         self._thread_locks = KeyedLocks()  # threads of this process queue here rather than poll the lock file

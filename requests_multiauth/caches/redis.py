@@ -40,7 +40,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import math
 import secrets
 import threading
 import time
@@ -48,7 +47,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Optional, Tuple, Type, TypeVar, Union
 
 from ..engine import fork as _fork
-from ..errors import ConfigurationError, excerpt
+from ..errors import ConfigurationError, check_seconds, excerpt
 from ..telemetry import log_fields
 from ..token import Token
 from ..transport.retry import jitter
@@ -161,13 +160,9 @@ class RedisTokenCache:
         reconnect_after: float = RECONNECT_AFTER,
     ) -> None:
         module = import_redis()
-        for name, value in (
-            ("lock_ttl", lock_ttl),
-            ("lock_timeout", lock_timeout),
-            ("reconnect_after", reconnect_after),
-        ):
-            if not (value >= 0 and math.isfinite(value)):
-                raise ConfigurationError(f"{name} must be a finite number of seconds, zero or more")
+        check_seconds("lock_ttl", lock_ttl)
+        check_seconds("lock_timeout", lock_timeout)
+        check_seconds("reconnect_after", reconnect_after)
         if lock_ttl < 0.001:
             raise ConfigurationError("lock_ttl must be at least a millisecond")
         if isinstance(client_or_url, str):

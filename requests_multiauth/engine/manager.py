@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Optional, Union
 
 from ..caches.base import TokenCache, lock_or_wait
-from ..errors import ConfigurationError, MultiAuthError, TokenTimeoutError
+from ..errors import MultiAuthError, TokenTimeoutError, check_seconds
 from ..telemetry import AuthTelemetry, log_fields
 from ..token import Token
 from . import fork as _fork
@@ -140,10 +140,9 @@ class TokenManager:
         telemetry: Optional[AuthTelemetry] = None,
         deadline: Optional[float] = None,
     ) -> None:
-        if leeway < 0 or not math.isfinite(leeway):
-            raise ConfigurationError("leeway must be a finite number of seconds, zero or more")
-        if deadline is not None and not (deadline >= 0 and math.isfinite(deadline)):
-            raise ConfigurationError("deadline must be a finite number of seconds, zero or more")
+        check_seconds("leeway", leeway)
+        if deadline is not None:
+            check_seconds("deadline", deadline)
         self.deadline = deadline
         self._fetch = fetch
         self._key = key if isinstance(key, str) else None
