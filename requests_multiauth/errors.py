@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import re
 import traceback
@@ -272,6 +273,13 @@ class ConfigurationError(_ShortTraceback, ValueError):
     A ``ValueError``, deliberately outside the ``requests.RequestException`` tree:
     a misconfiguration is not a failed request, so a retry loop that catches
     requests' errors must not swallow it."""
+
+
+def check_seconds(name: str, value: float) -> None:
+    """Raise :class:`ConfigurationError` unless *value*, the duration setting *name*, is a
+    finite number of seconds, zero or more (the one rule of every such setting)."""
+    if not (value >= 0 and math.isfinite(value)):
+        raise ConfigurationError(f"{name} must be a finite number of seconds, zero or more")
 
 
 class MultiAuthWarning(UserWarning):

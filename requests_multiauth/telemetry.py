@@ -13,7 +13,7 @@ nothing)::
     a token call, one per HTTP attempt   transport.endpoint.TokenEndpoint.call     TokenRequest
     a shared cache read on the slow path engine.manager.TokenManager._obtain       CacheRead
     a renewal ahead of expiry ends       engine.manager.TokenManager._renew_ahead_locked  RenewalAhead
-    a held failure is raised again       engine.manager.TokenManager._raise_held_failure  FailureHeld
+    a held failure is raised again       engine.holds.FailureHold (raise_if_held, check_shared)  FailureHeld
     a 401 to our token is answered       flow.RequestFlow.replay_once              Replay
 
 Each event updates the auth's counts, then goes to OpenTelemetry (``_otel.py``,

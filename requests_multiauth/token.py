@@ -29,7 +29,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterable, Mapping, Optional
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
 from ._display import Rows, describe_expiry, pretty, render_html
 from ._jose import unverified_claims
@@ -293,7 +293,7 @@ def parse_token_response(
             "only Bearer and DPoP tokens are supported"
         )
 
-    expires_at = _expiry(fields, _EXPIRES_IN_KEYS, _EXPIRES_AT_KEYS, now, "expires", secrets)
+    expires_at = _expiry(fields, _EXPIRES_IN_KEYS, _EXPIRES_AT_KEYS, now, secrets)
     if expires_at is None:
         jwt_exp = jwt_expiry(access_token)
         if jwt_exp is not None:
@@ -308,9 +308,7 @@ def parse_token_response(
         )
     refresh_expires_at = None
     if refresh_token:
-        refresh_expires_at = _expiry(
-            fields, _REFRESH_EXPIRES_IN_KEYS, _REFRESH_EXPIRES_AT_KEYS, now, "refresh_token_expires", secrets
-        )
+        refresh_expires_at = _expiry(fields, _REFRESH_EXPIRES_IN_KEYS, _REFRESH_EXPIRES_AT_KEYS, now, secrets)
 
     return Token(
         access_token=access_token,
@@ -349,11 +347,14 @@ def _raise_for_error_field(fields: Mapping[str, Any], secrets: list[Optional[str
 
 
 def _first(fields: Mapping[str, Any], keys: Iterable[str]) -> Any:
-    for key in keys:
-        value = fields.get(key)
-        if value is not None:
-            return value
-    return None
+    """The value of the first of *keys* that the answer holds (not null), or None."""
+    found = _first_present(fields, keys)
+    return found[1] if found is not None else None
+
+
+def _first_present(fields: Mapping[str, Any], keys: Iterable[str]) -> Optional[Tuple[str, Any]]:
+    """The first of *keys* that the answer holds (not null), with its value; None if none."""
+    return next(((key, fields[key]) for key in keys if fields.get(key) is not None), None)
 
 
 def _field_names(fields: Mapping[str, Any]) -> str:
@@ -366,41 +367,45 @@ def _expiry(
     relative_keys: Iterable[str],
     absolute_keys: Iterable[str],
     now: float,
-    label: str,
     secrets: list[Optional[str]],
 ) -> Optional[float]:
     """Absolute expiry from a relative field if present, else an absolute one."""
-    for key in relative_keys:
-        value = fields.get(key)
-        if value is None:
-            continue
-        seconds = _number(value)
-        if seconds is None:
-            raise TokenResponseError(f"the token answer's {key} is not a number: {excerpt(repr(value), secrets)}")
-        if seconds <= 0:
-            raise TokenResponseError(f"the token answer's {key} is {seconds:g}: the token is already expired")
-        if seconds < MIN_LIFETIME:
-            raise TokenResponseError(
-                f"the token answer's {key} is {seconds:g} seconds, less than a second: "
-                "the token would expire before any request could use it"
-            )
-        if seconds > MAX_LIFETIME:
-            raise TokenResponseError(
-                f"the token answer's {key} is {seconds:g} seconds, more than ten years: not a plausible token lifetime"
-            )
-        return now + seconds
-    for key in absolute_keys:
-        value = fields.get(key)
-        if value is None:
-            continue
-        moment = _timestamp(value)
-        if moment is None:
-            raise TokenResponseError(
-                f"the token answer's {key} is neither an epoch time nor an ISO 8601 date: "
-                f"{excerpt(repr(value), secrets)}"
-            )
-        return _check_absolute(moment, now, f"the token answer's {key}")
+    relative = _first_present(fields, relative_keys)
+    if relative is not None:
+        return now + _lifetime(*relative, secrets)
+    absolute = _first_present(fields, absolute_keys)
+    if absolute is not None:
+        return _moment(*absolute, now, secrets)
     return None
+
+
+def _lifetime(key: str, value: Any, secrets: list[Optional[str]]) -> float:
+    """The seconds a relative expiry field (``expires_in``) gives the token, checked as plausible."""
+    seconds = _number(value)
+    if seconds is None:
+        raise TokenResponseError(f"the token answer's {key} is not a number: {excerpt(repr(value), secrets)}")
+    if seconds <= 0:
+        raise TokenResponseError(f"the token answer's {key} is {seconds:g}: the token is already expired")
+    if seconds < MIN_LIFETIME:
+        raise TokenResponseError(
+            f"the token answer's {key} is {seconds:g} seconds, less than a second: "
+            "the token would expire before any request could use it"
+        )
+    if seconds > MAX_LIFETIME:
+        raise TokenResponseError(
+            f"the token answer's {key} is {seconds:g} seconds, more than ten years: not a plausible token lifetime"
+        )
+    return seconds
+
+
+def _moment(key: str, value: Any, now: float, secrets: list[Optional[str]]) -> float:
+    """The epoch time an absolute expiry field (``expires_at``) names, checked as plausible."""
+    moment = _timestamp(value)
+    if moment is None:
+        raise TokenResponseError(
+            f"the token answer's {key} is neither an epoch time nor an ISO 8601 date: {excerpt(repr(value), secrets)}"
+        )
+    return _check_absolute(moment, now, f"the token answer's {key}")
 
 
 def _check_absolute(moment: float, now: float, what: str) -> float:

@@ -11,7 +11,8 @@ a new token. The cache decides who shares a token:
 
 A cache also provides the lock under which the engine checks for a token and
 fetches one, so that everyone sharing the cache makes one token call, not one
-each. Entries are keyed by :func:`cache_key`, which never contains a secret.
+each. Entries are keyed by :func:`cache_key`, which never contains a secret;
+:class:`KeyedLocks` holds the per-key thread locks of the caches in this package.
 
 Two optional capabilities make a shared cache serve a fleet better; the engine
 uses them when a cache has them, and caches without them work as before:
@@ -29,6 +30,7 @@ makes the one token call.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -50,6 +52,7 @@ from ..token import Token
 
 __all__ = [
     "FailureSharingTokenCache",
+    "KeyedLocks",
     "MemoryTokenCache",
     "SharedFailure",
     "TokenCache",
@@ -200,17 +203,8 @@ class SharedFailure:
         return cls(self.message)
 
     def to_dict(self) -> Dict[str, Any]:
-        """The record as JSON-ready fields, for a cache to store."""
-        return {
-            "kind": self.kind,
-            "message": self.message,
-            "until": self.until,
-            "failures": self.failures,
-            "status_code": self.status_code,
-            "error": self.error,
-            "error_description": self.error_description,
-            "attempts": self.attempts,
-        }
+        """The record as JSON-ready fields (every one a str, a number or None), for a cache to store."""
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SharedFailure:
@@ -258,6 +252,22 @@ def cache_key(identity: Iterable[Tuple[str, str]]) -> str:
     return "rma1-" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:40]
 
 
+class KeyedLocks:
+    """One ``threading.Lock`` per cache key, made on first use; thread-safe. A cache
+    makes a new one after a fork: a parent's thread may have held one of the locks."""
+
+    def __init__(self) -> None:
+        self._locks: Dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def __getitem__(self, key: str) -> threading.Lock:
+        with self._guard:
+            lock = self._locks.get(key)
+            if lock is None:
+                lock = self._locks[key] = threading.Lock()
+            return lock
+
+
 class MemoryTokenCache:
     """Tokens in this process's memory. Thread-safe.
 
@@ -267,13 +277,11 @@ class MemoryTokenCache:
 
     def __init__(self) -> None:
         self._tokens: Dict[str, Token] = {}
-        self._locks: Dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
+        self._locks = KeyedLocks()
         _fork.register(self)
 
     def reset_after_fork(self) -> None:
-        self._locks = {}
-        self._guard = threading.Lock()
+        self._locks = KeyedLocks()
 
     def __reduce__(self) -> Tuple[Any, ...]:
         # Sent to another process (pickle, copy.deepcopy) it arrives empty: a memory
@@ -293,8 +301,4 @@ class MemoryTokenCache:
         self._tokens.pop(key, None)
 
     def lock(self, key: str) -> threading.Lock:
-        with self._guard:
-            lock = self._locks.get(key)
-            if lock is None:
-                lock = self._locks[key] = threading.Lock()
-            return lock
+        return self._locks[key]

@@ -11,7 +11,8 @@ names never contain a secret):
 * ``<key>.lock``, an empty lock file (mode ``0600``) locked with the operating
   system's file lock (``flock`` on POSIX, ``msvcrt.locking`` on Windows: what the
   ``filelock`` package does, with nothing to install, so the ``multiauth`` command's
-  cache works after a plain install). The engine holds it
+  cache works after a plain install; see :mod:`~requests_multiauth.caches.private_files`,
+  which makes the files). The engine holds it
   while it re-reads the entry and, finding no valid token, fetches one: the
   processes sharing the directory make one token call, not one each. The
   operating system releases the lock when its holder dies, even by SIGKILL.
@@ -37,27 +38,24 @@ Needs the ``file`` extra: ``pip install 'requests-multiauth[file]'``.
 
 from __future__ import annotations
 
-import errno
 import functools
 import logging
-import math
 import os
 import stat
 import sys
-import tempfile
-import threading
 import time
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
+from typing import Any, Callable, Iterator, Optional, Tuple, Union
 
 from ..engine import fork as _fork
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, check_seconds
 from ..telemetry import log_fields
 from ..token import Token
 from ..transport.retry import jitter
-from .base import SharedFailure
+from .base import KeyedLocks, SharedFailure
 from .format import MAX_ENTRY_SIZE, DamagedEntry, decode_entry, decode_failure, encode_entry, encode_failure
+from .private_files import DIRECTORY_MODE, OsFileLock, create_private, make_directories, replace_file
 
 __all__ = ["LOCK_TIMEOUT", "FileTokenCache", "default_directory"]
 
@@ -74,12 +72,6 @@ LOCK_TIMEOUT = 20.0
 WAIT_POLL_MIN = 0.005
 WAIT_POLL_MAX = 0.05
 
-#: Token files are the user's secrets: readable and writable by the owner only,
-#: whatever the umask says; the directory is the owner's only, so that no one
-#: else can plant, swap or list entries.
-FILE_MODE = 0o600
-DIRECTORY_MODE = 0o700
-
 #: While the lock is taken, another try comes this often (seconds) when waiting is all
 #: there is to do (``lock()``; ``lock_or_wait()`` watches the entry meanwhile).
 LOCK_POLL = 0.05
@@ -87,73 +79,6 @@ LOCK_POLL = 0.05
 
 class _LockTimeout(Exception):
     """The lock file stayed locked by another process until the deadline."""
-
-
-class _OsFileLock:
-    """An exclusive lock on a lock file that the operating system releases when its
-    holder dies, even by SIGKILL: ``fcntl.flock`` on POSIX, ``msvcrt.locking`` on
-    Windows. Not reentrant, not for threads (the cache's thread locks come first).
-    A new object for each taking, so that none is ever carried across a fork."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._fd: Optional[int] = None
-
-    def try_acquire(self) -> bool:
-        """Take the lock if it is free; False if another holder has it."""
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, FILE_MODE)
-        try:
-            _lock_fd(fd)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK, errno.EDEADLK):
-                return False
-            raise
-        self._fd = fd
-        return True
-
-    def acquire(self, timeout: float) -> None:
-        """Take the lock, waiting at most *timeout* seconds; raise _LockTimeout after that."""
-        deadline = time.monotonic() + timeout
-        while not self.try_acquire():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise _LockTimeout(str(self._path))
-            time.sleep(min(LOCK_POLL, left))
-
-    def release(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is None:
-            return
-        try:
-            _unlock_fd(fd)
-        finally:
-            os.close(fd)
-
-
-if sys.platform == "win32":
-
-    def _lock_fd(fd: int) -> None:
-        import msvcrt
-
-        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-
-    def _unlock_fd(fd: int) -> None:
-        import msvcrt
-
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-
-else:
-
-    def _lock_fd(fd: int) -> None:
-        import fcntl
-
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-
-    def _unlock_fd(fd: int) -> None:
-        import fcntl
-
-        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def default_directory() -> Path:
@@ -197,20 +122,16 @@ class FileTokenCache:
     """
 
     def __init__(self, path: Union[str, os.PathLike[str], None] = None, *, lock_timeout: float = LOCK_TIMEOUT):
-        if not (lock_timeout >= 0 and math.isfinite(lock_timeout)):
-            raise ConfigurationError("lock_timeout must be a finite number of seconds, zero or more")
+        check_seconds("lock_timeout", lock_timeout)
         self.path = Path(path).expanduser() if path is not None else default_directory()
         self.lock_timeout = lock_timeout
-        # Threads of this process queue here rather than poll the lock file.
-        self._thread_locks: Dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
+        self._thread_locks = KeyedLocks()  # threads of this process queue here rather than poll the lock file
         self._prepare_directory()
         _fork.register(self)
 
     def reset_after_fork(self) -> None:
         # A parent's thread may have held one of these at the fork; it does not exist here.
-        self._thread_locks = {}
-        self._guard = threading.Lock()
+        self._thread_locks = KeyedLocks()
 
     def __reduce__(self) -> Tuple[Any, ...]:
         # Sent to another process (pickle, copy.deepcopy) it travels as its directory and
@@ -232,23 +153,12 @@ class FileTokenCache:
         warning and dropped: the token stays in this process's memory."""
         path = self._entry_path(key)
         try:
-            self._write(path, key, encode_entry(token))
+            data = encode_entry(token)
         except DamagedEntry as exc:
-            log.warning(
-                "token cache %s: not storing %s: %s; the token is kept in this process only",
-                self.path,
-                path.name,
-                exc,
-                extra=log_fields("cache.write_failed", cache=str(self.path), entry=path.name, reason=str(exc)),
-            )
-        except OSError as exc:
-            log.warning(
-                "token cache %s: cannot write %s (%s); the token is kept in this process only",
-                self.path,
-                path.name,
-                _why(exc),
-                extra=log_fields("cache.write_failed", cache=str(self.path), entry=path.name, reason=_why(exc)),
-            )
+            text = "not storing %s: %s; the token is kept in this process only"
+            self._report(logging.WARNING, "cache.write_failed", text, path, str(exc))
+            return
+        self._write(path, key, data, "cannot write %s (%s); the token is kept in this process only")
 
     def delete(self, key: str) -> None:
         """Remove the entry for *key*, if any; a failure is logged as a warning."""
@@ -262,35 +172,18 @@ class FileTokenCache:
         costs a token call)."""
         path = self._failure_path(key)
         try:
-            with open(path, "rb") as file:
-                data = file.read(MAX_ENTRY_SIZE + 1)
-            return decode_failure(data)
+            return decode_failure(_read(path))
         except FileNotFoundError:
             return None
         except (OSError, DamagedEntry) as exc:
-            log.debug(
-                "token cache %s: ignoring %s (%s)",
-                self.path,
-                path.name,
-                exc,
-                extra=log_fields("cache.failure_ignored", cache=str(self.path), entry=path.name, reason=str(exc)),
-            )
+            self._report(logging.DEBUG, "cache.failure_ignored", "ignoring %s (%s)", path, str(exc))
             return None
 
     def set_failure(self, key: str, failure: SharedFailure, ttl: float) -> None:
         """Record *failure* for the other processes, atomically. The engine
         ignores a record *ttl* seconds past its hold, so it is not removed here."""
-        path = self._failure_path(key)
-        try:
-            self._write(path, key, encode_failure(failure))
-        except OSError as exc:
-            log.warning(
-                "token cache %s: cannot write %s (%s); the failure is held in this process only",
-                self.path,
-                path.name,
-                _why(exc),
-                extra=log_fields("cache.write_failed", cache=str(self.path), entry=path.name, reason=_why(exc)),
-            )
+        failed = "cannot write %s (%s); the failure is held in this process only"
+        self._write(self._failure_path(key), key, encode_failure(failure), failed)
 
     def delete_failure(self, key: str) -> None:
         """Remove the failure record of *key*, if any."""
@@ -303,48 +196,31 @@ class FileTokenCache:
         damaged, with a warning only if *warn* (a waiter's look does not warn:
         whoever then reads it under the lock does)."""
         try:
-            with open(path, "rb") as file:
-                data = file.read(MAX_ENTRY_SIZE + 1)
+            data = _read(path)
         except FileNotFoundError:
             return None
         except OSError as exc:
             if warn:
-                log.warning(
-                    "token cache %s: cannot read %s (%s); fetching a new token",
-                    self.path,
-                    path.name,
-                    _why(exc),
-                    extra=log_fields("cache.read_failed", cache=str(self.path), entry=path.name, reason=_why(exc)),
+                self._report(
+                    logging.WARNING, "cache.read_failed", "cannot read %s (%s); fetching a new token", path, _why(exc)
                 )
             return None
         try:
             return decode_entry(data)
         except DamagedEntry as exc:
             if warn:
-                log.warning(
-                    "token cache %s: %s is damaged: %s; treating it as empty, a new token will replace it",
-                    self.path,
-                    path.name,
-                    exc,
-                    extra=log_fields("cache.damaged", cache=str(self.path), entry=path.name, reason=str(exc)),
-                )
+                text = "%s is damaged: %s; treating it as empty, a new token will replace it"
+                self._report(logging.WARNING, "cache.damaged", text, path, str(exc))
             return None
 
-    def _write(self, path: Path, key: str, data: bytes) -> None:
-        """Replace *path* with *data*: a private temporary file, flushed, renamed over it."""
-        self._ensure_directory()
-        handle, temporary = tempfile.mkstemp(dir=self.path, prefix=f".{key}.", suffix=".tmp")
+    def _write(self, path: Path, key: str, data: bytes, failed: str) -> None:
+        """Replace *path* with *data*: a private temporary file, flushed, renamed over it.
+        A failure is logged as a warning, *failed* naming the file and the reason."""
         try:
-            with os.fdopen(handle, "wb") as file:
-                _make_private(file.fileno())
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            with suppress(OSError):
-                os.unlink(temporary)
-            raise
+            self._ensure_directory()
+            replace_file(path, data, prefix=f".{key}.")
+        except OSError as exc:
+            self._report(logging.WARNING, "cache.write_failed", failed, path, _why(exc))
 
     def _remove(self, path: Path) -> None:
         try:
@@ -352,13 +228,18 @@ class FileTokenCache:
         except FileNotFoundError:
             pass
         except OSError as exc:
-            log.warning(
-                "token cache %s: cannot remove %s (%s)",
-                self.path,
-                path.name,
-                _why(exc),
-                extra=log_fields("cache.delete_failed", cache=str(self.path), entry=path.name, reason=_why(exc)),
-            )
+            self._report(logging.WARNING, "cache.delete_failed", "cannot remove %s (%s)", path, _why(exc))
+
+    def _report(self, level: int, event: str, text: str, path: Path, reason: str) -> None:
+        """Log a problem with the file at *path*: *text* names the file and the reason."""
+        log.log(
+            level,
+            "token cache %s: " + text,
+            self.path,
+            path.name,
+            reason,
+            extra=log_fields(event, cache=str(self.path), entry=path.name, reason=reason),
+        )
 
     @contextmanager
     def lock(self, key: str) -> Iterator[None]:
@@ -383,7 +264,7 @@ class FileTokenCache:
     @contextmanager
     def _locked(self, key: str, accept: Optional[Callable[[Token], bool]]) -> Iterator[Optional[Token]]:
         deadline = time.monotonic() + self.lock_timeout
-        thread_lock = self._thread_lock(key)
+        thread_lock = self._thread_locks[key]
         if not thread_lock.acquire(timeout=self.lock_timeout):
             self._warn_unlocked(key, f"another thread of this process held it for {self.lock_timeout:g} s")
             yield None
@@ -398,16 +279,9 @@ class FileTokenCache:
         finally:
             thread_lock.release()
 
-    def _thread_lock(self, key: str) -> threading.Lock:
-        with self._guard:
-            lock = self._thread_locks.get(key)
-            if lock is None:
-                lock = self._thread_locks[key] = threading.Lock()
-            return lock
-
     def _take_file_lock(
         self, key: str, deadline: float, accept: Optional[Callable[[Token], bool]]
-    ) -> Tuple[Optional[_OsFileLock], Optional[Token]]:
+    ) -> Tuple[Optional[OsFileLock], Optional[Token]]:
         """The file lock of *key*, taken, and no token; or, with *accept*, no lock
         and the token the entry got while we waited, if *accept* approves of it.
         (None, None), after a warning, if the lock was not taken in time or cannot
@@ -416,10 +290,10 @@ class FileTokenCache:
         path = self.path / f"{key}.lock"
         try:
             self._ensure_directory()
-            _create_private(path)
-            file_lock = _OsFileLock(path)
+            create_private(path)
+            file_lock = OsFileLock(path)
             if accept is None:
-                file_lock.acquire(timeout=max(deadline - time.monotonic(), 0.0))
+                _wait_for(file_lock, deadline)
                 return file_lock, None
             # The lock first: without contention, that is all. Then the entry before
             # each further try of the lock: once the holder has stored the token,
@@ -473,7 +347,7 @@ class FileTokenCache:
     def _prepare_directory(self) -> None:
         """Create the directory private, or check that an existing one is ours and private."""
         try:
-            _make_directories(self.path)
+            make_directories(self.path)
             status = self.path.stat()
         except OSError as exc:
             raise ConfigurationError(
@@ -494,36 +368,22 @@ class FileTokenCache:
 
     def _ensure_directory(self) -> None:
         if not self.path.is_dir():  # removed since, by a cache cleaner say
-            _make_directories(self.path)
+            make_directories(self.path)
 
 
-def _make_directories(path: Path) -> None:
-    """Create *path* and its missing parents, each private to the user
-    (``mkdir``'s own mode is filtered by the umask, hence the chmod)."""
-    missing = []
-    while not path.exists() and path.parent != path:
-        missing.append(path)
-        path = path.parent
-    for directory in reversed(missing):
-        directory.mkdir(mode=DIRECTORY_MODE, exist_ok=True)
-        if hasattr(os, "geteuid"):
-            os.chmod(directory, DIRECTORY_MODE)
+def _wait_for(file_lock: OsFileLock, deadline: float) -> None:
+    """Take *file_lock*, trying again every LOCK_POLL seconds; raise _LockTimeout at *deadline*."""
+    while not file_lock.try_acquire():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _LockTimeout(str(file_lock.path))
+        time.sleep(min(LOCK_POLL, left))
 
 
-def _create_private(path: Path) -> None:
-    """Create *path* as an empty owner-only file if it does not exist."""
-    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-    handle = os.open(path, flags, FILE_MODE)
-    try:
-        _make_private(handle)
-    finally:
-        os.close(handle)
-
-
-def _make_private(handle: int) -> None:
-    # os.open's mode is filtered by the umask; fchmod sets exactly what we mean.
-    if hasattr(os, "fchmod"):
-        os.fchmod(handle, FILE_MODE)
+def _read(path: Path) -> bytes:
+    """The bytes of the entry or record at *path*, one more than an entry may hold at most."""
+    with open(path, "rb") as file:
+        return file.read(MAX_ENTRY_SIZE + 1)
 
 
 class _EntryWatch:

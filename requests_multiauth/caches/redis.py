@@ -19,7 +19,9 @@ a ``{hash tag}``), so that the scripts below work on a cluster as on one server:
   removed by the next token call that succeeds.
 
 The client may be a ``redis.Redis`` (one server, or a Sentinel-managed primary
-from ``Sentinel(...).master_for(name)``) or a ``redis.cluster.RedisCluster``.
+from ``Sentinel(...).master_for(name)``) or a ``redis.cluster.RedisCluster``; one
+built from a URL, and how a cache travels to another process, come from
+:mod:`~requests_multiauth.caches.redis_connection`.
 
 Redis is a help, never a dependency: when it cannot be reached (or answers with
 an error), the cache logs a warning on the ``requests_multiauth`` logger and
@@ -38,21 +40,20 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import math
 import secrets
 import threading
 import time
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, Type, Union
-from urllib.parse import unquote
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Optional, Tuple, Type, TypeVar, Union
 
 from ..engine import fork as _fork
-from ..errors import ConfigurationError, excerpt
+from ..errors import ConfigurationError, check_seconds, excerpt
 from ..telemetry import log_fields
 from ..token import Token
 from ..transport.retry import jitter
 from .base import SharedFailure
 from .format import DamagedEntry, decode_entry, decode_failure, encode_entry, encode_failure
+from .redis_connection import cache_over_pool, client_from_url, describe, import_redis, travelling_settings
 
 if TYPE_CHECKING:
     import redis
@@ -67,6 +68,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("requests_multiauth")
+
+T = TypeVar("T")
 
 #: Namespaces our keys in a Redis shared with other uses.
 PREFIX = "requests_multiauth:"
@@ -91,11 +94,6 @@ LOCK_POLL_MAX = 0.1
 RECONNECT_AFTER = 2.0
 RECONNECT_MAX = 60.0
 
-#: Socket timeouts of a client built from a URL, in seconds. Redis answers in
-#: milliseconds; waiting longer for a dead one only stalls the token call.
-SOCKET_TIMEOUT = 1.0
-CONNECT_TIMEOUT = 1.0
-
 #: A token with no stated expiry is kept this long (a day), so that the entries
 #: of credentials no longer used do not stay forever.
 NO_EXPIRY_TTL = 24 * 3600.0
@@ -116,16 +114,6 @@ if ARGV[3] ~= '' and entry and redis.sha1hex(entry) ~= ARGV[3] then return entry
 if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 return entry
 """
-
-_MISSING_REDIS = "RedisTokenCache needs the redis package: pip install 'requests-multiauth[redis]'"
-
-
-def _import_redis() -> Any:
-    try:
-        import redis
-    except ImportError as exc:
-        raise ImportError(_MISSING_REDIS) from exc
-    return redis
 
 
 class RedisTokenCache:
@@ -171,21 +159,17 @@ class RedisTokenCache:
         lock_timeout: float = LOCK_TIMEOUT,
         reconnect_after: float = RECONNECT_AFTER,
     ) -> None:
-        module = _import_redis()
-        for name, value in (
-            ("lock_ttl", lock_ttl),
-            ("lock_timeout", lock_timeout),
-            ("reconnect_after", reconnect_after),
-        ):
-            if not (value >= 0 and math.isfinite(value)):
-                raise ConfigurationError(f"{name} must be a finite number of seconds, zero or more")
+        module = import_redis()
+        check_seconds("lock_ttl", lock_ttl)
+        check_seconds("lock_timeout", lock_timeout)
+        check_seconds("reconnect_after", reconnect_after)
         if lock_ttl < 0.001:
             raise ConfigurationError("lock_ttl must be at least a millisecond")
-        self._owns_client = isinstance(client_or_url, str)
-        self._url = client_or_url if isinstance(client_or_url, str) else None
         if isinstance(client_or_url, str):
-            self.client: redis.Redis = _client_from_url(module, client_or_url)
+            self._url: Optional[str] = client_or_url
+            self.client: redis.Redis = client_from_url(module, client_or_url)
         else:
+            self._url = None  # a client given is not ours to close
             self.client = client_or_url
         self.prefix = prefix
         self.lock_ttl = lock_ttl
@@ -197,7 +181,7 @@ class RedisTokenCache:
             module.exceptions.RedisClusterException,
             OSError,
         )
-        self._where = _describe(self.client)
+        self._where = describe(self.client)
         self._state = threading.Lock()  # guards the outage bookkeeping below
         self._failures = 0  # failed tries in a row
         self._skip_until = 0.0  # time.monotonic() before which Redis is left alone
@@ -220,24 +204,21 @@ class RedisTokenCache:
         }
         if self._url is not None:
             return (functools.partial(type(self), **options), (self._url,))
-        pool = getattr(self.client, "connection_pool", None)
-        if pool is None or not hasattr(pool, "connection_kwargs") or type(self.client).__name__ != "Redis":
+        settings = travelling_settings(self.client)
+        if settings is None:
             raise TypeError(
                 f"RedisTokenCache({self._where!r}) was given a {type(self.client).__name__} client, which cannot be "
                 "sent to another process: build the cache from its URL (RedisTokenCache('redis://...'), "
                 "'redis+cluster://...', 'redis+sentinel://...') to share it between processes"
             )
-        return (
-            _cache_over_pool,
-            (type(self), type(pool), pool.connection_class, _travelling(pool.connection_kwargs), options),
-        )
+        return (cache_over_pool, (type(self), *settings, options))
 
     def __repr__(self) -> str:
         return f"RedisTokenCache({self._where!r}, prefix={self.prefix!r})"
 
     def close(self) -> None:
         """Close the client if this cache built it from a URL."""
-        if self._owns_client:
+        if self._url is not None:
             self.client.close()
 
     # -- the TokenCache protocol ----------------------------------------------------
@@ -245,26 +226,14 @@ class RedisTokenCache:
     def get(self, key: str) -> Optional[Token]:
         """The token stored under *key*, or None when there is none, it is
         damaged, or Redis is unavailable (each logged as a warning)."""
-        if not self._available():
-            return None
-        try:
-            data = self.client.get(self._name(key))
-        except self._errors as exc:
-            self._failed("reading a token", exc)
-            return None
-        self._succeeded()
+        data = self._ask("reading a token", lambda: self.client.get(self._name(key)))
         if data is None:
             return None
         try:
             return decode_entry(data)
         except DamagedEntry as exc:
-            log.warning(
-                "token cache %s: the entry %s is damaged: %s; treating it as empty, a new token will replace it",
-                self._where,
-                self._name(key),
-                exc,
-                extra=log_fields("cache.damaged", cache=self._where, key=self._name(key), reason=str(exc)),
-            )
+            text = "the entry %s is damaged: %s; treating it as empty, a new token will replace it"
+            self._report(logging.WARNING, "cache.damaged", text, key, exc)
             return None
 
     def set(self, key: str, token: Token) -> None:
@@ -276,31 +245,14 @@ class RedisTokenCache:
         try:
             entry = encode_entry(token)
         except DamagedEntry as exc:
-            log.warning(
-                "token cache %s: not storing %s: %s; the token is kept in this process only",
-                self._where,
-                self._name(key),
-                exc,
-                extra=log_fields("cache.write_failed", cache=self._where, key=self._name(key), reason=str(exc)),
-            )
+            text = "not storing %s: %s; the token is kept in this process only"
+            self._report(logging.WARNING, "cache.write_failed", text, key, exc)
             return
-        try:
-            self.client.set(self._name(key), entry, px=max(int(ttl * 1000), 1))
-        except self._errors as exc:
-            self._failed("storing a token", exc)
-            return
-        self._succeeded()
+        self._send("storing a token", lambda: self.client.set(self._name(key), entry, px=_milliseconds(ttl)))
 
     def delete(self, key: str) -> None:
         """Remove the entry for *key*; skipped while Redis is unavailable."""
-        if not self._available():
-            return
-        try:
-            self.client.delete(self._name(key))
-        except self._errors as exc:
-            self._failed("removing a token", exc)
-            return
-        self._succeeded()
+        self._ask("removing a token", lambda: self.client.delete(self._name(key)))
 
     @contextmanager
     def lock(self, key: str) -> Iterator[None]:
@@ -330,49 +282,23 @@ class RedisTokenCache:
         """The last failed token call of *key* recorded by any process, or None
         (also when Redis is unavailable, or the record is damaged: logged at DEBUG,
         it only costs a token call)."""
-        if not self._available():
-            return None
-        try:
-            data = self.client.get(self._name(key) + ":failure")
-        except self._errors as exc:
-            self._failed("reading a failure", exc)
-            return None
-        self._succeeded()
+        data = self._ask("reading a failure", lambda: self.client.get(self._name(key) + ":failure"))
         if data is None:
             return None
         try:
             return decode_failure(data)
         except DamagedEntry as exc:
-            log.debug(
-                "token cache %s: ignoring the failure record of %s (%s)",
-                self._where,
-                key,
-                exc,
-                extra=log_fields("cache.failure_ignored", cache=self._where, key=self._name(key), reason=str(exc)),
-            )
+            self._report(logging.DEBUG, "cache.failure_ignored", "ignoring the failure record %s (%s)", key, exc)
             return None
 
     def set_failure(self, key: str, failure: SharedFailure, ttl: float) -> None:
         """Record *failure* for the other processes; Redis drops it after *ttl* seconds."""
-        if not self._available():
-            return
-        try:
-            self.client.set(self._name(key) + ":failure", encode_failure(failure), px=max(int(ttl * 1000), 1))
-        except self._errors as exc:
-            self._failed("storing a failure", exc)
-            return
-        self._succeeded()
+        name = self._name(key) + ":failure"
+        self._ask("storing a failure", lambda: self.client.set(name, encode_failure(failure), px=_milliseconds(ttl)))
 
     def delete_failure(self, key: str) -> None:
         """Remove the failure record of *key*, if any."""
-        if not self._available():
-            return
-        try:
-            self.client.delete(self._name(key) + ":failure")
-        except self._errors as exc:
-            self._failed("removing a failure", exc)
-            return
-        self._succeeded()
+        self._ask("removing a failure", lambda: self.client.delete(self._name(key) + ":failure"))
 
     # -- the lock -----------------------------------------------------------------
 
@@ -390,20 +316,14 @@ class RedisTokenCache:
         if not self._available():
             return None, None  # the outage was reported when it began
         owner = secrets.token_hex(16)  # who holds the lock; uuid would import platform, slowly
-        ttl_ms = max(int(self.lock_ttl * 1000), 1)
         deadline = time.monotonic() + self.lock_timeout
         pause = LOCK_POLL_MIN
-        seen = ""  # the lock first: without contention, that is all
+        seen: Optional[str] = None if accept is None else ""  # the lock first: without contention, that is all
         while True:
-            try:
-                if accept is None:
-                    answer: Any = 1 if self.client.set(name, owner, nx=True, px=ttl_ms) else None
-                else:
-                    answer = self.client.eval(_TRY_LOCK, 2, name, entry, owner, ttl_ms, seen)
-            except self._errors as exc:
-                self._failed("taking the lock", exc)
+            try_once = functools.partial(self._try_lock, name, entry, owner, seen)
+            answered, answer = self._send("taking the lock", try_once)
+            if not answered:
                 return None, None
-            self._succeeded()
             if isinstance(answer, int):
                 return owner, None
             if accept is not None:
@@ -429,13 +349,17 @@ class RedisTokenCache:
             time.sleep(min(jitter(pause), left))
             pause = min(pause * 1.5, LOCK_POLL_MAX)
 
+    def _try_lock(self, name: str, entry: str, owner: str, seen: Optional[str]) -> Any:
+        """One try of the lock *name* for *owner*: 1 if taken. A plain lock (*seen* None)
+        answers None otherwise; a waiter's try answers as :data:`_TRY_LOCK` does."""
+        if seen is None:
+            return 1 if self.client.set(name, owner, nx=True, px=_milliseconds(self.lock_ttl)) else None
+        return self.client.eval(_TRY_LOCK, 2, name, entry, owner, _milliseconds(self.lock_ttl), seen)
+
     def _release(self, name: str, owner: str) -> None:
-        try:
-            released = self.client.eval(_RELEASE, 1, name, owner)
-        except self._errors as exc:
-            self._failed("releasing the lock", exc)  # it expires by itself
-            return
-        if not released:
+        # Not skipped during an outage: if it fails, the lock expires by itself.
+        answered, released = self._send("releasing the lock", lambda: self.client.eval(_RELEASE, 1, name, owner))
+        if answered and not released:
             log.debug(
                 "token cache %s: the lock %s had expired before the token call ended",
                 self._where,
@@ -443,7 +367,36 @@ class RedisTokenCache:
                 extra=log_fields("cache.lock_expired", cache=self._where, key=name),
             )
 
-    # -- outages ------------------------------------------------------------------
+    # -- talking to Redis, and its outages -------------------------------------------
+
+    def _ask(self, what: str, request: Callable[[], T]) -> Optional[T]:
+        """*request*'s answer, or None when Redis is left alone after a failure or fails now."""
+        if not self._available():
+            return None  # the outage was reported when it began
+        return self._send(what, request)[1]
+
+    def _send(self, what: str, request: Callable[[], T]) -> Tuple[bool, Optional[T]]:
+        """Run *request* on Redis: (True, its answer); or (False, None) when it fails, which
+        is logged as *what* failing and leaves Redis alone for a while (see _failed)."""
+        try:
+            answer = request()
+        except self._errors as exc:
+            self._failed(what, exc)
+            return False, None
+        self._succeeded()
+        return True, answer
+
+    def _report(self, level: int, event: str, text: str, key: str, exc: Exception) -> None:
+        """Log a problem with the entry of *key*: *text* names its Redis key and the reason."""
+        name = self._name(key)
+        log.log(
+            level,
+            "token cache %s: " + text,
+            self._where,
+            name,
+            exc,
+            extra=log_fields(event, cache=self._where, key=name, reason=str(exc)),
+        )
 
     def _available(self) -> bool:
         return time.monotonic() >= self._skip_until
@@ -480,93 +433,9 @@ class RedisTokenCache:
             )
 
 
-#: The connection settings of a client that travel to another process: redis-py's
-#: documented ones (its pools also keep internal handlers with locks, which do not).
-_CONNECTION_SETTINGS = frozenset(
-    {
-        "host", "port", "path", "db", "username", "password", "client_name", "protocol",
-        "socket_timeout", "socket_connect_timeout", "socket_keepalive", "health_check_interval",
-        "encoding", "encoding_errors", "decode_responses", "retry", "retry_on_error", "retry_on_timeout",
-        "ssl_keyfile", "ssl_certfile", "ssl_cert_reqs", "ssl_ca_certs", "ssl_ca_path", "ssl_ca_data",
-        "ssl_check_hostname", "ssl_password", "ssl_min_version", "ssl_ciphers",
-    }
-)  # fmt: skip
-
-
-def _travelling(kwargs: Mapping[str, Any]) -> Dict[str, Any]:
-    return {name: value for name, value in kwargs.items() if name in _CONNECTION_SETTINGS}
-
-
-def _cache_over_pool(
-    cls: Type[RedisTokenCache], pool_class: Any, connection_class: Any, kwargs: Dict[str, Any], options: Dict[str, Any]
-) -> RedisTokenCache:
-    """A cache over a new client with the connection settings of one sent from another process."""
-    import redis
-
-    pool = pool_class(connection_class=connection_class, **kwargs)
-    return cls(redis.Redis(connection_pool=pool), **options)
-
-
-def _client_from_url(module: Any, url: str) -> Any:
-    """A client for *url* with short socket timeouts and a single retry: ``redis://``,
-    ``rediss://``, ``unix://`` (one server), ``redis+sentinel://`` (the primary a
-    Sentinel group names) or ``redis+cluster://`` (a Redis Cluster), each also
-    with ``rediss+`` for TLS."""
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    timeouts: Dict[str, Any] = {"socket_timeout": SOCKET_TIMEOUT, "socket_connect_timeout": CONNECT_TIMEOUT}
-    # One immediate retry: it reconnects a pooled connection that a Redis restart closed.
-    retry = Retry(NoBackoff(), 1)
-    scheme, _, rest = url.partition("://")
-    kind = scheme.lower()
-    if kind not in ("redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster"):
-        return module.Redis.from_url(url, retry=retry, **timeouts)
-    netloc, _, path = rest.partition("/")
-    userinfo, _, hosts = netloc.rpartition("@")
-    username, _, password = userinfo.partition(":")
-    credentials: Dict[str, Any] = {"username": unquote(username) or None, "password": unquote(password) or None}
-    if kind.startswith("rediss"):
-        credentials["ssl"] = True
-    nodes = [_host_port(node, url) for node in hosts.split(",") if node]
-    if not nodes:
-        raise ConfigurationError(f"{safe_redis_url(url)} names no host")
-    if kind.endswith("+cluster"):
-        import redis.cluster
-
-        cluster: Any = redis.cluster  # parts of redis-py are not typed
-        startup = [cluster.ClusterNode(h, p) for h, p in nodes]
-        return cluster.RedisCluster(startup_nodes=startup, **credentials, **timeouts)
-    import redis.sentinel
-
-    Sentinel: Any = redis.sentinel.Sentinel  # not typed in redis-py
-
-    service, _, db = path.partition("/")
-    if not service:
-        raise ConfigurationError(
-            f"{safe_redis_url(url)} names no service: redis+sentinel://host:port[,host:port...]/service[/db]"
-        )
-    if db and not db.isdigit():
-        raise ConfigurationError(f"{safe_redis_url(url)}: the database must be a number")
-    sentinel = Sentinel(nodes, sentinel_kwargs=dict(timeouts), **timeouts)
-    return sentinel.master_for(unquote(service), db=int(db or 0), retry=retry, **credentials)
-
-
-def _host_port(node: str, url: str) -> Tuple[str, int]:
-    host, _, port = node.rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigurationError(f"{safe_redis_url(url)}: each node must be host:port")
-    return host.strip("[]"), int(port)
-
-
-def safe_redis_url(url: str) -> str:
-    """*url* without its password, for error messages."""
-    scheme, _, rest = url.partition("://")
-    netloc, slash, path = rest.partition("/")
-    userinfo, at, hosts = netloc.rpartition("@")
-    if at:
-        netloc = userinfo.partition(":")[0] + ":***@" + hosts
-    return f"{scheme}://{netloc}{slash}{path}"
+def _milliseconds(seconds: float) -> int:
+    """A duration as Redis's ``PX`` takes it: whole milliseconds, at least one."""
+    return max(int(seconds * 1000), 1)
 
 
 def _sha1(data: Union[bytes, str]) -> str:
@@ -581,20 +450,3 @@ def _peek(data: Any) -> Optional[Token]:
         return decode_entry(data)
     except DamagedEntry:
         return None
-
-
-def _describe(client: Any) -> str:
-    """Where a client connects, for logs and repr: host, port and database, never a password."""
-    pool = getattr(client, "connection_pool", None)
-    service = getattr(pool, "service_name", None)
-    if isinstance(service, str):  # a Sentinel-managed primary: where it is changes with failovers
-        return f"redis sentinel {service}"
-    nodes = getattr(getattr(client, "nodes_manager", None), "startup_nodes", None)
-    if isinstance(nodes, dict) and nodes:  # a RedisCluster
-        return f"redis cluster {', '.join(sorted(nodes)[:3])}"
-    kwargs = getattr(pool, "connection_kwargs", None) or {}
-    if kwargs.get("path"):
-        return f"redis unix:{kwargs['path']}/{kwargs.get('db', 0)}"
-    if kwargs.get("host"):
-        return f"redis {kwargs['host']}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
-    return f"redis {type(client).__name__}"

@@ -16,7 +16,9 @@ A token goes through three states::
 ``expire_at`` is the token's stated expiry minus the *leeway*; ``renew_at``
 comes earlier by a share of the lifetime. While a token is fresh or stale, the
 per-request path reads one attribute and compares two floats: no lock, no I/O,
-no decoding. Requests only wait when no valid token exists at all.
+no decoding. Requests only wait when no valid token exists at all. After a failed
+token call, :class:`~requests_multiauth.engine.holds.FailureHold` raises its error again
+for a while instead of a new call.
 
 The request flow continues in :mod:`requests_multiauth.auth`.
 
@@ -26,7 +28,6 @@ from the grant (grants/) through the token endpoint (transport/endpoint.py).
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import threading
@@ -35,14 +36,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional, Union
 
-from ..caches.base import FailureSharingTokenCache, SharedFailure, TokenCache, lock_or_wait
-from ..errors import ConfigurationError, MultiAuthError, TokenTimeoutError
+from ..caches.base import TokenCache, lock_or_wait
+from ..errors import MultiAuthError, TokenTimeoutError, check_seconds
 from ..telemetry import AuthTelemetry, log_fields
 from ..token import Token
 from . import fork as _fork
 from . import workers as _workers
+from .holds import FAILURE_HOLD_MAX, FAILURE_HOLD_MIN, FailureHold, doubling
 
-__all__ = ["DEFAULT_LEEWAY", "Clock", "TokenManager"]
+# The failure hold's bounds (holds.py) are settings of the engine too: read here with the others.
+__all__ = ["DEFAULT_LEEWAY", "FAILURE_HOLD_MAX", "FAILURE_HOLD_MIN", "Clock", "TokenManager"]
 
 log = logging.getLogger("requests_multiauth")
 
@@ -83,21 +86,10 @@ UNSTATED_LIFETIME_RENEWAL = 24 * 3600.0
 RENEW_RETRY_MIN = 1.0
 RENEW_RETRY_MAX = 60.0
 
-#: After a token call fails with no valid token left, callers get the same error
-#: without a new call for this long, doubling up to FAILURE_HOLD_MAX: rejected
-#: credentials are not re-sent by every request of a busy service.
-FAILURE_HOLD_MIN = 1.0
-FAILURE_HOLD_MAX = 30.0
-
-
 #: A thread waiting for another thread's token call waits this much longer than
 #: that call (and its wait for the cache's lock) can take: the time to hand over
 #: the token once the call returns.
 WAIT_MARGIN = 1.0
-
-#: The count of failures in a row stops growing here: the hold stopped growing long
-#: before (at FAILURE_HOLD_MAX), and a count read from a shared cache stays small.
-_MAX_FAILURES = 64
 
 
 @dataclass(frozen=True)
@@ -148,10 +140,9 @@ class TokenManager:
         telemetry: Optional[AuthTelemetry] = None,
         deadline: Optional[float] = None,
     ) -> None:
-        if leeway < 0 or not math.isfinite(leeway):
-            raise ConfigurationError("leeway must be a finite number of seconds, zero or more")
-        if deadline is not None and not (deadline >= 0 and math.isfinite(deadline)):
-            raise ConfigurationError("deadline must be a finite number of seconds, zero or more")
+        check_seconds("leeway", leeway)
+        if deadline is not None:
+            check_seconds("deadline", deadline)
         self.deadline = deadline
         self._fetch = fetch
         self._key = key if isinstance(key, str) else None
@@ -167,11 +158,9 @@ class TokenManager:
         self._renewal: Optional[_workers.Task] = None
         self._renew_failures = 0
         self._renew_retry_at = 0.0
-        self._failure: Optional[MultiAuthError] = None
-        self._failure_until = 0.0
-        self._failures = 0
         self._call_seconds = 0.0  # how long the slowest recent token call took (see RENEW_LATENCY_FACTOR)
         self._telemetry = telemetry if telemetry is not None else AuthTelemetry(name)
+        self._hold = FailureHold(name=name, clock=clock, telemetry=self._telemetry)
         _fork.register(self)
 
     def reset_after_fork(self) -> None:
@@ -210,7 +199,7 @@ class TokenManager:
     @property
     def failure(self) -> Optional[MultiAuthError]:
         """The error of the last token call if it failed and no token came since, else None."""
-        return self._failure
+        return self._hold.error
 
     def token(self) -> Token:
         """A valid token: the held one if it is, otherwise a new one.
@@ -251,8 +240,7 @@ class TokenManager:
             entry = self._entry
             if token is None or (entry is not None and entry.token.access_token == token.access_token):
                 self._entry = None
-            self._failure = None
-            self._failures = 0
+            self._hold.clear()
             with self.cache.lock(self.key):
                 cached = self.cache.get(self.key)
                 if cached is not None and (token is None or cached.access_token == token.access_token):
@@ -304,7 +292,7 @@ class TokenManager:
         if entry is not None and self._usable(entry, rejected, now, fresh):
             return entry.token  # someone else renewed while we waited for the lock
         if not fresh:
-            self._raise_held_failure(now)
+            self._hold.raise_if_held(now)
 
         def accept(token: Token) -> bool:
             return self._usable(self._entry_for(token, now), rejected, self._clock(), fresh)
@@ -322,25 +310,20 @@ class TokenManager:
                     self._telemetry.record_cache_read(hit=True)
                     return cached
             self._telemetry.record_cache_read(hit=False)
-            shared = self._shared_failure(now, fresh)
+            shared = self._hold.check_shared(self.cache, self.key, now, fresh)
             previous = cached if cached is not None else (entry.token if entry is not None else None)
             started = time.monotonic()
             try:
                 token = self._fetch(previous, now)
-            except MultiAuthError as exc:
-                failures = min(max(self._failures, shared.failures if shared is not None else 0), _MAX_FAILURES)
-                if not fresh:  # a failed renewal ahead of expiry has its own schedule (_renew_ahead_locked)
-                    self._failures = failures
-                    self._hold_failure(exc)
-                self._share_failure(exc, failures + 1)
+            except MultiAuthError as exc:  # held, unless fresh: a renewal ahead has its own schedule
+                self._hold.failed(exc, shared, fresh=fresh, cache=self.cache, key=self.key)
                 raise
             # The slowest recent call, forgotten by halves: sets the renewal window's floor.
             self._call_seconds = max(time.monotonic() - started, self._call_seconds * 0.5)
-            self._failures = 0
-            self._failure = None
+            self._hold.clear()
             self.cache.set(self.key, token)
             if shared is not None:
-                self._clear_shared_failure()
+                self._hold.forget_shared(self.cache, self.key)
         self._entry = self._entry_for(token, now)
         lifetime = token.expires_in(now)
         log.info(
@@ -357,10 +340,9 @@ class TokenManager:
         return now < (entry.renew_at if fresh else entry.expire_at)
 
     def _entry_for(self, token: Token, now: float) -> _Entry:
-        if token.expires_at is None:  # never expired: renewed ahead after a day, replaced on a 401
-            issued = token.issued_at if token.issued_at is not None else now
-            return _Entry(token, issued + UNSTATED_LIFETIME_RENEWAL, math.inf)
         issued = token.issued_at if token.issued_at is not None else now
+        if token.expires_at is None:  # never expired: renewed ahead after a day, replaced on a 401
+            return _Entry(token, issued + UNSTATED_LIFETIME_RENEWAL, math.inf)
         lifetime = max(token.expires_at - issued, 0.0)
         expire_at = token.expires_at - min(self.leeway, lifetime * LEEWAY_SHARE)
         usable = max(expire_at - issued, 0.0)
@@ -368,69 +350,6 @@ class TokenManager:
         window = max(window, min(RENEW_LATENCY_FACTOR * self._call_seconds, usable * 0.5))
         renew_at = expire_at - window
         return _Entry(token, renew_at, expire_at)
-
-    def _raise_held_failure(self, now: float) -> None:
-        failure = self._failure
-        if failure is not None and now < self._failure_until:
-            held = self._telemetry.record_failure_held(failure, self._failure_until - now)
-            log.debug(
-                "%s: reusing the last token call's failure for %.1f s more",
-                self._name,
-                self._failure_until - now,
-                extra=held.log_extra(),
-            )
-            raise copy.copy(failure).with_traceback(None)
-
-    def _hold_failure(self, exc: MultiAuthError) -> None:
-        self._failures += 1
-        hold = min(FAILURE_HOLD_MAX, FAILURE_HOLD_MIN * 2 ** (self._failures - 1))
-        self._failure = exc
-        self._failure_until = self._clock() + hold
-
-    # -- failures held for every process sharing the cache ---------------------------
-
-    def _failure_cache(self) -> Optional[FailureSharingTokenCache]:
-        cache = self.cache
-        return cache if isinstance(cache, FailureSharingTokenCache) else None
-
-    def _shared_failure(self, now: float, fresh: bool) -> Optional[SharedFailure]:
-        """The fleet's record of the last failed token call, if the cache keeps one.
-        Raises the recorded error while its hold lasts (and holds it here too, so that
-        this process does not ask the cache again before then); returns the record
-        otherwise, whose count of failures the next hold grows from. A record that
-        outlived its hold by FAILURE_HOLD_MAX is forgotten: the count starts over."""
-        cache = self._failure_cache()
-        shared = cache.get_failure(self.key) if cache is not None else None
-        if shared is None or now >= shared.until + FAILURE_HOLD_MAX:
-            return None
-        if now < shared.until:
-            failure = shared.to_error()
-            if not fresh:
-                self._failure, self._failure_until, self._failures = failure, shared.until, shared.failures
-            held = self._telemetry.record_failure_held(failure, shared.until - now)
-            log.debug(
-                "%s: another process's token call failed; reusing its failure for %.1f s more",
-                self._name,
-                shared.until - now,
-                extra=held.log_extra(),
-            )
-            raise failure
-        return shared
-
-    def _share_failure(self, exc: MultiAuthError, failures: int) -> None:
-        """Record a failed token call for the processes sharing the cache, held as
-        long as this process holds it (see _hold_failure)."""
-        cache = self._failure_cache()
-        if cache is None:
-            return
-        hold = min(FAILURE_HOLD_MAX, FAILURE_HOLD_MIN * 2 ** min(failures - 1, 30))  # a count read from the cache
-        until = self._clock() + hold
-        cache.set_failure(self.key, SharedFailure.of(exc, until=until, failures=failures), hold + FAILURE_HOLD_MAX)
-
-    def _clear_shared_failure(self) -> None:
-        cache = self._failure_cache()
-        if cache is not None:
-            cache.delete_failure(self.key)
 
     # -- renewal ahead of expiry -------------------------------------------------
 
@@ -450,8 +369,7 @@ class TokenManager:
         if not self._queued.acquire(blocking=False):
             return  # a renewal is queued or running already
         try:
-            entry = self._entry
-            left = entry.expire_at - self._clock() if entry is not None else 0.0
+            left = self._seconds_left()
             self._renewal = _workers.submit(self._renew_ahead_queued, seconds_left=left, name=self._name)
         except RuntimeError as exc:  # "can't start new thread": report it as what it is
             self._queued.release()
@@ -466,6 +384,11 @@ class TokenManager:
         except BaseException:
             self._queued.release()
             raise
+
+    def _seconds_left(self) -> float:
+        """How long the held token stays usable (0 when none is held)."""
+        entry = self._entry
+        return entry.expire_at - self._clock() if entry is not None else 0.0
 
     def _renew_ahead_queued(self) -> None:
         """Run on a renewal worker: renew unless someone else is getting a token now."""
@@ -482,10 +405,9 @@ class TokenManager:
             self._obtain(rejected=None, fresh=True)
         except Exception as exc:  # noqa: BLE001 - the old token still works; report, don't raise
             self._renew_failures += 1
-            delay = min(RENEW_RETRY_MAX, RENEW_RETRY_MIN * 2 ** (self._renew_failures - 1))
+            delay = doubling(RENEW_RETRY_MIN, RENEW_RETRY_MAX, self._renew_failures)
             self._renew_retry_at = self._clock() + delay
-            entry = self._entry
-            left = entry.expire_at - self._clock() if entry is not None else 0.0
+            left = self._seconds_left()
             failed = self._telemetry.record_renewal_ahead(exc, retry_in=delay)
             log.warning(
                 "%s: renewing the token ahead of expiry failed (%s); the current token stays in use "
