@@ -50,7 +50,7 @@ from ..engine import fork as _fork
 from ..errors import ConfigurationError, check_seconds, excerpt
 from ..telemetry import log_fields
 from ..token import Token
-from ..transport.retry import jitter
+from ..transport.retry import doubling, jitter
 from .base import SharedFailure
 from .format import DamagedEntry, decode_entry, decode_failure, encode_entry, encode_failure
 from .redis_connection import cache_over_pool, client_from_url, describe, import_redis, travelling_settings
@@ -405,7 +405,7 @@ class RedisTokenCache:
         with self._state:
             self._failures += 1
             cap = max(RECONNECT_MAX, self.reconnect_after)
-            pause = min(self.reconnect_after * 2 ** min(self._failures - 1, 30), cap)
+            pause = doubling(self.reconnect_after, cap, self._failures)
             self._skip_until = time.monotonic() + pause
         log.warning(
             "token cache %s: %s failed (%s: %s); tokens are fetched and kept in each process until Redis "

@@ -24,8 +24,9 @@ from typing import Callable, Optional
 from ..caches.base import FailureSharingTokenCache, SharedFailure, TokenCache
 from ..errors import MultiAuthError
 from ..telemetry import AuthTelemetry
+from ..transport.retry import doubling
 
-__all__ = ["FAILURE_HOLD_MAX", "FAILURE_HOLD_MIN", "FailureHold", "doubling"]
+__all__ = ["FAILURE_HOLD_MAX", "FAILURE_HOLD_MIN", "FailureHold"]
 
 log = logging.getLogger("requests_multiauth")
 
@@ -38,12 +39,6 @@ FAILURE_HOLD_MAX = 30.0
 #: The count of failures in a row stops growing here: the hold stopped growing long
 #: before (at FAILURE_HOLD_MAX), and a count read from a shared cache stays small.
 _MAX_FAILURES = 64
-
-
-def doubling(first: float, most: float, failures: int) -> float:
-    """The wait after *failures* failures in a row: *first*, doubling with each, at most *most*.
-    (The exponent stops at 30, so that a count read from a shared cache cannot overflow.)"""
-    return min(most, first * 2.0 ** min(failures - 1, 30))
 
 
 class FailureHold:

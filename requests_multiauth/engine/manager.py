@@ -40,9 +40,10 @@ from ..caches.base import TokenCache, lock_or_wait
 from ..errors import MultiAuthError, TokenTimeoutError, check_seconds
 from ..telemetry import AuthTelemetry, log_fields
 from ..token import Token
+from ..transport.retry import doubling
 from . import fork as _fork
 from . import workers as _workers
-from .holds import FAILURE_HOLD_MAX, FAILURE_HOLD_MIN, FailureHold, doubling
+from .holds import FAILURE_HOLD_MAX, FAILURE_HOLD_MIN, FailureHold
 
 # The failure hold's bounds (holds.py) are settings of the engine too: read here with the others.
 __all__ = ["DEFAULT_LEEWAY", "FAILURE_HOLD_MAX", "FAILURE_HOLD_MIN", "Clock", "TokenManager"]

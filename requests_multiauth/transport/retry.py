@@ -29,6 +29,7 @@ __all__ = [
     "RetryPolicy",
     "Timeout",
     "Transient",
+    "doubling",
     "jitter",
     "parse_retry_after",
     "retrying",
@@ -48,6 +49,14 @@ JITTER = 0.5
 def jitter(seconds: float) -> float:
     """*seconds* less a random share of up to :data:`JITTER` (the one jitter of the package)."""
     return seconds * random.uniform(1.0 - JITTER, 1.0)  # noqa: S311 - jitter, not cryptography
+
+
+def doubling(first: float, most: float, failures: int) -> float:
+    """The wait after *failures* failures in a row: *first*, doubling with each, at most *most*
+    (the one backoff of the package: retries, renewals ahead of expiry, failure holds, Redis
+    reconnects). The exponent stops at 30, so that a count read from a shared cache cannot overflow.
+    """
+    return min(most, first * 2.0 ** min(failures - 1, 30))
 
 
 def timeouts(timeout: Timeout) -> Tuple[float, float]:
@@ -126,14 +135,14 @@ class RetryPolicy:
         another's token call waits as long at most.
         """
         connect, read = timeouts(timeout)
-        waits = sum(min(self.max_backoff, self.backoff * 2.0 ** (retry - 1)) for retry in range(1, self.attempts))
+        waits = sum(doubling(self.backoff, self.max_backoff, retry) for retry in range(1, self.attempts))
         return min(self.budget, self.attempts * (connect + read) + waits)
 
     def delay(self, retry: int, retry_after: Optional[float]) -> float:
         """Seconds to wait before retry number *retry* (1 for the first retry)."""
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_retry_after)
-        return jitter(min(self.max_backoff, self.backoff * 2.0 ** (retry - 1)))
+        return jitter(doubling(self.backoff, self.max_backoff, retry))
 
 
 #: Used when none is given: four tries within a minute.
