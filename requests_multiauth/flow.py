@@ -108,7 +108,6 @@ class RequestFlow(AuthBase):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         token = self.authorize(request)
-        keep_token_header(request)  # no .netrc entry replaces it on a redirect (transport/headers.py)
         request.register_hook("response", functools.partial(self._on_response, token, request.url or ""))
         return request
 
@@ -131,6 +130,11 @@ class RequestFlow(AuthBase):
         if response.status_code == 401:
             response = self.replay_once(response, token, sent_url, response.connection.send, send_kwargs)
         if response.is_redirect:
+            # Only now, before requests follows it: no .netrc entry replaces our token on the
+            # hops (transport/headers.py), at no cost to the requests that are not redirected.
+            copied = _replay.copied_for_next_hop(response)
+            if copied is not None:
+                keep_token_header(copied)
             self._presenter.redirect(response, sent_url, self._token)
         return response
 

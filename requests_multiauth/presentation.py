@@ -91,11 +91,18 @@ class Presenter:
         """Ready the request that requests copies for the next hop of the redirect
         *response* (requests does not call the auth again on redirects): off the
         origin of *sent_url*, remove what requests would not; on it, present
-        anew where the presentation depends on the URL (*token* gives the token)."""
+        anew where the presentation depends on the URL, or where the redirect answers
+        our replay (the caller's request, which requests copies, still carries the
+        refused token); *token* gives the current token."""
+        request = _replay.copied_for_next_hop(response)
+        if request is None:
+            return
         if _replay.redirect_leaves_origin(response, sent_url):
             for name in self.header_names:
                 if name != AUTHORIZATION:  # requests itself drops Authorization when the host changes
-                    response.request.headers.pop(name, None)
+                    request.headers.pop(name, None)
+        elif request is not response.request:
+            self.present(request, token())
 
     def check_type(self, token: Token, label: str) -> Token:
         """*token* if its type is :attr:`token_type`; else a TokenResponseError (RFC 9449 §5:
@@ -171,13 +178,14 @@ class DPoPPresenter(Presenter):
 
     def redirect(self, response: requests.Response, sent_url: str, token: Callable[[], Token]) -> None:
         if _replay.redirect_leaves_origin(response, sent_url):
-            response.request.headers.pop(DPOP, None)  # a proof is for its own URL
+            copied = _replay.copied_for_next_hop(response)
+            if copied is not None:
+                copied.headers.pop(DPOP, None)  # a proof is for its own URL
             return
         # requests copies the request the redirect answered (the one the caller sent,
         # when this answer is a replay's) for the next hop: it needs a proof for the
         # URL and method that hop will have.
-        replayed = getattr(response, _replay.REPLAYED, False) and response.history
-        request = response.history[0].request if replayed else response.request
+        request = _replay.copied_for_next_hop(response)
         location = response.headers.get("Location")
         if request is None or not location:
             return

@@ -167,3 +167,86 @@ def test_netrc_still_applies_to_a_request_without_our_auth(serve: Callable[..., 
         session.verify = server.verify
         session.get(server.url + "/api/moved")
     assert all(r.headers.get("Authorization", "").startswith("Basic ") for r in api.seen)
+
+
+class _ApiRenewingThenMoving:
+    """Issues ``tok-1``, then ``tok-2``; ``/api/moved`` refuses ``tok-1`` (a 401) and, with
+    ``tok-2``, redirects to ``/api/data``, which accepts only ``tok-2``."""
+
+    def __init__(self) -> None:
+        self.issued = 0
+        self.seen: List[Request] = []
+
+    def __call__(self, request: Request) -> Reply:
+        if request.path == "/token":
+            self.issued += 1
+            return Reply(200, {"access_token": f"tok-{self.issued}", "token_type": "Bearer", "expires_in": 3600})
+        self.seen.append(request)
+        if request.bearer != "tok-2":
+            return Reply(401, {"error": "invalid_token"}, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        if request.path == "/api/moved":
+            return Reply(307, None, {"Location": "/api/data"})
+        return Reply(200, {"ok": True})
+
+
+@pytest.mark.usefixtures("netrc_for_loopback")
+def test_a_redirect_answering_the_replay_carries_the_renewed_token_and_no_netrc_login(
+    serve: Callable[..., LocalServer],
+) -> None:
+    api = _ApiRenewingThenMoving()
+    server = serve(api)
+    auth = ClientCredentialsAuth(
+        "client-a", CLIENT_SECRET, server.url + "/token", session=server.session(), retry=RetryPolicy(attempts=1)
+    )
+    with requests.Session() as session:
+        session.verify = server.verify
+        session.auth = auth
+        response = session.get(server.url + "/api/moved")
+
+    assert response.status_code == 200
+    assert [(r.path, r.headers.get("Authorization")) for r in api.seen] == [
+        ("/api/moved", "Bearer tok-1"),
+        ("/api/moved", "Bearer tok-2"),
+        ("/api/data", "Bearer tok-2"),
+    ]
+
+
+def test_a_redirect_answering_the_replay_takes_no_custom_token_header_to_another_origin(
+    serve: Callable[..., LocalServer],
+) -> None:
+    # requests copies the caller's request (which still carries the refused token) for the
+    # hop, and drops only Authorization when the host changes: ours must drop our header there.
+    elsewhere_seen: List[Request] = []
+
+    def elsewhere(request: Request) -> Reply:
+        elsewhere_seen.append(request)
+        return Reply(200, {"ok": True})
+
+    other = serve(elsewhere)
+    issued: List[str] = []
+
+    def api(request: Request) -> Reply:
+        if request.path == "/token":
+            issued.append(f"tok-{len(issued) + 1}")
+            return Reply(200, {"access_token": issued[-1], "token_type": "Bearer", "expires_in": 3600})
+        if request.headers.get("X-Api-Token") != "tok-2":
+            return Reply(401, {"error": "invalid_token"})
+        return Reply(307, None, {"Location": other.url + "/data"})
+
+    server = serve(api, ca=other.ca)
+    auth = ClientCredentialsAuth(
+        "client-a",
+        CLIENT_SECRET,
+        server.url + "/token",
+        session=server.session(),
+        retry=RetryPolicy(attempts=1),
+        header_name="X-Api-Token",
+    )
+    with requests.Session() as session:
+        session.verify = server.verify
+        session.auth = auth
+        response = session.get(server.url + "/api/moved")
+
+    assert response.status_code == 200
+    assert issued == ["tok-1", "tok-2"]
+    assert [r.headers.get("X-Api-Token") for r in elsewhere_seen] == [None]

@@ -7,8 +7,9 @@ request that carried our token to a host with a netrc entry would then follow a
 same-origin redirect with the netrc credentials instead, get a 401, and never be
 replayed, since it no longer carries our token.
 
-:class:`TokenHeaders` is the header mapping our auths give the requests they
-authorise: it refuses a ``Basic`` value over the ``Authorization`` header that
+:class:`TokenHeaders` is the header mapping our auths give a request that a redirect
+answers, before requests follows it (so a request that is not redirected pays nothing):
+it refuses a ``Basic`` value over the ``Authorization`` header that
 holds our token, and keeps that behaviour on the copies requests makes for each
 hop. Removing the header (requests does so when a redirect leaves the host) is
 allowed, and a hop without our token is left to requests' rules.

@@ -91,6 +91,14 @@ def finish_replay(
     return replay
 
 
+def copied_for_next_hop(response: requests.Response) -> Optional[requests.PreparedRequest]:
+    """The request requests copies for the next hop of the redirect *response*: the one the
+    caller sent (``Session.resolve_redirects`` copies it), also when *response* answers our replay."""
+    if getattr(response, REPLAYED, False) and response.history:
+        return response.history[0].request
+    return response.request
+
+
 def redirect_leaves_origin(response: requests.Response, sent_url: str) -> bool:
     """True if *response* redirects to an origin other than *sent_url*'s."""
     location = response.headers.get("Location")
