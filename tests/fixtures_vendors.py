@@ -1,6 +1,10 @@
-"""What every vendor preset's tests share: the burst after expiry, processes sharing a
-FileTokenCache, and the registry round trip. Used by test_zoom.py, test_entra_id.py and
-test_github_app.py; each passes its emulator and one API request."""
+"""The guarantees every vendor preset owes, checked on its emulator: one token call for 32
+threads right after expiry, and one for 8 real processes sharing a FileTokenCache.
+
+Used by the tests of every vendor preset (Google service account, Salesforce, Entra ID,
+GitHub App, Zoom); each passes its emulator and, where the API is not a GET of
+``api_url``, the one API request to send.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,15 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 import threading
+import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 import requests
 
+from requests_multiauth import get_provider
 from requests_multiauth.testing import ManualClock, ProviderEmulator
 
 #: Threads that want a token at once right after it expired.
@@ -25,16 +32,43 @@ PROCESSES = 8
 #: How long any wait in these helpers may take, in seconds (bounded loops only).
 WAIT = 60.0
 
+#: One API request through a session with an auth.
 Send = Callable[[requests.Session, Any], requests.Response]
 
+#: Run by each process: build the preset from its registry record and the emulator's
+#: variables, share one FileTokenCache, say it is ready, wait for the go file, get a token.
+_WORKER = textwrap.dedent(
+    """
+    import json, os, sys, time
+    from requests_multiauth import FileTokenCache, get_provider
+    spec = json.loads(sys.argv[1])
+    auth = get_provider(spec["provider"]).auth_class.from_env(spec["environ"], cache=FileTokenCache(spec["cache"]))
+    open(spec["ready"], "w").close()
+    deadline = time.monotonic() + spec["wait"]
+    while not os.path.exists(spec["go"]):
+        if time.monotonic() > deadline:
+            sys.exit("no go signal")
+        time.sleep(0.01)
+    token = auth.get_token()
+    print(json.dumps({"ok": True, "expires_at": token.expires_at, "extra": dict(token.extra)}))
+    """
+)
 
-def burst_after_expiry(provider: ProviderEmulator, auth: Any, clock: ManualClock, send: Send) -> List[int]:
-    """One request, then the token expires (on *clock*, shared by *provider* and *auth*), then
-    BURST_THREADS threads send at once. Returns the statuses of the burst; the caller checks
-    the provider's counters."""
-    session = provider.api_session()
+
+def burst_after_expiry(
+    emulator: ProviderEmulator, auth: Any, clock: ManualClock, send: Optional[Send] = None
+) -> List[int]:
+    """One request, then the token expires (on *clock*, shared by *emulator* and *auth*), then
+    BURST_THREADS threads send at once. *send* makes the request (default: a GET of the
+    emulator's ``api_url``). Returns the statuses of the burst; the caller checks the
+    emulator's counters."""
+    if send is None:
+        send = lambda session, auth: session.get(emulator.api_url, auth=auth, timeout=WAIT)  # noqa: E731
+    session = emulator.api_session()
+    session.mount("https://", requests.adapters.HTTPAdapter(pool_maxsize=BURST_THREADS))
     assert send(session, auth).status_code in (200, 201)
-    clock.advance(provider.lifetime + 1)
+    token = auth.get_token()
+    clock.advance((token.expires_at or clock()) - clock() + 1)
     barrier = threading.Barrier(BURST_THREADS, timeout=WAIT)
     statuses: List[int] = []
     failures: List[BaseException] = []
@@ -60,52 +94,35 @@ def burst_after_expiry(provider: ProviderEmulator, auth: Any, clock: ManualClock
     return statuses
 
 
-_WORKER = """
-import json, os, sys, time
-from requests_multiauth import FileTokenCache, get_provider
-environ = json.loads(os.environ["VENDOR_ENVIRON"])
-go = os.environ["VENDOR_GO"]
-deadline = time.monotonic() + float(os.environ["VENDOR_WAIT"])
-auth = get_provider(os.environ["VENDOR_PROVIDER"]).auth_class.from_env(
-    environ, cache=FileTokenCache(os.environ["VENDOR_CACHE"])
-)
-open(os.environ["VENDOR_READY"], "w").close()
-while not os.path.exists(go):
-    if time.monotonic() > deadline:
-        sys.exit("no go signal")
-    time.sleep(0.01)
-token = auth.get_token()
-print(json.dumps({"ok": True, "expires_at": token.expires_at}))
-"""
-
-
 def processes_share_a_file_cache(provider: str, environ: Mapping[str, str], tmp_path: Path) -> List[Dict[str, Any]]:
     """PROCESSES real processes build *provider*'s auth from *environ* with one FileTokenCache
-    and ask for a token at the same moment. Returns what each printed."""
+    and ask for a token at the same moment. Returns what each printed: the token's
+    ``expires_at`` and ``extra`` (a process that failed fails the test)."""
     go = tmp_path / "go"
+    readies = [tmp_path / f"ready-{number}" for number in range(PROCESSES)]
+    # Only *environ* configures the preset: not this machine's CA bundles or the provider's own variables.
+    own = {var.name for var in get_provider(provider).env} | {"REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"}
+    env = {key: value for key, value in os.environ.items() if key not in own}
     procs = []
-    env = {key: value for key, value in os.environ.items() if key not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
-    readies = []
-    for number in range(PROCESSES):
-        ready = tmp_path / f"ready-{number}"
-        readies.append(ready)
-        env_n = {
-            **env,
-            "VENDOR_ENVIRON": json.dumps(dict(environ)),
-            "VENDOR_PROVIDER": provider,
-            "VENDOR_CACHE": str(tmp_path / "tokens.json"),
-            "VENDOR_GO": str(go),
-            "VENDOR_READY": str(ready),
-            "VENDOR_WAIT": str(WAIT),
+    for ready in readies:
+        spec = {
+            "provider": provider,
+            "environ": dict(environ),
+            "cache": str(tmp_path / "tokens"),
+            "ready": str(ready),
+            "go": str(go),
+            "wait": WAIT,
         }
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-c", _WORKER], env=env_n, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+                [sys.executable, "-c", _WORKER, json.dumps(spec)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
         )
     try:
-        import time
-
         deadline = time.monotonic() + WAIT
         while not all(ready.exists() for ready in readies):
             assert time.monotonic() < deadline, "the processes did not get ready in time"

@@ -29,7 +29,7 @@ from requests_multiauth.providers.google_service_account import GOOGLE_TOKEN_AUD
 from requests_multiauth.testing import GoogleServiceAccountEmulator, ManualClock, Request
 from tests.fixtures_client_auth import jwt_claims
 from tests.fixtures_secrets import SecretWatch
-from tests.vendor_guarantees import THREADS, processes_sharing_a_file_cache, threads_after_expiry
+from tests.fixtures_vendors import BURST_THREADS, PROCESSES, burst_after_expiry, processes_share_a_file_cache
 
 #: How far apart our iat and google-auth's may be: the two requests are made a moment apart.
 CLOCK_WINDOW = 5
@@ -178,8 +178,8 @@ def test_32_threads_right_after_expiry_make_one_token_call_and_none_fails(
     google: GoogleServiceAccountEmulator, clock: ManualClock
 ) -> None:
     auth = google.auth()
-    statuses = threads_after_expiry(google, auth, clock)
-    assert statuses == [200] * THREADS
+    statuses = burst_after_expiry(google, auth, clock)
+    assert statuses == [200] * BURST_THREADS
     assert google.token_calls == 2  # the first token, then one renewal for all 32
 
 
@@ -187,8 +187,8 @@ def test_8_processes_sharing_a_file_cache_make_one_token_call(
     google: GoogleServiceAccountEmulator, tmp_path: Path
 ) -> None:
     google.clock = __import__("time").time  # the processes keep real time
-    results = processes_sharing_a_file_cache("google-service-account", google.environ(), tmp_path)
-    assert len(results) == 8
+    results = processes_share_a_file_cache("google-service-account", google.environ(), tmp_path)
+    assert len(results) == PROCESSES
     assert google.token_calls == 1
     assert len({result["expires_at"] for result in results}) == 1
 

@@ -32,7 +32,7 @@ from requests_multiauth.providers.salesforce import SALESFORCE_SESSION_LIFETIME
 from requests_multiauth.testing import ManualClock, SalesforceEmulator
 from tests.fixtures_client_auth import jwt_claims
 from tests.fixtures_secrets import SecretWatch
-from tests.vendor_guarantees import THREADS, processes_sharing_a_file_cache, threads_after_expiry
+from tests.fixtures_vendors import BURST_THREADS, PROCESSES, burst_after_expiry, processes_share_a_file_cache
 
 #: How far apart our exp and simple-salesforce's may be: the two requests are made a moment apart.
 CLOCK_WINDOW = 5
@@ -184,18 +184,20 @@ def test_32_threads_right_after_expiry_make_one_token_call_and_none_fails(
     salesforce: SalesforceEmulator, clock: ManualClock
 ) -> None:
     auth = salesforce.auth()
-    statuses = threads_after_expiry(salesforce, auth, clock, "v62.0/limits")
-    assert statuses == [200] * THREADS
+    statuses = burst_after_expiry(
+        salesforce, auth, clock, lambda session, a: session.get(salesforce.api_url + "v62.0/limits", auth=a)
+    )
+    assert statuses == [200] * BURST_THREADS
     assert salesforce.token_calls == 2
 
 
 def test_8_processes_sharing_a_file_cache_make_one_token_call(salesforce: SalesforceEmulator, tmp_path: Path) -> None:
     salesforce.clock = __import__("time").time
-    results = processes_sharing_a_file_cache("salesforce", salesforce.environ(), tmp_path)
-    assert len(results) == 8
+    results = processes_share_a_file_cache("salesforce", salesforce.environ(), tmp_path)
+    assert len(results) == PROCESSES
     assert salesforce.token_calls == 1
     # The seven that read the token from the cache got its instance_url too.
-    assert [result["extra"].get("instance_url") for result in results] == [salesforce.url] * 8
+    assert [result["extra"].get("instance_url") for result in results] == [salesforce.url] * PROCESSES
 
 
 def test_from_env_through_the_registry(salesforce: SalesforceEmulator) -> None:
