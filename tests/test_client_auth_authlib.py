@@ -14,11 +14,9 @@ from typing import Any, Callable, ClassVar, Dict, Iterator, List, Optional
 import jwt
 import pytest
 import requests
-from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector, current_token
-from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin, grants
-from authlib.oauth2.rfc6750 import BearerTokenValidator
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import ClientMixin, grants
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
-from flask import Flask, Response, jsonify
 from joserfc.jwk import OctKey, import_key
 
 from requests_multiauth import (
@@ -29,15 +27,14 @@ from requests_multiauth import (
     PrivateKeyJwt,
     RetryPolicy,
 )
-from requests_multiauth.testing import LocalServer, Reply, Request, wsgi_handler
+from requests_multiauth.testing import LocalServer
+from tests.fixtures_authlib import LIFETIME, SCOPE, AuthlibServer
 from tests.fixtures_client_auth import WAIT, assertions_of, jwt_claims
 from tests.fixtures_secrets import SecretWatch
 
 SECRET_CLIENT = "svc-secret-jwt"
 KEY_CLIENT = "svc-key-jwt"
 SECRET = "hs-Vd8Kq3Zr6Wm1Tp9Xy4Nb7Lc2Gf5Js0Hu3Ae8Qi1Ro6Sk9Pl2Dm5Fn7Ct4Bw0E"
-SCOPE = "ledger"
-LIFETIME = 3600
 THREADS = 32
 
 FAST_RETRY = RetryPolicy(attempts=4, backoff=0.01, max_backoff=0.02, max_retry_after=0.05, budget=5.0)
@@ -75,34 +72,10 @@ class Client(ClientMixin):  # type: ignore[misc]
         return grant_type == "client_credentials"
 
 
-class IssuedToken(TokenMixin):  # type: ignore[misc]
-    def __init__(self, client_id: str, fields: Dict[str, Any]) -> None:
-        self.client_id = client_id
-        self.access_token: str = fields["access_token"]
-        self.scope: str = fields.get("scope", "")
-        self.expires_in: int = fields["expires_in"]
-        self.issued_at = time.time()
-
-    def check_client(self, client: Client) -> bool:
-        return client.get_client_id() == self.client_id
-
-    def get_scope(self) -> str:
-        return self.scope
-
-    def get_expires_in(self) -> int:
-        return self.expires_in
-
-    def is_expired(self) -> bool:
-        return time.time() > self.issued_at + self.expires_in
-
-    def is_revoked(self) -> bool:
-        return False
-
-
 class AssertionAuth(JWTBearerClientAssertion):  # type: ignore[misc]
     """Authlib's RFC 7523 client authentication, with a real jti replay check."""
 
-    def __init__(self, server: AuthlibServer) -> None:
+    def __init__(self, server: ClientAssertionServer) -> None:
         super().__init__(leeway=5)
         self.server = server
 
@@ -110,12 +83,7 @@ class AssertionAuth(JWTBearerClientAssertion):  # type: ignore[misc]
         return [self.server.token_url]
 
     def validate_jti(self, claims: Dict[str, Any], jti: str) -> bool:
-        with self.server.lock:
-            if jti in self.server.jtis:
-                self.server.replays_refused += 1
-                return False
-            self.server.jtis.add(jti)
-            return True
+        return self.server.first_use(jti)
 
     def resolve_client_public_key(self, client: Client) -> Any:
         return client.key
@@ -125,78 +93,31 @@ class ClientCredentials(grants.ClientCredentialsGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[List[str]] = [JWTBearerClientAssertion.CLIENT_AUTH_METHOD]
 
 
-class AuthlibServer:
-    """Authlib's authorization server and a protected API on one LocalServer; the token
-    endpoint can answer 503 to its next *fail_next* requests before Authlib sees them."""
+class ClientAssertionServer(AuthlibServer):
+    """Authlib's client credentials grant, its clients authenticated by RFC 7523 assertions."""
+
+    name = "authlib-jwt-client-auth"
 
     def __init__(self, serve: Callable[..., LocalServer], public_key: Any) -> None:
-        self.lock = threading.Lock()
-        self.jtis: set[str] = set()
-        self.replays_refused = 0
-        self.fail_next = 0
-        self.tokens: Dict[str, IssuedToken] = {}
-        self.clients = {
+        clients = {
             SECRET_CLIENT: Client(SECRET_CLIENT, OctKey.import_key(SECRET)),
             KEY_CLIENT: Client(KEY_CLIENT, import_key(public_key)),
         }
-        self._app = wsgi_handler(self._make_app())
-        self.server = serve(self.handle)
-        self.token_url = self.server.url + "/oauth/token"
-        self.api_url = self.server.url + "/api/ledger"
+        super().__init__(serve, clients)
 
-    def _make_app(self) -> Flask:
-        app = Flask("authlib-jwt-client-auth")
-        app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {"client_credentials": LIFETIME}
-
-        def save_token(fields: Dict[str, Any], request: Any) -> None:
-            with self.lock:
-                self.tokens[fields["access_token"]] = IssuedToken(request.client.get_client_id(), fields)
-
-        server = AuthorizationServer(app, query_client=self.clients.get, save_token=save_token)
+    def register(self, server: AuthorizationServer) -> None:
         server.register_client_auth_method(JWTBearerClientAssertion.CLIENT_AUTH_METHOD, AssertionAuth(self))
         server.register_grant(ClientCredentials)
-
-        class Validator(BearerTokenValidator):  # type: ignore[misc]
-            def authenticate_token(inner, token_string: str) -> Optional[IssuedToken]:  # inner: self is the server
-                with self.lock:
-                    return self.tokens.get(token_string)
-
-        protect = ResourceProtector()
-        protect.register_token_validator(Validator())
-
-        @app.route("/oauth/token", methods=["POST"])
-        def issue_token() -> Response:
-            return server.create_token_response()  # type: ignore[no-any-return]
-
-        @app.route("/api/ledger")
-        @protect(SCOPE)
-        def ledger() -> Response:
-            return jsonify(client=current_token.client_id)
-
-        return app
-
-    def handle(self, request: Request) -> Reply:
-        if request.path == "/oauth/token":
-            with self.lock:
-                failing = self.fail_next > 0
-                if failing:
-                    self.fail_next -= 1
-            if failing:
-                return Reply(503, {"error": "temporarily_unavailable"})
-        return self._app(request)
-
-    def token_requests(self) -> List[Request]:
-        return self.server.received("/oauth/token")
 
 
 @pytest.fixture
 def authlib_server(
     serve: Callable[..., LocalServer], client_keys: Dict[str, Any], secret_strings: SecretWatch
-) -> Iterator[AuthlibServer]:
+) -> Iterator[ClientAssertionServer]:
     for key in client_keys.values():
         secret_strings.add_private_key(key)
     secret_strings.add(SECRET)
-    server = AuthlibServer(serve, _public_jwk(client_keys["ec"]))
+    server = ClientAssertionServer(serve, _public_jwk(client_keys["ec"]))
     yield server
     secret_strings.add_assertions(assertions_of(server.token_requests()))
 
@@ -210,7 +131,9 @@ def _public_jwk(private: Any) -> Dict[str, Any]:
     return jwt.algorithms.ECAlgorithm.to_jwk(private.public_key(), as_dict=True)  # type: ignore[no-any-return]
 
 
-def make_auth(server: AuthlibServer, method: str, client_keys: Dict[str, Any], **options: Any) -> ClientCredentialsAuth:
+def make_auth(
+    server: ClientAssertionServer, method: str, client_keys: Dict[str, Any], **options: Any
+) -> ClientCredentialsAuth:
     options.setdefault("session", server.server.session())
     options.setdefault("retry", FAST_RETRY)
     if method == "client_secret_jwt":
@@ -222,7 +145,7 @@ def make_auth(server: AuthlibServer, method: str, client_keys: Dict[str, Any], *
     )
 
 
-def api_session(server: AuthlibServer, auth: ClientCredentialsAuth) -> requests.Session:
+def api_session(server: ClientAssertionServer, auth: ClientCredentialsAuth) -> requests.Session:
     session = requests.Session()
     session.verify = server.server.verify
     session.auth = auth
@@ -235,7 +158,7 @@ METHODS = ["client_secret_jwt", "private_key_jwt"]
 
 @pytest.mark.parametrize("method", METHODS)
 def test_authlib_accepts_the_assertion_and_its_token_opens_the_api(
-    authlib_server: AuthlibServer, client_keys: Dict[str, Any], method: str
+    authlib_server: ClientAssertionServer, client_keys: Dict[str, Any], method: str
 ) -> None:
     auth = make_auth(authlib_server, method, client_keys)
     with api_session(authlib_server, auth) as session:
@@ -252,7 +175,7 @@ def test_authlib_accepts_the_assertion_and_its_token_opens_the_api(
 def test_private_key_jwt_with_an_rsa_key(
     serve: Callable[..., LocalServer], client_keys: Dict[str, Any], secret_strings: SecretWatch
 ) -> None:
-    server = AuthlibServer(serve, _public_jwk(client_keys["rsa"]))
+    server = ClientAssertionServer(serve, _public_jwk(client_keys["rsa"]))
     secret_strings.add_private_key(client_keys["rsa"])
     auth = ClientCredentialsAuth(
         KEY_CLIENT,
@@ -267,7 +190,7 @@ def test_private_key_jwt_with_an_rsa_key(
 
 @pytest.mark.parametrize("method", METHODS)
 def test_retries_after_transient_faults_never_provoke_the_replay_refusal(
-    authlib_server: AuthlibServer, client_keys: Dict[str, Any], method: str
+    authlib_server: ClientAssertionServer, client_keys: Dict[str, Any], method: str
 ) -> None:
     authlib_server.fail_next = 3
     auth = make_auth(authlib_server, method, client_keys)
@@ -280,7 +203,7 @@ def test_retries_after_transient_faults_never_provoke_the_replay_refusal(
 
 
 def test_the_replay_refusal_is_live_a_reused_assertion_is_refused(
-    authlib_server: AuthlibServer, client_keys: Dict[str, Any]
+    authlib_server: ClientAssertionServer, client_keys: Dict[str, Any]
 ) -> None:
     # What would happen if an assertion were cached: the same jti twice.
     method = PrivateKeyJwt(client_keys["ec"])
@@ -302,7 +225,7 @@ def test_the_replay_refusal_is_live_a_reused_assertion_is_refused(
 
 @pytest.mark.parametrize("method", METHODS)
 def test_32_threads_after_expiry_make_one_token_call(
-    authlib_server: AuthlibServer, client_keys: Dict[str, Any], method: str
+    authlib_server: ClientAssertionServer, client_keys: Dict[str, Any], method: str
 ) -> None:
     now = [time.time()]
     auth = make_auth(authlib_server, method, client_keys, clock=lambda: now[0])
@@ -334,7 +257,7 @@ def test_32_threads_after_expiry_make_one_token_call(
 
 
 def test_a_key_the_server_does_not_know_is_refused_once_and_not_retried(
-    authlib_server: AuthlibServer, client_keys: Dict[str, Any]
+    authlib_server: ClientAssertionServer, client_keys: Dict[str, Any]
 ) -> None:
     auth = ClientCredentialsAuth(
         KEY_CLIENT,

@@ -12,23 +12,20 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 import requests
-from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector, current_token
-from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
-from authlib.oauth2.rfc6750 import BearerTokenValidator
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import ClientMixin
 from authlib.oauth2.rfc7523 import JWTBearerGrant
-from flask import Flask, Response, jsonify
 from joserfc.jwk import import_key
 
 from requests_multiauth import ConfigurationError, JwtBearerAuth, RetryPolicy, TokenRequestError
 from requests_multiauth.grants.jwt_bearer import JWT_BEARER_GRANT_TYPE, MAX_JWT_BEARER_LIFETIME
-from requests_multiauth.testing import LocalServer, Reply, Request, wsgi_handler
+from requests_multiauth.testing import LocalServer
+from tests.fixtures_authlib import SCOPE, AuthlibServer
 from tests.fixtures_client_auth import jwt_claims, jwt_header
 from tests.fixtures_secrets import SecretWatch
 
 ISSUER = "svc-ledger-sync"
 USER = "alice@example.com"
-SCOPE = "ledger"
-LIFETIME = 3600
 THREADS = 32
 FAST_RETRY = RetryPolicy(attempts=4, backoff=0.01, max_backoff=0.02, max_retry_after=0.05, budget=5.0)
 
@@ -48,56 +45,22 @@ class Client(ClientMixin):  # type: ignore[misc]
         return grant_type == JWT_BEARER_GRANT_TYPE
 
 
-class IssuedToken(TokenMixin):  # type: ignore[misc]
-    def __init__(self, client_id: str, user: Optional[str], fields: Dict[str, Any]) -> None:
-        self.client_id = client_id
-        self.user = user
-        self.scope: str = fields.get("scope", "")
-        self.expires_in: int = fields["expires_in"]
-        self.issued_at = time.time()
-        self.revoked = False
+class AuthlibJwtBearerServer(AuthlibServer):
+    """Authlib's RFC 7523 authorization grant for the client ISSUER (a user or itself as the subject)."""
 
-    def check_client(self, client: Client) -> bool:
-        return client.get_client_id() == self.client_id
-
-    def get_scope(self) -> str:
-        return self.scope
-
-    def get_expires_in(self) -> int:
-        return self.expires_in
-
-    def is_expired(self) -> bool:
-        return time.time() > self.issued_at + self.expires_in
-
-    def is_revoked(self) -> bool:
-        return self.revoked
-
-
-class AuthlibJwtBearerServer:
-    """Authlib's RFC 7523 authorization grant and a protected API on one LocalServer; the
-    token endpoint answers 503 to its next *fail_next* requests before Authlib sees them."""
+    name = "authlib-jwt-bearer-grant"
+    grant_type = JWT_BEARER_GRANT_TYPE
 
     def __init__(self, serve: Callable[..., LocalServer], public_jwk: Dict[str, Any]) -> None:
-        self.lock = threading.Lock()
-        self.jtis: set[str] = set()
-        self.replays_refused = 0
-        self.fail_next = 0
         self.users = {USER, ISSUER}
-        self.tokens: Dict[str, IssuedToken] = {}
-        self.clients = {ISSUER: Client(ISSUER, import_key(public_jwk))}
-        self._app = wsgi_handler(self._make_app())
-        self.server = serve(self.handle)
-        self.token_url = self.server.url + "/oauth/token"
-        self.api_url = self.server.url + "/api/ledger"
+        super().__init__(serve, {ISSUER: Client(ISSUER, import_key(public_jwk))})
 
-    def _make_app(self) -> Flask:
+    def register(self, server: AuthorizationServer) -> None:
         outer = self
-        app = Flask("authlib-jwt-bearer-grant")
-        app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {JWT_BEARER_GRANT_TYPE: LIFETIME}
 
         class Grant(JWTBearerGrant):  # type: ignore[misc]
             def resolve_issuer_client(self, issuer: str) -> Optional[Client]:
-                return outer.clients.get(issuer)
+                return outer.clients.get(issuer)  # type: ignore[return-value]
 
             def resolve_client_public_key(self, client: Client) -> Any:
                 return client.key
@@ -113,61 +76,15 @@ class AuthlibJwtBearerServer:
 
             def verify_claims(self, claims: Any) -> None:
                 super().verify_claims(claims)
-                jti = claims.get("jti")
-                with outer.lock:
-                    if jti in outer.jtis:
-                        outer.replays_refused += 1
-                        from authlib.oauth2.rfc6749.errors import InvalidGrantError
+                if not outer.first_use(claims.get("jti")):
+                    from authlib.oauth2.rfc6749.errors import InvalidGrantError
 
-                        raise InvalidGrantError(description="the assertion's jti was used before")
-                    outer.jtis.add(jti)
+                    raise InvalidGrantError(description="the assertion's jti was used before")
 
-        def save_token(fields: Dict[str, Any], request: Any) -> None:
-            with self.lock:
-                self.tokens[fields["access_token"]] = IssuedToken(request.client.get_client_id(), request.user, fields)
-
-        server = AuthorizationServer(app, query_client=self.clients.get, save_token=save_token)
         server.register_grant(Grant)
-
-        class Validator(BearerTokenValidator):  # type: ignore[misc]
-            def authenticate_token(inner, token_string: str) -> Optional[IssuedToken]:
-                with self.lock:
-                    return self.tokens.get(token_string)
-
-        protect = ResourceProtector()
-        protect.register_token_validator(Validator())
-
-        @app.route("/oauth/token", methods=["POST"])
-        def issue_token() -> Response:
-            return server.create_token_response()  # type: ignore[no-any-return]
-
-        @app.route("/api/ledger")
-        @protect(SCOPE)
-        def ledger() -> Response:
-            return jsonify(client=current_token.client_id, user=current_token.user)
-
-        return app
-
-    def handle(self, request: Request) -> Reply:
-        if request.path == "/oauth/token":
-            with self.lock:
-                failing = self.fail_next > 0
-                if failing:
-                    self.fail_next -= 1
-            if failing:
-                return Reply(503, {"error": "temporarily_unavailable"})
-        return self._app(request)
-
-    def token_requests(self) -> List[Request]:
-        return self.server.received("/oauth/token")
 
     def assertions(self) -> List[str]:
         return [request.form()["assertion"][0] for request in self.token_requests()]
-
-    def revoke(self) -> None:
-        with self.lock:
-            for token in self.tokens.values():
-                token.revoked = True
 
 
 def _public_jwk(private: Any) -> Dict[str, Any]:
