@@ -15,13 +15,17 @@ import sys
 import textwrap
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, TypeVar
 
 import requests
 
 from requests_multiauth import get_provider
 from requests_multiauth.testing import ManualClock, ProviderEmulator
+from tests.fixtures_secrets import SecretWatch
+
+E = TypeVar("E", bound=ProviderEmulator)
 
 #: Threads that want a token at once right after it expired.
 BURST_THREADS = 32
@@ -53,6 +57,18 @@ _WORKER = textwrap.dedent(
     print(json.dumps({"ok": True, "expires_at": token.expires_at, "extra": dict(token.extra)}))
     """
 )
+
+
+@contextmanager
+def watched_jwt_bearer_emulator(emulator: E, secret_strings: SecretWatch) -> Iterator[E]:
+    """*emulator* (of a JWT-bearer vendor: Google, Salesforce) running, with its private key,
+    the assertions it received and the tokens it issued all watched as secrets."""
+    with emulator:
+        secret_strings.add(emulator.private_key_pem)  # type: ignore[attr-defined]
+        yield emulator
+        for request in emulator.token_requests():  # type: ignore[attr-defined]
+            secret_strings.add(*request.form().get("assertion", []))
+        secret_strings.add(*emulator._tokens)  # type: ignore[attr-defined]
 
 
 def burst_after_expiry(

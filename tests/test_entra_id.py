@@ -23,7 +23,7 @@ import pytest
 import requests
 
 from requests_multiauth import ConfigurationError, EntraIdAuth, InvalidClientError, get_provider
-from requests_multiauth.testing import EntraIdEmulator, ManualClock
+from requests_multiauth.testing import EntraIdEmulator, ManualClock, Request
 
 from .fixtures_secrets import SecretWatch
 from .fixtures_vendors import BURST_THREADS, PROCESSES, burst_after_expiry, processes_share_a_file_cache
@@ -303,6 +303,18 @@ def _same_assertion(theirs: Dict[str, Any], ours: Dict[str, Any], header: str) -
     assert 0 < ours["claims"]["exp"] - ours["claims"]["iat"] <= 300  # ours: short (documented)
 
 
+def _same_certificate_form(theirs: Request, ours: Request, thumbprint: str) -> None:
+    """The peer's certificate token request (*theirs*) and ours carry the same form (but for
+    msal's ``client_info``) and assertions alike but for what must differ; *thumbprint* names
+    the header that carries the certificate's thumbprint."""
+    their_fields, our_fields = fields(theirs), fields(ours)
+    _without_client_info(their_fields)
+    assert their_fields.keys() == our_fields.keys()
+    for name in ("grant_type", "client_id", "scope", "client_assertion_type"):
+        assert their_fields[name] == our_fields[name]
+    _same_assertion(assertion_of(theirs), assertion_of(ours), thumbprint)
+
+
 def test_azure_identity_client_secret_credential_sends_the_same_form_as_ours(entra: EntraIdEmulator) -> None:
     from azure.identity import ClientSecretCredential
 
@@ -324,12 +336,7 @@ def test_azure_identity_certificate_credential_sends_the_same_rs256_x5t_assertio
     ).get_token(GRAPH)
     entra.auth(certificate=entra.certificate_path, thumbprint="sha1").get_token()
     theirs, ours = entra.token_requests()
-    their_fields, our_fields = fields(theirs), fields(ours)
-    _without_client_info(their_fields)
-    assert their_fields.keys() == our_fields.keys()
-    for name in ("grant_type", "client_id", "scope", "client_assertion_type"):
-        assert their_fields[name] == our_fields[name]
-    _same_assertion(assertion_of(theirs), assertion_of(ours), "x5t")
+    _same_certificate_form(theirs, ours, "x5t")
 
 
 def test_msal_with_a_pfx_sends_the_same_ps256_x5t_s256_assertion_as_ours(entra: EntraIdEmulator) -> None:
@@ -347,12 +354,7 @@ def test_msal_with_a_pfx_sends_the_same_ps256_x5t_s256_assertion_as_ours(entra: 
     assert "access_token" in answer, answer.get("error_description")
     entra.auth(certificate=entra.pfx_path, password=entra.pfx_password).get_token()
     theirs, ours = entra.token_requests()
-    their_fields, our_fields = fields(theirs), fields(ours)
-    _without_client_info(their_fields)
-    assert their_fields.keys() == our_fields.keys()
-    for name in ("grant_type", "client_id", "scope", "client_assertion_type"):
-        assert their_fields[name] == our_fields[name]
-    _same_assertion(assertion_of(theirs), assertion_of(ours), "x5t#S256")
+    _same_certificate_form(theirs, ours, "x5t#S256")
 
 
 def test_azure_identity_workload_identity_credential_sends_the_same_form_and_federated_token(

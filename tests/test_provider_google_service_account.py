@@ -29,7 +29,13 @@ from requests_multiauth.providers.google_service_account import GOOGLE_TOKEN_AUD
 from requests_multiauth.testing import GoogleServiceAccountEmulator, ManualClock, Request
 from tests.fixtures_client_auth import jwt_claims
 from tests.fixtures_secrets import SecretWatch
-from tests.fixtures_vendors import BURST_THREADS, PROCESSES, burst_after_expiry, processes_share_a_file_cache
+from tests.fixtures_vendors import (
+    BURST_THREADS,
+    PROCESSES,
+    burst_after_expiry,
+    processes_share_a_file_cache,
+    watched_jwt_bearer_emulator,
+)
 
 #: How far apart our iat and google-auth's may be: the two requests are made a moment apart.
 CLOCK_WINDOW = 5
@@ -42,12 +48,8 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def google(clock: ManualClock, secret_strings: SecretWatch) -> Iterator[GoogleServiceAccountEmulator]:
-    with GoogleServiceAccountEmulator(clock=clock) as emulator:
-        secret_strings.add(emulator.private_key_pem)
+    with watched_jwt_bearer_emulator(GoogleServiceAccountEmulator(clock=clock), secret_strings) as emulator:
         yield emulator
-        for request in emulator.token_requests():
-            secret_strings.add(*request.form().get("assertion", []))
-        secret_strings.add(*emulator._tokens)
 
 
 def peer_request(emulator: GoogleServiceAccountEmulator) -> Any:

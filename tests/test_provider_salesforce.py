@@ -32,7 +32,13 @@ from requests_multiauth.providers.salesforce import SALESFORCE_SESSION_LIFETIME
 from requests_multiauth.testing import ManualClock, SalesforceEmulator
 from tests.fixtures_client_auth import jwt_claims
 from tests.fixtures_secrets import SecretWatch
-from tests.fixtures_vendors import BURST_THREADS, PROCESSES, burst_after_expiry, processes_share_a_file_cache
+from tests.fixtures_vendors import (
+    BURST_THREADS,
+    PROCESSES,
+    burst_after_expiry,
+    processes_share_a_file_cache,
+    watched_jwt_bearer_emulator,
+)
 
 #: How far apart our exp and simple-salesforce's may be: the two requests are made a moment apart.
 CLOCK_WINDOW = 5
@@ -45,12 +51,8 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def salesforce(clock: ManualClock, secret_strings: SecretWatch) -> Iterator[SalesforceEmulator]:
-    with SalesforceEmulator(clock=clock) as emulator:
-        secret_strings.add(emulator.private_key_pem)
+    with watched_jwt_bearer_emulator(SalesforceEmulator(clock=clock), secret_strings) as emulator:
         yield emulator
-        for request in emulator.token_requests():
-            secret_strings.add(*request.form().get("assertion", []))
-        secret_strings.add(*emulator._tokens)
 
 
 class ToEmulator(HTTPAdapter):
