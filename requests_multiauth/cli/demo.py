@@ -39,7 +39,7 @@ import requests
 from ..errors import TokenExpiredError, TokenExpiryWarning
 from ..testing import ManualClock, ProviderEmulator
 from ..testing._local import preset_names
-from ..testing._server import _trustme
+from ..testing._server import _trustme, trustme_for
 from ..transport.endpoint import RetryPolicy
 
 __all__ = ["DEMO_PATHS", "StepFailed", "demo_names", "run_demo"]
@@ -331,10 +331,7 @@ def run_demo(out: IO[str], *, tls: Optional[bool] = None, providers: Optional[Se
     """
     started = time.monotonic()
     clock = ManualClock()
-    if tls is None:
-        tls = _trustme() is not None
-    elif tls and _trustme() is None:
-        raise RuntimeError("the demo over HTTPS (--tls) needs trustme: pip install 'requests-multiauth[testing]'")
+    tls = trustme_for(tls, "the demo over HTTPS (--tls)") is not None
     names = list(providers) if providers else list(preset_names())
     emulators, skipped = _emulators(names, tls=tls, clock=clock, asked=bool(providers))
     lives: List[Life] = []

@@ -82,7 +82,7 @@ class LocalProviders(metaclass=_Names):
     ) -> None:
         from ..providers.registry import get_provider
 
-        trustme = trustme_for(tls, "LocalProviders")
+        trustme = trustme_for(tls, "LocalProviders(tls=True)")
         self.tls = trustme is not None
         self.NAMES: Tuple[str, ...] = tuple(names) if names is not None else preset_names()
         self.verify: Union[str, bool] = True

@@ -123,10 +123,11 @@ def _trustme() -> Any:
     return trustme
 
 
-def trustme_for(tls: Optional[bool], owner: str, *, ca: Any = None) -> Any:
-    """The ``trustme`` module when *owner* is to serve HTTPS, None for plain HTTP on loopback.
+def trustme_for(tls: Optional[bool], asking: str, *, ca: Any = None) -> Any:
+    """The ``trustme`` module when HTTPS is to be served, None for plain HTTP on loopback.
 
     HTTPS as *tls* says; by default whenever ``trustme`` is installed (or a *ca* is given).
+    *asking* names what asked for HTTPS, for the error (``"LocalServer(tls=True)"``).
 
     Raises:
         RuntimeError: HTTPS is asked for and ``trustme`` is not installed.
@@ -135,7 +136,7 @@ def trustme_for(tls: Optional[bool], owner: str, *, ca: Any = None) -> Any:
     if tls is None:
         tls = trustme is not None or ca is not None
     if tls and trustme is None:
-        raise RuntimeError(f"{owner}(tls=True) needs trustme: pip install 'requests-multiauth[testing]'")
+        raise RuntimeError(f"{asking} needs trustme: pip install 'requests-multiauth[testing]'")
     return trustme if tls else None
 
 
@@ -193,7 +194,7 @@ class LocalServer:
         client_certs: bool = False,
         client_ca: Any = None,
     ) -> None:
-        trustme = trustme_for(tls, "LocalServer", ca=ca)
+        trustme = trustme_for(tls, "LocalServer(tls=True)", ca=ca)
         tls = trustme is not None
         if client_certs and not tls:
             raise ValueError("LocalServer(client_certs=True) needs tls")
